@@ -1,0 +1,42 @@
+/**
+ * The closed set of reason codes a verdict can carry. Every point of a risk score and every
+ * refusal is explained by one of these; the README's reason-code table is kept in step with
+ * this registry by a test.
+ */
+export const REASONS = {
+  "identity.missing": "No credential was presented on a route that requires one.",
+  "identity.malformed": "The credential is not a well-formed JWT.",
+  "identity.expired": "The token's exp is in the past (beyond the allowed clock skew).",
+  "identity.not_yet_valid": "The token's nbf or iat is in the future (beyond the allowed clock skew).",
+  "identity.bad_signature": "The token's signature does not verify with the issuer's key.",
+  "identity.algorithm_not_allowed": "The token's alg is not in identity.algorithms (alg none is never allowed).",
+  "identity.unknown_key": "No key in the JWKS matches the token's kid, even after a refresh.",
+  "identity.issuer_mismatch": "The token's iss is not one of identity.issuers.",
+  "identity.audience_mismatch": "The token's aud does not name one of identity.audiences.",
+  "identity.claims_invalid": "A required claim is missing or has the wrong type.",
+  "identity.keys_unavailable": "The JWKS could not be fetched or read, so no token can be verified.",
+  "license.tier_unknown": "The caller's tier claim names no tier of the policy (or is missing).",
+  "license.entitlement_missing": "The caller's license does not include the route's required entitlement.",
+  "license.route_unmatched": "No route rule matches and the policy's default is to deny.",
+  "license.tier_not_allowed": "The route is restricted to tiers that do not include the caller's.",
+  "velocity.subject": "The subject's request rate is near or over its tier's limit.",
+  "auth.weak": "The authentication methods (amr/acr) are weaker than the route asks for.",
+  "auth.stale": "The last authentication (auth_time) is older than the route allows.",
+  "request.sensitivity": "The route is marked sensitive; touching it adds risk by itself.",
+  "request.malformed": "The CheckRequest lacks what a decision needs (no HTTP attributes).",
+  "failure.store": "The state store failed or timed out; the failure mode decided.",
+  "failure.budget": "The decision ran out of its time budget; the failure mode decided.",
+  "failure.internal": "An unexpected internal error; the configured safe outcome decided.",
+} as const;
+
+/** A reason code: the key of {@link REASONS}. */
+export type ReasonCode = keyof typeof REASONS;
+
+/** One explained contribution to a verdict. */
+export interface Reason {
+  readonly code: ReasonCode;
+  /** Risk points this reason added (0 for refusals that are not scored). */
+  readonly points: number;
+  /** Short, non-secret detail for logs and the deny body (never a token or a header value). */
+  readonly detail?: string;
+}

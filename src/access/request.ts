@@ -1,0 +1,32 @@
+/**
+ * The normalised request every transport produces and the access pipeline consumes. The core
+ * never sees gRPC or HTTP wire types: only this.
+ */
+export interface AccessRequest {
+  /** Request id (Envoy's x-request-id, or one riskgate made up). */
+  readonly id: string;
+  /** Upper-case HTTP method. */
+  readonly method: string;
+  /** Host without port, lower-case. */
+  readonly host: string;
+  /** Path without query string or fragment. */
+  readonly path: string;
+  /** Raw query string without the leading `?` ("" when none). */
+  readonly query: string;
+  /** Request headers with lower-case names. Pseudo-headers (`:path`, ...) are included as sent. */
+  readonly headers: ReadonlyMap<string, string>;
+  /** Client IP as text (IPv4 or IPv6), "" when unknown. */
+  readonly clientIp: string;
+  /** Declared request size in bytes, -1 when unknown. */
+  readonly size: number;
+  /** mTLS principal of the downstream peer ("" when none). */
+  readonly principal: string;
+  /** TLS SNI ("" when none). */
+  readonly sni: string;
+  /** Envoy per-route context extensions. */
+  readonly contextExtensions: Readonly<Record<string, string>>;
+  /** Envoy dynamic metadata: filter namespace -> plain JSON object. */
+  readonly metadata: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** When the decision started (ms since epoch, from the injected clock). */
+  readonly receivedAt: number;
+}

@@ -1,0 +1,269 @@
+import { z } from "zod";
+
+/**
+ * The policy file's schema. Every object is strict (unknown keys are errors, so a typo never
+ * silently disables a rule) and every field has a safe default. The README's policy reference
+ * documents the same fields.
+ */
+
+const seconds = z.number().int().nonnegative();
+const claimPath = z.string().min(1).describe("dot-separated path into the JWT payload");
+
+/** JWS algorithms riskgate accepts. `none` and HS* are not representable: no alg confusion. */
+export const ASYMMETRIC_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+] as const;
+
+const jwks = z
+  .strictObject({
+    uri: z.url().optional(),
+    file: z.string().min(1).optional(),
+    /** How long fetched keys are trusted before a background refresh. */
+    cache_max_age_seconds: seconds.default(600),
+    /** Unknown kid triggers a refetch, at most once per this many seconds. */
+    cooldown_seconds: seconds.default(30),
+    /** Fetch timeout. */
+    timeout_ms: z.number().int().positive().default(2000),
+  })
+  .refine((j) => (j.uri === undefined) !== (j.file === undefined), {
+    message: "set exactly one of jwks.uri or jwks.file",
+  });
+
+const identity = z.strictObject({
+  issuers: z.array(z.string().min(1)).min(1),
+  audiences: z.array(z.string().min(1)).min(1),
+  /** Omit in dev mode: riskgate then trusts its own dev key (see `riskgate token`). */
+  jwks: jwks.optional(),
+  algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default(["RS256", "ES256", "EdDSA"]),
+  clock_skew_seconds: seconds.max(300).default(30),
+  sources: z
+    .strictObject({
+      /** Header carrying `Bearer <jwt>`. */
+      header: z.string().min(1).toLowerCase().default("authorization"),
+      /** Cookie carrying the raw JWT (off when unset). */
+      cookie: z.string().min(1).optional(),
+      /** Trust the payload Envoy's jwt_authn filter verified and put into dynamic metadata. */
+      jwt_authn: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          namespace: z.string().min(1).default("envoy.filters.http.jwt_authn"),
+          /** `payload_in_metadata` key of the jwt_authn provider. */
+          key: z.string().min(1).default("jwt_payload"),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  claims: z
+    .strictObject({
+      subject: claimPath.default("sub"),
+      org: claimPath.default("org"),
+      tier: claimPath.default("tier"),
+      entitlements: claimPath.default("entitlements"),
+      amr: claimPath.default("amr"),
+      acr: claimPath.default("acr"),
+      auth_time: claimPath.default("auth_time"),
+    })
+    .prefault({}),
+  token_cache: z
+    .strictObject({ max_entries: z.number().int().positive().default(50_000) })
+    .prefault({}),
+});
+
+const failureMode = z.enum(["open", "closed", "safe_methods_only"]);
+const mode = z.enum(["enforce", "shadow"]);
+const sensitivity = z.enum(["low", "medium", "high"]);
+
+const thresholds = z
+  .strictObject({
+    challenge_at: z.number().int().min(1).max(101),
+    deny_at: z.number().int().min(1).max(101),
+  })
+  .refine((t) => t.challenge_at <= t.deny_at, {
+    message: "challenge_at must not be above deny_at",
+  });
+
+const tier = z.strictObject({
+  entitlements: z.array(z.string().min(1)).default([]),
+  limits: z
+    .strictObject({
+      /** Requests per subject per velocity window; over it the caller is throttled (429). */
+      requests_per_window: z.number().int().positive(),
+    })
+    .optional(),
+  risk: z
+    .strictObject({
+      challenge_at: z.number().int().min(1).max(101).default(40),
+      deny_at: z.number().int().min(1).max(101).default(80),
+      /** Stricter (or looser) thresholds on routes of a given sensitivity. */
+      by_sensitivity: z.partialRecord(sensitivity, thresholds).default({}),
+    })
+    .refine((t) => t.challenge_at <= t.deny_at, {
+      message: "challenge_at must not be above deny_at",
+    })
+    .prefault({}),
+  /** Medium risk (between challenge_at and deny_at) downgrades to this tier instead of a challenge when it grants the route. */
+  downgrade_to: z.string().min(1).optional(),
+  failure: failureMode.optional(),
+  mode: mode.optional(),
+});
+
+const pathMatch = z.union([
+  z.strictObject({ exact: z.string().startsWith("/") }),
+  z.strictObject({ prefix: z.string().startsWith("/") }),
+  z.strictObject({
+    /** A regular expression matched against the whole path (anchored). */
+    pattern: z.string().min(1).refine(isValidRegExp, { message: "not a valid regular expression" }),
+  }),
+]);
+
+const route = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i, "use letters, digits, _ . -"),
+  match: z
+    .strictObject({
+      hosts: z.array(z.string().min(1).toLowerCase()).optional(),
+      path: pathMatch.optional(),
+      methods: z.array(z.string().min(1).toUpperCase()).optional(),
+    })
+    .prefault({}),
+  /** `required`: no credential -> 401; `optional`: anonymous callers pass as tier `anonymous_tier`; `none`: never looked at. */
+  auth: z.enum(["required", "optional", "none"]).default("required"),
+  entitlement: z.string().min(1).optional(),
+  tiers: z.array(z.string().min(1)).optional(),
+  sensitivity: sensitivity.default("low"),
+  /** Per-route step-up requirements (RFC 9470). */
+  step_up: z
+    .strictObject({
+      acr_values: z.string().min(1).optional(),
+      max_age_seconds: seconds.optional(),
+    })
+    .optional(),
+  failure: failureMode.optional(),
+  mode: mode.optional(),
+});
+
+const signals = z
+  .strictObject({
+    velocity: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        window_seconds: z.number().int().positive().default(60),
+        /** Points once the subject used this share of its limit. */
+        near_limit_ratio: z.number().gt(0).lte(1).default(0.8),
+        near_limit_points: z.number().int().min(0).max(100).default(15),
+      })
+      .prefault({}),
+    weak_auth: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** amr values that count as strong (any one suffices). */
+        strong_amr: z.array(z.string().min(1)).default(["mfa", "hwk", "otp", "sms", "fpt", "face"]),
+        /** acr values that count as strong. */
+        strong_acr: z.array(z.string().min(1)).default([]),
+        points: z.number().int().min(0).max(100).default(20),
+        /** Extra points when the route is high sensitivity. */
+        high_sensitivity_points: z.number().int().min(0).max(100).default(30),
+      })
+      .prefault({}),
+    stale_auth: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        max_age_seconds: seconds.default(12 * 3600),
+        points: z.number().int().min(0).max(100).default(10),
+      })
+      .prefault({}),
+    sensitivity: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        points: z
+          .strictObject({
+            low: z.number().int().min(0).max(100).default(0),
+            medium: z.number().int().min(0).max(100).default(5),
+            high: z.number().int().min(0).max(100).default(15),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+const decisions = z
+  .strictObject({
+    challenge: z
+      .strictObject({
+        style: z.enum(["step_up", "header"]).default("step_up"),
+        /** Default acr_values for a step-up when the route names none. */
+        acr_values: z.string().default("mfa"),
+        max_age_seconds: seconds.optional(),
+        /** Upstream header carrying the challenge when style is `header`. */
+        header: z.string().toLowerCase().default("x-riskgate-challenge"),
+      })
+      .prefault({}),
+    /** Prefix of the headers riskgate adds upstream; inbound headers with it are removed. */
+    header_prefix: z
+      .string()
+      .regex(/^x-[a-z0-9-]+-$/, "must look like x-name-")
+      .default("x-riskgate-"),
+    /** Also remove these inbound headers (e.g. identity headers upstreams trust). */
+    strip_headers: z.array(z.string().min(1).toLowerCase()).default([]),
+    /** Emit the subject header upstream. */
+    subject_header: z.boolean().default(true),
+  })
+  .prefault({});
+
+export const policySchema = z.strictObject({
+  version: z.literal(1),
+  mode: mode.default("enforce"),
+  identity,
+  tiers: z
+    .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, "use letters, digits, _ -"), tier)
+    .refine((t) => Object.keys(t).length > 0, { message: "define at least one tier" }),
+  /** Tier given to anonymous callers on `auth: optional` routes (must exist in tiers when used). */
+  anonymous_tier: z.string().min(1).optional(),
+  routes: z.array(route).default([]),
+  /** What happens when no route matches. */
+  default_route: z
+    .strictObject({
+      action: z.enum(["deny", "authenticate"]).default("deny"),
+      sensitivity: sensitivity.default("medium"),
+    })
+    .prefault({}),
+  signals,
+  decisions,
+  failure: z
+    .strictObject({
+      mode: failureMode.default("closed"),
+      /** The whole decision's time budget; past it the failure mode decides. */
+      budget_ms: z.number().int().positive().max(10_000).default(100),
+      /** Outcome of an unexpected internal error. */
+      on_internal_error: z.enum(["deny", "allow"]).default("deny"),
+    })
+    .prefault({}),
+});
+
+/** The policy as written (before defaults). */
+export type PolicyInput = z.input<typeof policySchema>;
+/** The validated, defaulted policy. */
+export type PolicyDocument = z.output<typeof policySchema>;
+export type TierPolicy = PolicyDocument["tiers"][string];
+export type RoutePolicy = PolicyDocument["routes"][number];
+export type FailureMode = z.output<typeof failureMode>;
+export type Sensitivity = z.output<typeof sensitivity>;
+export type Mode = z.output<typeof mode>;
+
+function isValidRegExp(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,118 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { type CompiledRoute, compileRoutes } from "../access/routes.js";
+import { PolicyError, type PolicyIssue } from "../errors.js";
+import { type PolicyDocument, policySchema } from "./policy-schema.js";
+
+/** One validated, frozen policy snapshot. A reload swaps the whole snapshot at once. */
+export interface Policy {
+  /** Short content hash: names the policy in audit lines and metrics. */
+  readonly version: string;
+  /** Where it was loaded from. */
+  readonly source: string;
+  readonly doc: PolicyDocument;
+  readonly routes: readonly CompiledRoute[];
+  readonly routesByName: ReadonlyMap<string, CompiledRoute>;
+}
+
+/** Reads, parses and validates a policy file. Throws {@link PolicyError} naming every problem. */
+export async function loadPolicyFile(file: string): Promise<Policy> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new PolicyError(
+      "RISKGATE_POLICY_UNREADABLE",
+      file,
+      [{ path: "", message: (err as Error).message }],
+      { cause: err },
+    );
+  }
+  return parsePolicy(text, file);
+}
+
+/** Parses and validates policy YAML text; `source` names it in errors. */
+export function parsePolicy(text: string, source: string): Policy {
+  const yamlDoc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (yamlDoc.errors.length > 0) {
+    throw new PolicyError(
+      "RISKGATE_POLICY_UNREADABLE",
+      source,
+      yamlDoc.errors.map((e) => ({ path: "", message: e.message.split("\n")[0] ?? e.message })),
+    );
+  }
+  const result = policySchema.safeParse(yamlDoc.toJS());
+  if (!result.success) {
+    throw new PolicyError("RISKGATE_POLICY_INVALID", source, result.error.issues.map(toIssue));
+  }
+  const doc = result.data;
+  const crossIssues = crossCheck(doc);
+  if (crossIssues.length > 0) throw new PolicyError("RISKGATE_POLICY_INVALID", source, crossIssues);
+  const routes = compileRoutes(doc.routes);
+  return Object.freeze({
+    version: createHash("sha256").update(text).digest("hex").slice(0, 12),
+    source,
+    doc: deepFreeze(doc),
+    routes: Object.freeze(routes),
+    routesByName: new Map(routes.map((r) => [r.name, r])),
+  });
+}
+
+function toIssue(issue: z.core.$ZodIssue): PolicyIssue {
+  let message = issue.message;
+  if (issue.code === "unrecognized_keys") message = `unknown key(s): ${issue.keys.join(", ")}`;
+  return { path: formatPath(issue.path), message };
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/** Rules that span several fields: names that must exist, names that must be unique. */
+function crossCheck(doc: PolicyDocument): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  const tiers = new Set(Object.keys(doc.tiers));
+  for (const [name, tier] of Object.entries(doc.tiers)) {
+    if (tier.downgrade_to !== undefined && !tiers.has(tier.downgrade_to)) {
+      issues.push({
+        path: `tiers.${name}.downgrade_to`,
+        message: `names unknown tier "${tier.downgrade_to}"`,
+      });
+    }
+  }
+  if (doc.anonymous_tier !== undefined && !tiers.has(doc.anonymous_tier)) {
+    issues.push({ path: "anonymous_tier", message: `names unknown tier "${doc.anonymous_tier}"` });
+  }
+  const seen = new Set<string>();
+  doc.routes.forEach((route, i) => {
+    if (seen.has(route.name)) {
+      issues.push({ path: `routes[${i}].name`, message: `duplicate route name "${route.name}"` });
+    }
+    seen.add(route.name);
+    for (const t of route.tiers ?? []) {
+      if (!tiers.has(t)) issues.push({ path: `routes[${i}].tiers`, message: `unknown tier "${t}"` });
+    }
+    if (route.auth === "optional" && doc.anonymous_tier === undefined) {
+      issues.push({
+        path: `routes[${i}].auth`,
+        message: "auth: optional needs anonymous_tier to be set",
+      });
+    }
+  });
+  return issues;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

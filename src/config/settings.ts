@@ -1,0 +1,106 @@
+import { RiskgateError } from "../errors.js";
+
+/**
+ * Process settings: one flat table, every entry an environment variable with a default and a
+ * line of documentation. The README's settings table is kept in step by a test.
+ */
+interface SettingSpec<T> {
+  readonly env: string;
+  readonly default: T;
+  readonly doc: string;
+  readonly parse: (raw: string) => T;
+}
+
+const text = (raw: string) => raw;
+const bool = (raw: string) => {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new Error("expected true or false");
+};
+const int = (min: number, max: number) => (raw: string) => {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`expected an integer from ${min} to ${max}`);
+  }
+  return n;
+};
+const level = (raw: string) => {
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(raw)) {
+    throw new Error("expected fatal, error, warn, info, debug, trace or silent");
+  }
+  return raw;
+};
+
+export const SETTINGS = {
+  grpcAddress: {
+    env: "RISKGATE_GRPC_ADDRESS",
+    default: "0.0.0.0:9191",
+    doc: "host:port the ext_authz gRPC server (Check + health) listens on.",
+    parse: text,
+  },
+  policyFile: {
+    env: "RISKGATE_POLICY",
+    default: "policies/demo.yaml",
+    doc: "Path of the policy YAML file.",
+    parse: text,
+  },
+  dev: {
+    env: "RISKGATE_DEV",
+    default: false,
+    doc: "Dev mode: trust the local dev signing key (`riskgate token`) when the policy has no identity.jwks.",
+    parse: bool,
+  },
+  devKeysDir: {
+    env: "RISKGATE_DEV_KEYS_DIR",
+    default: ".riskgate/dev-keys",
+    doc: "Folder of the dev signing key pair, generated on first use (git-ignored).",
+    parse: text,
+  },
+  trustedHops: {
+    env: "RISKGATE_TRUSTED_HOPS",
+    default: 0,
+    doc: "Proxies in front of Envoy whose x-forwarded-for entries are trusted; 0 uses Envoy's source address only.",
+    parse: int(0, 16),
+  },
+  logLevel: {
+    env: "RISKGATE_LOG_LEVEL",
+    default: "info",
+    doc: "pino log level of the operational log.",
+    parse: level,
+  },
+  shutdownGraceMs: {
+    env: "RISKGATE_SHUTDOWN_GRACE_MS",
+    default: 10_000,
+    doc: "On SIGTERM/SIGINT, how long in-flight checks may take to finish before the server is forced down.",
+    parse: int(0, 600_000),
+  },
+} as const satisfies Record<string, SettingSpec<unknown>>;
+
+type Specs = typeof SETTINGS;
+/** The parsed settings, frozen. */
+export type Settings = { readonly [K in keyof Specs]: ReturnType<Specs[K]["parse"]> };
+
+/** Reads every setting from `env`; throws RISKGATE_SETTING_INVALID naming the variable. */
+export function loadSettings(
+  env: Readonly<Record<string, string | undefined>>,
+  overrides: Partial<Settings> = {},
+): Settings {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(SETTINGS) as [keyof Specs, SettingSpec<unknown>][]) {
+    const raw = env[spec.env];
+    if (raw === undefined || raw === "") {
+      out[key] = spec.default;
+      continue;
+    }
+    try {
+      out[key] = spec.parse(raw.trim());
+    } catch (err) {
+      throw new RiskgateError(
+        "RISKGATE_SETTING_INVALID",
+        `${spec.env}=${JSON.stringify(raw)}: ${(err as Error).message}`,
+        { env: spec.env },
+      );
+    }
+  }
+  return Object.freeze({ ...(out as Settings), ...overrides });
+}
