@@ -17,7 +17,16 @@ export const ERRORS = {
   },
   RISKGATE_JWKS_UNAVAILABLE: {
     message: "The JWKS could not be fetched or parsed.",
-    outcome: "tokens are denied with identity.keys_unavailable; health stays NOT_SERVING until keys load",
+    outcome:
+      "tokens are denied with identity.keys_unavailable; health stays NOT_SERVING until keys load",
+  },
+  RISKGATE_GEO_UNAVAILABLE: {
+    message: "A geolocation (mmdb) database is missing or unreadable.",
+    outcome: "startup fails (exit 2)",
+  },
+  RISKGATE_LIST_UNREADABLE: {
+    message: "An IP or ASN list file is unreadable, empty or not a list.",
+    outcome: "startup fails (exit 2); on reload the last good list stays",
   },
   RISKGATE_STORE_UNAVAILABLE: {
     message: "The state store failed or timed out.",

@@ -62,9 +62,7 @@ export function resolveRoute(
 
 function compileMatcher(rule: RoutePolicy): (req: AccessRequest) => boolean {
   const hosts = rule.match.hosts === undefined ? undefined : new Set(rule.match.hosts);
-  const wildcardHosts = rule.match.hosts
-    ?.filter((h) => h.startsWith("*."))
-    .map((h) => h.slice(1));
+  const wildcardHosts = rule.match.hosts?.filter((h) => h.startsWith("*.")).map((h) => h.slice(1));
   const methods = rule.match.methods === undefined ? undefined : new Set(rule.match.methods);
   const path = rule.match.path;
   let pathMatches: (p: string) => boolean = () => true;

@@ -78,6 +78,12 @@ const identity = z.strictObject({
     .prefault({}),
 });
 
+const countryCode = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, "use ISO 3166-1 alpha-2 codes")
+  .toUpperCase();
+const points = z.number().int().min(0).max(100);
+
 const failureMode = z.enum(["open", "closed", "safe_methods_only"]);
 const mode = z.enum(["enforce", "shadow"]);
 const sensitivity = z.enum(["low", "medium", "high"]);
@@ -93,10 +99,31 @@ const thresholds = z
 
 const tier = z.strictObject({
   entitlements: z.array(z.string().min(1)).default([]),
+  /** Requests per velocity window; over a limit the caller is throttled (429 + Retry-After). */
   limits: z
     .strictObject({
-      /** Requests per subject per velocity window; over it the caller is throttled (429). */
-      requests_per_window: z.number().int().positive(),
+      /** Per subject (user or client). */
+      requests_per_window: z.number().int().positive().optional(),
+      /** Per org, all its subjects together. */
+      org_requests_per_window: z.number().int().positive().optional(),
+      /** Per client IP. */
+      ip_requests_per_window: z.number().int().positive().optional(),
+      /** Per device id (see signals.device). */
+      device_requests_per_window: z.number().int().positive().optional(),
+    })
+    .optional(),
+  /** Usage quota per org (per subject when the caller has no org), per calendar day or month (UTC). */
+  quota: z
+    .strictObject({
+      requests: z.number().int().positive(),
+      period: z.enum(["day", "month"]),
+    })
+    .optional(),
+  /** ISO 3166-1 alpha-2 country codes: `allow` admits only those, `deny` refuses those. */
+  countries: z
+    .strictObject({
+      allow: z.array(countryCode).optional(),
+      deny: z.array(countryCode).optional(),
     })
     .optional(),
   risk: z
@@ -178,6 +205,153 @@ const signals = z
         enabled: z.boolean().default(true),
         max_age_seconds: seconds.default(12 * 3600),
         points: z.number().int().min(0).max(100).default(10),
+      })
+      .prefault({}),
+    failed_attempts: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        window_seconds: z.number().int().positive().default(600),
+        /** Denials of this subject in the window before it scores. */
+        subject_threshold: z.number().int().positive().default(5),
+        /** Denials from this IP in the window before it scores. */
+        ip_threshold: z.number().int().positive().default(20),
+        points: points.default(20),
+        /** Distinct subjects seen from one IP in the window before it scores (credential stuffing). */
+        distinct_subjects_per_ip: z.number().int().positive().default(10),
+        distinct_subjects_points: points.default(15),
+      })
+      .prefault({}),
+    geo: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Points when the client IP has no location (unknown or private) on a route of medium or high sensitivity. */
+        unknown_location_points: points.default(0),
+      })
+      .prefault({}),
+    impossible_travel: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        max_kmh: z.number().positive().default(900),
+        /** Shorter hops are ignored: geo databases place one network in several nearby cities. */
+        min_distance_km: z.number().nonnegative().default(150),
+        points: points.default(40),
+        /** How long a subject's last location is remembered. */
+        remember_seconds: z
+          .number()
+          .int()
+          .positive()
+          .default(30 * 86400),
+      })
+      .prefault({}),
+    new_country: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        points: points.default(15),
+        remember_seconds: z
+          .number()
+          .int()
+          .positive()
+          .default(90 * 86400),
+        max_countries: z.number().int().positive().max(250).default(32),
+      })
+      .prefault({}),
+    ip_reputation: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Block lists (FireHOL netset, Spamhaus DROP, one IP a line): a match adds `points`. */
+        block: z
+          .array(z.strictObject({ file: z.string().min(1), points: points.default(50) }))
+          .default([]),
+        /** Allow lists (office CIDRs): a match subtracts `points`. */
+        allow: z
+          .array(z.strictObject({ file: z.string().min(1), points: points.default(20) }))
+          .default([]),
+      })
+      .prefault({}),
+    hosting_asn: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        /** ASN list (one number a line, `AS` prefix allowed); needs an ASN database (RISKGATE_GEO_ASN_FILES). */
+        file: z.string().min(1).optional(),
+        points: points.default(15),
+      })
+      .refine((h) => !h.enabled || h.file !== undefined, { message: "set file when enabled" })
+      .prefault({}),
+    device: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        header: z.string().min(1).toLowerCase().default("x-device-id"),
+        cookie: z.string().min(1).optional(),
+        new_device_points: points.default(10),
+        remember_seconds: z
+          .number()
+          .int()
+          .positive()
+          .default(90 * 86400),
+        max_devices: z.number().int().positive().max(1000).default(20),
+        /** Header an MDM-aware proxy sets; absent or not in `posture_ok` adds `posture_points`. Off when unset. */
+        posture_header: z.string().min(1).toLowerCase().optional(),
+        posture_ok: z.array(z.string()).default(["compliant", "true"]),
+        posture_points: points.default(15),
+        /** Points when the connection has no mTLS principal (0 = off). */
+        no_mtls_points: points.default(0),
+      })
+      .prefault({}),
+    usage_anomaly: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        bucket_seconds: z.number().int().positive().default(60),
+        /** EWMA weight of the newest bucket. */
+        alpha: z.number().gt(0).lt(1).default(0.1),
+        /** Buckets seen before the baseline is trusted. */
+        min_samples: z.number().int().positive().default(10),
+        /** How many standard deviations above the mean counts as anomalous. */
+        sigmas: z.number().positive().default(4),
+        /** Requests in the current bucket below which nothing is anomalous. */
+        min_requests: z.number().int().positive().default(20),
+        points: points.default(20),
+      })
+      .prefault({}),
+    request_shape: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        max_body_bytes: z
+          .number()
+          .int()
+          .positive()
+          .default(10 * 1024 * 1024),
+        oversized_points: points.default(15),
+        unusual_methods: z
+          .array(z.string().min(1).toUpperCase())
+          .default([
+            "TRACE",
+            "CONNECT",
+            "TRACK",
+            "DEBUG",
+            "PROPFIND",
+            "PROPPATCH",
+            "MKCOL",
+            "COPY",
+            "MOVE",
+            "LOCK",
+            "UNLOCK",
+          ]),
+        unusual_method_points: points.default(15),
+        /** Case-insensitive substrings of automation user agents. */
+        automation_user_agents: z
+          .array(z.string().min(1))
+          .default([
+            "python-requests",
+            "go-http-client",
+            "headlesschrome",
+            "phantomjs",
+            "scrapy",
+            "curl/",
+            "wget/",
+            "libwww-perl",
+            "okhttp",
+          ]),
+        automation_points: points.default(10),
       })
       .prefault({}),
     sensitivity: z

@@ -97,7 +97,8 @@ function crossCheck(doc: PolicyDocument): PolicyIssue[] {
     }
     seen.add(route.name);
     for (const t of route.tiers ?? []) {
-      if (!tiers.has(t)) issues.push({ path: `routes[${i}].tiers`, message: `unknown tier "${t}"` });
+      if (!tiers.has(t))
+        issues.push({ path: `routes[${i}].tiers`, message: `unknown tier "${t}"` });
     }
     if (route.auth === "optional" && doc.anonymous_tier === undefined) {
       issues.push({

@@ -1,0 +1,108 @@
+import type { Policy } from "../config/policy.js";
+import type { FailureMode, TierPolicy } from "../config/policy-schema.js";
+import { type Caller, grants } from "./license.js";
+import type { Reason } from "./reasons.js";
+import type { AccessRequest } from "./request.js";
+import type { ResolvedRoute } from "./routes.js";
+import type { DecisionContext, Verdict } from "./verdict.js";
+
+/** Methods `safe_methods_only` lets through when state is unavailable (RFC 9110 safe methods). */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** The sum of the reasons' points, clamped to 0..100. */
+export function scoreOf(reasons: readonly Reason[]): number {
+  let sum = 0;
+  for (const r of reasons) sum += r.points;
+  return Math.max(0, Math.min(100, sum));
+}
+
+export interface RiskInput {
+  readonly policy: Policy;
+  readonly req: AccessRequest;
+  readonly caller: Caller;
+  readonly route: ResolvedRoute;
+  readonly tierName: string;
+  readonly tier: TierPolicy;
+  readonly reasons: readonly Reason[];
+  readonly throttle?: { readonly retryAfterSeconds: number; readonly reason: Reason };
+}
+
+/**
+ * Turns the score into a verdict with the tier's thresholds for the route's sensitivity:
+ * throttle beats everything, then deny_at, then challenge_at (or a downgrade when the tier has
+ * one that still grants the route), else allow.
+ */
+export function decideRisk(input: RiskInput): Verdict {
+  const { policy, route, tier } = input;
+  const reasons = input.throttle ? [...input.reasons, input.throttle.reason] : input.reasons;
+  const score = scoreOf(reasons);
+  const base = context(input, reasons, score, input.tierName);
+  if (input.throttle) {
+    return { ...base, kind: "throttle", retryAfterSeconds: input.throttle.retryAfterSeconds };
+  }
+  const limits = tier.risk.by_sensitivity[route.sensitivity] ?? tier.risk;
+  if (score >= limits.deny_at) return { ...base, kind: "deny", cause: "risk" };
+  if (score < limits.challenge_at) return { ...base, kind: "allow" };
+
+  const downgrade = tier.downgrade_to;
+  const lower = downgrade === undefined ? undefined : policy.doc.tiers[downgrade];
+  if (
+    downgrade !== undefined &&
+    lower !== undefined &&
+    grants(lower, input.caller, route.rule?.entitlement) &&
+    (route.rule?.tiers === undefined || route.rule.tiers.includes(downgrade))
+  ) {
+    const note: Reason = { code: "risk.downgraded", points: 0, detail: `to ${downgrade}` };
+    return { ...context(input, [...reasons, note], score, downgrade), kind: "allow" };
+  }
+
+  const cfg = policy.doc.decisions.challenge;
+  const stale = reasons.some((r) => r.code === "auth.stale");
+  const maxAge =
+    route.rule?.step_up?.max_age_seconds ??
+    cfg.max_age_seconds ??
+    (stale ? policy.doc.signals.stale_auth.max_age_seconds : undefined);
+  return {
+    ...base,
+    kind: "challenge",
+    acrValues: route.rule?.step_up?.acr_values ?? cfg.acr_values,
+    ...(maxAge === undefined ? {} : { maxAge }),
+    style: cfg.style,
+  };
+}
+
+function context(
+  input: RiskInput,
+  reasons: readonly Reason[],
+  score: number,
+  tierName: string,
+): DecisionContext {
+  return {
+    requestId: input.req.id,
+    score,
+    reasons,
+    subject: input.caller.subject,
+    ...(input.caller.org === "" ? {} : { org: input.caller.org }),
+    tier: tierName,
+    route: input.route.name,
+    ...(input.route.rule?.entitlement === undefined
+      ? {}
+      : { entitlement: input.route.rule.entitlement }),
+  };
+}
+
+/** The outcome a failure mode gives when state or time ran out. */
+export function failureVerdict(
+  mode: FailureMode,
+  req: AccessRequest,
+  base: DecisionContext,
+): Verdict {
+  return failureLetsThrough(mode, req)
+    ? { ...base, kind: "allow" }
+    : { ...base, kind: "deny", cause: "failure" };
+}
+
+/** True when a failure mode lets this request carry on without the failed component. */
+export function failureLetsThrough(mode: FailureMode, req: AccessRequest): boolean {
+  return mode === "open" || (mode === "safe_methods_only" && SAFE_METHODS.has(req.method));
+}

@@ -1,0 +1,308 @@
+import type { Policy } from "../config/policy.js";
+import type { FailureMode, Mode, PolicyDocument, TierPolicy } from "../config/policy-schema.js";
+import type { OpResult, Store, StoreOp } from "../state/store.js";
+import { cookieValue } from "./cookies.js";
+import { decideRisk, failureLetsThrough, failureVerdict, scoreOf } from "./decide.js";
+import type { Identifier } from "./identity.js";
+import { anonymousCaller, type Caller, callerFromClaims, checkLicense } from "./license.js";
+import type { Reason } from "./reasons.js";
+import type { AccessRequest } from "./request.js";
+import { type ResolvedRoute, resolveRoute } from "./routes.js";
+import { staleAuthentication, weakAuthentication } from "./signals/auth-strength.js";
+import { devicePosture, newDevice } from "./signals/device.js";
+import { failedAttempts, failureRecord } from "./signals/failed-attempts.js";
+import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
+import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
+import { requestShape } from "./signals/request-shape.js";
+import { routeSensitivity } from "./signals/sensitivity.js";
+import { EMPTY_ENV, type Signal, type SignalContext, type SignalEnv } from "./signals/signal.js";
+import { usageAnomaly } from "./signals/usage-anomaly.js";
+import {
+  deviceVelocity,
+  ipVelocity,
+  orgVelocity,
+  quota,
+  subjectVelocity,
+} from "./signals/velocity.js";
+import type { DecisionContext, Verdict } from "./verdict.js";
+
+/** The signals a decision runs, in order. Each is on/off in the policy. */
+export const DEFAULT_SIGNALS: readonly Signal[] = [
+  subjectVelocity,
+  orgVelocity,
+  ipVelocity,
+  deviceVelocity,
+  quota,
+  failedAttempts,
+  countryPolicy,
+  impossibleTravel,
+  newCountry,
+  ipReputation,
+  hostingAsn,
+  newDevice,
+  devicePosture,
+  usageAnomaly,
+  requestShape,
+  weakAuthentication,
+  staleAuthentication,
+  routeSensitivity,
+];
+
+/** What one policy load brings: the policy and the identifier built for its identity section. */
+export interface Runtime {
+  readonly policy: Policy;
+  readonly identifier: Identifier;
+}
+
+export interface PipelineDeps {
+  readonly store: Store;
+  readonly clock: () => number;
+  readonly signals?: readonly Signal[];
+  /** Geo database and list files the signals read (none by default). */
+  readonly env?: SignalEnv;
+  /** Called when the store fails (for logs and metrics); never affects the decision. */
+  readonly onStoreError?: (err: unknown) => void;
+}
+
+/**
+ * When the stages that wait ran (ms from `performance.now()`), so telemetry can draw child
+ * spans after the fact instead of tracing on the hot path. Absent when the stage did not run.
+ */
+export interface StageTimings {
+  identify?: { start: number; end: number; source?: string; cached?: boolean };
+  store?: { start: number; end: number; ops: number; ok: boolean };
+}
+
+/** A decision plus what the transport and telemetry need to know about how it was reached. */
+export interface Decision {
+  readonly timings: StageTimings;
+  readonly verdict: Verdict;
+  /** The verdict before shadow mode relaxed it (same object when enforcing). */
+  readonly enforced: Verdict;
+  readonly mode: Mode;
+  readonly failureMode: FailureMode;
+  readonly policyVersion: string;
+}
+
+export interface Pipeline {
+  /** Decides one request. Never rejects: every failure becomes the configured safe outcome. */
+  evaluate(runtime: Runtime, req: AccessRequest): Promise<Decision>;
+}
+
+/**
+ * The access pipeline: route -> identify -> license -> signals (one store batch) -> score ->
+ * decide, inside the policy's time budget, then shadow mode. Stages are plain functions with
+ * explicit inputs; the transport is the only caller.
+ */
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  const signals = deps.signals ?? DEFAULT_SIGNALS;
+  const env = deps.env ?? EMPTY_ENV;
+
+  async function run(
+    runtime: Runtime,
+    req: AccessRequest,
+    route: ResolvedRoute,
+    timings: StageTimings,
+  ): Promise<Verdict> {
+    const { policy } = runtime;
+    const doc = policy.doc;
+    const base: DecisionContext = { requestId: req.id, score: 0, reasons: [], route: route.name };
+
+    if (route.rule === undefined && doc.default_route.action === "deny") {
+      return deny(base, "license", { code: "license.route_unmatched", points: 0 });
+    }
+    if (route.auth === "none") return { ...base, kind: "allow" };
+
+    // identify
+    const identifyStart = performance.now();
+    const identity = await runtime.identifier.identify(req, req.receivedAt);
+    timings.identify = {
+      start: identifyStart,
+      end: performance.now(),
+      ...(identity.kind === "verified" ? { source: identity.source, cached: identity.cached } : {}),
+    };
+    let caller: Caller;
+    if (identity.kind === "invalid") {
+      return deny(base, "authentication", {
+        code: identity.reason,
+        points: 0,
+        detail: identity.detail,
+      });
+    } else if (identity.kind === "anonymous") {
+      if (route.auth !== "optional" || doc.anonymous_tier === undefined) {
+        return deny(base, "authentication", { code: "identity.missing", points: 0 });
+      }
+      caller = anonymousCaller(doc.anonymous_tier, req.clientIp);
+    } else {
+      caller = callerFromClaims(identity.claims, doc.identity.claims);
+      if (caller.subject === "") {
+        return deny(base, "authentication", {
+          code: "identity.claims_invalid",
+          points: 0,
+          detail: "no subject",
+        });
+      }
+    }
+    const who: DecisionContext = {
+      ...base,
+      subject: caller.subject,
+      ...(caller.org === "" ? {} : { org: caller.org }),
+      ...(caller.tier === "" ? {} : { tier: caller.tier }),
+      ...(route.rule?.entitlement === undefined ? {} : { entitlement: route.rule.entitlement }),
+    };
+
+    // license
+    const license = checkLicense(policy, caller, route);
+    if (!license.ok) return deny(who, "license", license.reason);
+
+    // signals: every enabled signal's store ops go out as one batch
+    let located = false;
+    let location: ReturnType<SignalContext["location"]>;
+    const ctx: SignalContext = {
+      policy,
+      req,
+      caller,
+      route,
+      tierName: license.tierName,
+      tier: license.tier,
+      now: req.receivedAt,
+      env,
+      location() {
+        if (!located) {
+          located = true;
+          location = env.geo?.lookup(req.clientIp);
+        }
+        return location;
+      },
+      deviceId: deviceIdOf(req, doc.signals.device),
+    };
+    const active = signals.filter((s) => s.enabled(ctx));
+    const opsPerSignal = active.map((s) => s.ops?.(ctx) ?? []);
+    const batch: StoreOp[] = opsPerSignal.flat();
+    const reasons: Reason[] = [];
+    let results: readonly OpResult<StoreOp>[] | undefined = [];
+    if (batch.length > 0) {
+      const start = performance.now();
+      try {
+        results = (await deps.store.exec({ ops: batch, now: req.receivedAt })).results;
+        timings.store = { start, end: performance.now(), ops: batch.length, ok: true };
+      } catch (err) {
+        timings.store = { start, end: performance.now(), ops: batch.length, ok: false };
+        deps.onStoreError?.(err);
+        const failure = failureModeOf(policy, license.tier, route);
+        const reason: Reason = { code: "failure.store", points: 0, detail: failure };
+        if (!failureLetsThrough(failure, req)) return deny(who, "failure", reason);
+        reasons.push(reason);
+        results = undefined;
+      }
+    }
+    let offset = 0;
+    let throttle: { retryAfterSeconds: number; reason: Reason } | undefined;
+    let block: Reason | undefined;
+    active.forEach((signal, i) => {
+      const count = opsPerSignal[i]?.length ?? 0;
+      const mine = results?.slice(offset, offset + count);
+      offset += count;
+      if (count > 0 && mine === undefined) return; // store down: stateful signals sit this one out
+      const finding = signal.evaluate(ctx, mine ?? []);
+      reasons.push(...finding.reasons);
+      if (finding.throttle && throttle === undefined) throttle = finding.throttle;
+      if (finding.block && block === undefined) block = finding.block;
+    });
+    if (block !== undefined) {
+      return deny({ ...who, reasons }, "risk", block);
+    }
+
+    return decideRisk({
+      policy,
+      req,
+      caller,
+      route,
+      tierName: license.tierName,
+      tier: license.tier,
+      reasons,
+      ...(throttle === undefined ? {} : { throttle }),
+    });
+  }
+
+  return {
+    async evaluate(runtime, req) {
+      const { policy } = runtime;
+      const route = resolveRoute(policy.routes, policy.routesByName, policy.doc.default_route, req);
+      const budgetMs = policy.doc.failure.budget_ms;
+      let timer: NodeJS.Timeout | undefined;
+      const overBudget = new Promise<"budget">((resolve) => {
+        timer = setTimeout(resolve, budgetMs, "budget");
+      });
+      let enforced: Verdict;
+      const timings: StageTimings = {};
+      try {
+        const outcome = await Promise.race([run(runtime, req, route, timings), overBudget]);
+        if (outcome === "budget") {
+          const mode = failureModeOf(policy, undefined, route);
+          const reason: Reason = { code: "failure.budget", points: 0, detail: `${budgetMs}ms` };
+          enforced = failureVerdict(mode, req, {
+            requestId: req.id,
+            score: 0,
+            reasons: [reason],
+            route: route.name,
+          });
+        } else {
+          enforced = outcome;
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+      const attempts = policy.doc.signals.failed_attempts;
+      if (attempts.enabled) {
+        const ops = failureRecord(enforced, req, attempts.window_seconds);
+        if (ops.length > 0) {
+          // counted after the answer is known, off the decision's own round trip
+          deps.store
+            .exec({ ops, now: req.receivedAt })
+            .catch((err: unknown) => deps.onStoreError?.(err));
+        }
+      }
+      const tier = enforced.tier === undefined ? undefined : policy.doc.tiers[enforced.tier];
+      const mode = route.rule?.mode ?? tier?.mode ?? policy.doc.mode;
+      const verdict: Verdict =
+        mode === "shadow" && enforced.kind !== "allow"
+          ? { ...enforced, kind: "allow", shadowOf: enforced.kind }
+          : enforced;
+      return {
+        verdict,
+        enforced,
+        timings,
+        mode,
+        failureMode: failureModeOf(policy, tier, route),
+        policyVersion: policy.version,
+      };
+    },
+  };
+}
+
+function failureModeOf(
+  policy: Policy,
+  tier: TierPolicy | undefined,
+  route: ResolvedRoute,
+): FailureMode {
+  return route.rule?.failure ?? tier?.failure ?? policy.doc.failure.mode;
+}
+
+function deny(
+  base: DecisionContext,
+  cause: "authentication" | "license" | "failure" | "risk",
+  reason: Reason,
+): Verdict {
+  const reasons = [...base.reasons, reason];
+  return { ...base, reasons, score: scoreOf(reasons), kind: "deny", cause };
+}
+
+/** The device id from the configured header, else the configured cookie ("" when none). */
+function deviceIdOf(req: AccessRequest, cfg: PolicyDocument["signals"]["device"]): string {
+  if (!cfg.enabled) return "";
+  const header = req.headers.get(cfg.header);
+  if (header !== undefined && header !== "") return header.slice(0, 256);
+  if (cfg.cookie === undefined) return "";
+  return (cookieValue(req.headers.get("cookie"), cfg.cookie) ?? "").slice(0, 256);
+}

@@ -1,0 +1,130 @@
+import { distanceKm } from "../../geo/distance.js";
+import type { MemberReading, SwapReading } from "../../state/store.js";
+import { NOTHING, type Signal, tags } from "./signal.js";
+
+/**
+ * Country allow/deny lists of the caller's tier: a denied (or not allowed) country blocks.
+ * An unknown location scores only on sensitive routes and only when configured.
+ */
+export const countryPolicy: Signal = {
+  name: "geo.country",
+  enabled: (ctx) => ctx.policy.doc.signals.geo.enabled && ctx.env.geo !== undefined,
+  evaluate(ctx) {
+    const country = ctx.location()?.country;
+    const lists = ctx.tier.countries;
+    if (country === undefined) {
+      const points = ctx.policy.doc.signals.geo.unknown_location_points;
+      if (points > 0 && ctx.route.sensitivity !== "low") {
+        return { reasons: [{ code: "geo.unknown_location", points }] };
+      }
+      return NOTHING;
+    }
+    if (
+      lists !== undefined &&
+      ((lists.deny?.includes(country) ?? false) ||
+        (lists.allow !== undefined && !lists.allow.includes(country)))
+    ) {
+      return { reasons: [], block: { code: "geo.country_denied", points: 0, detail: country } };
+    }
+    return NOTHING;
+  },
+};
+
+/** Encodes a sighting for the store: "lat,lon,epochSeconds,country". */
+function sighting(lat: number, lon: number, now: number, country: string): string {
+  return `${lat.toFixed(4)},${lon.toFixed(4)},${Math.floor(now / 1000)},${country}`;
+}
+
+function parseSighting(value: string | null): { lat: number; lon: number; at: number } | undefined {
+  if (value === null) return undefined;
+  const [lat, lon, at] = value.split(",").map(Number);
+  if (lat === undefined || lon === undefined || at === undefined) return undefined;
+  if (!Number.isFinite(lat) || !Number.isFinite(lon) || !Number.isFinite(at)) return undefined;
+  return { lat, lon, at };
+}
+
+/**
+ * Impossible travel: the subject's last sighting (location and time) is swapped for this one;
+ * the great-circle speed between them above `max_kmh` scores. Hops shorter than
+ * `min_distance_km` are geo-database noise; the first sighting is not travel.
+ */
+export const impossibleTravel: Signal = {
+  name: "geo.impossible_travel",
+  enabled: (ctx) => {
+    if (!ctx.policy.doc.signals.impossible_travel.enabled || ctx.caller.anonymous) return false;
+    const loc = ctx.location();
+    return loc?.latitude !== undefined && loc.longitude !== undefined;
+  },
+  ops(ctx) {
+    const loc = ctx.location();
+    const cfg = ctx.policy.doc.signals.impossible_travel;
+    return [
+      {
+        op: "swap",
+        key: { tag: tags.subject(ctx), name: "loc" },
+        value: sighting(loc?.latitude ?? 0, loc?.longitude ?? 0, ctx.now, loc?.country ?? ""),
+        ttlMs: cfg.remember_seconds * 1000,
+      },
+    ];
+  },
+  evaluate(ctx, results) {
+    const previous = parseSighting((results[0] as SwapReading | undefined)?.previous ?? null);
+    const loc = ctx.location();
+    if (previous === undefined || loc?.latitude === undefined || loc.longitude === undefined) {
+      return NOTHING;
+    }
+    const cfg = ctx.policy.doc.signals.impossible_travel;
+    const km = distanceKm(
+      { latitude: previous.lat, longitude: previous.lon },
+      { latitude: loc.latitude, longitude: loc.longitude },
+    );
+    if (km < cfg.min_distance_km) return NOTHING;
+    // a sighting in the same second still has to cover the distance: count it as one second
+    const hours = Math.max(1, ctx.now / 1000 - previous.at) / 3600;
+    const kmh = km / hours;
+    if (kmh <= cfg.max_kmh) return NOTHING;
+    return {
+      reasons: [
+        {
+          code: "geo.impossible_travel",
+          points: cfg.points,
+          detail: `${Math.round(km)} km at ${Math.round(kmh)} km/h`,
+        },
+      ],
+    };
+  },
+};
+
+/** New country: the country joins the subject's bounded set; a new one (not the first) scores. */
+export const newCountry: Signal = {
+  name: "geo.new_country",
+  enabled: (ctx) =>
+    ctx.policy.doc.signals.new_country.enabled &&
+    !ctx.caller.anonymous &&
+    ctx.location()?.country !== undefined,
+  ops(ctx) {
+    const cfg = ctx.policy.doc.signals.new_country;
+    return [
+      {
+        op: "member",
+        key: { tag: tags.subject(ctx), name: "countries" },
+        member: ctx.location()?.country ?? "",
+        ttlMs: cfg.remember_seconds * 1000,
+        max: cfg.max_countries,
+      },
+    ];
+  },
+  evaluate(ctx, results) {
+    const reading = results[0] as MemberReading | undefined;
+    if (reading === undefined || !reading.isNew || reading.size <= 1) return NOTHING;
+    return {
+      reasons: [
+        {
+          code: "geo.new_country",
+          points: ctx.policy.doc.signals.new_country.points,
+          detail: ctx.location()?.country ?? "",
+        },
+      ],
+    };
+  },
+};

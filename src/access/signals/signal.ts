@@ -1,0 +1,70 @@
+import type { Policy } from "../../config/policy.js";
+import type { TierPolicy } from "../../config/policy-schema.js";
+import type { AsnList } from "../../geo/asn-list.js";
+import type { GeoLocation, GeoReader } from "../../geo/geo-reader.js";
+import type { IpList } from "../../geo/ip-list.js";
+import type { OpResult, StoreOp } from "../../state/store.js";
+import type { Caller } from "../license.js";
+import type { Reason } from "../reasons.js";
+import type { AccessRequest } from "../request.js";
+import type { ResolvedRoute } from "../routes.js";
+
+/** Process-level sources signals read besides the store: geo database and list files. */
+export interface SignalEnv {
+  readonly geo?: GeoReader;
+  /** The current list loaded from a file the policy names (reloaded when the file changes). */
+  ipList(file: string): IpList | undefined;
+  asnList(file: string): AsnList | undefined;
+}
+
+export const EMPTY_ENV: SignalEnv = {
+  ipList: () => undefined,
+  asnList: () => undefined,
+};
+
+/** Everything a signal may read about one request; built once per Check. */
+export interface SignalContext {
+  readonly policy: Policy;
+  readonly req: AccessRequest;
+  readonly caller: Caller;
+  readonly route: ResolvedRoute;
+  readonly tierName: string;
+  readonly tier: TierPolicy;
+  /** Decision clock, ms since epoch. */
+  readonly now: number;
+  readonly env: SignalEnv;
+  /** The client IP's location, looked up at most once per request. */
+  location(): GeoLocation | undefined;
+  /** The device id from the configured header or cookie ("" when none). */
+  readonly deviceId: string;
+}
+
+/** What a signal found: scored reasons, and optionally a hard throttle or block. */
+export interface SignalFinding {
+  readonly reasons: readonly Reason[];
+  readonly throttle?: { readonly retryAfterSeconds: number; readonly reason: Reason };
+  /** A refusal no score can outweigh (for example a denied country). */
+  readonly block?: Reason;
+}
+
+export const NOTHING: SignalFinding = Object.freeze({ reasons: [] });
+
+/**
+ * One risk signal. `ops` names the store operations it needs (all signals' ops go to the store
+ * in one batch, one round trip); `evaluate` turns their results (aligned with its ops) into
+ * reasons. Signals without state have no `ops`.
+ */
+export interface Signal {
+  readonly name: string;
+  enabled(ctx: SignalContext): boolean;
+  ops?(ctx: SignalContext): readonly StoreOp[];
+  evaluate(ctx: SignalContext, results: readonly OpResult<StoreOp>[]): SignalFinding;
+}
+
+/** Store key tags: every key of one subject (org, IP, device) shares a Redis Cluster slot. */
+export const tags = {
+  subject: (ctx: SignalContext) => `s:${ctx.caller.subject}`,
+  org: (ctx: SignalContext) => `o:${ctx.caller.org}`,
+  ip: (ctx: SignalContext) => `ip:${ctx.req.clientIp}`,
+  device: (ctx: SignalContext) => `d:${ctx.deviceId}`,
+};

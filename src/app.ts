@@ -1,0 +1,153 @@
+import * as grpc from "@grpc/grpc-js";
+import { createIdentifier } from "./access/identity.js";
+import { createFileKeySource, createRemoteKeySource, type KeySource } from "./access/key-source.js";
+import { createPipeline, type Pipeline, type Runtime } from "./access/pipeline.js";
+import type { Policy } from "./config/policy.js";
+import type { Settings } from "./config/settings.js";
+import { RiskgateError } from "./errors.js";
+import { createMemoryStore } from "./state/memory-store.js";
+import type { Store } from "./state/store.js";
+import type { Logger } from "./telemetry/logger.js";
+import { createCheckHandler, type DecisionEvent } from "./transport/envoy-grpc.js";
+import { createHealth, type Health, ServingStatus } from "./transport/health.js";
+import { loadProtos } from "./transport/protos.js";
+
+export interface AppDeps {
+  readonly settings: Settings;
+  readonly logger: Logger;
+  readonly clock?: () => number;
+  /** Defaults to the embedded in-memory store. */
+  readonly store?: Store;
+  /** Dev mode's key source, used when the policy has no identity.jwks. */
+  readonly devKeys?: KeySource;
+  readonly onDecision?: (event: DecisionEvent) => void;
+}
+
+export interface App {
+  /** Loads keys for the policy, binds the gRPC port, turns health SERVING. Returns the port. */
+  start(policy: Policy): Promise<number>;
+  /** Swaps in a new policy between requests; keeps the current one if its keys fail to load. */
+  setPolicy(policy: Policy): Promise<void>;
+  current(): Runtime;
+  readonly health: Health;
+  readonly pipeline: Pipeline;
+  /** NOT_SERVING, let in-flight checks finish (up to graceMs), close the store. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/** Wires the server: transports -> pipeline -> store, around one swappable policy runtime. */
+export function createApp(deps: AppDeps): App {
+  const { settings, logger } = deps;
+  const clock = deps.clock ?? Date.now;
+  const store = deps.store ?? createMemoryStore();
+  const health = createHealth();
+  const pipeline = createPipeline({
+    store,
+    clock,
+    onStoreError: (err) => logger.warn({ err }, "store call failed; failure mode applied"),
+  });
+  let runtime: Runtime | undefined;
+  let server: grpc.Server | undefined;
+
+  async function buildRuntime(policy: Policy): Promise<Runtime> {
+    const previous = runtime;
+    const sameIdentity =
+      previous !== undefined &&
+      JSON.stringify(previous.policy.doc.identity) === JSON.stringify(policy.doc.identity);
+    if (sameIdentity) return { policy, identifier: previous.identifier };
+    const identifier = createIdentifier({ keys: keySourceFor(policy) }, policy.doc.identity);
+    await identifier.ready();
+    return { policy, identifier };
+  }
+
+  function keySourceFor(policy: Policy): KeySource | undefined {
+    const jwks = policy.doc.identity.jwks;
+    if (jwks?.uri !== undefined) {
+      return createRemoteKeySource({
+        uri: jwks.uri,
+        cacheMaxAgeMs: jwks.cache_max_age_seconds * 1000,
+        cooldownMs: jwks.cooldown_seconds * 1000,
+        timeoutMs: jwks.timeout_ms,
+      });
+    }
+    if (jwks?.file !== undefined) return createFileKeySource({ file: jwks.file });
+    if (deps.devKeys !== undefined) return deps.devKeys;
+    if (policy.doc.identity.sources.jwt_authn.enabled) return undefined;
+    throw new RiskgateError(
+      "RISKGATE_JWKS_UNAVAILABLE",
+      `${policy.source}: identity.jwks is not set; set jwks.uri or jwks.file, or run in dev mode (--dev) to trust the local dev key`,
+    );
+  }
+
+  return {
+    health,
+    pipeline,
+    current() {
+      if (runtime === undefined) throw new Error("riskgate app not started");
+      return runtime;
+    },
+    async start(policy) {
+      runtime = await buildRuntime(policy);
+      const protos = loadProtos();
+      server = new grpc.Server({
+        "grpc.max_receive_message_length": 4 * 1024 * 1024,
+        "grpc.keepalive_permit_without_calls": 1,
+      });
+      server.addService(protos.authorization.service, {
+        Check: createCheckHandler({
+          pipeline,
+          runtime: () => runtime as Runtime,
+          clock,
+          logger,
+          trustedHops: settings.trustedHops,
+          ...(deps.onDecision ? { onDecision: deps.onDecision } : {}),
+        }),
+      });
+      server.addService(protos.health.service, health.implementation);
+      const port = await new Promise<number>((resolve, reject) => {
+        server?.bindAsync(
+          settings.grpcAddress,
+          grpc.ServerCredentials.createInsecure(),
+          (err, bound) => (err ? reject(err) : resolve(bound)),
+        );
+      });
+      health.set(ServingStatus.SERVING);
+      logger.info(
+        { address: settings.grpcAddress, port, policy: policy.source, version: policy.version },
+        "riskgate serving",
+      );
+      return port;
+    },
+    async setPolicy(policy) {
+      try {
+        runtime = await buildRuntime(policy);
+        logger.info({ policy: policy.source, version: policy.version }, "policy loaded");
+      } catch (err) {
+        logger.error(
+          { err, policy: policy.source },
+          "policy keys failed to load; keeping the last good policy",
+        );
+        throw err;
+      }
+    },
+    async shutdown(graceMs) {
+      health.set(ServingStatus.NOT_SERVING);
+      health.close();
+      const s = server;
+      if (s !== undefined) {
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => {
+            logger.warn({ graceMs }, "drain timed out; forcing shutdown");
+            s.forceShutdown();
+            resolve();
+          }, graceMs);
+          s.tryShutdown(() => {
+            clearTimeout(force);
+            resolve();
+          });
+        });
+      }
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,134 @@
+import { parseArgs } from "node:util";
+import type { CheckRequestMessage } from "../transport/check-request.js";
+import type { CheckResponseMessage } from "../transport/check-response.js";
+import { createClient } from "./client.js";
+import { defaultAddress } from "./health.js";
+
+/** Builds the CheckRequest Envoy would send for one HTTP request. */
+export function buildCheckRequest(opts: {
+  method: string;
+  path: string;
+  host: string;
+  ip: string;
+  token?: string;
+  headers: Record<string, string>;
+  contextExtensions?: Record<string, string>;
+}): CheckRequestMessage {
+  const headers: Record<string, string> = {
+    ":method": opts.method,
+    ":path": opts.path,
+    ":authority": opts.host,
+    "user-agent": "riskgate-check",
+    ...opts.headers,
+  };
+  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+  return {
+    attributes: {
+      source: { address: { socket_address: { address: opts.ip, port_value: 40000 } } },
+      request: {
+        http: { method: opts.method, path: opts.path, host: opts.host, headers },
+      },
+      ...(opts.contextExtensions ? { context_extensions: opts.contextExtensions } : {}),
+    },
+  };
+}
+
+/** The verdict a CheckResponse carries, read back as a person would want to see it. */
+export function describeResponse(res: CheckResponseMessage): {
+  decision: string;
+  httpStatus: number;
+  headers: Record<string, string>;
+  body: string;
+  removed: string[];
+} {
+  if (res.ok_response !== undefined && res.ok_response !== null) {
+    const headers = Object.fromEntries(
+      (res.ok_response.headers ?? []).map((h) => [h.header.key, h.header.value]),
+    );
+    return {
+      decision: headers["x-riskgate-decision"] ?? "allow",
+      httpStatus: 200,
+      headers,
+      body: "",
+      removed: res.ok_response.headers_to_remove ?? [],
+    };
+  }
+  const denied = res.denied_response;
+  const headers = Object.fromEntries(
+    (denied?.headers ?? []).map((h) => [h.header.key, h.header.value]),
+  );
+  let decision = res.status?.code === 0 ? "allow" : "deny";
+  try {
+    decision = (JSON.parse(denied?.body ?? "{}") as { decision?: string }).decision ?? decision;
+  } catch {
+    // a non-JSON body keeps the status-derived name
+  }
+  return {
+    decision,
+    httpStatus: denied?.status?.code ?? 403,
+    headers,
+    body: denied?.body ?? "",
+    removed: [],
+  };
+}
+
+/** `riskgate check`: sends one CheckRequest and prints the verdict; exit 0 allow, 1 otherwise. */
+export async function runCheck(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      address: { type: "string", default: defaultAddress() },
+      token: { type: "string" },
+      method: { type: "string", default: "GET" },
+      path: { type: "string", default: "/" },
+      host: { type: "string", default: "api.example.com" },
+      ip: { type: "string", default: "203.0.113.7" },
+      header: { type: "string", multiple: true, default: [] },
+      route: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const headers: Record<string, string> = {};
+  for (const h of values.header) {
+    const eq = h.indexOf("=");
+    if (eq <= 0) {
+      process.stderr.write(`--header wants k=v, got "${h}"\n`);
+      return 2;
+    }
+    headers[h.slice(0, eq).trim().toLowerCase()] = h.slice(eq + 1);
+  }
+  const request = buildCheckRequest({
+    method: values.method.toUpperCase(),
+    path: values.path,
+    host: values.host,
+    ip: values.ip,
+    headers,
+    ...(values.token === undefined ? {} : { token: values.token }),
+    ...(values.route === undefined ? {} : { contextExtensions: { riskgate_route: values.route } }),
+  });
+  const client = createClient(values.address);
+  let res: CheckResponseMessage;
+  try {
+    res = await client.check(request);
+  } catch (err) {
+    process.stderr.write(`riskgate check: RISKGATE_CHECK_FAILED: ${(err as Error).message}\n`);
+    return 2;
+  } finally {
+    client.close();
+  }
+  const view = describeResponse(res);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ grpc_status: res.status?.code ?? 0, ...view })}\n`);
+  } else {
+    const lines = [
+      `decision: ${view.decision}`,
+      `grpc status: ${res.status?.code ?? 0}${res.status?.message ? ` (${res.status.message})` : ""}`,
+      `http status: ${view.httpStatus}`,
+      ...Object.entries(view.headers).map(([k, v]) => `header: ${k}: ${v}`),
+      ...(view.removed.length > 0 ? [`headers removed: ${view.removed.join(", ")}`] : []),
+      ...(view.body === "" ? [] : [`body: ${view.body}`]),
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  }
+  return view.decision === "allow" ? 0 : 1;
+}

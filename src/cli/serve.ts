@@ -1,0 +1,88 @@
+import { parseArgs } from "node:util";
+import { createApp } from "../app.js";
+import { loadPolicyFile } from "../config/policy.js";
+import { loadSettings, type Settings } from "../config/settings.js";
+import { PolicyError, RiskgateError } from "../errors.js";
+import { createLogger } from "../telemetry/logger.js";
+import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
+
+/**
+ * `riskgate serve`: settings -> policy -> app -> gRPC server; SIGTERM/SIGINT drain in-flight
+ * checks and exit 0; SIGHUP reloads the policy (an invalid file keeps the last good one).
+ * Startup errors (bad settings, invalid policy, unreachable keys) exit 2 with the reason.
+ */
+export async function runServe(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      dev: { type: "boolean" },
+      policy: { type: "string" },
+      address: { type: "string" },
+    },
+  });
+  let settings: Settings;
+  try {
+    settings = loadSettings(process.env, {
+      ...(values.dev === undefined ? {} : { dev: values.dev }),
+      ...(values.policy === undefined ? {} : { policyFile: values.policy }),
+      ...(values.address === undefined ? {} : { grpcAddress: values.address }),
+    });
+  } catch (err) {
+    process.stderr.write(`riskgate: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const logger = createLogger(settings.logLevel);
+  const app = await (async () => {
+    try {
+      const policy = await loadPolicyFile(settings.policyFile);
+      const devKeys = settings.dev
+        ? createDevKeySource((await loadOrCreateDevKeys(settings.devKeysDir)).publicJwks)
+        : undefined;
+      if (settings.dev)
+        logger.warn({ dir: settings.devKeysDir }, "dev mode: trusting the local dev signing key");
+      const created = createApp({ settings, logger, ...(devKeys ? { devKeys } : {}) });
+      await created.start(policy);
+      return created;
+    } catch (err) {
+      if (err instanceof PolicyError || err instanceof RiskgateError) {
+        process.stderr.write(`riskgate: ${err.code}: ${err.message}\n`);
+        return undefined;
+      }
+      throw err;
+    }
+  })();
+  if (app === undefined) return 2;
+
+  const reload = async (reason: string) => {
+    try {
+      const policy = await loadPolicyFile(settings.policyFile);
+      if (policy.version === app.current().policy.version) return;
+      await app.setPolicy(policy);
+      logger.info({ reason, version: policy.version }, "policy reloaded");
+    } catch (err) {
+      logger.error({ reason, err }, "policy reload failed; keeping the last good policy");
+    }
+  };
+  process.on("SIGHUP", () => void reload("signal"));
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal, graceMs: settings.shutdownGraceMs }, "draining in-flight checks");
+      app.shutdown(settings.shutdownGraceMs).then(
+        () => {
+          logger.info("riskgate stopped");
+          resolve(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, "shutdown failed");
+          resolve(1);
+        },
+      );
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}

@@ -1,0 +1,225 @@
+import { randomUUID } from "node:crypto";
+import ipaddr from "ipaddr.js";
+import type { AccessRequest } from "../access/request.js";
+
+/**
+ * Envoy's CheckRequest as proto-loader decodes it (keepCase, defaults off): every field may be
+ * missing, and a client may send any junk. Only the fields a decision reads are typed.
+ */
+export interface CheckRequestMessage {
+  attributes?: {
+    source?: PeerMessage;
+    destination?: PeerMessage;
+    request?: { http?: HttpRequestMessage };
+    context_extensions?: Record<string, string>;
+    metadata_context?: { filter_metadata?: Record<string, StructMessage> };
+    tls_session?: { sni?: string };
+  };
+}
+
+interface PeerMessage {
+  address?: { socket_address?: { address?: string; port_value?: number } };
+  principal?: string;
+}
+
+interface HttpRequestMessage {
+  id?: string;
+  method?: string;
+  headers?: Record<string, string>;
+  header_map?: { headers?: { key?: string; value?: string; raw_value?: Buffer }[] };
+  path?: string;
+  host?: string;
+  size?: number;
+}
+
+/** google.protobuf.Struct as decoded (not JSON-mapped) by proto-loader. */
+export interface StructMessage {
+  fields?: Record<string, ValueMessage>;
+}
+
+interface ValueMessage {
+  null_value?: number;
+  number_value?: number;
+  string_value?: string;
+  bool_value?: boolean;
+  struct_value?: StructMessage;
+  list_value?: { values?: ValueMessage[] };
+}
+
+export interface NormaliseOptions {
+  /** Proxies in front of Envoy whose x-forwarded-for entries are trusted. */
+  readonly trustedHops: number;
+  readonly now: number;
+}
+
+/** Thrown when the CheckRequest has no HTTP attributes to decide on. */
+export class MalformedCheckRequest extends Error {
+  override readonly name = "MalformedCheckRequest";
+}
+
+const MAX_HEADER_VALUE = 16 * 1024;
+
+/** Turns a decoded CheckRequest into the one normalised {@link AccessRequest}. */
+export function toAccessRequest(
+  msg: CheckRequestMessage,
+  options: NormaliseOptions,
+): AccessRequest {
+  const attrs = msg.attributes;
+  const http = attrs?.request?.http;
+  if (http === undefined || http === null) {
+    throw new MalformedCheckRequest("CheckRequest has no attributes.request.http");
+  }
+  const headers = readHeaders(http);
+  const rawPath = http.path || headers.get(":path") || "/";
+  const { path, query } = splitPath(rawPath);
+  const host = stripPort(http.host || headers.get(":authority") || headers.get("host") || "");
+  const method = (http.method || headers.get(":method") || "GET").toUpperCase();
+  const sourceIp = parseIp(attrs?.source?.address?.socket_address?.address);
+  return {
+    id: http.id || headers.get("x-request-id") || randomUUID(),
+    method,
+    host,
+    path,
+    query,
+    headers,
+    clientIp: clientIp(sourceIp, headers.get("x-forwarded-for"), options.trustedHops),
+    size: typeof http.size === "number" ? http.size : -1,
+    principal: attrs?.source?.principal ?? "",
+    sni: attrs?.tls_session?.sni ?? "",
+    contextExtensions: attrs?.context_extensions ?? {},
+    metadata: readMetadata(attrs?.metadata_context?.filter_metadata),
+    receivedAt: options.now,
+  };
+}
+
+function readHeaders(http: HttpRequestMessage): Map<string, string> {
+  const out = new Map<string, string>();
+  if (http.headers) {
+    for (const key of Object.keys(http.headers)) {
+      const value = http.headers[key];
+      if (typeof value === "string") out.set(key.toLowerCase(), clip(value));
+    }
+  }
+  // Envoy sends header_map instead of headers when encode_raw_headers is on; repeated keys are
+  // joined as HTTP says they may be (cookies with "; ").
+  for (const h of http.header_map?.headers ?? []) {
+    if (!h.key) continue;
+    const key = h.key.toLowerCase();
+    const value = clip(h.raw_value?.length ? h.raw_value.toString("latin1") : (h.value ?? ""));
+    const prev = out.get(key);
+    out.set(key, prev === undefined ? value : `${prev}${key === "cookie" ? "; " : ","}${value}`);
+  }
+  return out;
+}
+
+function clip(value: string): string {
+  return value.length > MAX_HEADER_VALUE ? value.slice(0, MAX_HEADER_VALUE) : value;
+}
+
+/** Splits `path?query#fragment` and normalises the path as routes are matched on it. */
+export function splitPath(raw: string): { path: string; query: string } {
+  const hash = raw.indexOf("#");
+  const noFragment = hash === -1 ? raw : raw.slice(0, hash);
+  const q = noFragment.indexOf("?");
+  const path = q === -1 ? noFragment : noFragment.slice(0, q);
+  return { path: normalisePath(path), query: q === -1 ? "" : noFragment.slice(q + 1) };
+}
+
+/**
+ * Resolves `.`/`..` segments, merges repeated slashes and decodes percent-encoded unreserved
+ * characters, so `/admin`, `//admin`, `/x/../admin` and `/%61dmin` all match a rule for
+ * `/admin`. Envoy should normalise the same way (`normalize_path`, `merge_slashes`).
+ */
+export function normalisePath(path: string): string {
+  let p = path.startsWith("/") ? path : `/${path}`;
+  if (p.includes("%")) {
+    p = p.replace(/%([0-9a-fA-F]{2})/g, (m, hex: string) => {
+      const c = String.fromCharCode(Number.parseInt(hex, 16));
+      return /[A-Za-z0-9\-._~]/.test(c) ? c : m.toUpperCase();
+    });
+  }
+  if (!p.includes("//") && !p.includes("/.")) return p;
+  const out: string[] = [];
+  const segments = p.split("/");
+  for (let i = 1; i < segments.length; i++) {
+    const seg = segments[i] as string;
+    if (seg === "" && i < segments.length - 1) continue;
+    if (seg === ".") continue;
+    if (seg === "..") {
+      out.pop();
+      continue;
+    }
+    out.push(seg);
+  }
+  const last = segments[segments.length - 1];
+  const trailing = (last === "." || last === "..") && out[out.length - 1] !== "";
+  return `/${out.join("/")}${trailing ? "/" : ""}`;
+}
+
+function stripPort(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (h.startsWith("[")) {
+    const end = h.indexOf("]");
+    return end === -1 ? h : h.slice(1, end);
+  }
+  const colon = h.indexOf(":");
+  return colon === -1 || h.indexOf(":", colon + 1) !== -1 ? h : h.slice(0, colon);
+}
+
+function parseIp(raw: string | undefined): string {
+  if (!raw) return "";
+  const text = raw.trim();
+  if (!ipaddr.isValid(text)) return "";
+  const addr = ipaddr.parse(text);
+  if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
+    return (addr as ipaddr.IPv6).toIPv4Address().toString();
+  }
+  return addr.toString();
+}
+
+/**
+ * The client IP. The chain is x-forwarded-for's entries followed by Envoy's source address;
+ * `trustedHops` proxies sit at its right end, so the client is the entry just left of them.
+ * A chain shorter than that did not come through the trusted proxies: the source address wins.
+ */
+function clientIp(sourceIp: string, xff: string | undefined, trustedHops: number): string {
+  if (trustedHops === 0 || xff === undefined) return sourceIp;
+  const chain = xff
+    .split(",")
+    .map((s) => parseIp(s))
+    .filter((s) => s !== "");
+  if (sourceIp !== "" && chain[chain.length - 1] !== sourceIp) chain.push(sourceIp);
+  const index = chain.length - 1 - trustedHops;
+  return index >= 0 ? (chain[index] as string) : sourceIp;
+}
+
+function readMetadata(
+  filterMetadata: Record<string, StructMessage> | undefined,
+): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  if (!filterMetadata) return out;
+  for (const ns of Object.keys(filterMetadata)) {
+    out[ns] = structToJson(filterMetadata[ns]);
+  }
+  return out;
+}
+
+/** google.protobuf.Struct (decoded form) to a plain JSON object; depth-limited. */
+export function structToJson(s: StructMessage | undefined, depth = 0): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!s?.fields || depth > 32) return out;
+  for (const key of Object.keys(s.fields)) out[key] = valueToJson(s.fields[key], depth + 1);
+  return out;
+}
+
+function valueToJson(v: ValueMessage | undefined, depth: number): unknown {
+  if (v === undefined || v === null) return null;
+  if (v.string_value !== undefined) return v.string_value;
+  if (v.number_value !== undefined) return v.number_value;
+  if (v.bool_value !== undefined) return v.bool_value;
+  if (v.struct_value !== undefined) return structToJson(v.struct_value, depth);
+  if (v.list_value !== undefined) {
+    return depth > 32 ? [] : (v.list_value.values ?? []).map((x) => valueToJson(x, depth + 1));
+  }
+  return null;
+}

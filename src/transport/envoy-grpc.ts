@@ -1,0 +1,130 @@
+import type * as grpc from "@grpc/grpc-js";
+import type { Decision, Pipeline, Runtime } from "../access/pipeline.js";
+import type { AccessRequest } from "../access/request.js";
+import type { Verdict } from "../access/verdict.js";
+import type { Logger } from "../telemetry/logger.js";
+import {
+  type CheckRequestMessage,
+  MalformedCheckRequest,
+  toAccessRequest,
+} from "./check-request.js";
+import { type CheckResponseMessage, renderCheckResponse } from "./check-response.js";
+
+export interface CheckHandlerDeps {
+  readonly pipeline: Pipeline;
+  /** The current policy snapshot; read once per Check so a reload never splits a decision. */
+  readonly runtime: () => Runtime;
+  readonly clock: () => number;
+  readonly logger: Logger;
+  readonly trustedHops: number;
+  /** Observes every decision (telemetry); its errors are caught and logged. */
+  readonly onDecision?: (event: DecisionEvent) => void;
+}
+
+export interface DecisionEvent {
+  readonly decision: Decision;
+  readonly req: AccessRequest | undefined;
+  readonly metadata: grpc.Metadata;
+  /** Time spent inside the server for this Check, in nanoseconds. */
+  readonly durationNs: bigint;
+  readonly error?: unknown;
+}
+
+/**
+ * The Envoy `Authorization/Check` handler and riskgate's one error boundary: it always answers
+ * a CheckResponse. Malformed requests and unexpected errors become the documented safe outcome.
+ */
+export function createCheckHandler(
+  deps: CheckHandlerDeps,
+): grpc.handleUnaryCall<CheckRequestMessage, CheckResponseMessage> {
+  const { pipeline, logger } = deps;
+
+  return (call, callback) => {
+    const started = process.hrtime.bigint();
+    const runtime = deps.runtime();
+    let req: AccessRequest | undefined;
+    const finish = (decision: Decision, error?: unknown) => {
+      const response = renderCheckResponse(
+        decision.verdict,
+        req ?? placeholderRequest(),
+        runtime.policy.doc.decisions,
+      );
+      callback(null, response);
+      if (deps.onDecision) {
+        try {
+          deps.onDecision({
+            decision,
+            req,
+            metadata: call.metadata,
+            durationNs: process.hrtime.bigint() - started,
+            ...(error === undefined ? {} : { error }),
+          });
+        } catch (err) {
+          logger.error({ err }, "decision observer failed");
+        }
+      }
+    };
+    const fail = (err: unknown) => {
+      const malformed = err instanceof MalformedCheckRequest;
+      if (!malformed) logger.error({ err, request_id: req?.id }, "internal error during Check");
+      finish(safeDecision(runtime, req, malformed), err);
+    };
+    try {
+      req = toAccessRequest(call.request ?? {}, {
+        trustedHops: deps.trustedHops,
+        now: deps.clock(),
+      });
+      pipeline.evaluate(runtime, req).then(finish, fail);
+    } catch (err) {
+      fail(err);
+    }
+  };
+}
+
+function placeholderRequest(): AccessRequest {
+  return {
+    id: "",
+    method: "",
+    host: "",
+    path: "/",
+    query: "",
+    headers: new Map(),
+    clientIp: "",
+    size: -1,
+    principal: "",
+    sni: "",
+    contextExtensions: {},
+    metadata: {},
+    receivedAt: 0,
+  };
+}
+
+/** The outcome for a request the pipeline could not decide: malformed, or an internal error. */
+function safeDecision(
+  runtime: Runtime,
+  req: AccessRequest | undefined,
+  malformed: boolean,
+): Decision {
+  const { policy } = runtime;
+  const allow = !malformed && policy.doc.failure.on_internal_error === "allow";
+  const base = {
+    requestId: req?.id ?? "",
+    score: 0,
+    reasons: [
+      malformed
+        ? ({ code: "request.malformed", points: 0 } as const)
+        : ({ code: "failure.internal", points: 0 } as const),
+    ],
+  };
+  const verdict: Verdict = allow
+    ? { ...base, kind: "allow" }
+    : { ...base, kind: "deny", cause: malformed ? "malformed" : "failure" };
+  return {
+    verdict,
+    enforced: verdict,
+    timings: {},
+    mode: policy.doc.mode,
+    failureMode: policy.doc.failure.mode,
+    policyVersion: policy.version,
+  };
+}
