@@ -137,7 +137,7 @@ async function main(): Promise<void> {
 
   const def = protoLoader.loadSync("envoy/service/auth/v3/external_auth.proto", PROTO_OPTIONS);
   const method = (def["envoy.service.auth.v3.Authorization"] as protoLoader.ServiceDefinition)
-    .Check;
+    .Check as protoLoader.MethodDefinition<object, object>;
   const request = buildCheckRequest({
     method: "GET",
     path: "/v1/items?limit=20",

@@ -5,6 +5,8 @@ import { createPipeline, type Pipeline, type Runtime } from "./access/pipeline.j
 import type { Policy } from "./config/policy.js";
 import type { Settings } from "./config/settings.js";
 import { RiskgateError } from "./errors.js";
+import type { GeoReader } from "./geo/geo-reader.js";
+import { createListRegistry } from "./geo/list-registry.js";
 import { createMemoryStore } from "./state/memory-store.js";
 import type { Store } from "./state/store.js";
 import type { Logger } from "./telemetry/logger.js";
@@ -20,6 +22,8 @@ export interface AppDeps {
   readonly store?: Store;
   /** Dev mode's key source, used when the policy has no identity.jwks. */
   readonly devKeys?: KeySource;
+  /** Geolocation for the geo signals (off when absent). */
+  readonly geo?: GeoReader;
   readonly onDecision?: (event: DecisionEvent) => void;
 }
 
@@ -41,15 +45,22 @@ export function createApp(deps: AppDeps): App {
   const clock = deps.clock ?? Date.now;
   const store = deps.store ?? createMemoryStore();
   const health = createHealth();
+  const lists = createListRegistry({ logger });
   const pipeline = createPipeline({
     store,
     clock,
+    env: {
+      ...(deps.geo ? { geo: deps.geo } : {}),
+      ipList: (file) => lists.ipList(file),
+      asnList: (file) => lists.asnList(file),
+    },
     onStoreError: (err) => logger.warn({ err }, "store call failed; failure mode applied"),
   });
   let runtime: Runtime | undefined;
   let server: grpc.Server | undefined;
 
   async function buildRuntime(policy: Policy): Promise<Runtime> {
+    await lists.sync(policy);
     const previous = runtime;
     const sameIdentity =
       previous !== undefined &&
@@ -147,6 +158,7 @@ export function createApp(deps: AppDeps): App {
           });
         });
       }
+      lists.close();
       await store.close();
     },
   };

@@ -3,6 +3,7 @@ import { createApp } from "../app.js";
 import { loadPolicyFile } from "../config/policy.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { PolicyError, RiskgateError } from "../errors.js";
+import { type GeoReader, openEmbeddedGeoReader, openGeoReader } from "../geo/geo-reader.js";
 import { createLogger } from "../telemetry/logger.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
 
@@ -40,7 +41,14 @@ export async function runServe(args: string[]): Promise<number> {
         : undefined;
       if (settings.dev)
         logger.warn({ dir: settings.devKeysDir }, "dev mode: trusting the local dev signing key");
-      const created = createApp({ settings, logger, ...(devKeys ? { devKeys } : {}) });
+      const geo = await openGeo(settings);
+      if (geo) logger.info({ geo: geo.description }, "geolocation loaded");
+      const created = createApp({
+        settings,
+        logger,
+        ...(devKeys ? { devKeys } : {}),
+        ...(geo ? { geo } : {}),
+      });
       await created.start(policy);
       return created;
     } catch (err) {
@@ -84,5 +92,23 @@ export async function runServe(args: string[]): Promise<number> {
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+/** Opens the geolocation databases the settings ask for (none when RISKGATE_GEO=off). */
+async function openGeo(settings: Settings): Promise<GeoReader | undefined> {
+  const files = (list: string) =>
+    list
+      .split(",")
+      .map((f) => f.trim())
+      .filter((f) => f !== "");
+  if (settings.geo === "off") return undefined;
+  if (settings.geo === "embedded") {
+    return openEmbeddedGeoReader({ cacheSize: settings.geoCacheSize });
+  }
+  return openGeoReader({
+    cityFiles: files(settings.geoCityFiles),
+    asnFiles: files(settings.geoAsnFiles),
+    cacheSize: settings.geoCacheSize,
   });
 }

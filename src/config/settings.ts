@@ -24,6 +24,13 @@ const int = (min: number, max: number) => (raw: string) => {
   }
   return n;
 };
+const oneOf =
+  <T extends string>(...values: T[]) =>
+  (raw: string): T => {
+    if (!(values as string[]).includes(raw))
+      throw new Error(`expected one of ${values.join(", ")}`);
+    return raw as T;
+  };
 const level = (raw: string) => {
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(raw)) {
     throw new Error("expected fatal, error, warn, info, debug, trace or silent");
@@ -73,6 +80,30 @@ export const SETTINGS = {
     default: 10_000,
     doc: "On SIGTERM/SIGINT, how long in-flight checks may take to finish before the server is forced down.",
     parse: int(0, 600_000),
+  },
+  geo: {
+    env: "RISKGATE_GEO",
+    default: "embedded",
+    doc: "Geolocation: `embedded` (bundled DB-IP City Lite), `files` (RISKGATE_GEO_CITY_FILES / _ASN_FILES) or `off`.",
+    parse: oneOf("embedded", "files", "off"),
+  },
+  geoCityFiles: {
+    env: "RISKGATE_GEO_CITY_FILES",
+    default: "",
+    doc: "Comma-separated City/Country mmdb files (GeoIP2/GeoLite2 City, DB-IP) when RISKGATE_GEO=files.",
+    parse: text,
+  },
+  geoAsnFiles: {
+    env: "RISKGATE_GEO_ASN_FILES",
+    default: "",
+    doc: "Comma-separated ASN mmdb files (GeoLite2-ASN, DB-IP ASN); needed by the hosting_asn signal.",
+    parse: text,
+  },
+  geoCacheSize: {
+    env: "RISKGATE_GEO_CACHE_SIZE",
+    default: 10_000,
+    doc: "Client IPs whose location is kept decoded (LRU); 0 turns the cache off.",
+    parse: int(0, 10_000_000),
   },
 } as const satisfies Record<string, SettingSpec<unknown>>;
 
