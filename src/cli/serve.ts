@@ -4,6 +4,7 @@ import { loadPolicyFile } from "../config/policy.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { PolicyError, RiskgateError } from "../errors.js";
 import { type GeoReader, openEmbeddedGeoReader, openGeoReader } from "../geo/geo-reader.js";
+import { createStoreFromSettings } from "../state/create-store.js";
 import { createLogger } from "../telemetry/logger.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
 
@@ -43,9 +44,11 @@ export async function runServe(args: string[]): Promise<number> {
         logger.warn({ dir: settings.devKeysDir }, "dev mode: trusting the local dev signing key");
       const geo = await openGeo(settings);
       if (geo) logger.info({ geo: geo.description }, "geolocation loaded");
+      const store = await createStoreFromSettings(settings, logger);
       const created = createApp({
         settings,
         logger,
+        store,
         ...(devKeys ? { devKeys } : {}),
         ...(geo ? { geo } : {}),
       });

@@ -105,6 +105,54 @@ export const SETTINGS = {
     doc: "Client IPs whose location is kept decoded (LRU); 0 turns the cache off.",
     parse: int(0, 10_000_000),
   },
+  redisUrl: {
+    env: "REDIS_URL",
+    default: "",
+    doc: "Redis for shared state (`redis://[user:pass@]host:port/db`, `rediss://` for TLS); empty uses the embedded in-memory store.",
+    parse: text,
+  },
+  redisClusterNodes: {
+    env: "RISKGATE_REDIS_CLUSTER_NODES",
+    default: "",
+    doc: "Comma-separated Redis Cluster seed nodes (host:port); credentials and TLS come from REDIS_URL.",
+    parse: text,
+  },
+  redisSentinels: {
+    env: "RISKGATE_REDIS_SENTINELS",
+    default: "",
+    doc: "Comma-separated Redis Sentinel nodes (host:port); credentials and TLS come from REDIS_URL.",
+    parse: text,
+  },
+  redisSentinelName: {
+    env: "RISKGATE_REDIS_SENTINEL_NAME",
+    default: "mymaster",
+    doc: "The master name Sentinel knows.",
+    parse: text,
+  },
+  redisKeyPrefix: {
+    env: "RISKGATE_REDIS_KEY_PREFIX",
+    default: "rg:",
+    doc: "Prefix of every Redis key riskgate writes.",
+    parse: text,
+  },
+  storeTimeoutMs: {
+    env: "RISKGATE_STORE_TIMEOUT_MS",
+    default: 10,
+    doc: "Timeout of one store round trip; past it the failure mode decides.",
+    parse: int(1, 10_000),
+  },
+  storeBreakerFailures: {
+    env: "RISKGATE_STORE_BREAKER_FAILURES",
+    default: 5,
+    doc: "Consecutive store failures that open the circuit breaker (calls then fail at once).",
+    parse: int(1, 1000),
+  },
+  storeBreakerResetMs: {
+    env: "RISKGATE_STORE_BREAKER_RESET_MS",
+    default: 1000,
+    doc: "How long the breaker stays open before one probe call tries the store again.",
+    parse: int(1, 600_000),
+  },
 } as const satisfies Record<string, SettingSpec<unknown>>;
 
 type Specs = typeof SETTINGS;

@@ -7,6 +7,7 @@ import { createClient, type RiskgateClient } from "../../src/cli/client.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "../../src/cli/dev-keys.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { loadSettings } from "../../src/config/settings.js";
+import type { GeoReader } from "../../src/geo/geo-reader.js";
 import type { Store } from "../../src/state/store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 
@@ -25,7 +26,7 @@ export interface TestServer {
 
 /** Starts the real server on 127.0.0.1:0 with the demo policy (or `policyText`) and dev keys. */
 export async function startTestServer(
-  options: { policyText?: string; store?: Store; clock?: () => number } = {},
+  options: { policyText?: string; store?: Store; clock?: () => number; geo?: GeoReader } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "riskgate-test-"));
   const devKeys = await loadOrCreateDevKeys(join(dir, "keys"));
@@ -44,6 +45,7 @@ export async function startTestServer(
     devKeys: createDevKeySource(devKeys.publicJwks),
     ...(options.store ? { store: options.store } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.geo ? { geo: options.geo } : {}),
   });
   const port = await app.start(policy);
   const client = createClient(`127.0.0.1:${port}`);

@@ -1,0 +1,129 @@
+/**
+ * The Lua script that runs every store op of one Check in one round trip (EVALSHA). Kept as a
+ * string so the built package needs no extra files.
+ */
+export const STORE_SCRIPT = `
+-- riskgate: every store op of one Check in one round trip.
+-- KEYS[i] is op i's key. ARGV = { op1 type, op1 params..., op2 type, ... }.
+-- The window clock is the Redis server's own (TIME), so replicas with drifting clocks share
+-- one notion of "this window".
+-- Returns a flat array: window -> count, reset_ms; count/distinct -> count;
+-- swap -> has_previous (0/1), previous or ""; member -> is_new (0/1), size;
+-- baseline -> current, mean (string), variance (string), samples.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+local a = 1
+local MAX_DISTINCT = 10000
+local MAX_EMPTY = 1000
+
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local op = ARGV[a]
+  if op == 'w' then
+    local window = tonumber(ARGV[a + 1])
+    local cost = tonumber(ARGV[a + 2])
+    a = a + 3
+    local start = now - (now % window)
+    local h = redis.call('HMGET', key, 's', 'c', 'p')
+    local s, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+    if s == nil or s <= start - 2 * window then
+      c, p = 0, 0
+    elseif s < start then
+      if s == start - window then p = c else p = 0 end
+      c = 0
+    end
+    c = c + cost
+    redis.call('HSET', key, 's', start, 'c', c, 'p', p)
+    redis.call('PEXPIREAT', key, start + 2 * window)
+    local overlap = (window - (now - start)) / window
+    out[#out + 1] = c + math.floor(p * overlap)
+    out[#out + 1] = start + window - now
+  elseif op == 'c' then
+    local cost = tonumber(ARGV[a + 1])
+    local ttl = tonumber(ARGV[a + 2])
+    a = a + 3
+    local n = redis.call('INCRBY', key, cost)
+    if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ttl) end
+    out[#out + 1] = n
+  elseif op == 'd' then
+    local member = ARGV[a + 1]
+    local window = tonumber(ARGV[a + 2])
+    a = a + 3
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    redis.call('ZADD', key, now, member)
+    local n = redis.call('ZCARD', key)
+    if n > MAX_DISTINCT then
+      redis.call('ZREMRANGEBYRANK', key, 0, n - MAX_DISTINCT - 1)
+      n = MAX_DISTINCT
+    end
+    redis.call('PEXPIRE', key, window)
+    out[#out + 1] = n
+  elseif op == 's' then
+    local value = ARGV[a + 1]
+    local ttl = tonumber(ARGV[a + 2])
+    a = a + 3
+    local prev = redis.call('SET', key, value, 'PX', ttl, 'GET')
+    if prev then
+      out[#out + 1] = 1
+      out[#out + 1] = prev
+    else
+      out[#out + 1] = 0
+      out[#out + 1] = ''
+    end
+  elseif op == 'm' then
+    local member = ARGV[a + 1]
+    local ttl = tonumber(ARGV[a + 2])
+    local max = tonumber(ARGV[a + 3])
+    a = a + 4
+    local isNew = redis.call('ZSCORE', key, member) == false
+    redis.call('ZADD', key, now, member)
+    local n = redis.call('ZCARD', key)
+    if n > max then
+      redis.call('ZREMRANGEBYRANK', key, 0, n - max - 1)
+      n = max
+    end
+    redis.call('PEXPIRE', key, ttl)
+    out[#out + 1] = isNew and 1 or 0
+    out[#out + 1] = n
+  elseif op == 'b' then
+    local bucketMs = tonumber(ARGV[a + 1])
+    local alpha = tonumber(ARGV[a + 2])
+    local ttl = tonumber(ARGV[a + 3])
+    a = a + 4
+    local bucket = math.floor(now / bucketMs)
+    local h = redis.call('HMGET', key, 'b', 'c', 'm', 'v', 'n')
+    local b = tonumber(h[1])
+    local c, m, v, n = tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]) or 0, tonumber(h[5]) or 0
+    local function fold(count)
+      if n == 0 then
+        m, v = count, 0
+      else
+        local diff = count - m
+        local incr = alpha * diff
+        m = m + incr
+        v = (1 - alpha) * (v + diff * incr)
+      end
+      n = n + 1
+    end
+    if b == nil then
+      b, c = bucket, 0
+    elseif bucket > b then
+      fold(c)
+      local empty = math.min(MAX_EMPTY, bucket - b - 1)
+      for _ = 1, empty do fold(0) end
+      b, c = bucket, 0
+    end
+    c = c + 1
+    redis.call('HSET', key, 'b', b, 'c', c, 'm', tostring(m), 'v', tostring(v), 'n', n)
+    redis.call('PEXPIRE', key, ttl)
+    out[#out + 1] = c
+    out[#out + 1] = tostring(m)
+    out[#out + 1] = tostring(v)
+    out[#out + 1] = n
+  else
+    return redis.error_reply('riskgate: unknown op ' .. tostring(op))
+  end
+end
+return out
+`;

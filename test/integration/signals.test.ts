@@ -1,0 +1,131 @@
+import { readFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildCheckRequest, describeResponse } from "../../src/cli/check.js";
+import { type GeoReader, openEmbeddedGeoReader } from "../../src/geo/geo-reader.js";
+import { createGuardedStore } from "../../src/state/guarded-store.js";
+import { createRedisStore } from "../../src/state/redis-store.js";
+import { type RedisProcess, redisAvailable, startRedis } from "../helpers/redis-server.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+
+const available = redisAvailable();
+// an hour-long velocity window: a burst of requests never straddles two windows
+const policyText = readFileSync("policies/demo.yaml", "utf8").replace(
+  "window_seconds: 60",
+  "window_seconds: 3600",
+);
+
+function get(token: string, ip = "203.0.113.7", path = "/v1/items") {
+  return buildCheckRequest({
+    method: "GET",
+    path,
+    host: "api.example.com",
+    ip,
+    headers: {},
+    token,
+  });
+}
+const codes = (body: string) =>
+  (JSON.parse(body) as { reasons: { code: string }[] }).reasons.map((r) => r.code);
+
+describe.runIf(available)("signals on real state (Redis)", () => {
+  let redis: RedisProcess;
+  let a: TestServer;
+  let b: TestServer;
+  const newStore = async () => {
+    const store = createRedisStore({ url: redis.url, keyPrefix: "rg:" });
+    await store.ready();
+    return createGuardedStore(store, { timeoutMs: 100, failureThreshold: 2, resetAfterMs: 100 });
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    a = await startTestServer({ policyText, store: await newStore() });
+    b = await startTestServer({ policyText, store: await newStore() });
+  });
+  afterAll(async () => {
+    await a.stop();
+    await b.stop();
+    await redis.stop();
+  });
+
+  it("two replicas share one velocity limit", async () => {
+    // both servers trust their own dev key: mint on each
+    const ta = await a.token({ sub: "shared-user", tier: "free", amr: ["mfa"] });
+    const tb = await b.token({ sub: "shared-user", tier: "free", amr: ["mfa"] });
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const s = i % 2 === 0 ? a : b;
+      statuses.push((await s.client.check(get(i % 2 === 0 ? ta : tb))).status.code);
+    }
+    expect(statuses).toEqual(new Array(20).fill(grpc.status.OK));
+    const res = await b.client.check(get(tb));
+    expect(res.status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(codes(describeResponse(res).body)).toContain("velocity.subject");
+  });
+
+  it("applies the failure mode while Redis is down and recovers when it returns", async () => {
+    const t = await a.token({ sub: "outage-user", tier: "pro", amr: ["mfa"] });
+    expect((await a.client.check(get(t))).status.code).toBe(grpc.status.OK);
+    await redis.stop();
+    const down = await a.client.check(get(t));
+    expect(down.status.code).toBe(grpc.status.UNAVAILABLE); // demo policy: failure.mode closed
+    expect(describeResponse(down).httpStatus).toBe(503);
+    expect(codes(describeResponse(down).body)).toEqual(["failure.store"]);
+    // the server stays up and keeps answering every request
+    for (let i = 0; i < 5; i++) {
+      expect((await a.client.check(get(t))).status.code).toBe(grpc.status.UNAVAILABLE);
+    }
+    await redis.restart();
+    const until = Date.now() + 10_000;
+    let code = -1;
+    while (code !== grpc.status.OK && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      code = (await a.client.check(get(t))).status.code;
+    }
+    expect(code).toBe(grpc.status.OK);
+  }, 30_000);
+});
+
+describe("geo signals with the embedded DB-IP database", () => {
+  let geo: GeoReader;
+  let s: TestServer;
+  beforeAll(async () => {
+    geo = await openEmbeddedGeoReader();
+    s = await startTestServer({ policyText, geo });
+  });
+  afterAll(async () => {
+    await s.stop();
+    geo.close();
+  });
+
+  it("sees impossible travel and a new country between two requests", async () => {
+    const t = await s.token({ sub: "traveller", tier: "pro", amr: ["mfa"] });
+    const home = await s.client.check(get(t, "8.8.8.8")); // US
+    expect(home.status.code).toBe(grpc.status.OK);
+    const away = await s.client.check(get(t, "193.0.6.139")); // NL, seconds later
+    const view = describeResponse(away);
+    expect(view.decision).toBe("challenge");
+    expect(codes(view.body)).toEqual(
+      expect.arrayContaining(["geo.impossible_travel", "geo.new_country"]),
+    );
+  });
+
+  it("blocks a country the tier denies", async () => {
+    const denied = policyText.replace(
+      "    entitlements: [api.read]\n",
+      "    entitlements: [api.read]\n    countries: { deny: [nl] }\n",
+    );
+    const server = await startTestServer({ policyText: denied, geo });
+    try {
+      const t = await server.token({ sub: "abroad", tier: "free", amr: ["mfa"] });
+      const res = await server.client.check(get(t, "193.0.6.139"));
+      expect(res.status.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(codes(describeResponse(res).body)).toContain("geo.country_denied");
+      const home = await server.token({ sub: "at-home", tier: "free", amr: ["mfa"] });
+      expect((await server.client.check(get(home, "8.8.8.8"))).status.code).toBe(grpc.status.OK);
+    } finally {
+      await server.stop();
+    }
+  });
+});
