@@ -170,6 +170,8 @@ function decode(ops: readonly StoreOp[], flat: unknown[]): OpResult<StoreOp>[] {
         return { isNew: num() === 1, size: num() };
       case "baseline":
         return { current: num(), mean: num(), variance: num(), samples: num() };
+      default:
+        throw new TypeError(`unknown store op ${(op as { op: string }).op}`);
     }
   });
 }
