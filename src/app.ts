@@ -10,7 +10,8 @@ import { createListRegistry } from "./geo/list-registry.js";
 import { createMemoryStore } from "./state/memory-store.js";
 import type { Store } from "./state/store.js";
 import type { Logger } from "./telemetry/logger.js";
-import { createCheckHandler, type DecisionEvent } from "./transport/envoy-grpc.js";
+import type { Telemetry } from "./telemetry/telemetry.js";
+import { createCheckHandler } from "./transport/envoy-grpc.js";
 import { createHealth, type Health, ServingStatus } from "./transport/health.js";
 import { loadProtos } from "./transport/protos.js";
 
@@ -24,7 +25,8 @@ export interface AppDeps {
   readonly devKeys?: KeySource;
   /** Geolocation for the geo signals (off when absent). */
   readonly geo?: GeoReader;
-  readonly onDecision?: (event: DecisionEvent) => void;
+  /** Tracing, metrics and audit; the app feeds it every decision. */
+  readonly telemetry?: Telemetry;
 }
 
 export interface App {
@@ -79,6 +81,7 @@ export function createApp(deps: AppDeps): App {
         cacheMaxAgeMs: jwks.cache_max_age_seconds * 1000,
         cooldownMs: jwks.cooldown_seconds * 1000,
         timeoutMs: jwks.timeout_ms,
+        ...(deps.telemetry ? { fetch: countingFetch(deps.telemetry) } : {}),
       });
     }
     if (jwks?.file !== undefined) return createFileKeySource({ file: jwks.file });
@@ -111,7 +114,12 @@ export function createApp(deps: AppDeps): App {
           clock,
           logger,
           trustedHops: settings.trustedHops,
-          ...(deps.onDecision ? { onDecision: deps.onDecision } : {}),
+          ...(deps.telemetry
+            ? {
+                onDecision: deps.telemetry.onDecision,
+                inflight: deps.telemetry.metrics.inflight,
+              }
+            : {}),
         }),
       });
       server.addService(protos.health.service, health.implementation);
@@ -161,5 +169,19 @@ export function createApp(deps: AppDeps): App {
       lists.close();
       await store.close();
     },
+  };
+}
+
+/** fetch that counts JWKS fetches and failures in the metrics. */
+function countingFetch(telemetry: Telemetry): typeof fetch {
+  return async (input, init) => {
+    try {
+      const res = await fetch(input, init);
+      telemetry.metrics.jwksFetch(res.ok);
+      return res;
+    } catch (err) {
+      telemetry.metrics.jwksFetch(false);
+      throw err;
+    }
   };
 }

@@ -6,6 +6,7 @@ import { PolicyError, RiskgateError } from "../errors.js";
 import { type GeoReader, openEmbeddedGeoReader, openGeoReader } from "../geo/geo-reader.js";
 import { createStoreFromSettings } from "../state/create-store.js";
 import { createLogger } from "../telemetry/logger.js";
+import { createTelemetry, telemetryOptions } from "../telemetry/telemetry.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
 
 /**
@@ -34,7 +35,7 @@ export async function runServe(args: string[]): Promise<number> {
     return 2;
   }
   const logger = createLogger(settings.logLevel);
-  const app = await (async () => {
+  const started = await (async () => {
     try {
       const policy = await loadPolicyFile(settings.policyFile);
       const devKeys = settings.dev
@@ -44,16 +45,22 @@ export async function runServe(args: string[]): Promise<number> {
         logger.warn({ dir: settings.devKeysDir }, "dev mode: trusting the local dev signing key");
       const geo = await openGeo(settings);
       if (geo) logger.info({ geo: geo.description }, "geolocation loaded");
-      const store = await createStoreFromSettings(settings, logger);
+      const telemetry = createTelemetry(telemetryOptions(settings, process.env), { logger });
+      await telemetry.start();
+      const store = await createStoreFromSettings(settings, logger, {
+        onStateChange: telemetry.metrics.breakerState,
+        onCall: telemetry.metrics.storeCall,
+      });
       const created = createApp({
         settings,
         logger,
         store,
+        telemetry,
         ...(devKeys ? { devKeys } : {}),
         ...(geo ? { geo } : {}),
       });
       await created.start(policy);
-      return created;
+      return { app: created, telemetry };
     } catch (err) {
       if (err instanceof PolicyError || err instanceof RiskgateError) {
         process.stderr.write(`riskgate: ${err.code}: ${err.message}\n`);
@@ -62,15 +69,18 @@ export async function runServe(args: string[]): Promise<number> {
       throw err;
     }
   })();
-  if (app === undefined) return 2;
+  if (started === undefined) return 2;
+  const { app, telemetry } = started;
 
   const reload = async (reason: string) => {
     try {
       const policy = await loadPolicyFile(settings.policyFile);
       if (policy.version === app.current().policy.version) return;
       await app.setPolicy(policy);
+      telemetry.metrics.policyReload(true);
       logger.info({ reason, version: policy.version }, "policy reloaded");
     } catch (err) {
+      telemetry.metrics.policyReload(false);
       logger.error({ reason, err }, "policy reload failed; keeping the last good policy");
     }
   };
@@ -82,16 +92,19 @@ export async function runServe(args: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal, graceMs: settings.shutdownGraceMs }, "draining in-flight checks");
-      app.shutdown(settings.shutdownGraceMs).then(
-        () => {
-          logger.info("riskgate stopped");
-          resolve(0);
-        },
-        (err: unknown) => {
-          logger.error({ err }, "shutdown failed");
-          resolve(1);
-        },
-      );
+      app
+        .shutdown(settings.shutdownGraceMs)
+        .then(() => telemetry.shutdown())
+        .then(
+          () => {
+            logger.info("riskgate stopped");
+            resolve(0);
+          },
+          (err: unknown) => {
+            logger.error({ err }, "shutdown failed");
+            resolve(1);
+          },
+        );
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));

@@ -24,6 +24,11 @@ const int = (min: number, max: number) => (raw: string) => {
   }
   return n;
 };
+const ratio = (raw: string) => {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error("expected a number from 0 to 1");
+  return n;
+};
 const oneOf =
   <T extends string>(...values: T[]) =>
   (raw: string): T => {
@@ -152,6 +157,48 @@ export const SETTINGS = {
     default: 1000,
     doc: "How long the breaker stays open before one probe call tries the store again.",
     parse: int(1, 600_000),
+  },
+  metricsAddress: {
+    env: "RISKGATE_METRICS_ADDRESS",
+    default: "0.0.0.0:9464",
+    doc: "host:port of the Prometheus endpoint (GET /metrics); `off` turns it off.",
+    parse: text,
+  },
+  audit: {
+    env: "RISKGATE_AUDIT",
+    default: true,
+    doc: "One audit line per decision (JSON on stdout, asynchronous).",
+    parse: bool,
+  },
+  auditAllowSample: {
+    env: "RISKGATE_AUDIT_ALLOW_SAMPLE",
+    default: 1,
+    doc: "Share (0..1) of allow decisions written to the audit log; denials, challenges and throttles are always written.",
+    parse: ratio,
+  },
+  auditFile: {
+    env: "RISKGATE_AUDIT_FILE",
+    default: "",
+    doc: "A second audit destination file (appended), besides stdout.",
+    parse: text,
+  },
+  auditSubject: {
+    env: "RISKGATE_AUDIT_SUBJECT",
+    default: "hash",
+    doc: "Subject and org in audit lines: `hash` (sha256 with RISKGATE_SUBJECT_SALT) or `plain`.",
+    parse: oneOf("hash", "plain"),
+  },
+  traceSubject: {
+    env: "RISKGATE_TRACE_SUBJECT",
+    default: "hash",
+    doc: "Subject on spans (enduser.id): `off`, `hash` or `plain`. Tracing itself follows the standard OTEL_* variables.",
+    parse: oneOf("off", "hash", "plain"),
+  },
+  subjectSalt: {
+    env: "RISKGATE_SUBJECT_SALT",
+    default: "",
+    doc: "Salt of hashed subjects in spans and audit lines (set a secret one in production).",
+    parse: text,
   },
 } as const satisfies Record<string, SettingSpec<unknown>>;
 

@@ -19,6 +19,8 @@ export interface CheckHandlerDeps {
   readonly trustedHops: number;
   /** Observes every decision (telemetry); its errors are caught and logged. */
   readonly onDecision?: (event: DecisionEvent) => void;
+  /** Counts Checks in flight (+1 on arrival, -1 once answered). */
+  readonly inflight?: (delta: 1 | -1) => void;
 }
 
 export interface DecisionEvent {
@@ -41,6 +43,7 @@ export function createCheckHandler(
 
   return (call, callback) => {
     const started = process.hrtime.bigint();
+    deps.inflight?.(1);
     const runtime = deps.runtime();
     let req: AccessRequest | undefined;
     const finish = (decision: Decision, error?: unknown) => {
@@ -50,6 +53,7 @@ export function createCheckHandler(
         runtime.policy.doc.decisions,
       );
       callback(null, response);
+      deps.inflight?.(-1);
       if (deps.onDecision) {
         try {
           deps.onDecision({

@@ -10,6 +10,7 @@ import { loadSettings } from "../../src/config/settings.js";
 import type { GeoReader } from "../../src/geo/geo-reader.js";
 import type { Store } from "../../src/state/store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
+import type { Telemetry } from "../../src/telemetry/telemetry.js";
 
 export interface TestServer {
   readonly app: App;
@@ -26,7 +27,13 @@ export interface TestServer {
 
 /** Starts the real server on 127.0.0.1:0 with the demo policy (or `policyText`) and dev keys. */
 export async function startTestServer(
-  options: { policyText?: string; store?: Store; clock?: () => number; geo?: GeoReader } = {},
+  options: {
+    policyText?: string;
+    store?: Store;
+    clock?: () => number;
+    geo?: GeoReader;
+    telemetry?: Telemetry;
+  } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "riskgate-test-"));
   const devKeys = await loadOrCreateDevKeys(join(dir, "keys"));
@@ -46,6 +53,7 @@ export async function startTestServer(
     ...(options.store ? { store: options.store } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.geo ? { geo: options.geo } : {}),
+    ...(options.telemetry ? { telemetry: options.telemetry } : {}),
   });
   const port = await app.start(policy);
   const client = createClient(`127.0.0.1:${port}`);
