@@ -138,16 +138,8 @@ export function createApp(deps: AppDeps): App {
       return port;
     },
     async setPolicy(policy) {
-      try {
-        runtime = await buildRuntime(policy);
-        logger.info({ policy: policy.source, version: policy.version }, "policy loaded");
-      } catch (err) {
-        logger.error(
-          { err, policy: policy.source },
-          "policy keys failed to load; keeping the last good policy",
-        );
-        throw err;
-      }
+      // buildRuntime rejects (keys or lists fail to load) before the swap: the old one stays
+      runtime = await buildRuntime(policy);
     },
     async shutdown(graceMs) {
       health.set(ServingStatus.NOT_SERVING);

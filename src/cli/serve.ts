@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { createApp } from "../app.js";
 import { loadPolicyFile } from "../config/policy.js";
+import { createPolicyWatcher } from "../config/policy-watch.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { PolicyError, RiskgateError } from "../errors.js";
 import { type GeoReader, openEmbeddedGeoReader, openGeoReader } from "../geo/geo-reader.js";
@@ -72,19 +73,24 @@ export async function runServe(args: string[]): Promise<number> {
   if (started === undefined) return 2;
   const { app, telemetry } = started;
 
-  const reload = async (reason: string) => {
-    try {
-      const policy = await loadPolicyFile(settings.policyFile);
-      if (policy.version === app.current().policy.version) return;
-      await app.setPolicy(policy);
-      telemetry.metrics.policyReload(true);
-      logger.info({ reason, version: policy.version }, "policy reloaded");
-    } catch (err) {
-      telemetry.metrics.policyReload(false);
-      logger.error({ reason, err }, "policy reload failed; keeping the last good policy");
-    }
-  };
-  process.on("SIGHUP", () => void reload("signal"));
+  // live reload: file changes (incl. Kubernetes ConfigMap symlink swaps) and SIGHUP; a policy
+  // that fails validation or whose keys do not load keeps the last good one
+  const watcher = createPolicyWatcher(
+    {
+      load: loadPolicyFile,
+      onPolicy: async (policy, reason) => {
+        await app.setPolicy(policy);
+        telemetry.metrics.policyReload(true);
+        logger.info({ reason, version: policy.version }, "policy reloaded");
+      },
+      onError: (err, reason) => {
+        telemetry.metrics.policyReload(false);
+        logger.error({ reason, err }, "policy reload failed; keeping the last good policy");
+      },
+    },
+    { file: settings.policyFile, currentVersion: app.current().policy.version },
+  );
+  process.on("SIGHUP", () => void watcher.reload("signal"));
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -92,6 +98,7 @@ export async function runServe(args: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal, graceMs: settings.shutdownGraceMs }, "draining in-flight checks");
+      watcher.close();
       app
         .shutdown(settings.shutdownGraceMs)
         .then(() => telemetry.shutdown())

@@ -92,7 +92,7 @@ export function createTelemetry(options: TelemetryOptions, deps: { logger: Logge
       if (options.metricsAddress !== undefined) {
         metricsPort = await metrics.listen(options.metricsAddress);
         deps.logger.info(
-          { address: options.metricsAddress, port: metricsPort },
+          { address: options.metricsAddress, metrics_port: metricsPort },
           "metrics on /metrics",
         );
       }

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -139,4 +139,81 @@ describe("riskgate CLI on embedded defaults", () => {
     expect(await exited).toBe(0);
     expect((await cli(["health", "--address", address])).code).toBe(1);
   });
+});
+
+describe("live policy reload of a running server", () => {
+  it("follows file changes and SIGHUP, keeps the last good policy on an invalid file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "riskgate-reload-"));
+    const file = join(dir, "policy.yaml");
+    const demo = readFileSync("policies/demo.yaml", "utf8");
+    writeFileSync(file, demo);
+    const server = spawn(
+      process.execPath,
+      [CLI, "serve", "--dev", "--policy", file, "--address", "127.0.0.1:0"],
+      {
+        env,
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    let out = "";
+    server.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!/"port":(\d+)/.test(out) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      const address = `127.0.0.1:${/"port":(\d+)/.exec(out)?.[1]}`;
+      const t = (
+        await cli(["token", "--policy", file, "--sub", "rita", "--tier", "free", "--amr", "mfa"])
+      ).stdout.trim();
+      const decide = async () =>
+        (
+          JSON.parse(
+            (
+              await cli([
+                "check",
+                "--address",
+                address,
+                "--token",
+                t,
+                "--path",
+                "/v1/items",
+                "--json",
+              ])
+            ).stdout,
+          ) as {
+            decision: string;
+          }
+        ).decision;
+      const waitFor = async (want: string) => {
+        const until = Date.now() + 10_000;
+        let got = await decide();
+        while (got !== want && Date.now() < until) {
+          await new Promise((r) => setTimeout(r, 100));
+          got = await decide();
+        }
+        return got;
+      };
+      expect(await decide()).toBe("allow");
+
+      // the free tier loses api.read: the file watcher picks the change up
+      writeFileSync(file, demo.replace("    entitlements: [api.read]\n", "    entitlements: []\n"));
+      expect(await waitFor("deny")).toBe("deny");
+
+      // an invalid file keeps the last good policy, even when forced with SIGHUP
+      writeFileSync(file, "version: 1\ntiers: {}\n");
+      server.kill("SIGHUP");
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await decide()).toBe("deny");
+      expect(out).toContain("policy reload failed; keeping the last good policy");
+
+      // SIGHUP applies a fixed file at once
+      writeFileSync(file, demo);
+      server.kill("SIGHUP");
+      expect(await waitFor("allow")).toBe("allow");
+    } finally {
+      server.kill("SIGTERM");
+    }
+  }, 60_000);
 });

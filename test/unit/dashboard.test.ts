@@ -6,9 +6,13 @@ describe("Grafana dashboard", () => {
   it("only queries metrics riskgate exports, and covers each of them", async () => {
     const dashboard = readFileSync("dashboards/riskgate.json", "utf8");
     const used = new Set(
-      [...dashboard.matchAll(/riskgate_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, "")),
+      [...dashboard.matchAll(/riskgate_[a-z_]+/g)].map((m) =>
+        m[0].replace(/_(bucket|count|sum)$/, ""),
+      ),
     );
-    const exported = new Set((await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name));
+    const exported = new Set(
+      (await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name),
+    );
     expect([...used].filter((name) => !exported.has(name))).toEqual([]);
     expect([...exported].filter((name) => !used.has(name))).toEqual([]);
     const readme = readFileSync("README.md", "utf8");

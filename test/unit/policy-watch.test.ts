@@ -1,0 +1,116 @@
+import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadPolicyFile, type Policy } from "../../src/config/policy.js";
+import { createPolicyWatcher, type PolicyWatcher } from "../../src/config/policy-watch.js";
+
+const policyText = (challengeAt: number) => `
+version: 1
+identity: { issuers: [i], audiences: [a] }
+tiers: { free: { risk: { challenge_at: ${challengeAt}, deny_at: 90 } } }
+`;
+
+const watchers: PolicyWatcher[] = [];
+afterEach(() => {
+  for (const w of watchers.splice(0)) w.close();
+});
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function setup(file: string) {
+  const first = await loadPolicyFile(file);
+  const seen: Policy[] = [];
+  const errors: unknown[] = [];
+  const w = createPolicyWatcher(
+    {
+      load: loadPolicyFile,
+      onPolicy: (p) => void seen.push(p),
+      onError: (e) => void errors.push(e),
+    },
+    { file, currentVersion: first.version, debounceMs: 30 },
+  );
+  watchers.push(w);
+  return { w, seen, errors };
+}
+
+const challengeAt = (p: Policy | undefined) => p?.doc.tiers.free?.risk.challenge_at;
+
+describe("policy watcher", () => {
+  it("reloads a rewritten file and ignores a write with the same content", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rg-watch-"));
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText(40));
+    const { seen, w } = await setup(file);
+    writeFileSync(file, policyText(30));
+    await until(() => seen.length === 1, "reload");
+    expect(challengeAt(seen[0])).toBe(30);
+    expect(await w.reload("manual")).toBe(false); // same version: nothing to do
+    expect(seen).toHaveLength(1);
+  });
+
+  it("keeps the last good policy when the new file is invalid", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rg-watch-"));
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText(40));
+    const { seen, errors } = await setup(file);
+    writeFileSync(file, "version: 1\ntiers: { free: { bogus: 1 } }\n");
+    await until(() => errors.length > 0, "error");
+    expect(seen).toHaveLength(0);
+    expect((errors[0] as { code?: string }).code).toBe("RISKGATE_POLICY_INVALID");
+    writeFileSync(file, policyText(20));
+    await until(() => seen.length === 1, "recovery");
+    expect(challengeAt(seen[0])).toBe(20);
+  });
+
+  it("follows a Kubernetes ConfigMap update (..data symlink swap)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rg-configmap-"));
+    mkdirSync(join(dir, "..2026_11_22_12_00_00.1"));
+    writeFileSync(join(dir, "..2026_11_22_12_00_00.1", "policy.yaml"), policyText(40));
+    symlinkSync("..2026_11_22_12_00_00.1", join(dir, "..data"));
+    symlinkSync("..data/policy.yaml", join(dir, "policy.yaml"));
+    const file = join(dir, "policy.yaml");
+    const { seen } = await setup(file);
+    // what the kubelet does: write a new timestamped dir, point a temp link at it, rename over ..data
+    mkdirSync(join(dir, "..2026_11_22_12_05_00.2"));
+    writeFileSync(join(dir, "..2026_11_22_12_05_00.2", "policy.yaml"), policyText(25));
+    symlinkSync("..2026_11_22_12_05_00.2", join(dir, "..data_tmp"));
+    renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
+    await until(() => seen.length === 1, "configmap reload");
+    expect(challengeAt(seen[0])).toBe(25);
+  });
+
+  it("reports a refused swap (keys failed) as an error and retries on the next change", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rg-watch-"));
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText(40));
+    const first = await loadPolicyFile(file);
+    const errors: unknown[] = [];
+    let refuse = true;
+    const live: number[] = [];
+    const w = createPolicyWatcher(
+      {
+        load: loadPolicyFile,
+        onPolicy: (p) => {
+          if (refuse) throw new Error("keys unavailable");
+          live.push(challengeAt(p) ?? 0);
+        },
+        onError: (e) => void errors.push(e),
+      },
+      { file, currentVersion: first.version, debounceMs: 30 },
+    );
+    watchers.push(w);
+    writeFileSync(file, policyText(35));
+    expect(await w.reload("signal")).toBe(false);
+    await until(() => errors.length > 0, "refusal");
+    refuse = false;
+    expect(await w.reload("signal")).toBe(true);
+    expect(live).toEqual([35]);
+  });
+});
