@@ -37,16 +37,16 @@ export async function loadOrCreateDevKeys(dir: string): Promise<DevKeys> {
     privateJwk = await exportJWK(pair.privateKey);
     privateJwk.kid = `dev-${(await calculateJwkThumbprint(privateJwk)).slice(0, 16)}`;
     privateJwk.alg = DEV_KEY_ALG;
-    const { d: _secret, ...publicJwk } = privateJwk;
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await writeFile(privateFile, JSON.stringify(privateJwk), { mode: 0o600, flag: "wx" }).catch(
       async (e: NodeJS.ErrnoException) => {
-        // another process created it first: use theirs
+        // another process (a sibling worker) created it first: use theirs
         if (e.code !== "EEXIST") throw e;
         privateJwk = JSON.parse(await readFile(privateFile, "utf8")) as JWK;
       },
     );
-    await writeFile(publicFile, JSON.stringify({ keys: [{ ...publicJwk, use: "sig" }] }));
+    const { d: _secret, ...published } = privateJwk;
+    await writeFile(publicFile, JSON.stringify({ keys: [{ ...published, use: "sig" }] }));
   }
   const { d: _d, ...publicJwk } = privateJwk;
   const privateKey = (await importJWK(privateJwk, DEV_KEY_ALG)) as CryptoKey;

@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { parseArgs } from "node:util";
 import { createApp } from "../app.js";
 import { loadPolicyFile } from "../config/policy.js";
@@ -22,6 +23,7 @@ export async function runServe(args: string[]): Promise<number> {
       dev: { type: "boolean" },
       policy: { type: "string" },
       address: { type: "string" },
+      workers: { type: "string" },
     },
   });
   let settings: Settings;
@@ -30,12 +32,17 @@ export async function runServe(args: string[]): Promise<number> {
       ...(values.dev === undefined ? {} : { dev: values.dev }),
       ...(values.policy === undefined ? {} : { policyFile: values.policy }),
       ...(values.address === undefined ? {} : { grpcAddress: values.address }),
+      ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
     });
+    if (!Number.isInteger(settings.workers) || settings.workers < 1) {
+      throw new Error(`--workers wants a whole number of processes, got ${values.workers}`);
+    }
   } catch (err) {
     process.stderr.write(`riskgate: ${(err as Error).message}\n`);
     return 2;
   }
   const logger = createLogger(settings.logLevel);
+  if (settings.workers > 1 && cluster.isPrimary) return superviseWorkers(settings.workers, logger);
   const started = await (async () => {
     try {
       const policy = await loadPolicyFile(settings.policyFile);
@@ -133,5 +140,42 @@ async function openGeo(settings: Settings): Promise<GeoReader | undefined> {
     cityFiles: files(settings.geoCityFiles),
     asnFiles: files(settings.geoAsnFiles),
     cacheSize: settings.geoCacheSize,
+  });
+}
+
+/**
+ * The primary of `--workers N`: forks N server processes that share the gRPC port (node:cluster
+ * hands accepted connections to the workers), passes signals on, replaces a worker that dies
+ * unexpectedly, and exits once all have drained.
+ */
+function superviseWorkers(count: number, logger: ReturnType<typeof createLogger>): Promise<number> {
+  let stopping = false;
+  let worst = 0;
+  for (let i = 0; i < count; i++) cluster.fork();
+  cluster.on("exit", (worker, code, signal) => {
+    if (code !== 0) worst = Math.max(worst, code ?? 1);
+    if (!stopping) {
+      logger.error({ pid: worker.process.pid, code, signal }, "worker died; starting another");
+      cluster.fork();
+    }
+  });
+  logger.info({ workers: count }, "riskgate primary supervising workers");
+  return new Promise((resolve) => {
+    const forward = (signal: NodeJS.Signals) => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+    };
+    process.on("SIGHUP", () => forward("SIGHUP"));
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      forward(signal);
+      const check = () => {
+        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(worst);
+        else setTimeout(check, 50);
+      };
+      check();
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
   });
 }

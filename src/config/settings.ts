@@ -158,6 +158,12 @@ export const SETTINGS = {
     doc: "How long the breaker stays open before one probe call tries the store again.",
     parse: int(1, 600_000),
   },
+  workers: {
+    env: "RISKGATE_WORKERS",
+    default: 1,
+    doc: "Server processes sharing the gRPC port (node:cluster); use the machine's cores on a VM. On Kubernetes prefer 1 and more replicas.",
+    parse: int(1, 256),
+  },
   metricsAddress: {
     env: "RISKGATE_METRICS_ADDRESS",
     default: "0.0.0.0:9464",
