@@ -56,7 +56,7 @@ export function createApp(deps: AppDeps): App {
       ipList: (file) => lists.ipList(file),
       asnList: (file) => lists.asnList(file),
     },
-    onStoreError: (err) => logger.warn({ err }, "store call failed; failure mode applied"),
+    onStoreError: throttledLog(logger, 10_000, "store call failed; failure mode applied"),
   });
   let runtime: Runtime | undefined;
   let server: grpc.Server | undefined;
@@ -175,5 +175,25 @@ function countingFetch(telemetry: Telemetry): typeof fetch {
       telemetry.metrics.jwksFetch(false);
       throw err;
     }
+  };
+}
+
+/**
+ * A warning logged at most once per `intervalMs` with the number of occurrences it stands for:
+ * an outage fails every request, and one log line per request would block the event loop
+ * exactly when it is busiest (metrics count every failure).
+ */
+function throttledLog(logger: Logger, intervalMs: number, msg: string): (err: unknown) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    logger.warn({ err: err instanceof Error ? err.message : String(err), suppressed }, msg);
+    last = now;
+    suppressed = 0;
   };
 }

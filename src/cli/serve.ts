@@ -109,6 +109,8 @@ export async function runServe(args: string[]): Promise<number> {
       app
         .shutdown(settings.shutdownGraceMs)
         .then(() => telemetry.shutdown())
+        // a cluster worker's IPC channel would keep it alive after the drain
+        .then(() => cluster.worker?.disconnect())
         .then(
           () => {
             logger.info("riskgate stopped");

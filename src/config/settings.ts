@@ -142,8 +142,8 @@ export const SETTINGS = {
   },
   storeTimeoutMs: {
     env: "RISKGATE_STORE_TIMEOUT_MS",
-    default: 10,
-    doc: "Timeout of one store round trip; past it the failure mode decides.",
+    default: 50,
+    doc: "Timeout of one store round trip, event-loop queueing included; past it the failure mode decides.",
     parse: int(1, 10_000),
   },
   storeBreakerFailures: {
