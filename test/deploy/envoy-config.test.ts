@@ -102,7 +102,10 @@ function check(root: protobuf.Root, type: protobuf.Type, value: unknown, path: s
       else for (const [k, item] of Object.entries(v)) each(item, `${where}.${k}`);
     } else if (field.repeated) {
       if (!Array.isArray(v)) problems.push(`${where}: expected a list`);
-      else v.forEach((item, i) => each(item, `${where}[${i}]`));
+      else
+        v.forEach((item, i) => {
+          each(item, `${where}[${i}]`);
+        });
     } else {
       each(v, where);
     }
