@@ -1,9 +1,8 @@
-import type { Policy } from "../config/policy.js";
-import type { FailureMode, TierPolicy } from "../config/policy-schema.js";
-import { type Caller, grants } from "./license.js";
+import type { FailureMode } from "../config/policy-schema.js";
+import { grants } from "./license.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
-import type { ResolvedRoute } from "./routes.js";
+import type { SignalContext } from "./signals/signal.js";
 import type { DecisionContext, Verdict } from "./verdict.js";
 
 /** Methods `safe_methods_only` lets through when state is unavailable (RFC 9110 safe methods). */
@@ -16,16 +15,14 @@ export function scoreOf(reasons: readonly Reason[]): number {
   return Math.max(0, Math.min(100, sum));
 }
 
-export interface RiskInput {
-  readonly policy: Policy;
-  readonly req: AccessRequest;
-  readonly caller: Caller;
-  readonly route: ResolvedRoute;
-  readonly tierName: string;
-  readonly tier: TierPolicy;
+/** What scoring needs: the request's signal context plus what the signals found. */
+export type RiskInput = Pick<
+  SignalContext,
+  "policy" | "req" | "caller" | "route" | "tierName" | "tier"
+> & {
   readonly reasons: readonly Reason[];
   readonly throttle?: { readonly retryAfterSeconds: number; readonly reason: Reason };
-}
+};
 
 /**
  * Turns the score into a verdict with the tier's thresholds for the route's sensitivity:

@@ -213,16 +213,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return deny({ ...who, reasons }, "risk", block);
     }
 
-    return decideRisk({
-      policy,
-      req,
-      caller,
-      route,
-      tierName: license.tierName,
-      tier: license.tier,
-      reasons,
-      ...(throttle === undefined ? {} : { throttle }),
-    });
+    return decideRisk({ ...ctx, reasons, ...(throttle === undefined ? {} : { throttle }) });
   }
 
   return {
