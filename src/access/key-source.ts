@@ -3,6 +3,7 @@ import {
   createLocalJWKSet,
   createRemoteJWKSet,
   customFetch,
+  errors,
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from "jose";
@@ -12,9 +13,12 @@ import { RiskgateError } from "../errors.js";
 export interface KeySource {
   /** jose key resolver for `jwtVerify`. */
   readonly getKey: JWTVerifyGetKey;
-  /** Resolves once keys were loaded at least once (health turns SERVING after it). */
+  /**
+   * Resolves once keys were loaded at least once (health turns SERVING after it); rejects with
+   * a RiskgateError `RISKGATE_JWKS_UNAVAILABLE`.
+   */
   ready(): Promise<void>;
-  /** For logs: "jwks uri https://...", "jwks file /etc/...". */
+  /** For logs: "jwks uri https://...", "jwks file /etc/...". Never holds credentials. */
   readonly description: string;
 }
 
@@ -22,65 +26,143 @@ export interface RemoteKeySourceOptions {
   readonly uri: string;
   /** How long fetched keys are used before they are fetched again. */
   readonly cacheMaxAgeMs: number;
-  /** An unknown `kid` refetches at most once per this interval (rate limit on key rotation). */
+  /**
+   * An unknown `kid` refetches at most once per this interval (rate limit on key rotation); a
+   * failed fetch is not retried for this long either.
+   */
   readonly cooldownMs: number;
+  /** Bound of one fetch. */
   readonly timeoutMs: number;
-  /** Injected in tests. */
+  /** Injected in tests (jose's `customFetch`). */
   readonly fetch?: typeof fetch;
 }
 
 /**
+ * Errors that are about the token's header meeting the key set (no key for the kid, several
+ * keys fit, an alg the set cannot serve), not about the key set being unreachable.
+ */
+export function isKeySelectionError(err: unknown): boolean {
+  return (
+    err instanceof errors.JWKSNoMatchingKey ||
+    err instanceof errors.JWKSMultipleMatchingKeys ||
+    err instanceof errors.JOSENotSupported
+  );
+}
+
+/**
  * JWKS over HTTP(S) with jose's remote key set: cached for `cacheMaxAgeMs`, refetched on an
- * unknown `kid` at most once per `cooldownMs`, each fetch bounded by `timeoutMs`.
+ * unknown `kid` at most once per `cooldownMs`, each fetch bounded by `timeoutMs`. When a refresh
+ * fails, the keys of the last good fetch stay in use and the endpoint is left alone for
+ * `cooldownMs`, so an issuer outage neither rejects tokens signed with known keys nor makes every
+ * request wait for a fetch timeout.
  */
 export function createRemoteKeySource(options: RemoteKeySourceOptions): KeySource {
-  const jwks = createRemoteJWKSet(new URL(options.uri), {
+  const url = new URL(options.uri);
+  const shown = withoutCredentials(url);
+  const remote = createRemoteJWKSet(url, {
     cacheMaxAge: options.cacheMaxAgeMs,
     cooldownDuration: options.cooldownMs,
     timeoutDuration: options.timeoutMs,
     ...(options.fetch ? { [customFetch]: options.fetch } : {}),
   });
+  // jose measures its cache age and cooldown with Date.now(), so the back-off does too
+  let retryAfter = 0;
+  let lastGood: JWTVerifyGetKey | undefined;
+  let loading: Promise<void> | undefined;
+
+  const unavailable = (err: unknown) =>
+    new RiskgateError(
+      "RISKGATE_JWKS_UNAVAILABLE",
+      `JWKS ${shown}: ${reason(err)}`,
+      { uri: shown },
+      { cause: err },
+    );
+
+  /** The keys jose holds from its last successful fetch, however old. */
+  const staleKeys = (): JWTVerifyGetKey | undefined => {
+    if (lastGood === undefined) {
+      const jwks = remote.jwks();
+      if (jwks !== undefined) lastGood = createLocalJWKSet(jwks);
+    }
+    return lastGood;
+  };
+
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    if (Date.now() < retryAfter) {
+      const stale = staleKeys();
+      if (stale === undefined) throw unavailable(new Error("recent fetch failed"));
+      return stale(header, token);
+    }
+    try {
+      const key = await remote(header, token);
+      lastGood = undefined;
+      return key;
+    } catch (err) {
+      if (isKeySelectionError(err)) throw err;
+      retryAfter = Date.now() + options.cooldownMs;
+      const stale = staleKeys();
+      if (stale === undefined) throw unavailable(err);
+      return stale(header, token);
+    }
+  };
+
   return {
-    getKey: jwks,
-    description: `jwks uri ${options.uri}`,
-    async ready() {
-      try {
-        await jwks.reload();
-      } catch (err) {
-        throw new RiskgateError(
-          "RISKGATE_JWKS_UNAVAILABLE",
-          `JWKS ${options.uri}: ${(err as Error).message}`,
-          { uri: options.uri },
-          { cause: err },
-        );
-      }
+    getKey,
+    description: `jwks uri ${shown}`,
+    ready() {
+      if (remote.jwks() !== undefined) return Promise.resolve();
+      // one fetch however many callers wait; a failed one is retried by the next call
+      loading ??= remote
+        .reload()
+        .then(
+          () => {
+            retryAfter = 0;
+            lastGood = undefined;
+          },
+          (err: unknown) => {
+            throw unavailable(err);
+          },
+        )
+        .finally(() => {
+          loading = undefined;
+        });
+      return loading;
     },
   };
 }
 
-/** A JWKS from a local JSON file, read once by `ready()`. */
+/** A JWKS from a local JSON file, read by `ready()` (once it succeeded, later calls resolve at once). */
 export function createFileKeySource(options: { file: string }): KeySource {
   let resolver: JWTVerifyGetKey | undefined;
+  let loading: Promise<void> | undefined;
   return {
     description: `jwks file ${options.file}`,
     getKey: (header, token) => {
       if (resolver === undefined) {
-        throw new RiskgateError("RISKGATE_JWKS_UNAVAILABLE", `JWKS ${options.file} not loaded`);
+        throw new RiskgateError("RISKGATE_JWKS_UNAVAILABLE", `JWKS ${options.file} not loaded`, {
+          file: options.file,
+        });
       }
       return resolver(header, token);
     },
-    async ready() {
-      try {
-        const jwks = JSON.parse(await readFile(options.file, "utf8")) as JSONWebKeySet;
-        resolver = createLocalJWKSet(jwks);
-      } catch (err) {
-        throw new RiskgateError(
-          "RISKGATE_JWKS_UNAVAILABLE",
-          `JWKS ${options.file}: ${(err as Error).message}`,
-          { file: options.file },
-          { cause: err },
-        );
-      }
+    ready() {
+      if (resolver !== undefined) return Promise.resolve();
+      loading ??= (async () => {
+        try {
+          const jwks = JSON.parse(await readFile(options.file, "utf8")) as JSONWebKeySet;
+          resolver = createLocalJWKSet(jwks);
+        } catch (err) {
+          throw new RiskgateError(
+            "RISKGATE_JWKS_UNAVAILABLE",
+            `JWKS ${options.file}: ${reason(err)}`,
+            { file: options.file },
+            { cause: err },
+          );
+        } finally {
+          loading = undefined;
+        }
+      })();
+      return loading;
     },
   };
 }
@@ -89,4 +171,20 @@ export function createFileKeySource(options: { file: string }): KeySource {
 export function createStaticKeySource(jwks: JSONWebKeySet, description: string): KeySource {
   const resolver = createLocalJWKSet(jwks);
   return { getKey: resolver, description, ready: () => Promise.resolve() };
+}
+
+/** The URI for logs: user and password removed. */
+function withoutCredentials(url: URL): string {
+  if (url.username === "" && url.password === "") return url.href;
+  const copy = new URL(url.href);
+  copy.username = "";
+  copy.password = "";
+  return copy.href;
+}
+
+/** A short reason from an error, following `cause` of fetch's "fetch failed". */
+function reason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
+  return `${err.message}${cause}`;
 }

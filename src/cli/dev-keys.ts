@@ -1,4 +1,5 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type CryptoKey,
@@ -27,34 +28,59 @@ export interface DevKeys {
  */
 export async function loadOrCreateDevKeys(dir: string): Promise<DevKeys> {
   const privateFile = join(dir, "private.jwk.json");
-  const publicFile = join(dir, "jwks.json");
-  let privateJwk: JWK;
-  try {
-    privateJwk = JSON.parse(await readFile(privateFile, "utf8")) as JWK;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    const pair = await generateKeyPair(DEV_KEY_ALG, { extractable: true });
-    privateJwk = await exportJWK(pair.privateKey);
-    privateJwk.kid = `dev-${(await calculateJwkThumbprint(privateJwk)).slice(0, 16)}`;
-    privateJwk.alg = DEV_KEY_ALG;
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFile(privateFile, JSON.stringify(privateJwk), { mode: 0o600, flag: "wx" }).catch(
-      async (e: NodeJS.ErrnoException) => {
-        // another process (a sibling worker) created it first: use theirs
-        if (e.code !== "EEXIST") throw e;
-        privateJwk = JSON.parse(await readFile(privateFile, "utf8")) as JWK;
-      },
-    );
-    const { d: _secret, ...published } = privateJwk;
-    await writeFile(publicFile, JSON.stringify({ keys: [{ ...published, use: "sig" }] }));
+  const privateJwk = (await readJwk(privateFile)) ?? (await createPrivateJwk(dir, privateFile));
+  if (privateJwk.kty !== "EC" || privateJwk.crv !== "P-256" || typeof privateJwk.d !== "string") {
+    throw new TypeError(`${privateFile} is not an ${DEV_KEY_ALG} private JWK`);
   }
-  const { d: _d, ...publicJwk } = privateJwk;
+  const { d: _secret, ...publicJwk } = privateJwk;
+  const publicJwks = { keys: [{ ...publicJwk, use: "sig" }] };
+  await writePublicJwks(join(dir, "jwks.json"), publicJwks);
   const privateKey = (await importJWK(privateJwk, DEV_KEY_ALG)) as CryptoKey;
-  return {
-    privateKey,
-    publicJwks: { keys: [{ ...publicJwk, use: "sig" }] },
-    kid: privateJwk.kid as string,
-  };
+  return { privateKey, publicJwks, kid: privateJwk.kid as string };
+}
+
+async function readJwk(file: string): Promise<JWK | undefined> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as JWK;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Generates the key pair and publishes it with link(2), which creates the name only if it does
+ * not exist and only with the complete file: a sibling worker racing us never reads half a key,
+ * and the one that loses uses the winner's key.
+ */
+async function createPrivateJwk(dir: string, privateFile: string): Promise<JWK> {
+  const pair = await generateKeyPair(DEV_KEY_ALG, { extractable: true });
+  const jwk = await exportJWK(pair.privateKey);
+  jwk.kid = `dev-${(await calculateJwkThumbprint(jwk)).slice(0, 16)}`;
+  jwk.alg = DEV_KEY_ALG;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const staging = `${privateFile}.${process.pid}.${randomUUID()}.tmp`;
+  await writeFile(staging, JSON.stringify(jwk), { mode: 0o600, flag: "wx" });
+  try {
+    await link(staging, privateFile);
+    return jwk;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    return (await readJwk(privateFile)) as JWK;
+  } finally {
+    await rm(staging, { force: true });
+  }
+}
+
+/** Writes jwks.json (for Envoy's jwt_authn or a policy's jwks.file) when absent or stale. */
+async function writePublicJwks(file: string, jwks: { keys: JWK[] }): Promise<void> {
+  const text = JSON.stringify(jwks);
+  const current = await readFile(file, "utf8").catch(() => undefined);
+  if (current === text) return;
+  // rename(2) replaces atomically: a reader sees the old file or the new one
+  const staging = `${file}.${process.pid}.${randomUUID()}.tmp`;
+  await writeFile(staging, text, { mode: 0o644 });
+  await rename(staging, file);
 }
 
 /** A key source trusting the dev public key. */

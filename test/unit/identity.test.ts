@@ -1,282 +1,419 @@
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
-import { afterEach, describe, expect, it } from "vitest";
-import { createIdentifier } from "../../src/access/identity.js";
-import { createFileKeySource, createRemoteKeySource } from "../../src/access/key-source.js";
-import type { AccessRequest } from "../../src/access/request.js";
-import { createDevKeySource, loadOrCreateDevKeys, mintDevToken } from "../../src/cli/dev-keys.js";
-import { policySchema } from "../../src/config/policy-schema.js";
+import { CompactSign, exportSPKI, type JWTVerifyGetKey, SignJWT } from "jose";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createIdentifier, type IdentityOutcome } from "../../src/access/identity.js";
+import { createStaticKeySource, type KeySource } from "../../src/access/key-source.js";
+import type { ReasonCode } from "../../src/access/reasons.js";
+import {
+  accessRequest,
+  bearer,
+  handBuiltToken,
+  identityPolicy,
+  NOW,
+  NOW_SEC,
+  type TestKey,
+  testKey,
+} from "../helpers/jwt.js";
 
-const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
-const identity = (extra: Record<string, unknown> = {}) =>
-  policySchema.parse({
-    version: 1,
-    identity: { issuers: ["https://issuer.test"], audiences: ["api"], ...extra },
-    tiers: { free: {} },
-  }).identity;
+let es: TestKey;
+let rsa: TestKey;
+let keys: KeySource;
 
-function req(
-  headers: Record<string, string>,
-  metadata: AccessRequest["metadata"] = {},
-): AccessRequest {
-  return {
-    id: "r",
-    method: "GET",
-    host: "h",
-    path: "/",
-    query: "",
-    headers: new Map(Object.entries(headers)),
-    clientIp: "",
-    size: -1,
-    principal: "",
-    sni: "",
-    contextExtensions: {},
-    metadata,
-    receivedAt: NOW,
-  };
-}
-
-async function keyPair(kid: string) {
-  const pair = await generateKeyPair("ES256", { extractable: true });
-  const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid, alg: "ES256", use: "sig" };
-  const sign = (claims: Record<string, unknown> = {}, nowMs = NOW) =>
-    new SignJWT({ sub: "alice", tier: "pro", ...claims })
-      .setProtectedHeader({ alg: "ES256", kid })
-      .setIssuer("https://issuer.test")
-      .setAudience("api")
-      .setIssuedAt(Math.floor(nowMs / 1000))
-      .setExpirationTime(Math.floor(nowMs / 1000) + 600)
-      .sign(pair.privateKey);
-  return { jwk, sign };
-}
-
-/** A JWKS endpoint on 127.0.0.1 that counts its hits. */
-async function jwksServer(initial: JWK[]) {
-  let keys = initial;
-  let hits = 0;
-  const server: Server = createServer((_req, res) => {
-    hits++;
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys }));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  return {
-    uri: `http://127.0.0.1:${port}/jwks.json`,
-    hits: () => hits,
-    rotate: (next: JWK[]) => {
-      keys = next;
-    },
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
-
-const closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of closers.splice(0)) await c();
+beforeAll(async () => {
+  es = await testKey("es-1", "ES256");
+  rsa = await testKey("rsa-1", "RS256");
+  keys = createStaticKeySource({ keys: [es.jwk, rsa.jwk] }, "test keys");
 });
 
-describe("identity with a remote JWKS", () => {
-  it("fetches keys once, follows a key rotation, and rate-limits refetches on unknown kids", async () => {
-    const k1 = await keyPair("k1");
-    const k2 = await keyPair("k2");
-    const jwks = await jwksServer([k1.jwk]);
-    closers.push(jwks.close);
-    const keys = createRemoteKeySource({
-      uri: jwks.uri,
-      cacheMaxAgeMs: 600_000,
-      cooldownMs: 30_000,
-      timeoutMs: 1000,
-    });
-    const id = createIdentifier({ keys }, identity());
-    await id.ready();
-    expect(jwks.hits()).toBe(1);
-    const ok = await id.identify(req({ authorization: `Bearer ${await k1.sign()}` }), NOW);
-    expect(ok).toMatchObject({ kind: "verified", source: "bearer", cached: false });
-    expect(jwks.hits()).toBe(1);
+const identifier = (extra: Record<string, unknown> = {}) =>
+  createIdentifier({ keys }, identityPolicy(extra));
 
-    // the issuer rotates to k2: a token with the new kid makes the key set refetch once.
-    // (jose measures the cooldown from the last fetch in real time, so this part uses a key
-    // source with no cooldown; the flood below uses the 30 s one.)
-    const fast = createRemoteKeySource({
-      uri: jwks.uri,
-      cacheMaxAgeMs: 600_000,
-      cooldownMs: 0,
-      timeoutMs: 1000,
-    });
-    const id2 = createIdentifier({ keys: fast }, identity());
-    await id2.ready();
-    jwks.rotate([k1.jwk, k2.jwk]);
-    const before = jwks.hits();
-    expect(
-      await id2.identify(req({ authorization: `Bearer ${await k2.sign({ sub: "bob" })}` }), NOW),
-    ).toMatchObject({
-      kind: "verified",
-    });
-    expect(jwks.hits()).toBe(before + 1);
+function expectInvalid(outcome: IdentityOutcome, reason: ReasonCode, token?: string) {
+  expect(outcome).toMatchObject({ kind: "invalid", reason });
+  if (token !== undefined && outcome.kind === "invalid") {
+    expect(outcome.detail).not.toContain(token);
+    expect(outcome.detail).not.toContain(token.split(".")[1] ?? token);
+  }
+}
 
-    // a flood of tokens with unknown kids costs at most one fetch per cooldown
-    const stranger = await keyPair("nobody");
-    const flood = await Promise.all(
-      Array.from({ length: 20 }, async (_, i) =>
-        id.identify(req({ authorization: `Bearer ${await stranger.sign({ sub: `x${i}` })}` }), NOW),
-      ),
-    );
-    expect(flood.every((o) => o.kind === "invalid" && o.reason === "identity.unknown_key")).toBe(
-      true,
-    );
-    // id's last fetch was moments ago: inside its 30 s cooldown, no refetch at all
-    expect(jwks.hits()).toBe(before + 1);
+describe("a bad token gets its exact reason code", () => {
+  const cases: [string, () => Promise<string>, ReasonCode][] = [
+    ["not a JWT at all", async () => "not-a-jwt", "identity.malformed"],
+    [
+      "two segments only",
+      async () => (await es.sign()).split(".").slice(0, 2).join("."),
+      "identity.malformed",
+    ],
+    [
+      "a signed payload that is not a JSON object",
+      () =>
+        new CompactSign(new TextEncoder().encode("[1,2]"))
+          .setProtectedHeader({ alg: "ES256", kid: "es-1" })
+          .sign(es.privateKey),
+      "identity.malformed",
+    ],
+    [
+      "exp in the past (beyond skew)",
+      () => es.sign({ claims: { iat: NOW_SEC - 3600, exp: NOW_SEC - 120 } }),
+      "identity.expired",
+    ],
+    [
+      "nbf in the future",
+      () => es.sign({ claims: { nbf: NOW_SEC + 300 } }),
+      "identity.not_yet_valid",
+    ],
+    [
+      "signed by another key with the same kid",
+      async () => (await testKey("es-1")).sign(),
+      "identity.bad_signature",
+    ],
+    [
+      "alg none (hand-built)",
+      async () =>
+        handBuiltToken(
+          { alg: "none", typ: "JWT" },
+          { sub: "mallory", iss: "https://issuer.test", aud: "api", exp: NOW_SEC + 600 },
+        ),
+      "identity.algorithm_not_allowed",
+    ],
+    [
+      "HS256 signed with the RSA public key PEM as the HMAC secret",
+      async () =>
+        new SignJWT({ sub: "mallory", exp: NOW_SEC + 600 })
+          .setProtectedHeader({ alg: "HS256", kid: "rsa-1" })
+          .setIssuer("https://issuer.test")
+          .setAudience("api")
+          .sign(new TextEncoder().encode(await exportSPKI(rsa.publicKey))),
+      "identity.algorithm_not_allowed",
+    ],
+    ["a kid no key has", async () => (await testKey("stranger")).sign(), "identity.unknown_key"],
+    [
+      "the wrong iss",
+      () => es.sign({ claims: { iss: "https://evil.test" } }),
+      "identity.issuer_mismatch",
+    ],
+    ["no iss", () => es.sign({ claims: { iss: undefined } }), "identity.issuer_mismatch"],
+    ["the wrong aud", () => es.sign({ claims: { aud: ["other"] } }), "identity.audience_mismatch"],
+    [
+      "no exp (tokens must not live forever)",
+      () => es.sign({ claims: { exp: undefined } }),
+      "identity.claims_invalid",
+    ],
+    [
+      "an nbf that is not a number",
+      () => es.sign({ claims: { nbf: "soon" } }),
+      "identity.claims_invalid",
+    ],
+  ];
+
+  for (const [name, make, reason] of cases) {
+    it(`${name} -> ${reason}`, async () => {
+      const token = await make();
+      expectInvalid(await identifier().identify(bearer(token), NOW), reason, token);
+    });
+  }
+
+  it("an alg jose knows but the policy does not list -> identity.algorithm_not_allowed, no key lookup", async () => {
+    const id = identifier({ algorithms: ["RS256"] });
+    const token = await es.sign();
+    expectInvalid(await id.identify(bearer(token), NOW), "identity.algorithm_not_allowed", token);
+    expect(id.stats().verifications).toBe(0);
   });
 
-  it("reports unreachable keys: ready() rejects and tokens get identity.keys_unavailable", async () => {
-    const k1 = await keyPair("k1");
-    const keys = createRemoteKeySource({
-      uri: "http://127.0.0.1:9/jwks.json",
-      cacheMaxAgeMs: 1000,
-      cooldownMs: 0,
-      timeoutMs: 500,
-    });
-    const id = createIdentifier({ keys }, identity());
-    await expect(id.ready()).rejects.toMatchObject({ code: "RISKGATE_JWKS_UNAVAILABLE" });
-    const out = await id.identify(req({ authorization: `Bearer ${await k1.sign()}` }), NOW);
-    expect(out).toMatchObject({ kind: "invalid", reason: "identity.keys_unavailable" });
+  it("a non-Bearer Authorization scheme -> identity.malformed (not anonymous)", async () => {
+    const id = identifier();
+    for (const value of ["Basic YWxhZGRpbjpvcGVuc2VzYW1l", "Bearer", "Bearer a b", "Token abc"]) {
+      expectInvalid(
+        await id.identify(accessRequest({ authorization: value }), NOW),
+        "identity.malformed",
+      );
+    }
   });
 
-  it("reads a JWKS file", async () => {
-    const k1 = await keyPair("k1");
-    const file = join(mkdtempSync(join(tmpdir(), "rg-jwks-")), "jwks.json");
-    writeFileSync(file, JSON.stringify({ keys: [k1.jwk] }));
-    const id = createIdentifier({ keys: createFileKeySource({ file }) }, identity());
-    await id.ready();
-    expect((await id.identify(req({ authorization: `Bearer ${await k1.sign()}` }), NOW)).kind).toBe(
-      "verified",
-    );
-    await expect(createFileKeySource({ file: "/nonexistent.json" }).ready()).rejects.toMatchObject({
-      code: "RISKGATE_JWKS_UNAVAILABLE",
-    });
-  });
-});
-
-describe("identity: sources, cache and clock", () => {
-  it("verifies a token once while cached, and expires it by the injected clock", async () => {
-    const k1 = await keyPair("k1");
-    const id = createIdentifier(
-      { keys: createDevKeySource({ keys: [k1.jwk] }) },
-      identity({ clock_skew_seconds: 30 }),
-    );
-    const token = await k1.sign();
-    for (let i = 0; i < 5; i++)
-      await id.identify(req({ authorization: `Bearer ${token}` }), NOW + i * 1000);
-    expect(id.stats()).toMatchObject({ verifications: 1, cacheHits: 4 });
-    // exp = NOW + 600 s; skew 30 s
-    expect((await id.identify(req({ authorization: `Bearer ${token}` }), NOW + 629_000)).kind).toBe(
-      "verified",
-    );
-    expect(
-      await id.identify(req({ authorization: `Bearer ${token}` }), NOW + 631_000),
-    ).toMatchObject({
-      kind: "invalid",
-      reason: "identity.expired",
-    });
+  it("an oversized token (> 8 KiB) -> identity.malformed without parsing it", async () => {
+    const id = identifier();
+    const token = await es.sign({ claims: { pad: "x".repeat(9000) } });
+    expectInvalid(await id.identify(bearer(token), NOW), "identity.malformed", token);
+    expect(id.stats()).toEqual({ verifications: 0, cacheHits: 0, failures: 1 });
   });
 
-  it("shares one verification between concurrent requests and remembers a bad signature", async () => {
-    const k1 = await keyPair("k1");
-    const forger = await keyPair("k1");
-    const id = createIdentifier({ keys: createDevKeySource({ keys: [k1.jwk] }) }, identity());
-    const token = await k1.sign();
-    await Promise.all(
-      Array.from({ length: 10 }, () => id.identify(req({ authorization: `Bearer ${token}` }), NOW)),
-    );
-    expect(id.stats().verifications).toBe(1);
-    const forged = await forger.sign();
-    for (let i = 0; i < 10; i++) {
-      expect(await id.identify(req({ authorization: `Bearer ${forged}` }), NOW)).toMatchObject({
-        reason: "identity.bad_signature",
+  it("the scheme is case-insensitive and a good token verifies with each allowed algorithm", async () => {
+    const id = identifier();
+    for (const key of [es, rsa]) {
+      const outcome = await id.identify(
+        accessRequest({ authorization: `bEaReR ${await key.sign()}` }),
+        NOW,
+      );
+      expect(outcome).toMatchObject({
+        kind: "verified",
+        source: "bearer",
+        cached: false,
+        claims: { sub: "alice", tier: "pro" },
       });
     }
-    expect(id.stats().verifications).toBe(2);
   });
 
-  it("tolerates clock skew on both sides", async () => {
-    const k1 = await keyPair("k1");
-    const id = createIdentifier(
-      { keys: createDevKeySource({ keys: [k1.jwk] }) },
-      identity({ clock_skew_seconds: 60 }),
-    );
-    const early = await k1.sign({ nbf: Math.floor(NOW / 1000) + 45 });
-    expect((await id.identify(req({ authorization: `Bearer ${early}` }), NOW)).kind).toBe(
-      "verified",
-    );
-    const tooEarly = await k1.sign({ nbf: Math.floor(NOW / 1000) + 120 });
-    expect(await id.identify(req({ authorization: `Bearer ${tooEarly}` }), NOW)).toMatchObject({
-      reason: "identity.not_yet_valid",
+  it("reads the token from a custom header when the policy names one", async () => {
+    const id = identifier({ sources: { header: "X-Auth" } });
+    const token = await es.sign();
+    expect(await id.identify(accessRequest({ "x-auth": `Bearer ${token}` }), NOW)).toMatchObject({
+      kind: "verified",
     });
+    expect(await id.identify(bearer(token), NOW)).toEqual({ kind: "anonymous" });
+  });
+});
+
+describe("clock skew", () => {
+  it("is tolerated on both sides, and no further", async () => {
+    const id = identifier({ clock_skew_seconds: 60 });
+    const expiredWithinSkew = await es.sign({ claims: { iat: NOW_SEC - 600, exp: NOW_SEC - 59 } });
+    const expiredBeyondSkew = await es.sign({ claims: { iat: NOW_SEC - 600, exp: NOW_SEC - 60 } });
+    const earlyWithinSkew = await es.sign({ claims: { nbf: NOW_SEC + 60 } });
+    const earlyBeyondSkew = await es.sign({ claims: { nbf: NOW_SEC + 61 } });
+    expect((await id.identify(bearer(expiredWithinSkew), NOW)).kind).toBe("verified");
+    expectInvalid(await id.identify(bearer(expiredBeyondSkew), NOW), "identity.expired");
+    expect((await id.identify(bearer(earlyWithinSkew), NOW)).kind).toBe("verified");
+    expectInvalid(await id.identify(bearer(earlyBeyondSkew), NOW), "identity.not_yet_valid");
   });
 
-  it("reads the cookie and Envoy's jwt_authn payload, and refuses non-Bearer schemes", async () => {
-    const k1 = await keyPair("k1");
-    const id = createIdentifier(
-      { keys: createDevKeySource({ keys: [k1.jwk] }) },
-      identity({ sources: { cookie: "rg_session", jwt_authn: { enabled: true } } }),
+  it("a token not yet valid is not remembered as refused: it verifies once its time comes", async () => {
+    const id = identifier({ clock_skew_seconds: 0 });
+    const token = await es.sign({ claims: { nbf: NOW_SEC + 10 } });
+    expectInvalid(await id.identify(bearer(token), NOW), "identity.not_yet_valid");
+    expect((await id.identify(bearer(token), NOW + 10_000)).kind).toBe("verified");
+  });
+});
+
+describe("credential sources", () => {
+  it("reads the named cookie among others, after the header", async () => {
+    const id = identifier({ sources: { cookie: "rg_session" } });
+    const token = await es.sign({ claims: { sub: "carol" } });
+    const viaCookie = await id.identify(
+      accessRequest({ cookie: `theme=dark; rg_session=${token}; lang=en` }),
+      NOW,
     );
-    const token = await k1.sign();
-    expect(await id.identify(req({ cookie: `a=1; rg_session=${token}; b=2` }), NOW)).toMatchObject({
+    expect(viaCookie).toMatchObject({
+      kind: "verified",
+      source: "cookie",
+      claims: { sub: "carol" },
+    });
+    expect(
+      await id.identify(accessRequest({ cookie: `rg_session="${token}"` }), NOW),
+    ).toMatchObject({
       kind: "verified",
       source: "cookie",
     });
-    const meta = {
-      "envoy.filters.http.jwt_authn": { jwt_payload: { sub: "carol", exp: NOW / 1000 + 60 } },
-    };
-    expect(await id.identify(req({}, meta), NOW)).toMatchObject({
+    // the Authorization header wins over the cookie
+    const other = await es.sign({ claims: { sub: "dave" } });
+    expect(
+      await id.identify(
+        accessRequest({ authorization: `Bearer ${other}`, cookie: `rg_session=${token}` }),
+        NOW,
+      ),
+    ).toMatchObject({ source: "bearer", claims: { sub: "dave" } });
+    // a similarly named cookie or an empty one is no credential
+    expect(
+      await id.identify(accessRequest({ cookie: `xrg_session=${token}; rg_session=` }), NOW),
+    ).toEqual({
+      kind: "anonymous",
+    });
+    expectInvalid(
+      await id.identify(accessRequest({ cookie: "rg_session=garbage" }), NOW),
+      "identity.malformed",
+    );
+  });
+
+  it("ignores cookies when the policy names none", async () => {
+    const token = await es.sign();
+    expect(
+      await identifier().identify(accessRequest({ cookie: `rg_session=${token}` }), NOW),
+    ).toEqual({
+      kind: "anonymous",
+    });
+  });
+
+  it("accepts Envoy's jwt_authn payload as verified claims, unless it has expired", async () => {
+    const id = identifier({ sources: { jwt_authn: { enabled: true } } });
+    const meta = (payload: unknown) => ({
+      "envoy.filters.http.jwt_authn": { jwt_payload: payload },
+    });
+    const payload = { sub: "erin", tier: "pro", exp: NOW_SEC + 60 };
+    expect(await id.identify(accessRequest({}, meta(payload)), NOW)).toEqual({
       kind: "verified",
       source: "jwt_authn",
+      cached: false,
+      claims: payload,
     });
-    const stale = {
-      "envoy.filters.http.jwt_authn": { jwt_payload: { sub: "carol", exp: NOW / 1000 - 600 } },
-    };
-    expect(await id.identify(req({}, stale), NOW)).toMatchObject({ reason: "identity.expired" });
-    expect(
-      await id.identify(req({ authorization: "Basic YWxhZGRpbjpvcGVuc2VzYW1l" }), NOW),
-    ).toMatchObject({
-      reason: "identity.malformed",
-    });
-    expect(await id.identify(req({}), NOW)).toEqual({ kind: "anonymous" });
-    const missingExp = await new SignJWT({ sub: "x" })
-      .setProtectedHeader({ alg: "ES256", kid: "k1" })
-      .setIssuer("https://issuer.test")
-      .setAudience("api")
-      .sign((await generateKeyPair("ES256")).privateKey);
-    expect((await id.identify(req({ authorization: `Bearer ${missingExp}` }), NOW)).kind).toBe(
-      "invalid",
+    expectInvalid(
+      await id.identify(accessRequest({}, meta({ sub: "erin", exp: NOW_SEC - 31 })), NOW),
+      "identity.expired",
     );
+    // within the 30 s default skew
+    expect(
+      (await id.identify(accessRequest({}, meta({ sub: "erin", exp: NOW_SEC - 29 })), NOW)).kind,
+    ).toBe("verified");
+    expectInvalid(
+      await id.identify(accessRequest({}, meta("a string")), NOW),
+      "identity.claims_invalid",
+    );
+    expect(await id.identify(accessRequest({}, {}), NOW)).toEqual({ kind: "anonymous" });
+    expect(id.stats().verifications).toBe(0);
+  });
+
+  it("reads jwt_authn metadata from the configured namespace and key only when enabled", async () => {
+    const custom = createIdentifier(
+      { keys: undefined },
+      identityPolicy({
+        sources: { jwt_authn: { enabled: true, namespace: "jwt", key: "claims" } },
+      }),
+    );
+    await custom.ready();
+    expect(
+      await custom.identify(accessRequest({}, { jwt: { claims: { sub: "f" } } }), NOW),
+    ).toMatchObject({
+      kind: "verified",
+      claims: { sub: "f" },
+    });
+    // a policy without a key source (jwt_authn only) cannot verify a bearer token itself
+    expectInvalid(await custom.identify(bearer(await es.sign()), NOW), "identity.keys_unavailable");
+    const off = identifier();
+    expect(
+      await off.identify(
+        accessRequest({}, { "envoy.filters.http.jwt_authn": { jwt_payload: { sub: "g" } } }),
+        NOW,
+      ),
+    ).toEqual({ kind: "anonymous" });
+  });
+
+  it("no credential at all is anonymous", async () => {
+    const id = identifier();
+    expect(await id.identify(accessRequest(), NOW)).toEqual({ kind: "anonymous" });
+    expect(await id.identify(accessRequest({ authorization: "" }), NOW)).toEqual({
+      kind: "anonymous",
+    });
   });
 });
 
-describe("dev keys", () => {
-  it("are created once (private key 0600), reused, and mint tokens the dev key source trusts", async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "rg-dev-")), "keys");
-    const first = await loadOrCreateDevKeys(dir);
-    const again = await loadOrCreateDevKeys(dir);
-    expect(again.kid).toBe(first.kid);
-    expect(statSync(join(dir, "private.jwk.json")).mode & 0o777).toBe(0o600);
-    expect(JSON.stringify(first.publicJwks)).not.toContain('"d"');
-    const token = await mintDevToken(first, {
-      iss: "https://issuer.test",
-      aud: "api",
-      sub: "dana",
-      tier: "pro",
-      amr: ["pwd", "mfa"],
-      ttlSeconds: 600,
-      nowMs: NOW,
-    });
-    const id = createIdentifier({ keys: createDevKeySource(again.publicJwks) }, identity());
-    expect(await id.identify(req({ authorization: `Bearer ${token}` }), NOW)).toMatchObject({
+describe("the token cache", () => {
+  it("verifies a token once while cached", async () => {
+    const id = identifier();
+    const token = await es.sign();
+    const outcomes: IdentityOutcome[] = [];
+    for (let i = 0; i < 50; i++) outcomes.push(await id.identify(bearer(token), NOW + i * 1000));
+    expect(id.stats()).toEqual({ verifications: 1, cacheHits: 49, failures: 0 });
+    expect(outcomes[0]).toMatchObject({ kind: "verified", cached: false });
+    expect(outcomes[49]).toMatchObject({
       kind: "verified",
-      claims: { sub: "dana", tier: "pro", amr: ["pwd", "mfa"], auth_time: NOW / 1000 },
+      cached: true,
+      claims: { sub: "alice" },
     });
+  });
+
+  it("expires a cached token by the injected clock (exp + skew)", async () => {
+    const id = identifier({ clock_skew_seconds: 30 });
+    const token = await es.sign(); // exp = NOW + 600 s
+    expect((await id.identify(bearer(token), NOW)).kind).toBe("verified");
+    expect(await id.identify(bearer(token), NOW + 629_999)).toMatchObject({
+      kind: "verified",
+      cached: true,
+    });
+    expectInvalid(await id.identify(bearer(token), NOW + 630_000), "identity.expired");
+    expect(id.stats().verifications).toBe(1);
+  });
+
+  it("is bounded by token_cache.max_entries (least recently used goes first)", async () => {
+    const id = identifier({ token_cache: { max_entries: 2 } });
+    const [a, b, c] = await Promise.all(["a", "b", "c"].map((sub) => es.sign({ claims: { sub } })));
+    for (const token of [a, b, a, c] as string[]) await id.identify(bearer(token), NOW);
+    expect(id.stats()).toMatchObject({ verifications: 3, cacheHits: 1 });
+    // c pushed out b (a was used more recently)
+    expect(await id.identify(bearer(a as string), NOW)).toMatchObject({ cached: true });
+    expect(await id.identify(bearer(b as string), NOW)).toMatchObject({ cached: false });
+    expect(id.stats().verifications).toBe(4);
+  });
+
+  it("shares one verification between concurrent requests, each with its own source", async () => {
+    const id = identifier({ sources: { cookie: "s" } });
+    const token = await es.sign();
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        id.identify(i % 2 ? bearer(token) : accessRequest({ cookie: `s=${token}` }), NOW),
+      ),
+    );
+    expect(id.stats().verifications).toBe(1);
+    expect(outcomes.map((o) => (o.kind === "verified" ? o.source : o.kind))).toEqual(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? "bearer" : "cookie")),
+    );
+  });
+
+  it("holds frozen claims: no request can change what the next one sees", async () => {
+    const id = identifier();
+    const token = await es.sign({ claims: { entitlements: ["reports"] } });
+    const first = await id.identify(bearer(token), NOW);
+    if (first.kind !== "verified") throw new Error("expected verified");
+    expect(() => (first.claims.entitlements as string[]).push("admin")).toThrow(TypeError);
+    expect(await id.identify(bearer(token), NOW)).toMatchObject({
+      claims: { entitlements: ["reports"] },
+    });
+  });
+
+  it("remembers a bad token for 30 s, so a flood of it costs one verification", async () => {
+    const id = identifier();
+    const forged = await (await testKey("es-1")).sign();
+    const wrongAud = await es.sign({ claims: { aud: "other" } });
+    for (let i = 0; i < 25; i++) {
+      expectInvalid(await id.identify(bearer(forged), NOW + i), "identity.bad_signature");
+      expectInvalid(await id.identify(bearer(wrongAud), NOW + i), "identity.audience_mismatch");
+    }
+    const flood = await Promise.all(
+      Array.from({ length: 25 }, () => id.identify(bearer(forged), NOW)),
+    );
+    expect(flood.every((o) => o.kind === "invalid" && o.reason === "identity.bad_signature")).toBe(
+      true,
+    );
+    expect(id.stats()).toMatchObject({ verifications: 2, failures: 75 });
+    // after 30 s it is verified again (and refused again)
+    expectInvalid(await id.identify(bearer(forged), NOW + 30_000), "identity.bad_signature");
+    expect(id.stats().verifications).toBe(3);
+  });
+
+  it("never remembers keys_unavailable: the same token verifies once keys are back", async () => {
+    let down = true;
+    const flaky: KeySource = {
+      description: "flaky",
+      ready: () => Promise.resolve(),
+      getKey: ((header, token) => {
+        if (down) throw new Error("connect ECONNREFUSED 127.0.0.1:1");
+        return (keys.getKey as JWTVerifyGetKey)(header, token);
+      }) as JWTVerifyGetKey,
+    };
+    const id = createIdentifier({ keys: flaky }, identityPolicy());
+    const token = await es.sign();
+    const outcome = await id.identify(bearer(token), NOW);
+    expectInvalid(outcome, "identity.keys_unavailable");
+    expect(outcome).toMatchObject({ detail: "keys unavailable" });
+    down = false;
+    expect(await id.identify(bearer(token), NOW)).toMatchObject({ kind: "verified" });
+  });
+});
+
+describe("key sets where several keys fit", () => {
+  it("tries each key when the token has no kid, and refuses a token none of them signed", async () => {
+    const a = await testKey("a");
+    const b = await testKey("b");
+    const strip = ({ kid: _kid, ...jwk }: typeof a.jwk) => jwk;
+    const id = createIdentifier(
+      { keys: createStaticKeySource({ keys: [strip(a.jwk), strip(b.jwk)] }, "no kids") },
+      identityPolicy(),
+    );
+    expect(
+      await id.identify(bearer(await b.sign({ header: { kid: undefined } })), NOW),
+    ).toMatchObject({
+      kind: "verified",
+    });
+    const c = await testKey("c");
+    expectInvalid(
+      await id.identify(bearer(await c.sign({ header: { kid: undefined } })), NOW),
+      "identity.bad_signature",
+    );
   });
 });
