@@ -18,7 +18,7 @@ export const ERRORS = {
   RISKGATE_JWKS_UNAVAILABLE: {
     message: "The JWKS could not be fetched or parsed.",
     outcome:
-      "tokens are denied with identity.keys_unavailable; health stays NOT_SERVING until keys load",
+      "tokens are denied with identity.keys_unavailable until keys load once; afterwards a failed refresh keeps the last good keys; health stays NOT_SERVING until keys load",
   },
   RISKGATE_GEO_UNAVAILABLE: {
     message: "A geolocation (mmdb) database is missing or unreadable.",
