@@ -7,6 +7,7 @@ export type ReloadReason = "watch" | "signal" | "manual";
 export interface PolicyWatcher {
   /** Loads the file now; true when a new policy version went live. Never rejects. */
   reload(reason: ReloadReason): Promise<boolean>;
+  /** Stops watching; a reload still running finishes without handing its policy over. */
   close(): void;
 }
 
@@ -18,16 +19,27 @@ export interface PolicyWatcherDeps {
   readonly onError: (err: unknown, reason: ReloadReason) => void;
 }
 
+export interface PolicyWatcherOptions {
+  readonly file: string;
+  /** Version of the policy already live (from the first load); unset: the first load is new. */
+  readonly currentVersion?: string;
+  /** Quiet time after the last file event before reloading (editors and the kubelet write in steps). */
+  readonly debounceMs?: number;
+}
+
 /**
- * Watches the policy file and reloads it when it changes. The directory is watched, not the
- * file: editors and Kubernetes replace files rather than write them in place (a ConfigMap
- * volume swaps a `..data` symlink), which a watch on the old inode would miss. Events are
- * debounced; reloads never overlap (one more runs after a reload that saw new events); a
- * reload whose content hash equals the live version does nothing.
+ * Watches the policy file and reloads it when it changes. The directory is watched, not only
+ * the file: editors and Kubernetes replace files rather than write them in place (a ConfigMap
+ * volume swaps a `..data` symlink), which a watch on the old inode would miss. The file itself
+ * is watched too, re-armed after every reload, for what the directory does not show: a file
+ * bind-mounted alone (Docker `-v policy.yaml:...`) or a symlink into another directory. Events
+ * are debounced; reloads never overlap (one more runs after a reload that saw new events); a
+ * reload whose content hash equals the live version does nothing. Nothing here throws into
+ * the event loop: every failure goes to `onError`.
  */
 export function createPolicyWatcher(
   deps: PolicyWatcherDeps,
-  options: { file: string; currentVersion: string; debounceMs?: number },
+  options: PolicyWatcherOptions,
 ): PolicyWatcher {
   const file = resolve(options.file);
   const debounceMs = options.debounceMs ?? 200;
@@ -37,20 +49,26 @@ export function createPolicyWatcher(
   let again = false;
   let closed = false;
 
+  const report = (err: unknown, reason: ReloadReason) => {
+    try {
+      deps.onError(err, reason);
+    } catch {
+      // a failing observer must not stop the watcher
+    }
+  };
+
   async function loadOnce(reason: ReloadReason): Promise<boolean> {
     try {
       const policy = await deps.load(file);
-      if (policy.version === version) return false;
+      if (closed || policy.version === version) return false;
       await deps.onPolicy(policy, reason);
       version = policy.version;
       return true;
     } catch (err) {
-      try {
-        deps.onError(err, reason);
-      } catch {
-        // a failing observer must not stop the watcher
-      }
+      report(err, reason);
       return false;
+    } finally {
+      watchFile();
     }
   }
 
@@ -72,27 +90,49 @@ export function createPolicyWatcher(
     return running;
   }
 
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(dirname(file), { persistent: false }, (_event, name) => {
-      // ConfigMaps change `..data`; plain edits change the file (or an editor's temp file)
-      if (name !== null && name !== basename(file) && !String(name).startsWith("..")) {
-        if (!String(name).includes(basename(file))) return;
-      }
-      clearTimeout(timer);
-      timer = setTimeout(() => void reload("watch"), debounceMs);
-    });
-    watcher.on("error", (err) => deps.onError(err, "watch"));
-  } catch (err) {
-    deps.onError(err, "watch");
+  function changed(): void {
+    if (closed) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void reload("watch"), debounceMs);
+    timer.unref();
   }
+
+  const name = basename(file);
+  let dirWatcher: FSWatcher | undefined;
+  try {
+    dirWatcher = watch(dirname(file), { persistent: false }, (_event, entry) => {
+      // plain edits touch the file (or an editor's temp copy of it); ConfigMaps swap `..data`
+      const e = entry === null ? null : String(entry);
+      if (e === null || e.includes(name) || e.startsWith("..")) changed();
+    });
+    dirWatcher.on("error", (err) => report(err, "watch"));
+  } catch (err) {
+    report(err, "watch");
+  }
+
+  // the file's current inode (through any symlinks); replaced after each reload
+  let fileWatcher: FSWatcher | undefined;
+  function watchFile(): void {
+    fileWatcher?.close();
+    fileWatcher = undefined;
+    if (closed) return;
+    try {
+      fileWatcher = watch(file, { persistent: false }, changed);
+      // the inode went away (a swap or a delete): the directory watch and the next reload re-arm
+      fileWatcher.on("error", () => fileWatcher?.close());
+    } catch {
+      // the file is missing right now: the directory watch sees it come back
+    }
+  }
+  watchFile();
 
   return {
     reload,
     close() {
       closed = true;
       clearTimeout(timer);
-      watcher?.close();
+      dirWatcher?.close();
+      fileWatcher?.close();
     },
   };
 }

@@ -1,203 +1,401 @@
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { Deployment } from "kubernetes-models/apps/v1";
-import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
-import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
-import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
-import { ConfigMap, Service, ServiceAccount } from "kubernetes-models/v1";
-import { describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { parsePolicy } from "../../src/config/policy.js";
-
-type Obj = Record<string, unknown> & {
-  kind: string;
-  apiVersion: string;
-  metadata: { name: string };
-};
+import { SETTINGS } from "../../src/config/settings.js";
+import { HEALTH_SERVICES } from "../../src/transport/health.js";
+import { createK8sSchemas, type K8sSchemas } from "./k8s-schema.js";
+import { containersOf, type K8sObject, loadObjects, podSpecOf, render } from "./kustomize.js";
 
 /**
- * The small part of kustomize these manifests use: `resources` (files or directories with a
- * kustomization) and `patches` as strategic merges, where lists of objects with a `name` merge
- * by name (containers, env, ports, volumes) and other lists are replaced.
+ * k8s/ rendered overlay by overlay (./kustomize.ts: the kustomize features used there), every
+ * object validated against the Kubernetes API schemas (./k8s-schema.ts: kubernetes-models plus
+ * unknown fields), then cross-checked: ports, probes, selectors, the policy mount and content,
+ * the drain timing, the security context, and the names Envoy and Istio use to reach riskgate.
  */
-function render(dir: string): Obj[] {
-  const k = parseAllDocuments(readFileSync(join(dir, "kustomization.yaml"), "utf8"))[0]?.toJS() as {
-    resources?: string[];
-    patches?: { path: string }[];
-  };
-  const objects: Obj[] = [];
-  for (const r of k.resources ?? []) {
-    const path = join(dir, r);
-    if (r.endsWith(".yaml")) objects.push(...loadYaml(path));
-    else objects.push(...render(path));
-  }
-  for (const p of k.patches ?? []) {
-    for (const patch of loadYaml(join(dir, p.path))) {
-      const target = objects.find(
-        (o) => o.kind === patch.kind && o.metadata.name === patch.metadata.name,
-      );
-      if (target === undefined)
-        throw new Error(`${dir}: patch ${p.path} targets no ${patch.kind}/${patch.metadata.name}`);
-      merge(target, patch);
-    }
-  }
-  return objects;
+type Obj = Record<string, unknown>;
+interface Container {
+  name: string;
+  image: string;
+  ports?: { name?: string; containerPort: number }[];
+  env?: { name: string; value?: string; valueFrom?: Obj }[];
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  startupProbe?: Probe;
+  lifecycle?: { preStop?: { exec?: { command: string[] } } };
+  resources?: { requests?: Obj; limits?: Obj };
+  securityContext?: Obj;
+  volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
+}
+interface Probe {
+  grpc?: { port: number; service?: string };
+  tcpSocket?: { port: number | string };
+  httpGet?: { port: number | string };
+  exec?: unknown;
+}
+interface PodSpec {
+  serviceAccountName?: string;
+  containers: Container[];
+  securityContext?: Obj;
+  terminationGracePeriodSeconds?: number;
+  volumes?: { name: string; configMap?: { name: string } }[];
 }
 
-function loadYaml(path: string): Obj[] {
-  return parseAllDocuments(readFileSync(path, "utf8"))
-    .map((d) => d.toJS() as Obj)
-    .filter((o) => o !== null);
-}
+const OVERLAYS = ["k8s/overlays/dev", "k8s/overlays/prod"];
+const NAMESPACE = "riskgate";
+const version = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
+const demoText = readFileSync("policies/demo.yaml", "utf8");
 
-function merge(target: Record<string, unknown>, patch: Record<string, unknown>): void {
-  for (const [key, value] of Object.entries(patch)) {
-    const current = target[key];
-    if (
-      Array.isArray(value) &&
-      Array.isArray(current) &&
-      value.every((v) => v && typeof v === "object" && "name" in v)
-    ) {
-      for (const item of value as Record<string, unknown>[]) {
-        const same = (current as Record<string, unknown>[]).find((c) => c.name === item.name);
-        if (same) merge(same, item);
-        else current.push(item);
-      }
-    } else if (
-      value &&
-      typeof value === "object" &&
-      !Array.isArray(value) &&
-      current &&
-      typeof current === "object"
-    ) {
-      merge(current as Record<string, unknown>, value as Record<string, unknown>);
-    } else {
-      target[key] = value;
-    }
-  }
-}
-
-const MODELS: Record<string, new (data: never) => { validate(): void }> = {
-  "apps/v1/Deployment": Deployment,
-  "v1/Service": Service,
-  "v1/ServiceAccount": ServiceAccount,
-  "v1/ConfigMap": ConfigMap,
-  "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
-  "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
-  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
+const find = (objects: K8sObject[], kind: string, name: string) => {
+  const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+  expect(o, `${kind}/${name}`).toBeDefined();
+  return o as K8sObject;
 };
+const spec = (o: K8sObject) => o.spec as Obj;
+const labelsMatch = (selector: Obj | undefined, labels: Obj | undefined) =>
+  selector !== undefined &&
+  Object.keys(selector).length > 0 &&
+  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+const podLabels = (o: K8sObject) =>
+  (spec(o).template as { metadata?: { labels?: Obj } } | undefined)?.metadata?.labels;
+const workloads = (objects: K8sObject[]) => objects.filter((o) => podSpecOf(o) !== undefined);
+const riskgateContainer = (objects: K8sObject[]) =>
+  (podSpecOf(find(objects, "Deployment", "riskgate")) as unknown as PodSpec).containers.find(
+    (c) => c.name === "riskgate",
+  ) as Container;
+const envOf = (c: Container) => new Map((c.env ?? []).map((e) => [e.name, e]));
 
-const OVERLAYS = ["k8s/base", "k8s/overlays/dev", "k8s/overlays/prod"];
+/** A port reference (number or name) resolved against a container's ports. */
+function resolvePort(
+  containers: Container[],
+  ref: number | string | undefined,
+): number | undefined {
+  for (const c of containers) {
+    const p = c.ports?.find((x) => x.name === ref || x.containerPort === ref);
+    if (p !== undefined) return p.containerPort;
+  }
+  return undefined;
+}
 
-describe.each(OVERLAYS)("Kubernetes manifests: %s", (dir) => {
-  const objects = render(dir);
+let schemas: K8sSchemas;
+beforeAll(() => {
+  schemas = createK8sSchemas();
+});
 
-  it("validates every object against the Kubernetes API schemas", () => {
-    expect(objects.length).toBeGreaterThan(5);
-    for (const o of objects) {
-      const Model = MODELS[`${o.apiVersion}/${o.kind}`];
-      expect(Model, `a schema for ${o.apiVersion} ${o.kind}`).toBeDefined();
-      expect(
-        () => new (Model as new (d: unknown) => { validate(): void })(o).validate(),
-        `${o.kind}/${o.metadata.name}`,
-      ).not.toThrow();
-    }
+describe("the renderer and the schema check catch mistakes", () => {
+  it("the schema check fails on an unknown field and a wrong type", async () => {
+    const objects = render("k8s/overlays/dev");
+    const deployment = structuredClone(find(objects, "Deployment", "riskgate"));
+    const container = (podSpecOf(deployment) as unknown as PodSpec).containers[0] as unknown as Obj;
+    container.readinesProbe = container.readinessProbe;
+    (container.ports as Obj[])[0] = { name: "grpc", containerPort: "9191" };
+    const issues = await schemas.check(deployment);
+    expect(issues.map((i) => i.path)).toContain("spec.template.spec.containers[0].readinesProbe");
+    expect(issues.map((i) => i.message).join("\n")).toMatch(/containerPort must be integer/);
+    expect(await schemas.check(find(objects, "Deployment", "riskgate"))).toEqual([]);
   });
 
-  it("agrees on ports: probes, container ports, Service target ports", () => {
-    const deployments = objects.filter((o) => o.kind === "Deployment") as unknown as Deployment[];
-    for (const svc of objects.filter((o) => o.kind === "Service") as unknown as Service[]) {
-      const selector = svc.spec?.selector ?? {};
-      const dep = deployments.find((d) =>
-        Object.entries(selector).every(([k, v]) => d.spec?.template.metadata?.labels?.[k] === v),
+  it("renders strategic merges by key, and refuses what it does not render", () => {
+    // the dev patch overrides RISKGATE_LOG_LEVEL: merged by name, not appended twice
+    const env = riskgateContainer(render("k8s/overlays/dev")).env ?? [];
+    expect(env.filter((e) => e.name === "RISKGATE_LOG_LEVEL")).toEqual([
+      { name: "RISKGATE_LOG_LEVEL", value: "debug" },
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), "rg-kustomize-"));
+    try {
+      writeFileSync(
+        join(dir, "patch.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: nope }\n",
       );
-      expect(dep, `a Deployment behind Service ${svc.metadata?.name}`).toBeDefined();
-      const ports = dep?.spec?.template.spec?.containers.flatMap((c) => c.ports ?? []) ?? [];
-      for (const p of svc.spec?.ports ?? []) {
-        const target = p.targetPort ?? p.port;
-        expect(
-          ports.some((cp) => cp.name === target || cp.containerPort === target),
-          `${svc.metadata?.name}:${p.name} -> ${target}`,
-        ).toBe(true);
-      }
+      const kustomization = (text: string) => {
+        writeFileSync(join(dir, "kustomization.yaml"), text);
+        return () => render(dir);
+      };
+      const base = relative(dir, resolve("k8s/base"));
+      expect(kustomization(`resources: [${base}]\npatches: [{ path: patch.yaml }]\n`)).toThrow(
+        /targets no Deployment\/nope/,
+      );
+      expect(kustomization(`resources: [${base}]\nnamePrefix: x-\n`)).toThrow(/namePrefix/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    const riskgate = deployments.find((d) => d.metadata?.name === "riskgate");
-    const container = riskgate?.spec?.template.spec?.containers.find((c) => c.name === "riskgate");
-    const grpcPort = container?.ports?.find((p) => p.name === "grpc")?.containerPort;
-    expect(grpcPort).toBe(9191);
-    for (const probe of [
-      container?.readinessProbe,
-      container?.livenessProbe,
-      container?.startupProbe,
-    ]) {
-      expect(probe?.grpc?.port).toBe(grpcPort);
-    }
-    const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
-    expect(env.RISKGATE_GRPC_ADDRESS).toBe(`0.0.0.0:${grpcPort}`);
-    expect(env.RISKGATE_METRICS_ADDRESS).toBe(
-      `0.0.0.0:${container?.ports?.find((p) => p.name === "metrics")?.containerPort}`,
-    );
-    // the drain fits in the grace period: preStop (5 s) + RISKGATE_SHUTDOWN_GRACE_MS
-    const grace = riskgate?.spec?.template.spec?.terminationGracePeriodSeconds ?? 30;
-    expect(5 + Number(env.RISKGATE_SHUTDOWN_GRACE_MS) / 1000).toBeLessThan(grace);
-    const sc = container?.securityContext;
-    expect(sc).toMatchObject({
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ["ALL"] },
-    });
-    expect(riskgate?.spec?.template.spec?.securityContext?.runAsNonRoot).toBe(true);
-  });
-
-  it("ships a policy that validates, identical to the demo policy but for the JWKS", () => {
-    const cm = objects.find(
-      (o) => o.kind === "ConfigMap" && o.metadata.name === "riskgate-policy",
-    ) as unknown as ConfigMap;
-    const text = cm.data?.["policy.yaml"] ?? "";
-    const policy = parsePolicy(text, `${dir}/configmap policy.yaml`);
-    expect(policy.doc.identity.jwks?.uri).toMatch(/^https:\/\//);
-    const demo = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "policies/demo.yaml");
-    expect({ ...policy.doc, identity: { ...policy.doc.identity, jwks: undefined } }).toEqual({
-      ...demo.doc,
-      identity: { ...demo.doc.identity, jwks: undefined },
-    });
   });
 });
 
-describe("overlays", () => {
-  it("dev runs one replica on its own Redis; prod more replicas on a Redis Cluster", () => {
-    const env = (objs: Obj[]) => {
-      const d = objs.find(
-        (o) => o.kind === "Deployment" && o.metadata.name === "riskgate",
-      ) as unknown as Deployment;
-      return {
-        replicas: d.spec?.replicas,
-        env: d.spec?.template.spec?.containers[0]?.env?.map((e) => e.name) ?? [],
-      };
-    };
-    const dev = render("k8s/overlays/dev");
-    expect(env(dev)).toMatchObject({ replicas: 1 });
-    expect(env(dev).env).toContain("REDIS_URL");
-    expect(dev.some((o) => o.kind === "Service" && o.metadata.name === "riskgate-redis")).toBe(
+describe.each(OVERLAYS)("%s", (overlay) => {
+  const objects = render(overlay);
+  const container = riskgateContainer(objects);
+  const pod = podSpecOf(find(objects, "Deployment", "riskgate")) as unknown as PodSpec;
+  const env = envOf(container);
+
+  it("every object passes the Kubernetes API schema, no unknown field", async () => {
+    expect(objects.length).toBeGreaterThanOrEqual(9);
+    for (const o of objects) {
+      expect(await schemas.check(o), `${o.kind}/${o.metadata.name}`).toEqual([]);
+    }
+  });
+
+  it("everything lives in the riskgate namespace, names are unique", () => {
+    const ids = objects.map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const o of objects) {
+      if (o.kind === "Namespace") expect(o.metadata.name).toBe(NAMESPACE);
+      else expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(NAMESPACE);
+    }
+  });
+
+  it("ports agree: Services, probes, settings, NetworkPolicies", () => {
+    for (const svc of objects.filter((o) => o.kind === "Service")) {
+      const selector = spec(svc).selector as Obj;
+      const backends = workloads(objects).filter((w) => labelsMatch(selector, podLabels(w)));
+      expect(backends.length, `a workload behind Service ${svc.metadata.name}`).toBe(1);
+      const containers = (podSpecOf(backends[0] as K8sObject) as unknown as PodSpec).containers;
+      for (const p of spec(svc).ports as {
+        name: string;
+        port: number;
+        targetPort?: number | string;
+      }[]) {
+        expect(
+          resolvePort(containers, p.targetPort ?? p.port),
+          `${svc.metadata.name}:${p.name}`,
+        ).toBeDefined();
+      }
+    }
+    for (const w of workloads(objects)) {
+      const containers = (podSpecOf(w) as unknown as PodSpec).containers;
+      for (const c of containers) {
+        for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
+          const ref = probe?.grpc?.port ?? probe?.tcpSocket?.port ?? probe?.httpGet?.port;
+          if (ref !== undefined)
+            expect(resolvePort(containers, ref), `${c.name} probe port ${ref}`).toBeDefined();
+        }
+      }
+    }
+    const port = (name: string) => container.ports?.find((p) => p.name === name)?.containerPort;
+    expect(String(port("grpc"))).toBe(SETTINGS.grpcAddress.default.split(":")[1]);
+    expect(env.get("RISKGATE_GRPC_ADDRESS")?.value).toBe(`0.0.0.0:${port("grpc")}`);
+    expect(env.get("RISKGATE_METRICS_ADDRESS")?.value).toBe(`0.0.0.0:${port("metrics")}`);
+    for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe])
+      expect(probe?.grpc?.port).toBe(port("grpc"));
+    expect(HEALTH_SERVICES).toContain(container.readinessProbe?.grpc?.service);
+    expect(container.readinessProbe?.grpc?.service).toBe("envoy.service.auth.v3.Authorization");
+    const pods = (o: K8sObject) => (spec(o).podSelector as { matchLabels?: Obj }).matchLabels;
+    for (const np of objects.filter((o) => o.kind === "NetworkPolicy")) {
+      const selected = workloads(objects).filter((w) => labelsMatch(pods(np), podLabels(w)));
+      expect(selected, `pods NetworkPolicy ${np.metadata.name} protects`).toHaveLength(1);
+      const containers = (podSpecOf(selected[0] as K8sObject) as unknown as PodSpec).containers;
+      for (const rule of spec(np).ingress as { ports: { port: number | string }[] }[])
+        for (const p of rule.ports)
+          expect(resolvePort(containers, p.port), `${np.metadata.name} ${p.port}`).toBeDefined();
+    }
+  });
+
+  it("every environment variable is a riskgate setting or a standard one", () => {
+    const known = new Set<string>(Object.values(SETTINGS).map((s) => s.env));
+    for (const name of env.keys()) {
+      expect(known.has(name) || /^(OTEL_|NODE_OPTIONS$)/.test(name), name).toBe(true);
+    }
+  });
+
+  it("selectors: HPA, PDB and Services find the riskgate pods; the HPA owns the replica count", () => {
+    const deployment = find(objects, "Deployment", "riskgate");
+    const labels = podLabels(deployment);
+    expect(
+      labelsMatch((spec(deployment).selector as { matchLabels: Obj }).matchLabels, labels),
+    ).toBe(true);
+    expect(spec(deployment).replicas).toBeUndefined();
+    const hpa = find(objects, "HorizontalPodAutoscaler", "riskgate");
+    expect(spec(hpa).scaleTargetRef).toEqual({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      name: "riskgate",
+    });
+    expect(spec(hpa).minReplicas as number).toBeLessThanOrEqual(spec(hpa).maxReplicas as number);
+    const pdb = find(objects, "PodDisruptionBudget", "riskgate");
+    expect(labelsMatch((spec(pdb).selector as { matchLabels: Obj }).matchLabels, labels)).toBe(
       true,
     );
-    const prod = render("k8s/overlays/prod");
-    expect(env(prod).replicas).toBe(4);
-    expect(env(prod).env).toEqual(
-      expect.arrayContaining(["RISKGATE_REDIS_CLUSTER_NODES", "REDIS_URL"]),
+    expect(pod.serviceAccountName).toBe(find(objects, "ServiceAccount", "riskgate").metadata.name);
+  });
+
+  it("the policy: mounted as a directory, named by RISKGATE_POLICY, valid", () => {
+    const policyPath = env.get("RISKGATE_POLICY")?.value ?? "";
+    const mount = container.volumeMounts?.find((m) => policyPath.startsWith(`${m.mountPath}/`));
+    expect(mount, "a mount holding RISKGATE_POLICY").toBeDefined();
+    // a subPath mount never sees ConfigMap updates: live reload needs the directory
+    expect(mount?.subPath).toBeUndefined();
+    const volume = pod.volumes?.find((v) => v.name === mount?.name);
+    const cm = find(objects, "ConfigMap", volume?.configMap?.name ?? "");
+    const key = policyPath.slice((mount?.mountPath.length ?? 0) + 1);
+    const text = (cm.data as Record<string, string>)[key] ?? "";
+    expect(() => parsePolicy(text, `${overlay} ConfigMap ${key}`)).not.toThrow();
+  });
+
+  it("drains inside the grace period; runs non-root, read-only, without privileges", () => {
+    const preStop = container.lifecycle?.preStop?.exec?.command ?? [];
+    expect(preStop[0]).toBe("sleep"); // exists in the image (Debian slim)
+    const drain = Number(preStop[1]) + Number(env.get("RISKGATE_SHUTDOWN_GRACE_MS")?.value) / 1000;
+    expect(pod.terminationGracePeriodSeconds ?? 30).toBeGreaterThan(drain);
+    for (const w of workloads(objects)) {
+      const ps = podSpecOf(w) as unknown as PodSpec & { automountServiceAccountToken?: boolean };
+      expect(ps.securityContext, w.metadata.name).toMatchObject({
+        runAsNonRoot: true,
+        seccompProfile: { type: "RuntimeDefault" },
+      });
+      expect(ps.automountServiceAccountToken, w.metadata.name).toBe(false);
+      for (const c of ps.containers) {
+        expect(c.securityContext, c.name).toMatchObject({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ["ALL"] },
+        });
+        expect(c.resources?.requests, c.name).toHaveProperty("memory");
+        expect(c.resources?.limits, c.name).toHaveProperty("memory");
+      }
+    }
+    // the image's user: k8s runs it as the Dockerfile's numeric USER
+    const user = /^USER\s+(\d+)/m.exec(readFileSync("Dockerfile", "utf8"))?.[1];
+    expect(String(pod.securityContext?.runAsUser)).toBe(user);
+  });
+
+  it("headless and ClusterIP Services; every riskgate name an Envoy config dials exists", () => {
+    const headless = find(objects, "Service", "riskgate-headless");
+    expect(spec(headless).clusterIP).toBe("None");
+    const grpc = (svc: K8sObject) =>
+      (spec(svc).ports as { name: string; port: number }[]).find((p) => p.name === "grpc")?.port;
+    for (const file of ["envoy/envoy.yaml", "envoy/sidecar.yaml"]) {
+      const text = readFileSync(file, "utf8");
+      const dialed = text.matchAll(
+        new RegExp(
+          `address: ([a-z0-9-]+)\\.${NAMESPACE}\\.svc\\.cluster\\.local\\s+port_value: (\\d+)`,
+          "g",
+        ),
+      );
+      for (const [, name, port] of dialed) {
+        const svc = find(objects, "Service", name as string);
+        expect(grpc(svc), `${file} dials ${name}:${port}`).toBe(Number(port));
+      }
+    }
+    const svc = find(objects, "Service", "riskgate");
+    const ports = spec(svc).ports as { name: string; appProtocol?: string }[];
+    // meshes detect the protocol by the port name or appProtocol
+    expect(ports.find((p) => p.name === "grpc")?.appProtocol).toBe("grpc");
+  });
+});
+
+describe("overlays differ where they should", () => {
+  it("dev: one pod trusting dev keys, its own Redis; image built locally", () => {
+    const objects = render("k8s/overlays/dev");
+    const env = envOf(riskgateContainer(objects));
+    expect(env.get("RISKGATE_DEV")?.value).toBe("true");
+    expect(env.get("REDIS_URL")?.value).toBe("redis://riskgate-redis:6379");
+    const redis = find(objects, "Service", "riskgate-redis");
+    expect((spec(redis).ports as { port: number }[])[0]?.port).toBe(6379);
+    expect(spec(find(objects, "HorizontalPodAutoscaler", "riskgate"))).toMatchObject({
+      minReplicas: 1,
+      maxReplicas: 1,
+    });
+    expect(riskgateContainer(objects).image).toBe("riskgate:dev");
+    // the ConfigMap carries policies/demo.yaml byte for byte (k8s/base/policy.yaml is a copy)
+    expect((find(objects, "ConfigMap", "riskgate-policy").data as Obj)["policy.yaml"]).toBe(
+      demoText,
     );
   });
 
-  it("the Istio example names riskgate as a CUSTOM ext_authz provider", () => {
-    const mesh = loadYaml("k8s/istio/mesh-config.yaml")[0] as unknown as {
-      extensionProviders: { name: string; envoyExtAuthzGrpc: { service: string; port: number } }[];
-    };
-    const policy = loadYaml("k8s/istio/authorization-policy.yaml")[0] as unknown as {
-      spec: { action: string; provider: { name: string } };
-    };
-    expect(policy.spec.action).toBe("CUSTOM");
-    const provider = mesh.extensionProviders.find((p) => p.name === policy.spec.provider.name);
-    expect(provider?.envoyExtAuthzGrpc.port).toBe(9191);
-    expect(dirname("k8s/istio")).toBe("k8s");
+  it("prod: more replicas, external Redis from a Secret, no dev keys, the JWKS policy", () => {
+    const objects = render("k8s/overlays/prod");
+    const env = envOf(riskgateContainer(objects));
+    expect(env.has("RISKGATE_DEV")).toBe(false);
+    expect(env.get("REDIS_URL")?.valueFrom).toEqual({
+      secretKeyRef: { name: "riskgate-secrets", key: "redis-url" },
+    });
+    expect(env.get("RISKGATE_SUBJECT_SALT")?.valueFrom).toHaveProperty("secretKeyRef");
+    expect(env.has("RISKGATE_REDIS_CLUSTER_NODES")).toBe(true);
+    expect(objects.some((o) => o.metadata.name === "riskgate-redis")).toBe(false);
+    const dev = render("k8s/overlays/dev");
+    const minReplicas = (objs: K8sObject[]) =>
+      spec(find(objs, "HorizontalPodAutoscaler", "riskgate")).minReplicas as number;
+    expect(minReplicas(objects)).toBeGreaterThanOrEqual(3);
+    expect(minReplicas(objects)).toBeGreaterThan(minReplicas(dev));
+    expect(riskgateContainer(objects).image).toBe(`registry.example.com/riskgate:${version}`);
+    const text =
+      (find(objects, "ConfigMap", "riskgate-policy").data as Record<string, string>)[
+        "policy.yaml"
+      ] ?? "";
+    const policy = parsePolicy(text, "prod policy.yaml");
+    const demo = parsePolicy(demoText, "policies/demo.yaml");
+    expect(policy.doc.identity.jwks?.uri).toMatch(/^https:\/\//);
+    const withoutJwks = (doc: typeof demo.doc) => ({
+      ...doc,
+      identity: { ...doc.identity, jwks: undefined },
+    });
+    expect(withoutJwks(policy.doc)).toEqual(withoutJwks(demo.doc));
+  });
+
+  it("the base image is tagged with the package version", () => {
+    const base = loadObjects("k8s/base/deployment.yaml")[0] as K8sObject;
+    expect(containersOf([base])[0]?.image).toBe(`riskgate:${version}`);
+  });
+});
+
+describe("Istio example", () => {
+  // istio.mesh.v1alpha1 MeshConfig.ExtensionProvider.EnvoyExternalAuthorizationGrpcProvider and
+  // security.istio.io AuthorizationPolicy fields (istio/api), to catch typos and HTTP-only fields
+  const GRPC_PROVIDER = [
+    "service",
+    "port",
+    "timeout",
+    "failOpen",
+    "statusOnError",
+    "includeRequestBodyInCheck",
+  ];
+  const POLICY_SPEC = ["selector", "targetRef", "targetRefs", "rules", "action", "provider"];
+  const OPERATION = [
+    "hosts",
+    "notHosts",
+    "ports",
+    "notPorts",
+    "methods",
+    "notMethods",
+    "paths",
+    "notPaths",
+  ];
+  const mesh = parse(readFileSync("k8s/istio/extension-provider.yaml", "utf8")) as {
+    spec: { meshConfig: { extensionProviders: { name: string; envoyExtAuthzGrpc: Obj }[] } };
+  };
+  const policy = loadObjects("k8s/istio/authorization-policy.yaml")[0] as K8sObject;
+
+  it("registers riskgate's Service as a gRPC ext_authz provider that fails closed", () => {
+    const provider = mesh.spec.meshConfig.extensionProviders.find((p) => p.name === "riskgate");
+    const grpc = provider?.envoyExtAuthzGrpc as Obj;
+    for (const key of Object.keys(grpc)) expect(GRPC_PROVIDER, key).toContain(key);
+    const objects = render("k8s/overlays/prod");
+    const svc = find(objects, "Service", String(grpc.service).split(".")[0] ?? "");
+    expect(grpc.service).toBe(`${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local`);
+    expect(grpc.port).toBe(
+      (spec(svc).ports as { name: string; port: number }[]).find((p) => p.name === "grpc")?.port,
+    );
+    expect(grpc).toMatchObject({ failOpen: false, statusOnError: "503" });
+    const envoy = readFileSync("envoy/envoy.yaml", "utf8");
+    expect(envoy).toContain(`timeout: ${grpc.timeout}`); // the same budget as the Envoy configs
+  });
+
+  it("a CUSTOM AuthorizationPolicy names that provider and skips health checks", () => {
+    expect(policy.apiVersion).toMatch(/^security\.istio\.io\/v1(beta1)?$/);
+    expect(policy.kind).toBe("AuthorizationPolicy");
+    const s = spec(policy);
+    for (const key of Object.keys(s)) expect(POLICY_SPEC, key).toContain(key);
+    expect(s.action).toBe("CUSTOM");
+    expect((s.provider as { name: string }).name).toBe(
+      mesh.spec.meshConfig.extensionProviders[0]?.name,
+    );
+    const operations = (s.rules as { to: { operation: Obj }[] }[]).flatMap((r) =>
+      r.to.map((t) => t.operation),
+    );
+    for (const op of operations)
+      for (const key of Object.keys(op)) expect(OPERATION, key).toContain(key);
+    expect(operations.flatMap((o) => (o.notPaths as string[]) ?? [])).toContain("/healthz");
   });
 });

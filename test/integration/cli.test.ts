@@ -42,7 +42,7 @@ describe("riskgate CLI on embedded defaults", () => {
     exited = new Promise((resolve) => server.on("exit", (code) => resolve(code)));
     let out = "";
     address = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 20_000);
+      const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
       server.stdout?.on("data", (d: Buffer) => {
         out += d.toString();
         const m = /"port":(\d+)/.exec(out);
@@ -160,7 +160,7 @@ describe("live policy reload of a running server", () => {
       out += d.toString();
     });
     try {
-      const deadline = Date.now() + 20_000;
+      const deadline = Date.now() + 60_000;
       while (!/"port":(\d+)/.test(out) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       const address = `127.0.0.1:${/"port":(\d+)/.exec(out)?.[1]}`;

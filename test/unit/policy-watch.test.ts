@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -12,9 +12,17 @@ tiers: { free: { risk: { challenge_at: ${challengeAt}, deny_at: 90 } } }
 `;
 
 const watchers: PolicyWatcher[] = [];
+const dirs: string[] = [];
 afterEach(() => {
   for (const w of watchers.splice(0)) w.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 5000;
@@ -44,7 +52,7 @@ const challengeAt = (p: Policy | undefined) => p?.doc.tiers.free?.risk.challenge
 
 describe("policy watcher", () => {
   it("reloads a rewritten file and ignores a write with the same content", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "rg-watch-"));
+    const dir = tempDir("rg-watch-");
     const file = join(dir, "policy.yaml");
     writeFileSync(file, policyText(40));
     const { seen, w } = await setup(file);
@@ -56,7 +64,7 @@ describe("policy watcher", () => {
   });
 
   it("keeps the last good policy when the new file is invalid", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "rg-watch-"));
+    const dir = tempDir("rg-watch-");
     const file = join(dir, "policy.yaml");
     writeFileSync(file, policyText(40));
     const { seen, errors } = await setup(file);
@@ -70,7 +78,7 @@ describe("policy watcher", () => {
   });
 
   it("follows a Kubernetes ConfigMap update (..data symlink swap)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "rg-configmap-"));
+    const dir = tempDir("rg-configmap-");
     mkdirSync(join(dir, "..2026_11_22_12_00_00.1"));
     writeFileSync(join(dir, "..2026_11_22_12_00_00.1", "policy.yaml"), policyText(40));
     symlinkSync("..2026_11_22_12_00_00.1", join(dir, "..data"));
@@ -87,7 +95,7 @@ describe("policy watcher", () => {
   });
 
   it("reports a refused swap (keys failed) as an error and retries on the next change", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "rg-watch-"));
+    const dir = tempDir("rg-watch-");
     const file = join(dir, "policy.yaml");
     writeFileSync(file, policyText(40));
     const first = await loadPolicyFile(file);
@@ -112,5 +120,73 @@ describe("policy watcher", () => {
     refuse = false;
     expect(await w.reload("signal")).toBe(true);
     expect(live).toEqual([35]);
+  });
+
+  it("without a current version, a manual reload hands over the first policy, then only changes", async () => {
+    const dir = tempDir("rg-watch-");
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText(40));
+    const seen: [number | undefined, string][] = [];
+    const w = createPolicyWatcher(
+      {
+        load: loadPolicyFile,
+        onPolicy: (p, reason) => void seen.push([challengeAt(p), reason]),
+        onError: () => {},
+      },
+      { file },
+    );
+    watchers.push(w);
+    expect(await w.reload("manual")).toBe(true);
+    expect(await w.reload("signal")).toBe(false);
+    expect(seen).toEqual([[40, "manual"]]);
+  });
+
+  it("follows a file that is a symlink into another directory, rewritten in place", async () => {
+    // what a single-file bind mount looks like from inside: the directory never changes
+    const elsewhere = tempDir("rg-target-");
+    const dir = tempDir("rg-link-");
+    writeFileSync(join(elsewhere, "real.yaml"), policyText(40));
+    symlinkSync(join(elsewhere, "real.yaml"), join(dir, "policy.yaml"));
+    const { seen } = await setup(join(dir, "policy.yaml"));
+    writeFileSync(join(elsewhere, "real.yaml"), policyText(15));
+    await until(() => seen.length === 1, "reload through the symlink");
+    expect(challengeAt(seen[0])).toBe(15);
+  });
+
+  it("keeps watching when onError itself throws", async () => {
+    const dir = tempDir("rg-watch-");
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText(40));
+    const first = await loadPolicyFile(file);
+    const seen: Policy[] = [];
+    let errors = 0;
+    const w = createPolicyWatcher(
+      {
+        load: loadPolicyFile,
+        onPolicy: (p) => void seen.push(p),
+        onError: () => {
+          errors++;
+          throw new Error("observer bug");
+        },
+      },
+      { file, currentVersion: first.version, debounceMs: 30 },
+    );
+    watchers.push(w);
+    writeFileSync(file, "version: [");
+    await until(() => errors > 0, "the error report");
+    writeFileSync(file, policyText(10));
+    await until(() => seen.length === 1, "recovery");
+    expect(challengeAt(seen[0])).toBe(10);
+  });
+
+  it("hands nothing over once closed", async () => {
+    const dir = tempDir("rg-watch-");
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText(40));
+    const { w, seen } = await setup(file);
+    w.close();
+    writeFileSync(file, policyText(20));
+    expect(await w.reload("manual")).toBe(false);
+    expect(seen).toEqual([]);
   });
 });
