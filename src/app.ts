@@ -117,7 +117,7 @@ export function createApp(deps: AppDeps): App {
           ...(deps.telemetry
             ? {
                 onDecision: deps.telemetry.onDecision,
-                inflight: deps.telemetry.metrics.inflight,
+                inflight: deps.telemetry.inflight,
               }
             : {}),
         }),
@@ -169,10 +169,10 @@ function countingFetch(telemetry: Telemetry): typeof fetch {
   return async (input, init) => {
     try {
       const res = await fetch(input, init);
-      telemetry.metrics.jwksFetch(res.ok);
+      telemetry.jwks(res.ok ? "refresh" : "failure");
       return res;
     } catch (err) {
-      telemetry.metrics.jwksFetch(false);
+      telemetry.jwks("failure");
       throw err;
     }
   };

@@ -8,6 +8,8 @@ import { PolicyError, RiskgateError } from "../errors.js";
 import { type GeoReader, openEmbeddedGeoReader, openGeoReader } from "../geo/geo-reader.js";
 import { createStoreFromSettings } from "../state/create-store.js";
 import { createLogger } from "../telemetry/logger.js";
+import { collectClusterMetrics } from "../telemetry/metrics-cluster.js";
+import { serveMetrics } from "../telemetry/metrics-server.js";
 import { createTelemetry, telemetryOptions } from "../telemetry/telemetry.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
 
@@ -42,7 +44,9 @@ export async function runServe(args: string[]): Promise<number> {
     return 2;
   }
   const logger = createLogger(settings.logLevel);
-  if (settings.workers > 1 && cluster.isPrimary) return superviseWorkers(settings.workers, logger);
+  if (settings.workers > 1 && cluster.isPrimary) {
+    return superviseWorkers(settings.workers, settings.metricsAddress, logger);
+  }
   const started = await (async () => {
     try {
       const policy = await loadPolicyFile(settings.policyFile);
@@ -53,11 +57,14 @@ export async function runServe(args: string[]): Promise<number> {
         logger.warn({ dir: settings.devKeysDir }, "dev mode: trusting the local dev signing key");
       const geo = await openGeo(settings);
       if (geo) logger.info({ geo: geo.description }, "geolocation loaded");
-      const telemetry = createTelemetry(telemetryOptions(settings, process.env), { logger });
+      const telemetry = createTelemetry(telemetryOptions(settings, process.env), {
+        logger,
+        ...(cluster.isWorker ? { primary: process } : {}),
+      });
       await telemetry.start();
       const store = await createStoreFromSettings(settings, logger, {
-        onStateChange: telemetry.metrics.breakerState,
-        onCall: telemetry.metrics.storeCall,
+        onStateChange: telemetry.breakerState,
+        onCall: telemetry.storeCall,
       });
       const created = createApp({
         settings,
@@ -87,11 +94,11 @@ export async function runServe(args: string[]): Promise<number> {
       load: loadPolicyFile,
       onPolicy: async (policy, reason) => {
         await app.setPolicy(policy);
-        telemetry.metrics.policyReload(true);
+        telemetry.policyReload(true);
         logger.info({ reason, version: policy.version }, "policy reloaded");
       },
       onError: (err, reason) => {
-        telemetry.metrics.policyReload(false);
+        telemetry.policyReload(false);
         logger.error({ reason, err }, "policy reload failed; keeping the last good policy");
       },
     },
@@ -150,10 +157,24 @@ async function openGeo(settings: Settings): Promise<GeoReader | undefined> {
  * hands accepted connections to the workers), passes signals on, replaces a worker that dies
  * unexpectedly, and exits once all have drained.
  */
-function superviseWorkers(count: number, logger: ReturnType<typeof createLogger>): Promise<number> {
+async function superviseWorkers(
+  count: number,
+  metricsAddress: string,
+  logger: ReturnType<typeof createLogger>,
+): Promise<number> {
   let stopping = false;
   let worst = 0;
   for (let i = 0; i < count; i++) cluster.fork();
+  // one /metrics for the machine: the primary asks every worker over IPC and merges the answers
+  const metrics =
+    metricsAddress === "off" || metricsAddress === ""
+      ? undefined
+      : await serveMetrics(metricsAddress, () =>
+          collectClusterMetrics(
+            Object.values(cluster.workers ?? {}).filter((w) => w !== undefined),
+            2000,
+          ),
+        );
   cluster.on("exit", (worker, code, signal) => {
     if (code !== 0) worst = Math.max(worst, code ?? 1);
     if (!stopping) {
@@ -172,8 +193,10 @@ function superviseWorkers(count: number, logger: ReturnType<typeof createLogger>
       stopping = true;
       forward(signal);
       const check = () => {
-        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(worst);
-        else setTimeout(check, 50);
+        if (Object.keys(cluster.workers ?? {}).length === 0) {
+          void metrics?.close();
+          resolve(worst);
+        } else setTimeout(check, 50);
       };
       check();
     };

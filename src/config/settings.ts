@@ -191,7 +191,7 @@ export const SETTINGS = {
   auditSubject: {
     env: "RISKGATE_AUDIT_SUBJECT",
     default: "hash",
-    doc: "Subject and org in audit lines: `hash` (sha256 with RISKGATE_SUBJECT_SALT) or `plain`.",
+    doc: "Subject and org in audit lines: `hash` (HMAC-SHA256 keyed with RISKGATE_SUBJECT_SALT) or `plain`.",
     parse: oneOf("hash", "plain"),
   },
   traceSubject: {
@@ -203,7 +203,7 @@ export const SETTINGS = {
   subjectSalt: {
     env: "RISKGATE_SUBJECT_SALT",
     default: "",
-    doc: "Salt of hashed subjects in spans and audit lines (set a secret one in production).",
+    doc: "Key of the HMAC that pseudonymises subjects and orgs in spans and audit lines (set a secret one in production).",
     parse: text,
   },
 } as const satisfies Record<string, SettingSpec<unknown>>;

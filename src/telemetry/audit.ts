@@ -1,104 +1,181 @@
-import { type DestinationStream, type Logger, multistream, pino } from "pino";
+import { type DestinationStream, type Logger, pino } from "pino";
+import type { Decision } from "../access/pipeline.js";
 import type { DecisionEvent } from "../transport/envoy-grpc.js";
-import { REDACT_PATHS } from "./logger.js";
-import { hashId } from "./tracing.js";
+import { riskLevel } from "./risk-level.js";
+import type { SubjectHasher } from "./subject-hash.js";
+import { traceIdOf } from "./trace-header.js";
+import type { TraceRef } from "./tracing.js";
 
 export interface AuditOptions {
   /** Share of allow decisions written (0..1); every other outcome is always written. */
   readonly allowSampleRate: number;
-  /** Subject and org as is, or hashed with `salt`. */
+  /** Subject and org as is, or pseudonymised with `hash`. */
   readonly subject: "hash" | "plain";
-  readonly salt: string;
+  readonly hash: SubjectHasher;
   /** Main destination (default: stdout, asynchronous). */
   readonly destination?: DestinationStream;
   /** A second destination file (appended, asynchronous). */
   readonly file?: string;
-  /** Injected in tests. */
+  /** Sampling draw (tests inject one); Math.random by default. */
   readonly random?: () => number;
+  /** Called for each line dropped because a destination could not keep up. */
+  readonly onDrop?: () => void;
 }
 
 export interface Audit {
-  record(event: DecisionEvent): void;
+  /** Writes the decision's line (unless it is an allow sampled out). */
+  record(event: DecisionEvent, trace: TraceRef | undefined): void;
+  /** Writes out what is buffered. */
   flush(): Promise<void>;
+  /** Flushes and closes the destinations riskgate opened. */
+  close(): Promise<void>;
 }
 
+/** A file destination: asynchronous, bounded, written in whole lines. */
+type FileStream = ReturnType<typeof pino.destination>;
+
 /**
- * One structured pino line per decision, for compliance reviews: what was decided, why (reason
- * codes with points), for whom (tier, subject and org, hashed if asked), on which route, under
- * which policy version and mode. Lines are built from the verdict only, never from raw
- * headers, so no token, cookie or API key can reach them; pino's redaction is a second guard.
- * Writes are asynchronous (buffered), so logging never blocks a decision.
+ * How the destinations riskgate opens write. Asynchronously, off the event loop (libuv's
+ * thread pool): a line is handed over at once when no write is in flight, and lines arriving
+ * during one are batched into the next. Chunks hold whole lines and at most PIPE_BUF bytes, so
+ * they never tear against the operational log sharing stdout (and measured cheaper than large
+ * chunks). A destination that cannot drain (a stuck pipe, a full disk) drops lines past 8 MiB,
+ * counted in riskgate_audit_lines_dropped_total, instead of growing without bound.
+ */
+const STREAM_OPTIONS = {
+  sync: false,
+  minLength: 0,
+  maxWrite: 4096,
+  maxLength: 8 * 1024 * 1024,
+} as const;
+
+/** A JWT-shaped string (header.payload.signature, base64url, the header starting `{"`). */
+const JWT_LIKE = /eyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]*/g;
+
+/**
+ * One structured JSON line per decision, for compliance reviews: what was decided (and in
+ * shadow mode what would have been), why (reason codes with points), for whom (tier, subject
+ * and org, pseudonymised unless asked), on which route and entitlement, under which policy
+ * version and mode, how long it took, and the trace it belongs to. Lines are built field by
+ * field from the verdict, never from headers, so no token, cookie or API key can reach them;
+ * a JWT-shaped string in the free-text fields (path, reason detail) is masked. Writes are
+ * asynchronous and bounded, so logging never blocks a decision.
  */
 export function createAudit(options: AuditOptions): Audit {
-  const streams: { stream: DestinationStream }[] = [
-    { stream: options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }) },
-  ];
-  if (options.file !== undefined) {
-    streams.push({
-      stream: pino.destination({
-        dest: options.file,
-        sync: false,
-        append: true,
-        mkdir: true,
-        minLength: 4096,
-      }),
-    });
-  }
+  const opened: FileStream[] = [];
+  const open = (dest: number | string): FileStream => {
+    const stream = openAuditStream(dest);
+    stream.on("drop", () => options.onDrop?.());
+    opened.push(stream);
+    return stream;
+  };
+  const main = options.destination ?? open(1);
+  const file = options.file === undefined ? undefined : open(options.file);
+  const out: DestinationStream =
+    file === undefined
+      ? main
+      : {
+          write(line) {
+            main.write(line);
+            file.write(line);
+          },
+        };
+  // no pino redaction here: it costs tens of microseconds a line, and the line's fields are
+  // chosen one by one below (free text is masked), so there is nothing for it to find
   const logger: Logger = pino(
-    {
-      base: { log: "audit" },
-      messageKey: "event",
-      timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-    },
-    streams.length === 1 ? streams[0]?.stream : multistream(streams),
+    { base: { log: "audit" }, messageKey: "event", timestamp: pino.stdTimeFunctions.isoTime },
+    out,
   );
   const random = options.random ?? Math.random;
+  const rate = options.allowSampleRate;
   const who = (value: string | undefined) =>
-    value === undefined
-      ? undefined
-      : options.subject === "hash"
-        ? hashId(options.salt, value)
-        : value;
+    value === undefined || options.subject === "plain" ? value : options.hash(value);
 
   return {
-    record(event) {
+    record(event, traced) {
       const { verdict, enforced } = event.decision;
-      if (enforced.kind === "allow" && random() >= options.allowSampleRate) return;
+      // allows may be sampled; a denial, challenge or throttle (even shadowed) never is
+      if (enforced.kind === "allow" && rate < 1 && random() >= rate) return;
       const req = event.req;
-      const traceparent = event.metadata.get("traceparent")[0] ?? req?.headers.get("traceparent");
+      const traceId =
+        traced?.traceId ??
+        traceIdOf((name) => {
+          const v = event.metadata.get(name)[0];
+          return typeof v === "string" ? v : req?.headers.get(name);
+        });
       logger.info(
         {
           request_id: verdict.requestId,
-          trace_id: typeof traceparent === "string" ? traceparent.split("-")[1] : undefined,
+          trace_id: traceId,
+          span_id: traced?.spanId,
           decision: verdict.kind,
-          ...(verdict.shadowOf === undefined ? {} : { would_be: verdict.shadowOf }),
+          would_be: verdict.shadowOf,
           score: verdict.score,
-          reasons: verdict.reasons.map((r) => ({
-            code: r.code,
-            points: r.points,
-            ...(r.detail === undefined ? {} : { detail: r.detail }),
-          })),
+          risk_level: riskLevel(verdict.score),
+          reasons: verdict.reasons.map((r) =>
+            r.detail === undefined
+              ? { code: r.code, points: r.points }
+              : { code: r.code, points: r.points, detail: maskTokens(r.detail) },
+          ),
           tier: verdict.tier,
           entitlement: verdict.entitlement,
           route: verdict.route,
           subject: who(verdict.subject),
           org: who(verdict.org),
-          client_ip: req?.clientIp,
+          client_ip: req?.clientIp || undefined,
+          country: countryOf(event.decision),
           method: req?.method,
           host: req?.host,
-          path: req?.path,
+          path: req === undefined ? undefined : maskTokens(req.path),
           policy_version: event.decision.policyVersion,
           mode: event.decision.mode,
           failure_mode: event.decision.failureMode,
           latency_ms: Number(event.durationNs) / 1e6,
+          sample_rate: enforced.kind === "allow" && rate < 1 ? rate : undefined,
         },
         "decision",
       );
     },
-    flush: () =>
-      new Promise((resolve) => {
-        logger.flush(() => resolve());
-      }),
+    flush: () => Promise.all(opened.map(flushStream)).then(() => undefined),
+    // ending waits for the writes in flight; stdout itself stays open for the operational log
+    close: () => Promise.all(opened.map(endStream)).then(() => undefined),
   };
+}
+
+/** Opens an audit destination (a file descriptor or a file path) as the audit log writes it. */
+export function openAuditStream(dest: number | string): FileStream {
+  return pino.destination({
+    dest,
+    ...STREAM_OPTIONS,
+    ...(typeof dest === "string" ? { append: true, mkdir: true } : {}),
+  });
+}
+
+/** Hands what the stream buffered to the OS (lines are written as they come: little waits). */
+function flushStream(stream: FileStream): Promise<void> {
+  // an error (fsync on a pipe, a closed stream) leaves nothing more to wait for
+  return new Promise((resolve) => stream.flush(() => resolve()));
+}
+
+/** Resolves once the stream wrote everything and closed (never closing fds 1 and 2). */
+function endStream(stream: FileStream): Promise<void> {
+  return new Promise((resolve) => {
+    stream.once("close", () => resolve());
+    stream.once("error", () => resolve());
+    stream.end();
+  });
+}
+
+/** Masks JWT-shaped strings (a token pasted in a path, a detail quoting one). */
+function maskTokens(text: string): string {
+  return text.includes("eyJ") ? text.replace(JWT_LIKE, "[redacted]") : text;
+}
+
+/**
+ * The client's country when the pipeline looked it up. `Decision` does not carry it yet; read
+ * it structurally so the line gains it as soon as the pipeline adds `country`.
+ */
+function countryOf(decision: Decision): string | undefined {
+  const country = (decision as Decision & { readonly country?: unknown }).country;
+  return typeof country === "string" && country !== "" ? country : undefined;
 }

@@ -1,55 +1,61 @@
-import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { DecisionEvent } from "../transport/envoy-grpc.js";
 
-/** Decision latency buckets, in seconds: 50 us to 250 ms (Envoy's ext_authz timeout). */
-const DECISION_BUCKETS = [
-  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+/**
+ * Latency buckets, in seconds: 50 us to 250 ms (Envoy's usual ext_authz timeout), fine below
+ * 2 ms where riskgate's own target (p99 < 1 ms) lives.
+ */
+const LATENCY_BUCKETS = [
+  0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005,
+  0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
 ];
+
+/** The store circuit breaker's states, as the gauge encodes them. */
+const BREAKER = { closed: 0, half_open: 1, open: 2 } as const;
 
 export interface Metrics {
   readonly registry: Registry;
   decision(event: DecisionEvent): void;
   storeCall(ms: number, ok: boolean): void;
-  breakerState(state: "closed" | "open" | "half_open"): void;
-  jwksFetch(ok: boolean): void;
+  breakerState(state: keyof typeof BREAKER): void;
+  jwks(event: "refresh" | "failure"): void;
   policyReload(ok: boolean): void;
   inflight(delta: 1 | -1): void;
-  /** Serves GET /metrics on host:port; resolves with the bound port. */
-  listen(address: string): Promise<number>;
-  close(): Promise<void>;
+  auditDropped(): void;
 }
 
 /**
- * Prometheus metrics on a registry of riskgate's own (never the global one). Names follow
- * Prometheus conventions with units; labels are bounded (decision, tier, route, reason code).
+ * Prometheus metrics on a registry of riskgate's own (never the global one), named by
+ * Prometheus conventions with units. Every label is bounded: outcomes, tiers and routes come
+ * from the policy, reasons from the closed reason-code registry; nothing per subject or IP.
+ * Gauges say how `--workers` processes combine (`aggregator`), for the cluster scrape.
  */
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const decisions = new Counter({
     name: "riskgate_decisions_total",
-    help: "Decisions by outcome, enforced outcome, tier, route and mode.",
+    help: "Decisions answered, by outcome (decision), the policy's own outcome before shadow mode (enforced), tier, route and mode.",
     labelNames: ["decision", "enforced", "tier", "route", "mode"] as const,
     registers: [registry],
   });
   const reasons = new Counter({
     name: "riskgate_decision_reasons_total",
-    help: "Reason codes carried by decisions.",
-    labelNames: ["reason"] as const,
+    help: "Reason codes carried by decisions, by the policy's outcome (enforced).",
+    labelNames: ["reason", "enforced"] as const,
     registers: [registry],
   });
   const duration = new Histogram({
     name: "riskgate_decision_duration_seconds",
     help: "Time from receiving a Check to answering it, inside the server.",
     labelNames: ["decision"] as const,
-    buckets: DECISION_BUCKETS,
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const store = new Histogram({
     name: "riskgate_store_duration_seconds",
-    help: "State store round trips.",
+    help: "State store round trips, by outcome.",
     labelNames: ["outcome"] as const,
-    buckets: DECISION_BUCKETS,
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const storeErrors = new Counter({
@@ -60,11 +66,12 @@ export function createMetrics(): Metrics {
   const breaker = new Gauge({
     name: "riskgate_store_breaker_state",
     help: "Store circuit breaker: 0 closed, 1 half open, 2 open.",
+    aggregator: "max",
     registers: [registry],
   });
   const jwks = new Counter({
     name: "riskgate_jwks_fetches_total",
-    help: "JWKS fetches by outcome.",
+    help: "JWKS fetches by outcome (ok: keys refreshed, error: the last good keys stay).",
     labelNames: ["outcome"] as const,
     registers: [registry],
   });
@@ -77,58 +84,64 @@ export function createMetrics(): Metrics {
   const inflight = new Gauge({
     name: "riskgate_checks_in_flight",
     help: "Checks received and not yet answered.",
+    aggregator: "sum",
     registers: [registry],
   });
-  let server: Server | undefined;
+  const auditDropped = new Counter({
+    name: "riskgate_audit_lines_dropped_total",
+    help: "Audit lines dropped because a destination could not keep up (stuck pipe or disk).",
+    registers: [registry],
+  });
+  // label children bound once: the hot calls then skip prom-client's label validation
+  const durationBy = {
+    allow: duration.labels("allow"),
+    challenge: duration.labels("challenge"),
+    throttle: duration.labels("throttle"),
+    deny: duration.labels("deny"),
+  };
+  const storeOk = store.labels("ok");
+  const storeFailed = store.labels("error");
+  // tiers come from token claims: an issuer minting odd tiers must not explode the series
+  const tierLabel = boundedLabel(64);
+  const routeLabel = boundedLabel(256);
 
   return {
     registry,
     decision(event) {
-      const v = event.decision.verdict;
+      const { verdict, enforced, mode } = event.decision;
       decisions.inc({
-        decision: v.kind,
-        enforced: event.decision.enforced.kind,
-        tier: v.tier ?? "",
-        route: v.route ?? "",
-        mode: event.decision.mode,
+        decision: verdict.kind,
+        enforced: enforced.kind,
+        tier: tierLabel(verdict.tier),
+        route: routeLabel(verdict.route),
+        mode,
       });
-      for (const r of v.reasons) reasons.inc({ reason: r.code });
-      duration.observe({ decision: v.kind }, Number(event.durationNs) / 1e9);
+      for (const r of verdict.reasons) reasons.inc({ reason: r.code, enforced: enforced.kind });
+      durationBy[verdict.kind].observe(Number(event.durationNs) / 1e9);
     },
     storeCall(ms, ok) {
-      store.observe({ outcome: ok ? "ok" : "error" }, ms / 1000);
+      (ok ? storeOk : storeFailed).observe(ms / 1000);
       if (!ok) storeErrors.inc();
     },
-    breakerState(state) {
-      breaker.set(state === "closed" ? 0 : state === "half_open" ? 1 : 2);
-    },
-    jwksFetch: (ok) => jwks.inc({ outcome: ok ? "ok" : "error" }),
+    breakerState: (state) => breaker.set(BREAKER[state]),
+    jwks: (event) => jwks.inc({ outcome: event === "refresh" ? "ok" : "error" }),
     policyReload: (ok) => reloads.inc({ outcome: ok ? "ok" : "error" }),
     inflight: (delta) => inflight.inc(delta),
-    listen(address) {
-      const colon = address.lastIndexOf(":");
-      const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
-      const port = Number(address.slice(colon + 1));
-      server = createServer((req, res) => {
-        if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
-          res.writeHead(404).end();
-          return;
-        }
-        registry.metrics().then(
-          (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
-          () => res.writeHead(500).end(),
-        );
-      });
-      const s = server;
-      return new Promise((resolve, reject) => {
-        s.once("error", reject);
-        s.listen(port, host, () => resolve((s.address() as { port: number }).port));
-      });
-    },
-    close() {
-      const s = server;
-      if (s === undefined) return Promise.resolve();
-      return new Promise((resolve) => s.close(() => resolve()));
-    },
+    auditDropped: () => auditDropped.inc(),
+  };
+}
+
+/**
+ * A label value that takes at most `limit` distinct values ("" for none); later newcomers are
+ * counted as "other". Policy names stay well under the limits.
+ */
+function boundedLabel(limit: number): (value: string | undefined) => string {
+  const seen = new Set<string>();
+  return (value) => {
+    if (value === undefined || value === "") return "";
+    if (seen.has(value)) return value;
+    if (seen.size >= limit) return "other";
+    seen.add(value);
+    return value;
   };
 }

@@ -1,146 +1,397 @@
-import { OTLPTraceExporter as OtlpGrpcExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
-import { OTLPTraceExporter as OtlpHttpExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { ConsoleSpanExporter, type SpanExporter } from "@opentelemetry/sdk-trace-base";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { DestinationStream } from "pino";
-import type { Settings } from "../config/settings.js";
+import { loadSettings, type Settings } from "../config/settings.js";
+import { RiskgateError } from "../errors.js";
+import type { BreakerState } from "../state/guarded-store.js";
 import type { DecisionEvent } from "../transport/envoy-grpc.js";
 import { type Audit, createAudit } from "./audit.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
-import { createTracing, type Tracing } from "./tracing.js";
+import { answerMetricsRequests, type PrimaryChannel } from "./metrics-cluster.js";
+import { type MetricsServer, parseListenAddress, serveMetrics } from "./metrics-server.js";
+import type { ExporterSpec, OtlpProtocol } from "./span-exporter.js";
+import { createSubjectHasher } from "./subject-hash.js";
+import type { SamplerName, TraceRef, Tracing } from "./tracing.js";
+
+export type { DecisionEvent, ExporterSpec, SamplerName };
 
 /** Telemetry configuration; {@link telemetryOptionsFromEnv} reads it from the environment. */
 export interface TelemetryOptions {
   readonly tracing: {
     readonly enabled: boolean;
-    readonly exporter?: SpanExporter;
-    readonly simple?: boolean;
-    readonly serviceName: string;
-    readonly ratio: number;
-    readonly subject: "off" | "hash" | "plain";
+    /** A ready exporter (tests: InMemorySpanExporter), or which one to build at start. */
+    readonly exporter?: SpanExporter | ExporterSpec;
+    /** `service.name` of the spans (default `riskgate`). */
+    readonly serviceName?: string;
+    /** More resource attributes (OTEL_RESOURCE_ATTRIBUTES). */
+    readonly resourceAttributes?: Readonly<Record<string, string>>;
+    /** Default `parentbased_always_on`: follow the caller's sampled flag, trace roots. */
+    readonly sampler?: SamplerName;
+    /** Ratio of the `*traceidratio` samplers (0..1, default 1). */
+    readonly samplerRatio?: number;
+    /** The subject on spans (`user.id`): not at all, pseudonymised, or as is. */
+    readonly subjectAttribute: "off" | "hash" | "plain";
   };
-  /** `host:port` of the Prometheus endpoint, or undefined for none. */
-  readonly metricsAddress?: string;
+  readonly metrics: {
+    readonly enabled: boolean;
+    /** `host:port` of GET /metrics (`0.0.0.0:9464`; port 0 in tests); none when absent. */
+    readonly address?: string;
+  };
   readonly audit: {
     readonly enabled: boolean;
+    /** Share (0..1) of allows written; denials, challenges and throttles are always written. */
     readonly allowSampleRate: number;
+    /** Subject and org in lines: pseudonymised (HMAC) or as is. */
     readonly subject: "hash" | "plain";
-    readonly file?: string;
+    /** Main destination; stdout (asynchronous) when absent. */
     readonly destination?: DestinationStream;
+    /** Optional second destination file (appended). */
+    readonly file?: string;
+    /** Sampling draw for tests; Math.random by default. */
     readonly random?: () => number;
   };
-  /** Salt of hashed subjects (spans and audit). */
-  readonly salt: string;
+  /** Key of the HMAC that pseudonymises subjects and orgs on spans and audit lines. */
+  readonly subjectHashKey?: string;
+}
+
+/** What the server's other parts report besides decisions (all no-ops when metrics are off). */
+export interface TelemetryHooks {
+  /** One state store round trip (the guarded store's `onCall`). */
+  storeCall(ms: number, ok: boolean): void;
+  /** The store circuit breaker changed state (the guarded store's `onStateChange`). */
+  breakerState(state: BreakerState): void;
+  /** A JWKS fetch refreshed the keys, or failed (the last good keys stay). */
+  jwks(event: "refresh" | "failure"): void;
+  /** A policy reload applied, or failed (the last good policy stays). */
+  policyReload(ok: boolean): void;
+  /** A Check arrived (+1) or was answered (-1). */
+  inflight(delta: 1 | -1): void;
 }
 
 /** Tracing, metrics and audit behind one observer the server calls after each answer. */
-export interface Telemetry {
+export interface Telemetry extends TelemetryHooks {
   /** Records one decision everywhere that is on. Never throws. */
   onDecision(event: DecisionEvent): void;
-  readonly metrics: Metrics;
-  /** Bound port of /metrics (undefined when off). */
+  /** Bound port of /metrics once started (undefined when not served). */
   readonly metricsPort: number | undefined;
+  /** Builds the tracer (loading the SDK only when tracing is on) and serves /metrics. */
   start(): Promise<void>;
+  /** Exports buffered spans and writes buffered audit lines. */
+  flush(): Promise<void>;
+  /** Flushes spans and audit lines, closes the metrics server. */
   shutdown(): Promise<void>;
+  /**
+   * @deprecated The old hook names, kept until the callers move to the hooks on Telemetry
+   * itself (`jwksFetch(ok)` is `jwks(ok ? "refresh" : "failure")`).
+   */
+  readonly metrics: Omit<TelemetryHooks, "jwks"> & { jwksFetch(ok: boolean): void };
 }
 
-/** Builds the telemetry; nothing listens or exports until `start()`. */
-export function createTelemetry(options: TelemetryOptions, deps: { logger: Logger }): Telemetry {
-  const metrics = createMetrics();
-  const tracing: Tracing | undefined =
-    options.tracing.enabled && options.tracing.exporter !== undefined
-      ? createTracing({
-          exporter: options.tracing.exporter,
-          ...(options.tracing.simple ? { simple: true } : {}),
-          serviceName: options.tracing.serviceName,
-          ratio: options.tracing.ratio,
-          subject: options.tracing.subject,
-          salt: options.salt,
-        })
-      : undefined;
+export interface TelemetryDeps {
+  readonly logger: Logger;
+  /**
+   * In a `--workers` cluster worker: the IPC channel to the primary (`process`). Metrics are
+   * then answered to the primary, which serves the merged /metrics, instead of being served here.
+   */
+  readonly primary?: PrimaryChannel;
+}
+
+/** A telemetry part failing is logged for the 1st time, then once per this many failures. */
+const LOG_EVERY_FAILURES = 10_000;
+
+/**
+ * How long shutdown waits for the last spans and audit lines: an unreachable collector must not
+ * hold a draining pod past its grace period (the OTLP exporter retries for up to 10 s).
+ */
+const SHUTDOWN_TIMEOUT_MS = 5000;
+
+/**
+ * Builds tracing, metrics and the audit log from explicit options. Nothing global is
+ * registered (own tracer provider, propagators and Prometheus registry), so several instances
+ * can live in one process; nothing is exported or served until `start()`. Each decision is
+ * observed after its answer was sent; a failing part is logged (the first failure, then one in
+ * 10,000 with the count), never thrown.
+ */
+export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps): Telemetry {
+  const { logger } = deps;
+  const hash = createSubjectHasher(options.subjectHashKey ?? "");
+  const metrics: Metrics | undefined = options.metrics.enabled ? createMetrics() : undefined;
   const audit: Audit | undefined = options.audit.enabled
     ? createAudit({
         allowSampleRate: options.audit.allowSampleRate,
         subject: options.audit.subject,
-        salt: options.salt,
-        ...(options.audit.file ? { file: options.audit.file } : {}),
+        hash,
         ...(options.audit.destination ? { destination: options.audit.destination } : {}),
+        ...(options.audit.file ? { file: options.audit.file } : {}),
         ...(options.audit.random ? { random: options.audit.random } : {}),
+        ...(metrics ? { onDrop: metrics.auditDropped } : {}),
       })
     : undefined;
-  let metricsPort: number | undefined;
+  let tracing: Tracing | undefined;
+  let server: MetricsServer | undefined;
+  let detachPrimary: (() => void) | undefined;
+  let started: Promise<void> | undefined;
   let failures = 0;
 
+  const failed = (part: string, err: unknown) => {
+    if (failures++ % LOG_EVERY_FAILURES === 0) {
+      logger.error({ err, part, failures }, "telemetry failed to record a decision");
+    }
+  };
+  const noop = () => {};
+  const hooks: TelemetryHooks = metrics
+    ? {
+        storeCall: metrics.storeCall,
+        breakerState: metrics.breakerState,
+        jwks: metrics.jwks,
+        policyReload: metrics.policyReload,
+        inflight: metrics.inflight,
+      }
+    : { storeCall: noop, breakerState: noop, jwks: noop, policyReload: noop, inflight: noop };
+
+  async function startOnce(): Promise<void> {
+    const tracingOn = options.tracing.enabled && options.tracing.exporter !== undefined;
+    const hashing =
+      (tracingOn && options.tracing.subjectAttribute === "hash") ||
+      (options.audit.enabled && options.audit.subject === "hash");
+    if (hashing && !options.subjectHashKey) {
+      logger.warn(
+        "subjects are pseudonymised without a key: set RISKGATE_SUBJECT_SALT to a secret, or guessed ids can be checked against the hashes",
+      );
+    }
+    if (tracingOn) {
+      // the SDK and the exporter are loaded only when tracing is on
+      const [{ createTracing }, exporter] = await Promise.all([
+        import("./tracing.js"),
+        exporterOf(options.tracing.exporter as SpanExporter | ExporterSpec),
+      ]);
+      tracing = createTracing({
+        exporter,
+        serviceName: options.tracing.serviceName ?? "riskgate",
+        ...(options.tracing.resourceAttributes
+          ? { resourceAttributes: options.tracing.resourceAttributes }
+          : {}),
+        sampler: options.tracing.sampler ?? "parentbased_always_on",
+        ratio: options.tracing.samplerRatio ?? 1,
+        subjectAttribute: options.tracing.subjectAttribute,
+        hash,
+        // the console exporter is for watching spans as they happen
+        simple: isSpec(options.tracing.exporter) && options.tracing.exporter.kind === "console",
+      });
+    }
+    if (metrics !== undefined && deps.primary !== undefined) {
+      detachPrimary = answerMetricsRequests(metrics.registry, deps.primary);
+    } else if (metrics !== undefined && options.metrics.address !== undefined) {
+      const registry = metrics.registry;
+      server = await serveMetrics(options.metrics.address, async () => ({
+        contentType: registry.contentType,
+        body: await registry.metrics(),
+      }));
+      logger.info(
+        { address: options.metrics.address, metrics_port: server.port },
+        "metrics on /metrics",
+      );
+    }
+  }
+
   return {
-    metrics,
+    ...hooks,
     get metricsPort() {
-      return metricsPort;
+      return server?.port;
+    },
+    metrics: {
+      storeCall: hooks.storeCall,
+      breakerState: hooks.breakerState,
+      jwksFetch: (ok) => hooks.jwks(ok ? "refresh" : "failure"),
+      policyReload: hooks.policyReload,
+      inflight: hooks.inflight,
     },
     onDecision(event) {
-      for (const part of [metrics.decision, tracing?.record, audit?.record]) {
-        if (part === undefined) continue;
+      if (metrics !== undefined) {
         try {
-          part(event);
+          metrics.decision(event);
         } catch (err) {
-          // telemetry must never break a decision; say so, but not once per request
-          if (failures++ % 1000 === 0)
-            deps.logger.error({ err }, "telemetry failed to record a decision");
+          failed("metrics", err);
+        }
+      }
+      let traced: TraceRef | undefined;
+      if (tracing !== undefined) {
+        try {
+          traced = tracing.record(event);
+        } catch (err) {
+          failed("tracing", err);
+        }
+      }
+      if (audit !== undefined) {
+        try {
+          audit.record(event, traced);
+        } catch (err) {
+          failed("audit", err);
         }
       }
     },
-    async start() {
-      if (options.metricsAddress !== undefined) {
-        metricsPort = await metrics.listen(options.metricsAddress);
-        deps.logger.info(
-          { address: options.metricsAddress, metrics_port: metricsPort },
-          "metrics on /metrics",
-        );
-      }
+    start() {
+      started ??= startOnce();
+      return started;
+    },
+    async flush() {
+      await Promise.all([tracing?.forceFlush(), audit?.flush()]);
     },
     async shutdown() {
-      await Promise.allSettled([tracing?.shutdown(), audit?.flush(), metrics.close()]);
+      detachPrimary?.();
+      let timer: NodeJS.Timeout | undefined;
+      const steps = Promise.allSettled([tracing?.shutdown(), audit?.close(), server?.close()]);
+      const gaveUp = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(resolve, SHUTDOWN_TIMEOUT_MS, "timeout");
+        timer.unref();
+      });
+      const results = await Promise.race([steps, gaveUp]);
+      clearTimeout(timer);
+      if (results === "timeout") {
+        logger.warn(
+          { timeoutMs: SHUTDOWN_TIMEOUT_MS },
+          "telemetry shutdown timed out; spans may be lost",
+        );
+        return;
+      }
+      for (const r of results) {
+        if (r.status === "rejected")
+          logger.warn({ err: r.reason }, "telemetry shutdown step failed");
+      }
     },
   };
 }
 
+function isSpec(exporter: SpanExporter | ExporterSpec | undefined): exporter is ExporterSpec {
+  return exporter !== undefined && !("export" in exporter);
+}
+
+async function exporterOf(exporter: SpanExporter | ExporterSpec): Promise<SpanExporter> {
+  if (!isSpec(exporter)) return exporter;
+  const { createSpanExporter } = await import("./span-exporter.js");
+  return createSpanExporter(exporter);
+}
+
+const SAMPLERS: readonly SamplerName[] = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio",
+];
+const PROTOCOLS: readonly OtlpProtocol[] = ["http/protobuf", "http/json", "grpc"];
+
 /**
- * Telemetry options from the settings, and tracing from the standard OTEL_* variables: on when
- * OTEL_TRACES_EXPORTER is `otlp` or `console`, or OTEL_EXPORTER_OTLP_ENDPOINT is set (OTLP over
- * HTTP, or gRPC with OTEL_EXPORTER_OTLP_PROTOCOL=grpc); sampling by OTEL_TRACES_SAMPLER(_ARG).
+ * Telemetry options from the environment: riskgate's own settings (RISKGATE_METRICS_ADDRESS,
+ * RISKGATE_AUDIT*, RISKGATE_TRACE_SUBJECT, RISKGATE_SUBJECT_SALT; see the settings table) and
+ * the standard OpenTelemetry variables. Tracing is on when OTEL_TRACES_EXPORTER is `otlp` or
+ * `console`, or when an OTLP endpoint is set (unlike the SDK default, nothing is sent to
+ * localhost unasked); OTEL_SDK_DISABLED=true turns it off. Throws RISKGATE_SETTING_INVALID
+ * naming the variable.
  */
+export function telemetryOptionsFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): TelemetryOptions {
+  return telemetryOptions(loadSettings(env), env);
+}
+
+/** {@link telemetryOptionsFromEnv} for settings already loaded (with CLI overrides). */
 export function telemetryOptions(
   settings: Settings,
   env: Readonly<Record<string, string | undefined>>,
 ): TelemetryOptions {
-  const exporterName =
-    env.OTEL_TRACES_EXPORTER ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT ? "otlp" : "none");
-  let exporter: SpanExporter | undefined;
-  if (exporterName === "otlp") {
-    const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL;
-    exporter = protocol === "grpc" ? new OtlpGrpcExporter() : new OtlpHttpExporter();
-  } else if (exporterName === "console") {
-    exporter = new ConsoleSpanExporter();
+  const value = (name: string) => {
+    const v = env[name]?.trim();
+    return v === "" ? undefined : v;
+  };
+  const invalid = (name: string, expected: string) =>
+    new RiskgateError(
+      "RISKGATE_SETTING_INVALID",
+      `${name}=${JSON.stringify(env[name])}: expected ${expected}`,
+      { env: name },
+    );
+
+  const endpoint = value("OTEL_EXPORTER_OTLP_ENDPOINT");
+  const tracesEndpoint = value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  const names = (value("OTEL_TRACES_EXPORTER") ?? (endpoint || tracesEndpoint ? "otlp" : "none"))
+    .split(",")
+    .map((n) => n.trim().toLowerCase())
+    .filter((n) => n !== "" && n !== "none");
+  if (names.length > 1 || (names[0] !== undefined && !["otlp", "console"].includes(names[0]))) {
+    throw invalid("OTEL_TRACES_EXPORTER", "one of otlp, console or none");
   }
-  const sampler = env.OTEL_TRACES_SAMPLER ?? "parentbased_always_on";
-  const arg = Number(env.OTEL_TRACES_SAMPLER_ARG ?? "1");
-  const ratio =
-    sampler.includes("traceidratio") && Number.isFinite(arg) ? Math.min(1, Math.max(0, arg)) : 1;
-  const metrics = settings.metricsAddress;
+  const disabled = /^true$/i.test(value("OTEL_SDK_DISABLED") ?? "");
+  let exporter: ExporterSpec | undefined;
+  if (names[0] === "console") {
+    exporter = { kind: "console" };
+  } else if (names[0] === "otlp") {
+    const protocolVar = value("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+      ? "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+      : "OTEL_EXPORTER_OTLP_PROTOCOL";
+    const protocol = (value(protocolVar) ?? "http/protobuf") as OtlpProtocol;
+    if (!PROTOCOLS.includes(protocol)) throw invalid(protocolVar, PROTOCOLS.join(", "));
+    const url =
+      tracesEndpoint ??
+      (endpoint === undefined || protocol === "grpc"
+        ? endpoint
+        : `${endpoint.replace(/\/+$/, "")}/v1/traces`);
+    exporter = { kind: "otlp", protocol, ...(url === undefined ? {} : { url }) };
+  }
+
+  const sampler = (value("OTEL_TRACES_SAMPLER") ?? "parentbased_always_on") as SamplerName;
+  if (!SAMPLERS.includes(sampler)) throw invalid("OTEL_TRACES_SAMPLER", SAMPLERS.join(", "));
+  const ratioText = value("OTEL_TRACES_SAMPLER_ARG");
+  const ratio = ratioText === undefined ? 1 : Number(ratioText);
+  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+    throw invalid("OTEL_TRACES_SAMPLER_ARG", "a number from 0 to 1");
+  }
+  const resourceAttributes = parseKeyValues(value("OTEL_RESOURCE_ATTRIBUTES"));
+  const serviceName =
+    value("OTEL_SERVICE_NAME") ?? resourceAttributes["service.name"] ?? "riskgate";
+
+  const address = settings.metricsAddress.trim();
+  const metricsOn = address !== "" && address !== "off";
+  if (metricsOn) {
+    try {
+      parseListenAddress(address);
+    } catch {
+      throw invalid("RISKGATE_METRICS_ADDRESS", "host:port (:9464 for all interfaces) or off");
+    }
+  }
+
   return {
     tracing: {
-      enabled: exporter !== undefined,
-      ...(exporter ? { exporter } : {}),
-      serviceName: env.OTEL_SERVICE_NAME ?? "riskgate",
-      ratio,
-      subject: settings.traceSubject,
+      enabled: exporter !== undefined && !disabled,
+      ...(exporter === undefined ? {} : { exporter }),
+      serviceName,
+      resourceAttributes,
+      sampler,
+      samplerRatio: ratio,
+      subjectAttribute: settings.traceSubject,
     },
-    ...(metrics === "off" || metrics === "" ? {} : { metricsAddress: metrics }),
+    metrics: { enabled: metricsOn, ...(metricsOn ? { address } : {}) },
     audit: {
       enabled: settings.audit,
       allowSampleRate: settings.auditAllowSample,
       subject: settings.auditSubject,
       ...(settings.auditFile === "" ? {} : { file: settings.auditFile }),
     },
-    salt: settings.subjectSalt,
+    subjectHashKey: settings.subjectSalt,
   };
+}
+
+/** `k=v,k2=v2` with percent-encoded values (the OTEL_RESOURCE_ATTRIBUTES format). */
+function parseKeyValues(text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (text ?? "").split(",")) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) continue;
+    try {
+      out[pair.slice(0, eq).trim()] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      // a malformed escape: the SDK ignores such a pair too
+    }
+  }
+  return out;
 }

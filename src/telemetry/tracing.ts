@@ -1,17 +1,18 @@
-import { createHash } from "node:crypto";
 import {
+  type Attributes,
   type Context,
   ROOT_CONTEXT,
-  type Span,
   SpanKind,
   SpanStatusCode,
   type TextMapGetter,
+  TraceFlags,
   trace,
 } from "@opentelemetry/api";
 import { CompositePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { B3Propagator } from "@opentelemetry/propagator-b3";
-import { resourceFromAttributes } from "@opentelemetry/resources";
+import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import {
+  AlwaysOffSampler,
   AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
@@ -22,26 +23,49 @@ import {
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
 import type { DecisionEvent } from "../transport/envoy-grpc.js";
+import { riskLevel } from "./risk-level.js";
+import type { SubjectHasher } from "./subject-hash.js";
+
+/** The samplers of OTEL_TRACES_SAMPLER that riskgate understands. */
+export type SamplerName =
+  | "always_on"
+  | "always_off"
+  | "traceidratio"
+  | "parentbased_always_on"
+  | "parentbased_always_off"
+  | "parentbased_traceidratio";
 
 export interface TracingOptions {
   readonly exporter: SpanExporter;
-  /** Export each span at once (tests) instead of in batches. */
-  readonly simple?: boolean;
   readonly serviceName: string;
-  /** Root sampling ratio (0..1); a sampled or unsampled parent is always followed. */
+  /** Extra resource attributes (OTEL_RESOURCE_ATTRIBUTES). */
+  readonly resourceAttributes?: Readonly<Record<string, string>>;
+  readonly sampler: SamplerName;
+  /** Ratio of the `*traceidratio` samplers (0..1). */
   readonly ratio: number;
-  /** Whether the subject goes on spans: not at all, hashed with the salt, or as is. */
-  readonly subject: "off" | "hash" | "plain";
-  readonly salt: string;
+  /** Whether the subject goes on spans (`user.id`): not at all, hashed, or as is. */
+  readonly subjectAttribute: "off" | "hash" | "plain";
+  readonly hash: SubjectHasher;
+  /** Export each span as it ends (console exporter) instead of in batches. */
+  readonly simple?: boolean;
+}
+
+/** The trace a decision belongs to, for the audit line; `spanId` when riskgate drew a span. */
+export interface TraceRef {
+  readonly traceId: string;
+  readonly spanId?: string;
 }
 
 export interface Tracing {
   /** Draws the decision span (and its children) after the fact, in the request's trace. */
-  record(event: DecisionEvent): void;
+  record(event: DecisionEvent): TraceRef | undefined;
+  forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
-const metadataGetter: TextMapGetter<DecisionEvent["metadata"]> = {
+type Metadata = DecisionEvent["metadata"];
+
+const metadataGetter: TextMapGetter<Metadata> = {
   keys: (carrier) => Object.keys(carrier.getMap()),
   get: (carrier, key) => {
     const v = carrier.get(key)[0];
@@ -54,129 +78,174 @@ const headerGetter: TextMapGetter<ReadonlyMap<string, string>> = {
   get: (carrier, key) => carrier.get(key),
 };
 
-/** Hashes an identifier for telemetry: sha256(salt + value), 16 hex characters. */
-export function hashId(salt: string, value: string): string {
-  return createHash("sha256").update(salt).update(value).digest("hex").slice(0, 16);
-}
+/** The gRPC method riskgate serves, as `rpc.method` wants it. */
+const RPC_METHOD = "envoy.service.auth.v3.Authorization/Check";
 
 /**
- * One `riskgate.check` span per Check, in the caller's trace: the parent comes from the gRPC
- * call's metadata (Envoy's own ext_authz span), else from the original request's headers;
- * W3C traceparent/tracestate and B3 (single and multi header) are understood. The span is
- * built after the answer was sent, with the decision's real start and end times, and its
- * identity and store children drawn from the pipeline's stage timings.
+ * One `riskgate.check` span (kind SERVER) per Check, in the caller's trace: the parent comes
+ * from the gRPC call's metadata (Envoy's own ext_authz span), else from the original request's
+ * headers; W3C traceparent/tracestate and B3 (single and multi header) are understood. The span
+ * is drawn after the answer was sent, with the decision's real start and end, and its identity
+ * and store children come from the pipeline's stage timings, so tracing adds nothing to the
+ * decision itself. Its own provider and propagators: nothing global is registered.
  */
 export function createTracing(options: TracingOptions): Tracing {
-  const sampler: Sampler = new ParentBasedSampler({
-    root: options.ratio >= 1 ? new AlwaysOnSampler() : new TraceIdRatioBasedSampler(options.ratio),
-  });
-  const processor = options.simple
-    ? new SimpleSpanProcessor(options.exporter)
-    : new BatchSpanProcessor(options.exporter);
+  const parentBased = options.sampler.startsWith("parentbased_");
   const provider = new BasicTracerProvider({
-    sampler,
-    resource: resourceFromAttributes({ "service.name": options.serviceName }),
-    spanProcessors: [processor],
+    sampler: samplerOf(options.sampler, options.ratio),
+    resource: defaultResource().merge(
+      resourceFromAttributes({
+        ...options.resourceAttributes,
+        "service.name": options.serviceName,
+      }),
+    ),
+    spanProcessors: [
+      options.simple
+        ? new SimpleSpanProcessor(options.exporter)
+        : new BatchSpanProcessor(options.exporter),
+    ],
   });
   const tracer = provider.getTracer("riskgate");
+  // W3C last: when a request carries both, the standard header wins
   const propagator = new CompositePropagator({
-    propagators: [new W3CTraceContextPropagator(), new B3Propagator()],
+    propagators: [new B3Propagator(), new W3CTraceContextPropagator()],
   });
   const epoch = (perfMs: number) => performance.timeOrigin + perfMs;
 
   function parentOf(event: DecisionEvent): Context {
     const fromCall = propagator.extract(ROOT_CONTEXT, event.metadata, metadataGetter);
-    if (trace.getSpanContext(fromCall) !== undefined) return fromCall;
-    if (event.req === undefined) return ROOT_CONTEXT;
+    if (trace.getSpanContext(fromCall) !== undefined || event.req === undefined) return fromCall;
     return propagator.extract(ROOT_CONTEXT, event.req.headers, headerGetter);
   }
 
   return {
     record(event) {
-      const { verdict, enforced, timings } = event.decision;
-      const start = event.req?.receivedAt ?? Date.now() - Number(event.durationNs / 1_000_000n);
-      const end = start + Number(event.durationNs) / 1e6;
       const parent = parentOf(event);
-      const span: Span = tracer.startSpan(
+      const remote = trace.getSpanContext(parent);
+      // a parent that said "not sampled" is followed without building a span at all
+      if (remote !== undefined && parentBased && (remote.traceFlags & TraceFlags.SAMPLED) === 0) {
+        return { traceId: remote.traceId };
+      }
+      // spans are drawn after the answer: it ended now, and started durationNs ago
+      const end = epoch(performance.now());
+      const start = end - Number(event.durationNs) / 1e6;
+      const span = tracer.startSpan(
         "riskgate.check",
         { kind: SpanKind.SERVER, startTime: start },
         parent,
       );
       if (!span.isRecording()) {
-        span.end(end);
-        return;
+        return remote === undefined ? undefined : { traceId: remote.traceId };
       }
+      const { verdict, enforced, timings } = event.decision;
       const reasons = verdict.reasons.map((r) => r.code);
-      span.setAttributes({
+      const req = event.req;
+      const attributes: Attributes = {
+        "rpc.system.name": "grpc",
+        "rpc.method": RPC_METHOD,
         "riskgate.decision": verdict.kind,
-        "riskgate.enforced_decision": enforced.kind,
         "riskgate.score": verdict.score,
         "riskgate.risk_level": riskLevel(verdict.score),
         "riskgate.reasons": reasons,
         "riskgate.mode": event.decision.mode,
-        "riskgate.failure_mode": event.decision.failureMode,
         "riskgate.policy_version": event.decision.policyVersion,
-        ...(verdict.tier === undefined ? {} : { "riskgate.tier": verdict.tier }),
-        ...(verdict.route === undefined ? {} : { "riskgate.route": verdict.route }),
-        ...(verdict.entitlement === undefined
-          ? {}
-          : { "riskgate.entitlement": verdict.entitlement }),
-        ...(event.req === undefined
-          ? {}
-          : {
-              "http.request.method": event.req.method,
-              "url.path": event.req.path,
-              "server.address": event.req.host,
-              "client.address": event.req.clientIp,
-              "riskgate.request_id": event.req.id,
-            }),
-      });
-      if (verdict.subject !== undefined && options.subject !== "off") {
-        span.setAttribute(
-          "enduser.id",
-          options.subject === "hash" ? hashId(options.salt, verdict.subject) : verdict.subject,
+      };
+      // every attribute costs serialisation on each span: the situational ones only when so
+      if (verdict.shadowOf !== undefined) attributes["riskgate.would_be"] = enforced.kind;
+      if (reasons.some((code) => code.startsWith("failure."))) {
+        attributes["riskgate.failure_mode"] = event.decision.failureMode;
+      }
+      if (verdict.tier !== undefined) attributes["riskgate.tier"] = verdict.tier;
+      if (verdict.route !== undefined) attributes["riskgate.route"] = verdict.route;
+      if (verdict.entitlement !== undefined) {
+        attributes["riskgate.entitlement"] = verdict.entitlement;
+      }
+      if (req !== undefined) {
+        attributes["riskgate.request_id"] = req.id;
+        attributes["http.request.method"] = req.method;
+        attributes["url.path"] = req.path;
+        attributes["server.address"] = req.host;
+        if (req.clientIp !== "") attributes["client.address"] = req.clientIp;
+      }
+      if (verdict.subject !== undefined && options.subjectAttribute !== "off") {
+        attributes["user.id"] =
+          options.subjectAttribute === "hash" ? options.hash(verdict.subject) : verdict.subject;
+      }
+      const identify = timings.identify;
+      if (identify?.source !== undefined) attributes["riskgate.identity_source"] = identify.source;
+      if (identify?.cached !== undefined) attributes["riskgate.token_cached"] = identify.cached;
+      if (timings.store !== undefined) {
+        attributes["riskgate.store_ms"] = timings.store.end - timings.store.start;
+      }
+      span.setAttributes(attributes);
+      // the score's explanation, one event per reason, as a reviewer reads it in the trace
+      for (const r of verdict.reasons) {
+        span.addEvent(
+          "riskgate.reason",
+          r.detail === undefined
+            ? { "riskgate.reason.code": r.code, "riskgate.reason.points": r.points }
+            : {
+                "riskgate.reason.code": r.code,
+                "riskgate.reason.points": r.points,
+                "riskgate.reason.detail": r.detail,
+              },
+          end,
         );
       }
       const ctx = trace.setSpan(parent, span);
-      if (timings.identify) {
-        const child = tracer.startSpan(
-          "riskgate.identify",
-          { startTime: epoch(timings.identify.start) },
-          ctx,
-        );
-        if (timings.identify.source)
-          child.setAttribute("riskgate.identity_source", timings.identify.source);
-        if (timings.identify.cached !== undefined) {
-          child.setAttribute("riskgate.token_cached", timings.identify.cached);
-        }
-        child.end(epoch(timings.identify.end));
+      // a token verified from the cache took microseconds: the attributes above say so, and
+      // a child span (a third of the tracing cost) is drawn only for a real verification
+      if (identify !== undefined && identify.cached !== true) {
+        tracer
+          .startSpan(
+            "riskgate.identify",
+            { kind: SpanKind.INTERNAL, startTime: epoch(identify.start) },
+            ctx,
+          )
+          .end(epoch(identify.end));
       }
-      if (timings.store) {
+      const store = timings.store;
+      if (store !== undefined) {
         const child = tracer.startSpan(
           "riskgate.store",
-          { startTime: epoch(timings.store.start) },
+          { kind: SpanKind.INTERNAL, startTime: epoch(store.start) },
           ctx,
         );
-        child.setAttribute("riskgate.store_ops", timings.store.ops);
-        span.setAttribute("riskgate.store_ms", timings.store.end - timings.store.start);
-        if (!timings.store.ok)
-          child.setStatus({ code: SpanStatusCode.ERROR, message: "store failed" });
-        child.end(epoch(timings.store.end));
+        child.setAttribute("riskgate.store_ops", store.ops);
+        if (!store.ok) {
+          child.setStatus({ code: SpanStatusCode.ERROR, message: "store call failed" });
+        }
+        child.end(epoch(store.end));
       }
-      if (event.error !== undefined || reasons.includes("failure.internal")) {
+      if (isInternalError(event)) {
         span.setStatus({
           code: SpanStatusCode.ERROR,
-          message: "internal error; safe outcome answered",
+          message: "internal error; the safe outcome was answered",
         });
-        if (event.error instanceof Error) span.recordException(event.error);
+        if (event.error instanceof Error) span.recordException(event.error, end);
       }
       span.end(end);
+      const own = span.spanContext();
+      return { traceId: own.traceId, spanId: own.spanId };
     },
+    forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };
 }
 
-/** The risk level shown on dashboards: low < 40 <= medium < 80 <= high. */
-export function riskLevel(score: number): "low" | "medium" | "high" {
-  return score >= 80 ? "high" : score >= 40 ? "medium" : "low";
+/** An internal error decided (not a malformed request, which is the caller's fault). */
+function isInternalError(event: DecisionEvent): boolean {
+  const reasons = event.decision.verdict.reasons;
+  if (reasons.some((r) => r.code === "failure.internal")) return true;
+  return event.error !== undefined && !reasons.some((r) => r.code === "request.malformed");
+}
+
+function samplerOf(name: SamplerName, ratio: number): Sampler {
+  const root =
+    name.endsWith("always_on") || (name.endsWith("traceidratio") && ratio >= 1)
+      ? new AlwaysOnSampler()
+      : name.endsWith("always_off")
+        ? new AlwaysOffSampler()
+        : new TraceIdRatioBasedSampler(ratio);
+  return name.startsWith("parentbased_") ? new ParentBasedSampler({ root }) : root;
 }

@@ -1,0 +1,139 @@
+import { readFileSync } from "node:fs";
+import { Writable } from "node:stream";
+import * as grpc from "@grpc/grpc-js";
+import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
+import { describe, expect, it } from "vitest";
+import { createPipeline, type Runtime } from "../../src/access/pipeline.js";
+import type { AccessRequest } from "../../src/access/request.js";
+import { parsePolicy } from "../../src/config/policy.js";
+import { createMemoryStore } from "../../src/state/memory-store.js";
+import type { Store } from "../../src/state/store.js";
+import { createLogger } from "../../src/telemetry/logger.js";
+import { createMetrics } from "../../src/telemetry/metrics.js";
+import { createTelemetry, type DecisionEvent } from "../../src/telemetry/telemetry.js";
+import { fakeIdentifier } from "../helpers/fake-identifier.js";
+
+const doc = readFileSync("docs/observability.md", "utf8");
+const dashboard = readFileSync("dashboards/riskgate.json", "utf8");
+const demoText = readFileSync("policies/demo.yaml", "utf8");
+const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
+
+/** Names the doc spells as code (`name`). */
+const documented = new Set([...doc.matchAll(/`([^`\s]+)`/g)].map((m) => m[1]));
+
+async function exported(): Promise<string[]> {
+  return (await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name);
+}
+
+/** Decisions that between them use every span attribute and audit field. */
+async function events(): Promise<DecisionEvent[]> {
+  const claims = {
+    pro: { sub: "u-pro", tier: "pro", org: "acme", amr: ["pwd"] },
+    free: { sub: "u-free", tier: "free", org: "acme", amr: ["mfa"] },
+  };
+  const down: Store = {
+    kind: "memory",
+    exec: () => Promise.reject(new Error("down")),
+    close: async () => {},
+  };
+  const run = async (token: string, path: string, policyText = demoText, store?: Store) => {
+    const runtime: Runtime = {
+      policy: parsePolicy(policyText, "demo.yaml"),
+      identifier: fakeIdentifier(claims),
+    };
+    const pipeline = createPipeline({ store: store ?? createMemoryStore(), clock: () => NOW });
+    const req: AccessRequest = {
+      id: "req-1",
+      method: "GET",
+      host: "api.example.com",
+      path,
+      query: "",
+      headers: new Map([["authorization", `Bearer ${token}`]]),
+      clientIp: "203.0.113.7",
+      size: -1,
+      principal: "",
+      sni: "",
+      contextExtensions: {},
+      metadata: {},
+      receivedAt: NOW,
+    };
+    const metadata = new grpc.Metadata();
+    metadata.set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    const decision = await pipeline.evaluate(runtime, req);
+    return { decision: { ...decision, country: "DE" }, req, metadata, durationNs: 1000n };
+  };
+  return [
+    await run("pro", "/v1/items"),
+    await run("free", "/billing", demoText.replace("mode: enforce", "mode: shadow")),
+    await run("pro", "/v1/items", demoText, down),
+  ];
+}
+
+describe("the observability doc and dashboard are in step with the code", () => {
+  it("the dashboard queries only exported metrics, and covers each of them", async () => {
+    const names = await exported();
+    const used = new Set(
+      [...dashboard.matchAll(/riskgate_[a-z_]+/g)].map((m) =>
+        m[0].replace(/_(bucket|count|sum)$/, ""),
+      ),
+    );
+    expect([...used].filter((n) => !names.includes(n))).toEqual([]);
+    expect(names.filter((n) => !used.has(n))).toEqual([]);
+    const ids = (JSON.parse(dashboard) as { panels: { id: number }[] }).panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it("the doc lists every metric", async () => {
+    expect((await exported()).filter((n) => !documented.has(n))).toEqual([]);
+  });
+
+  it("the doc lists every span attribute and audit field riskgate writes", async () => {
+    const spans = new InMemorySpanExporter();
+    const lines: string[] = [];
+    const telemetry = createTelemetry(
+      {
+        tracing: { enabled: true, exporter: spans, subjectAttribute: "hash" },
+        metrics: { enabled: false },
+        audit: {
+          enabled: true,
+          allowSampleRate: 0.5,
+          random: () => 0,
+          subject: "hash",
+          destination: new Writable({
+            write(chunk, _enc, done) {
+              lines.push(String(chunk));
+              done();
+            },
+          }),
+        },
+        subjectHashKey: "k",
+      },
+      { logger: createLogger("silent") },
+    );
+    await telemetry.start();
+    for (const event of await events()) telemetry.onDecision(event);
+    await telemetry.flush();
+    await telemetry.shutdown();
+
+    const attributes = new Set<string>();
+    const spanNames = new Set<string>();
+    for (const span of spans.getFinishedSpans()) {
+      spanNames.add(span.name);
+      for (const key of Object.keys(span.attributes)) attributes.add(key);
+      for (const e of span.events)
+        for (const key of Object.keys(e.attributes ?? {})) attributes.add(key);
+    }
+    expect([...spanNames].filter((n) => !documented.has(n))).toEqual([]);
+    expect([...attributes].filter((a) => !documented.has(a))).toEqual([]);
+
+    const fields = new Set(
+      lines
+        .join("")
+        .split("\n")
+        .filter(Boolean)
+        .flatMap((l) => Object.keys(JSON.parse(l))),
+    );
+    expect(fields.size).toBeGreaterThan(20);
+    expect([...fields].filter((f) => !documented.has(f))).toEqual([]);
+  });
+});
