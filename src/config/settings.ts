@@ -134,6 +134,30 @@ export const SETTINGS = {
     doc: "The master name Sentinel knows.",
     parse: text,
   },
+  redisPassword: {
+    env: "RISKGATE_REDIS_PASSWORD",
+    default: "",
+    doc: "Redis password; overrides the one in REDIS_URL, so it can come from its own secret.",
+    parse: text,
+  },
+  redisTlsCaFile: {
+    env: "RISKGATE_REDIS_TLS_CA_FILE",
+    default: "",
+    doc: "PEM file of a private CA that signed Redis's certificate; turns TLS on.",
+    parse: text,
+  },
+  redisSentinelPassword: {
+    env: "RISKGATE_REDIS_SENTINEL_PASSWORD",
+    default: "",
+    doc: "Password of the Sentinels themselves.",
+    parse: text,
+  },
+  redisAutoPipelining: {
+    env: "RISKGATE_REDIS_AUTO_PIPELINING",
+    default: true,
+    doc: "ioredis auto-pipelining; see docs/state.md.",
+    parse: bool,
+  },
   redisKeyPrefix: {
     env: "RISKGATE_REDIS_KEY_PREFIX",
     default: "rg:",

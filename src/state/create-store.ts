@@ -1,6 +1,8 @@
+import { readFile } from "node:fs/promises";
 import type { Settings } from "../config/settings.js";
+import { RiskgateError } from "../errors.js";
 import type { Logger } from "../telemetry/logger.js";
-import { type BreakerState, createGuardedStore } from "./guarded-store.js";
+import { createGuardedStore, type GuardHooks } from "./guarded-store.js";
 import { createMemoryStore } from "./memory-store.js";
 import { createRedisStore } from "./redis-store.js";
 import type { Store } from "./store.js";
@@ -12,13 +14,49 @@ const list = (text: string) =>
     .filter((s) => s !== "");
 
 /**
+ * The settings the store reads. The optional ones (RISKGATE_REDIS_PASSWORD,
+ * RISKGATE_REDIS_TLS_CA_FILE, RISKGATE_REDIS_SENTINEL_PASSWORD,
+ * RISKGATE_REDIS_AUTO_PIPELINING) are used when present.
+ */
+export type StoreSettings = Pick<
+  Settings,
+  | "redisUrl"
+  | "redisClusterNodes"
+  | "redisSentinels"
+  | "redisSentinelName"
+  | "redisKeyPrefix"
+  | "storeTimeoutMs"
+  | "storeBreakerFailures"
+  | "storeBreakerResetMs"
+> & {
+  readonly redisPassword?: string;
+  readonly redisTlsCaFile?: string;
+  readonly redisSentinelPassword?: string;
+  readonly redisAutoPipelining?: boolean;
+};
+
+async function readCa(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    throw new RiskgateError(
+      "RISKGATE_SETTING_INVALID",
+      `RISKGATE_REDIS_TLS_CA_FILE: cannot read ${file}: ${(err as Error).message}`,
+      { setting: "RISKGATE_REDIS_TLS_CA_FILE" },
+      { cause: err },
+    );
+  }
+}
+
+/**
  * The store the settings ask for: Redis (single, Cluster or Sentinel) behind a timeout and a
- * circuit breaker when configured, else the embedded memory store.
+ * circuit breaker when configured, else the embedded memory store. Redis down at start is not
+ * fatal: the failure mode covers it and ioredis keeps reconnecting.
  */
 export async function createStoreFromSettings(
-  settings: Settings,
+  settings: StoreSettings,
   logger: Logger,
-  hooks: { onStateChange?(state: BreakerState): void; onCall?(ms: number, ok: boolean): void } = {},
+  hooks: GuardHooks = {},
 ): Promise<Store> {
   const cluster = list(settings.redisClusterNodes);
   const sentinels = list(settings.redisSentinels);
@@ -26,15 +64,28 @@ export async function createStoreFromSettings(
     logger.info("state: embedded in-memory store (single process)");
     return createMemoryStore();
   }
-  const redis = createRedisStore({
-    ...(settings.redisUrl === "" ? {} : { url: settings.redisUrl }),
-    ...(cluster.length > 0 ? { clusterNodes: cluster } : {}),
-    ...(sentinels.length > 0 ? { sentinels, sentinelName: settings.redisSentinelName } : {}),
-    keyPrefix: settings.redisKeyPrefix,
-  });
-  // start even when Redis is down: the failure mode covers it and ioredis keeps reconnecting
+  const redis = createRedisStore(
+    {
+      ...(settings.redisUrl === "" ? {} : { url: settings.redisUrl }),
+      ...(cluster.length > 0 ? { clusterNodes: cluster } : {}),
+      ...(sentinels.length > 0 ? { sentinels, sentinelName: settings.redisSentinelName } : {}),
+      ...(settings.redisPassword ? { password: settings.redisPassword } : {}),
+      ...(settings.redisSentinelPassword
+        ? { sentinelPassword: settings.redisSentinelPassword }
+        : {}),
+      ...(settings.redisTlsCaFile ? { tls: { ca: await readCa(settings.redisTlsCaFile) } } : {}),
+      ...(settings.redisAutoPipelining === undefined
+        ? {}
+        : { autoPipelining: settings.redisAutoPipelining }),
+      keyPrefix: settings.redisKeyPrefix,
+    },
+    { logger },
+  );
   await redis.ready().catch((err: unknown) => {
-    logger.error({ err }, "redis unreachable at start; the failure mode applies until it answers");
+    logger.error(
+      { err: { message: (err as Error).message } },
+      "redis unreachable at start; the failure mode applies until it answers",
+    );
   });
   logger.info(
     { mode: cluster.length > 0 ? "cluster" : sentinels.length > 0 ? "sentinel" : "single" },
@@ -48,11 +99,12 @@ export async function createStoreFromSettings(
       resetAfterMs: settings.storeBreakerResetMs,
     },
     {
+      ...hooks,
       onStateChange: (state) => {
-        logger.warn({ state }, "store circuit breaker");
+        if (state === "open") logger.warn({ state }, "store circuit breaker opened");
+        else logger.info({ state }, "store circuit breaker");
         hooks.onStateChange?.(state);
       },
-      ...(hooks.onCall ? { onCall: hooks.onCall } : {}),
     },
   );
 }

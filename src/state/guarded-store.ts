@@ -1,27 +1,47 @@
 import { RiskgateError } from "../errors.js";
-import type { Store, StoreBatch, StoreOp, StoreResult } from "./store.js";
+import {
+  InvalidStoreOpError,
+  type Store,
+  type StoreBatch,
+  type StoreOp,
+  type StoreResult,
+} from "./store.js";
 
 export type BreakerState = "closed" | "open" | "half_open";
 
 export interface GuardOptions {
-  /** Each call's own timeout. */
+  /** Each call's own timeout (event-loop queueing included). */
   readonly timeoutMs: number;
   /** Consecutive failures that open the breaker. */
   readonly failureThreshold: number;
   /** How long the breaker stays open before one probe call may try. */
   readonly resetAfterMs: number;
+  /** Breaker clock (ms); defaults to Date.now. */
   readonly clock?: () => number;
 }
 
 export interface GuardHooks {
   onStateChange?(state: BreakerState): void;
+  /** Every call that reached the store: how long it took and whether it succeeded (metrics). */
   onCall?(ms: number, ok: boolean): void;
+  /** The cause of every failed call that reached the store (logs). */
+  onError?(err: unknown): void;
 }
 
+const unavailable = (message: string, details: Record<string, unknown>, cause?: unknown) =>
+  new RiskgateError(
+    "RISKGATE_STORE_UNAVAILABLE",
+    message,
+    details,
+    cause === undefined ? undefined : { cause },
+  );
+
 /**
- * Wraps a store with a per-call timeout and a circuit breaker. While the breaker is open,
- * calls fail at once with RISKGATE_STORE_UNAVAILABLE (the failure mode decides without
- * waiting); after `resetAfterMs` one probe goes through and its outcome closes or reopens it.
+ * Wraps a store with a per-call timeout and a circuit breaker. Every failure rejects with
+ * RISKGATE_STORE_UNAVAILABLE. After `failureThreshold` consecutive failures the breaker opens
+ * and calls fail at once (the failure mode decides without waiting); after `resetAfterMs` one
+ * probe goes through while the others keep failing fast, and the probe's outcome alone closes
+ * or reopens it. Hooks run so that their bugs cannot break the call.
  */
 export function createGuardedStore(
   inner: Store,
@@ -34,79 +54,81 @@ export function createGuardedStore(
   let openedAt = 0;
   let probing = false;
 
-  const setState = (next: BreakerState) => {
-    if (next === state) return;
-    state = next;
+  const safely = (fn: () => void) => {
     try {
-      hooks.onStateChange?.(next);
+      fn();
     } catch {
       // an observer's bug must not break the store
     }
   };
-  const report = (started: number, ok: boolean) => {
-    try {
-      hooks.onCall?.(performance.now() - started, ok);
-    } catch {
-      // as above
-    }
+  const setState = (next: BreakerState) => {
+    if (next === state) return;
+    state = next;
+    if (next === "open") openedAt = clock();
+    safely(() => hooks.onStateChange?.(next));
   };
+
+  async function guarded<T extends readonly StoreOp[]>(
+    batch: StoreBatch<T>,
+    probe: boolean,
+  ): Promise<StoreResult<T>> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([
+        inner.exec(batch),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                unavailable(`store call timed out after ${options.timeoutMs} ms`, {
+                  timeoutMs: options.timeoutMs,
+                }),
+              ),
+            options.timeoutMs,
+          );
+        }),
+      ]);
+      failures = 0;
+      // a late success of a call sent before the breaker opened does not close it: the probe does
+      if (probe) setState("closed");
+      safely(() => hooks.onCall?.(performance.now() - started, true));
+      return result;
+    } catch (err) {
+      // misuse is the caller's bug, not the store's health: passed on, not counted
+      if (err instanceof InvalidStoreOpError) throw err;
+      safely(() => hooks.onCall?.(performance.now() - started, false));
+      safely(() => hooks.onError?.(err));
+      if (probe) setState("open");
+      else if (state === "closed" && ++failures >= options.failureThreshold) setState("open");
+      if (err instanceof RiskgateError) throw err;
+      throw unavailable(`store call failed: ${(err as Error)?.message ?? String(err)}`, {}, err);
+    } finally {
+      clearTimeout(timer);
+      if (probe) probing = false;
+    }
+  }
 
   return {
     kind: inner.kind,
     get breakerState() {
       return state;
     },
-    async exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>): Promise<StoreResult<T>> {
-      if (state === "open") {
-        if (clock() - openedAt < options.resetAfterMs || probing) {
-          throw new RiskgateError("RISKGATE_STORE_UNAVAILABLE", "store circuit breaker is open");
-        }
-        setState("half_open");
-      }
-      if (state === "half_open") {
-        if (probing) throw new RiskgateError("RISKGATE_STORE_UNAVAILABLE", "store probe in flight");
+    exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>): Promise<StoreResult<T>> {
+      if (state === "closed") return guarded(batch, false);
+      if (state === "open" && clock() - openedAt >= options.resetAfterMs) setState("half_open");
+      if (state === "half_open" && !probing) {
         probing = true;
+        return guarded(batch, true);
       }
-      const started = performance.now();
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const result = await Promise.race([
-          inner.exec(batch),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () =>
-                reject(
-                  new RiskgateError(
-                    "RISKGATE_STORE_UNAVAILABLE",
-                    `store call timed out after ${options.timeoutMs} ms`,
-                  ),
-                ),
-              options.timeoutMs,
-            );
-          }),
-        ]);
-        failures = 0;
-        setState("closed");
-        report(started, true);
-        return result;
-      } catch (err) {
-        failures++;
-        report(started, false);
-        if (state === "half_open" || failures >= options.failureThreshold) {
-          openedAt = clock();
-          setState("open");
-        }
-        if (err instanceof RiskgateError) throw err;
-        throw new RiskgateError(
-          "RISKGATE_STORE_UNAVAILABLE",
-          `store call failed: ${(err as Error).message}`,
-          {},
-          { cause: err },
-        );
-      } finally {
-        clearTimeout(timer);
-        probing = false;
-      }
+      return Promise.reject(
+        unavailable(
+          state === "open"
+            ? "store circuit breaker is open"
+            : "store circuit breaker probe in flight",
+          { breaker: state },
+        ),
+      );
     },
     close: () => inner.close(),
   };

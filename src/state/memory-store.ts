@@ -1,94 +1,173 @@
 import { LRUCache } from "lru-cache";
-import type {
-  BaselineOp,
-  BaselineReading,
-  MemberOp,
-  MemberReading,
-  OpResult,
-  Store,
-  StoreBatch,
-  StoreOp,
-  StoreResult,
-  WindowReading,
+import {
+  assertValidOps,
+  type BaselineOp,
+  type BaselineReading,
+  type CountOp,
+  type CountReading,
+  type DistinctOp,
+  type MemberOp,
+  type MemberReading,
+  type OpResult,
+  type Store,
+  type StoreBatch,
+  type StoreOp,
+  type StoreResult,
+  type SwapReading,
+  type WindowOp,
+  type WindowReading,
 } from "./store.js";
-import { keyText } from "./store.js";
 
 export interface MemoryStoreOptions {
   /** Most keys kept; the least recently used go first. Default 200,000. */
   readonly maxKeys?: number;
+  /**
+   * Most set members (of `distinct` and `member` keys) kept over all keys; past it the least
+   * recently used keys go. Default 1,000,000.
+   */
+  readonly maxMembers?: number;
 }
 
-type Entry =
-  | { kind: "window"; start: number; current: number; previous: number; expiresAt: number }
-  | { kind: "count"; count: number; expiresAt: number }
-  | { kind: "distinct"; members: Map<string, number>; expiresAt: number }
-  | { kind: "swap"; value: string; expiresAt: number }
-  | { kind: "member"; members: Map<string, number>; expiresAt: number }
-  | {
-      kind: "baseline";
-      bucket: number;
-      current: number;
-      mean: number;
-      variance: number;
-      samples: number;
-      expiresAt: number;
-    };
+type WindowEntry = { kind: "window"; start: number; current: number; previous: number };
+type CountEntry = { kind: "count"; count: number };
+/** Members in recency order (Map order), each with its last sighting. */
+type SetEntry = { kind: "distinct" | "member"; members: Map<string, number> };
+type SwapEntry = { kind: "swap"; value: string };
+type BaselineEntry = {
+  kind: "baseline";
+  bucket: number;
+  current: number;
+  mean: number;
+  variance: number;
+  samples: number;
+};
+type Entry = (WindowEntry | CountEntry | SetEntry | SwapEntry | BaselineEntry) & {
+  expiresAt: number;
+};
 
 /** Most members a distinct count tracks per key (the count saturates there). */
-const MAX_DISTINCT = 10_000;
+export const MAX_DISTINCT = 10_000;
 
 /** Longest run of empty buckets folded into a baseline at once (a long silence decays it fully). */
-const MAX_EMPTY_BUCKETS = 1000;
+export const MAX_EMPTY_BUCKETS = 1000;
 
 /**
- * The embedded store: one process, bounded (an LRU key cap, and entries expire with the clock
- * each batch carries), with the Redis store's semantics. The default when no Redis is set.
+ * The embedded store: one process, the Redis store's semantics, bounded memory (an LRU key cap,
+ * a cap on set members over all keys, and entries expiring by the clock each batch carries).
+ * Its clock is `batch.now`, so tests drive time. The default when no Redis is configured.
  */
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
-  const entries = new LRUCache<string, Entry>({ max: options.maxKeys ?? 200_000 });
+  const maxMembers = options.maxMembers ?? 1_000_000;
+  let members = 0; // set members held by all entries
+  const entries = new LRUCache<string, Entry>({
+    max: options.maxKeys ?? 200_000,
+    dispose: (e) => {
+      if (e.kind === "distinct" || e.kind === "member") members -= e.members.size;
+    },
+  });
 
+  /** The live entry of `key` of this kind; an expired one (or another kind's) is gone. */
   function live<K extends Entry["kind"]>(
     key: string,
     kind: K,
     now: number,
   ): Extract<Entry, { kind: K }> | undefined {
     const e = entries.get(key);
-    if (e === undefined || e.kind !== kind || e.expiresAt <= now) return undefined;
+    if (e === undefined) return undefined;
+    if (e.kind !== kind || e.expiresAt <= now) {
+      entries.delete(key);
+      return undefined;
+    }
     return e as Extract<Entry, { kind: K }>;
   }
 
-  function window(key: string, windowMs: number, cost: number, now: number): WindowReading {
-    const start = now - (now % windowMs);
-    let e = live(key, "window", now);
-    if (e === undefined || e.start <= start - 2 * windowMs) {
-      e = { kind: "window", start, current: 0, previous: 0, expiresAt: 0 };
-      entries.set(key, e);
-    } else if (e.start < start) {
-      e.previous = e.start === start - windowMs ? e.current : 0;
-      e.current = 0;
-      e.start = start;
+  function window(key: string, op: WindowOp, now: number): WindowReading {
+    let start = now - (now % op.windowMs);
+    const e = live(key, "window", now);
+    if (e === undefined) {
+      if (op.cost > 0) {
+        const expiresAt = start + 2 * op.windowMs;
+        entries.set(key, { kind: "window", start, current: op.cost, previous: 0, expiresAt });
+      }
+      return { count: op.cost, resetMs: start + op.windowMs - now };
     }
-    e.current += cost;
-    e.expiresAt = start + 2 * windowMs;
-    const overlap = (windowMs - (now - start)) / windowMs;
-    return { count: e.current + Math.floor(e.previous * overlap), resetMs: start + windowMs - now };
+    // roll the stored windows forward to now (a clock that stepped back stays in the stored one)
+    let current = e.current;
+    let previous = e.previous;
+    if (e.start < start) {
+      previous = e.start === start - op.windowMs ? e.current : 0;
+      current = 0;
+    } else {
+      start = e.start;
+    }
+    current += op.cost;
+    if (op.cost > 0) {
+      e.start = start;
+      e.current = current;
+      e.previous = previous;
+      e.expiresAt = start + 2 * op.windowMs;
+    }
+    const elapsed = Math.max(0, now - start);
+    const overlap = (op.windowMs - elapsed) / op.windowMs;
+    return { count: current + Math.floor(previous * overlap), resetMs: start + op.windowMs - now };
+  }
+
+  function count(key: string, op: CountOp, now: number): CountReading {
+    let e = live(key, "count", now);
+    if (e === undefined) {
+      e = { kind: "count", count: 0, expiresAt: now + op.ttlMs };
+      entries.set(key, e);
+    }
+    e.count += op.cost;
+    return { count: e.count };
+  }
+
+  function setEntry(key: string, kind: SetEntry["kind"], now: number): SetEntry & Entry {
+    let e = live(key, kind, now);
+    if (e === undefined) {
+      e = { kind, members: new Map(), expiresAt: 0 };
+      entries.set(key, e);
+    }
+    return e;
+  }
+
+  function distinct(key: string, op: DistinctOp, now: number): CountReading {
+    const e = setEntry(key, "distinct", now);
+    const before = e.members.size;
+    e.members.delete(op.member); // re-insert: Map order is recency order
+    e.members.set(op.member, now);
+    for (const [m, seen] of e.members) {
+      if (seen > now - op.windowMs && e.members.size <= MAX_DISTINCT) break;
+      e.members.delete(m);
+    }
+    members += e.members.size - before;
+    e.expiresAt = now + op.windowMs;
+    return { count: e.members.size };
   }
 
   function member(key: string, op: MemberOp, now: number): MemberReading {
-    let e = live(key, "member", now);
-    if (e === undefined) {
-      e = { kind: "member", members: new Map(), expiresAt: 0 };
-      entries.set(key, e);
-    }
+    const e = setEntry(key, "member", now);
+    const before = e.members.size;
     const isNew = !e.members.has(op.member);
     e.members.delete(op.member); // re-insert: Map order is recency order
     e.members.set(op.member, now);
     while (e.members.size > op.max) {
-      const oldest = e.members.keys().next().value as string;
-      e.members.delete(oldest);
+      e.members.delete(e.members.keys().next().value as string);
     }
+    members += e.members.size - before;
     e.expiresAt = now + op.ttlMs;
     return { isNew, size: e.members.size };
+  }
+
+  function swap(key: string, value: string, ttlMs: number, now: number): SwapReading {
+    const e = live(key, "swap", now);
+    const previous = e === undefined ? null : e.value;
+    if (e === undefined) entries.set(key, { kind: "swap", value, expiresAt: now + ttlMs });
+    else {
+      e.value = value;
+      e.expiresAt = now + ttlMs;
+    }
+    return { previous };
   }
 
   function baseline(key: string, op: BaselineOp, now: number): BaselineReading {
@@ -110,40 +189,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   }
 
   function run(op: StoreOp, now: number): OpResult<StoreOp> {
-    const key = keyText("", op.key);
+    // no prefix: one process owns this map
+    const key = `{${op.key.tag}}:${op.key.name}`;
     switch (op.op) {
       case "window":
-        return window(key, op.windowMs, op.cost, now);
-      case "count": {
-        let e = live(key, "count", now);
-        if (e === undefined) {
-          e = { kind: "count", count: 0, expiresAt: now + op.ttlMs };
-          entries.set(key, e);
-        }
-        e.count += op.cost;
-        return { count: e.count };
-      }
-      case "distinct": {
-        let e = live(key, "distinct", now);
-        if (e === undefined) {
-          e = { kind: "distinct", members: new Map(), expiresAt: 0 };
-          entries.set(key, e);
-        }
-        e.members.delete(op.member); // re-insert: Map order is recency order
-        e.members.set(op.member, now);
-        for (const [m, seen] of e.members) {
-          if (seen > now - op.windowMs && e.members.size <= MAX_DISTINCT) break;
-          e.members.delete(m);
-        }
-        e.expiresAt = now + op.windowMs;
-        return { count: e.members.size };
-      }
-      case "swap": {
-        const e = live(key, "swap", now);
-        const previous = e === undefined ? null : e.value;
-        entries.set(key, { kind: "swap", value: op.value, expiresAt: now + op.ttlMs });
-        return { previous };
-      }
+        return window(key, op, now);
+      case "count":
+        return count(key, op, now);
+      case "distinct":
+        return distinct(key, op, now);
+      case "swap":
+        return swap(key, op.value, op.ttlMs, now);
       case "member":
         return member(key, op, now);
       case "baseline":
@@ -154,8 +210,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   return {
     kind: "memory",
     exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>): Promise<StoreResult<T>> {
-      const results = batch.ops.map((op) => run(op, batch.now));
-      return Promise.resolve({ results } as StoreResult<T>);
+      try {
+        assertValidOps(batch.ops);
+        const results = batch.ops.map((op) => run(op, batch.now));
+        // past the member cap the least recently used keys go (never the last one touched)
+        while (members > maxMembers && entries.size > 1) entries.pop();
+        return Promise.resolve({ results } as StoreResult<T>);
+      } catch (err) {
+        return Promise.reject(err);
+      }
     },
     close: () => {
       entries.clear();

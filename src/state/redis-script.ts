@@ -1,15 +1,21 @@
 /**
- * The Lua script that runs every store op of one Check in one round trip (EVALSHA). Kept as a
- * string so the built package needs no extra files.
+ * The Lua script that runs every store op of one batch in one round trip (EVALSHA). Kept as a
+ * string so the built package needs no extra files. Its semantics mirror memory-store.ts; the
+ * contract suite (test/helpers/store-contract.ts) holds both to the same promises.
+ *
+ * Needs Redis 6.2+ (SET ... GET). The script reads TIME and then writes, which Redis allows
+ * since 5.0 because scripts replicate their effects, not the script itself.
  */
 export const STORE_SCRIPT = `
--- riskgate: every store op of one Check in one round trip.
--- KEYS[i] is op i's key. ARGV = { op1 type, op1 params..., op2 type, ... }.
--- The window clock is the Redis server's own (TIME), so replicas with drifting clocks share
--- one notion of "this window".
+-- riskgate: every store op of one batch in one round trip.
+-- KEYS[i] is op i's key (all in one hash slot on Redis Cluster).
+-- ARGV = { op1 type, op1 params..., op2 type, ... }.
+-- The clock is the Redis server's own (TIME): replicas with drifting clocks share one notion
+-- of "this window", and all keys of one tag live on one server, so they see one clock.
 -- Returns a flat array: window -> count, reset_ms; count/distinct -> count;
 -- swap -> has_previous (0/1), previous or ""; member -> is_new (0/1), size;
 -- baseline -> current, mean (string), variance (string), samples.
+-- Fractions go back as strings: Redis would truncate Lua numbers to integers.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
@@ -21,32 +27,40 @@ for i = 1, #KEYS do
   local key = KEYS[i]
   local op = ARGV[a]
   if op == 'w' then
+    -- sliding window counter: hash { s = current window start, c = its count, p = previous count }
     local window = tonumber(ARGV[a + 1])
     local cost = tonumber(ARGV[a + 2])
     a = a + 3
     local start = now - (now % window)
     local h = redis.call('HMGET', key, 's', 'c', 'p')
     local s, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
-    if s == nil or s <= start - 2 * window then
+    if s == nil then
       c, p = 0, 0
     elseif s < start then
       if s == start - window then p = c else p = 0 end
       c = 0
+    else
+      start = s -- a server clock that stepped back stays in the stored window
     end
     c = c + cost
-    redis.call('HSET', key, 's', start, 'c', c, 'p', p)
-    redis.call('PEXPIREAT', key, start + 2 * window)
-    local overlap = (window - (now - start)) / window
-    out[#out + 1] = c + math.floor(p * overlap)
+    if cost > 0 then
+      -- cost 0 only reads: no write, and no key for someone never counted
+      redis.call('HSET', key, 's', start, 'c', c, 'p', p)
+      redis.call('PEXPIREAT', key, start + 2 * window)
+    end
+    local elapsed = math.max(0, now - start)
+    out[#out + 1] = c + math.floor(p * (window - elapsed) / window)
     out[#out + 1] = start + window - now
   elseif op == 'c' then
     local cost = tonumber(ARGV[a + 1])
     local ttl = tonumber(ARGV[a + 2])
     a = a + 3
     local n = redis.call('INCRBY', key, cost)
+    -- the TTL is set once, when the key is created (a quota period does not slide)
     if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ttl) end
     out[#out + 1] = n
   elseif op == 'd' then
+    -- distinct members: sorted set scored by last sighting
     local member = ARGV[a + 1]
     local window = tonumber(ARGV[a + 2])
     a = a + 3
@@ -72,12 +86,12 @@ for i = 1, #KEYS do
       out[#out + 1] = ''
     end
   elseif op == 'm' then
+    -- bounded set: sorted set scored by last sighting, the stalest evicted past max
     local member = ARGV[a + 1]
     local ttl = tonumber(ARGV[a + 2])
     local max = tonumber(ARGV[a + 3])
     a = a + 4
-    local isNew = redis.call('ZSCORE', key, member) == false
-    redis.call('ZADD', key, now, member)
+    local isNew = redis.call('ZADD', key, now, member) == 1 -- 1: added, 0: score updated
     local n = redis.call('ZCARD', key)
     if n > max then
       redis.call('ZREMRANGEBYRANK', key, 0, n - max - 1)
@@ -87,6 +101,7 @@ for i = 1, #KEYS do
     out[#out + 1] = isNew and 1 or 0
     out[#out + 1] = n
   elseif op == 'b' then
+    -- baseline: hash { b = open bucket, c = its count, m = mean, v = variance, n = samples }
     local bucketMs = tonumber(ARGV[a + 1])
     local alpha = tonumber(ARGV[a + 2])
     local ttl = tonumber(ARGV[a + 3])
@@ -115,11 +130,13 @@ for i = 1, #KEYS do
       b, c = bucket, 0
     end
     c = c + 1
-    redis.call('HSET', key, 'b', b, 'c', c, 'm', tostring(m), 'v', tostring(v), 'n', n)
+    -- %.17g keeps every bit of the doubles (tostring would round to 14 digits)
+    local ms, vs = string.format('%.17g', m), string.format('%.17g', v)
+    redis.call('HSET', key, 'b', b, 'c', c, 'm', ms, 'v', vs, 'n', n)
     redis.call('PEXPIRE', key, ttl)
     out[#out + 1] = c
-    out[#out + 1] = tostring(m)
-    out[#out + 1] = tostring(v)
+    out[#out + 1] = ms
+    out[#out + 1] = vs
     out[#out + 1] = n
   else
     return redis.error_reply('riskgate: unknown op ' .. tostring(op))

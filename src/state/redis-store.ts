@@ -1,7 +1,9 @@
-import { Cluster, Redis, type RedisOptions } from "ioredis";
+import type { ConnectionOptions } from "node:tls";
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { RiskgateError } from "../errors.js";
 import { STORE_SCRIPT } from "./redis-script.js";
 import {
+  assertValidOps,
   keyText,
   type OpResult,
   type Store,
@@ -11,69 +13,175 @@ import {
 } from "./store.js";
 
 export interface RedisStoreOptions {
-  /** `redis://` or `rediss://` (TLS) URL, with password if any. */
+  /** `redis://[user:pass@]host:port/db` or `rediss://` (TLS). */
   readonly url?: string;
-  /** Redis Cluster seed nodes (`host:port`); when set, `url` only lends its credentials and TLS. */
+  /**
+   * Redis Cluster seed nodes (`host:port`). When set, `url` only lends its credentials, TLS
+   * and nothing else.
+   */
   readonly clusterNodes?: readonly string[];
-  /** Sentinel nodes (`host:port`) and the master's name. */
+  /** Sentinel nodes (`host:port`) and the master's name; `url` lends credentials and TLS. */
   readonly sentinels?: readonly string[];
   readonly sentinelName?: string;
-  /** Prefix of every key (default `rg:`). */
+  /** Password of the Sentinels themselves, when they have one. */
+  readonly sentinelPassword?: string;
+  /** Overrides the URL's user and password (so a secret can come from its own variable). */
+  readonly username?: string;
+  readonly password?: string;
+  /**
+   * TLS to Redis: `true`, or Node TLS options (`ca` of a private CA, `servername`). Unset or
+   * `false`: as the URL says (`rediss://` is TLS).
+   */
+  readonly tls?: boolean | ConnectionOptions;
+  /** Prefix of every key (`rg:`); must not contain `{` or `}`. */
   readonly keyPrefix: string;
+  /** Longest wait for a connection (default 2000 ms). */
   readonly connectTimeoutMs?: number;
+  /**
+   * ioredis auto-pipelining (default on): batches sent in one event-loop turn share one socket
+   * write. docs/state.md has what it costs and buys.
+   */
+  readonly autoPipelining?: boolean;
 }
 
-type Client = Redis | Cluster;
-type Runner = (numKeys: number, ...args: (string | number)[]) => Promise<unknown[]>;
+/** The few logger methods the store uses (pino's Logger fits). */
+export interface StoreLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface RedisStoreDeps {
+  /** Connection lost / back (once per transition, never per failed call). */
+  readonly logger?: StoreLogger;
+}
+
+export type RedisStore = Store & {
+  readonly kind: "redis";
+  /** Connects; resolves once ready, rejects with RISKGATE_STORE_UNAVAILABLE if it cannot. */
+  ready(): Promise<void>;
+  /** The ioredis client (tests and admin use). */
+  readonly client: Redis | Cluster;
+};
+
+type Runner = (...args: (string | number)[]) => Promise<unknown[]>;
+
+/** Most ops of one tag in one script on a Cluster; a larger group is sent in chunks. */
+const MAX_GROUP = 16;
+
+const retry = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
 /**
- * The Redis store, shared by all replicas. All ops of a batch run in one Lua script (EVALSHA,
- * falling back to EVAL on NOSCRIPT) with ioredis auto-pipelining; keys of one tag share a hash
- * tag, so on Redis Cluster the batch goes out as one script per tag group, all at once.
- * Commands fail fast while disconnected (no offline queue): the guarded store's failure mode
- * decides, and ioredis reconnects in the background.
+ * The Redis store, shared by all replicas. All ops of a batch run in one Lua script (EVALSHA;
+ * ioredis sends EVAL the first time on each connection and after a NOSCRIPT) with ioredis
+ * auto-pipelining, so concurrent Checks share socket writes. Keys of one tag share a hash tag;
+ * on Redis Cluster the batch goes out as one script per tag, all at once (one network round
+ * trip, in parallel). Commands fail fast while disconnected (no offline queue, no retries): the
+ * guarded store's failure mode decides, and ioredis reconnects in the background.
  */
-export function createRedisStore(options: RedisStoreOptions): Store & {
-  /** Resolves once connected (rejects after connectTimeoutMs). */
-  ready(): Promise<void>;
-  readonly client: Client;
-} {
+export function createRedisStore(
+  options: RedisStoreOptions,
+  deps: RedisStoreDeps = {},
+): RedisStore {
   const prefix = options.keyPrefix;
-  const base: RedisOptions = {
-    enableAutoPipelining: true,
+  if (/[{}]/.test(prefix)) throw new TypeError(`keyPrefix must not contain { or }: "${prefix}"`);
+  const fromUrl = options.url ? parseUrl(options.url) : {};
+  const tls =
+    options.tls === undefined || options.tls === false
+      ? fromUrl.tls
+      : options.tls === true
+        ? (fromUrl.tls ?? {})
+        : options.tls;
+  const autoPipelining = options.autoPipelining ?? true;
+  const connection: RedisOptions = {
+    enableAutoPipelining: autoPipelining,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     connectTimeout: options.connectTimeoutMs ?? 2000,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: retry,
     lazyConnect: true,
+    ...(fromUrl.db === undefined ? {} : { db: fromUrl.db }),
+    ...((options.username ?? fromUrl.username)
+      ? { username: options.username ?? fromUrl.username }
+      : {}),
+    ...((options.password ?? fromUrl.password)
+      ? { password: options.password ?? fromUrl.password }
+      : {}),
+    ...(tls === undefined ? {} : { tls }),
   };
-  const fromUrl = options.url ? parseUrl(options.url) : {};
-  let client: Client;
+
+  let client: Redis | Cluster;
   if (options.clusterNodes && options.clusterNodes.length > 0) {
-    client = new Cluster(options.clusterNodes.map(hostPort), {
-      // ioredis refuses auto-pipelines that mix slots on one node; the per-tag scripts are sent
-      // concurrently instead, which keeps the batch to one network round trip
-      enableAutoPipelining: false,
+    const clusterOptions: ClusterOptions = {
+      // one pipeline per node (slots of one node may mix): concurrent Checks share writes
+      enableAutoPipelining: autoPipelining,
       enableOfflineQueue: false,
       lazyConnect: true,
-      clusterRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-      redisOptions: { ...base, ...fromUrl },
-    });
+      clusterRetryStrategy: retry,
+      slotsRefreshTimeout: options.connectTimeoutMs ?? 2000,
+      redisOptions: connection,
+      // with TLS, connect by the announced host names so certificates match them
+      ...(tls === undefined ? {} : { dnsLookup: (address, done) => done(null, address) }),
+    };
+    client = new Cluster(options.clusterNodes.map(hostPort), clusterOptions);
   } else if (options.sentinels && options.sentinels.length > 0) {
     client = new Redis({
-      ...base,
-      ...fromUrl,
+      ...connection,
       sentinels: options.sentinels.map(hostPort),
       name: options.sentinelName ?? "mymaster",
+      sentinelRetryStrategy: retry,
+      ...(options.sentinelPassword ? { sentinelPassword: options.sentinelPassword } : {}),
+      ...(tls === undefined ? {} : { enableTLSForSentinelMode: true }),
     });
   } else {
-    client = options.url ? new Redis(options.url, base) : new Redis(base);
+    const url = options.url ? new URL(options.url) : undefined;
+    client = new Redis({
+      ...connection,
+      host: url?.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
+      port: url?.port ? Number(url.port) : 6379,
+    });
   }
-  client.defineCommand("riskgateBatch", { lua: STORE_SCRIPT });
-  const runner = (client as unknown as { riskgateBatch: Runner }).riskgateBatch.bind(client);
   const clustered = client instanceof Cluster;
-  // errors surface through the calls; this keeps ioredis from logging unhandled error events
-  client.on("error", () => {});
+
+  // The script as ioredis commands (same script, same SHA). Single server: one command taking
+  // (numKeys, ...keys, ...args). Cluster: one command per key count, 1..MAX_GROUP, so a call's
+  // first argument is its first key: cluster auto-pipelining routes by the first argument and,
+  // given the number, would pick the wrong node and refuse the pipeline ("same slots allocation
+  // group", redis/ioredis#2109). All are defined here, before any call: a command defined while
+  // an auto-pipeline is pending is missing from that pipeline.
+  const runners: Runner[] = [];
+  if (clustered) {
+    for (let n = 1; n <= MAX_GROUP; n++) {
+      client.defineCommand(`riskgateBatch${n}`, { lua: STORE_SCRIPT, numberOfKeys: n });
+      runners[n] = (client as unknown as Record<string, Runner>)[`riskgateBatch${n}`] as Runner;
+    }
+  } else {
+    client.defineCommand("riskgateBatch", { lua: STORE_SCRIPT });
+    const batch = (client as unknown as Record<string, Runner>).riskgateBatch as Runner;
+    runners[0] = batch;
+  }
+  const send = (keys: string[], args: (string | number)[]): Promise<unknown[]> => {
+    const cmd = clustered ? runners[keys.length] : runners[0];
+    if (cmd === undefined) throw new RangeError(`no script command for ${keys.length} keys`);
+    return clustered
+      ? cmd.call(client, ...keys, ...args)
+      : cmd.call(client, keys.length, ...keys, ...args);
+  };
+
+  // Errors reach callers through their calls; the log says "lost" and "back" once each, not
+  // once per reconnection attempt. The listener also keeps ioredis from printing them.
+  let up = false;
+  client.on("ready", () => {
+    if (!up) deps.logger?.info({}, "redis store: connected");
+    up = true;
+  });
+  client.on("error", (err: Error) => {
+    if (up) deps.logger?.warn({ err: { message: err.message } }, "redis store: connection lost");
+    up = false;
+  });
+  client.on("close", () => {
+    if (up) deps.logger?.warn({}, "redis store: connection closed");
+    up = false;
+  });
 
   async function runGroup(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
     const keys: string[] = [];
@@ -101,14 +209,42 @@ export function createRedisStore(options: RedisStoreOptions): Store & {
           break;
       }
     }
-    const flat = await runner(keys.length, ...keys, ...args);
+    const flat = await send(keys, args);
     return decode(ops, flat);
+  }
+
+  async function runPerTag(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
+    // a script may only touch one slot: one script per hash tag (chunks of MAX_GROUP ops past
+    // that), all sent at once
+    const groups = new Map<string, number[]>();
+    const chunks: number[][] = [];
+    ops.forEach((op, i) => {
+      let g = groups.get(op.key.tag);
+      if (g === undefined || g.length === MAX_GROUP) {
+        g = [];
+        groups.set(op.key.tag, g);
+        chunks.push(g);
+      }
+      g.push(i);
+    });
+    if (chunks.length === 1) return runGroup(ops);
+    const results: OpResult<StoreOp>[] = new Array(ops.length);
+    await Promise.all(
+      chunks.map(async (indexes) => {
+        const out = await runGroup(indexes.map((i) => ops[i] as StoreOp));
+        indexes.forEach((i, j) => {
+          results[i] = out[j] as OpResult<StoreOp>;
+        });
+      }),
+    );
+    return results;
   }
 
   return {
     kind: "redis",
     client,
     async ready() {
+      if (client.status === "ready") return;
       try {
         await client.connect();
       } catch (err) {
@@ -121,26 +257,9 @@ export function createRedisStore(options: RedisStoreOptions): Store & {
       }
     },
     async exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>): Promise<StoreResult<T>> {
+      assertValidOps(batch.ops);
       if (batch.ops.length === 0) return { results: [] as unknown as StoreResult<T>["results"] };
-      if (!clustered) {
-        return { results: (await runGroup(batch.ops)) as StoreResult<T>["results"] };
-      }
-      // Cluster: one script per hash tag (one slot each), sent together
-      const groups = new Map<string, number[]>();
-      batch.ops.forEach((op, i) => {
-        const g = groups.get(op.key.tag);
-        if (g) g.push(i);
-        else groups.set(op.key.tag, [i]);
-      });
-      const results: OpResult<StoreOp>[] = new Array(batch.ops.length);
-      await Promise.all(
-        [...groups.values()].map(async (indexes) => {
-          const out = await runGroup(indexes.map((i) => batch.ops[i] as StoreOp));
-          indexes.forEach((i, j) => {
-            results[i] = out[j] as OpResult<StoreOp>;
-          });
-        }),
-      );
+      const results = clustered ? await runPerTag(batch.ops) : await runGroup(batch.ops);
       return { results: results as StoreResult<T>["results"] };
     },
     async close() {
@@ -182,12 +301,21 @@ function hostPort(text: string): { host: string; port: number } {
   return { host: m[1] as string, port: Number(m[2]) };
 }
 
-/** Credentials and TLS from a redis:// or rediss:// URL, for cluster and sentinel nodes. */
-function parseUrl(url: string): Pick<RedisOptions, "username" | "password" | "tls" | "db"> {
+/** Credentials, database and TLS from a redis:// or rediss:// URL. */
+function parseUrl(url: string): {
+  username?: string;
+  password?: string;
+  tls?: ConnectionOptions;
+  db?: number;
+} {
   const u = new URL(url);
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
+    throw new TypeError(`expected a redis:// or rediss:// URL, got ${u.protocol}//`);
+  }
   return {
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    // servername defaults to each node's own host name (cluster nodes are not the URL's host)
     ...(u.protocol === "rediss:" ? { tls: {} } : {}),
     ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
   };

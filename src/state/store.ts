@@ -1,8 +1,13 @@
 /**
  * The state store port. One call, one round trip: a Check gathers every counter it needs into
  * one batch, and the store answers all of them at once (memory: synchronously; Redis: one
- * EVALSHA per hash-tag group). Implementations: `memory-store.ts` (embedded default) and
- * `redis-store.ts` (shared by replicas).
+ * EVALSHA, or on Redis Cluster one EVALSHA per hash-tag group, sent together).
+ * Implementations: `memory-store.ts` (embedded default) and `redis-store.ts` (shared by
+ * replicas); `guarded-store.ts` adds the timeout and circuit breaker. docs/state.md has the
+ * algorithms, key layout and TTLs.
+ *
+ * Time: the memory store uses `batch.now` (tests inject it); the Redis store uses the Redis
+ * server's clock (`TIME` in the script), so replicas with drifting clocks agree on windows.
  */
 
 /** A key: `tag` groups keys that must live in one Redis Cluster slot (e.g. "s:alice"). */
@@ -11,7 +16,11 @@ export interface StoreKey {
   readonly name: string;
 }
 
-/** Sliding-window counter: adds `cost` and answers the weighted count over the last window. */
+/**
+ * Sliding-window counter: adds `cost` and answers the weighted count over the last window
+ * (the current fixed window plus the previous one weighted by how much of it still overlaps).
+ * `cost: 0` reads without writing (and creates no key).
+ */
 export interface WindowOp {
   readonly op: "window";
   readonly key: StoreKey;
@@ -20,7 +29,10 @@ export interface WindowOp {
   readonly cost: number;
 }
 
-/** Plain counter with a TTL (quotas per calendar period: the period is in the key name). */
+/**
+ * Plain counter with a TTL (quotas per calendar period: the period is in the key name). The TTL
+ * is set when the key is created and not extended after.
+ */
 export interface CountOp {
   readonly op: "count";
   readonly key: StoreKey;
@@ -118,7 +130,10 @@ export interface StoreResult<T extends readonly StoreOp[] = readonly StoreOp[]> 
 
 export interface Store {
   readonly kind: "memory" | "redis";
-  /** Runs every op of the batch in one round trip. Rejects on failure or timeout. */
+  /**
+   * Runs every op of the batch in one round trip; results are aligned with `batch.ops`.
+   * Rejects with InvalidStoreOpError on a malformed op, otherwise on failure or timeout.
+   */
   exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>): Promise<StoreResult<T>>;
   close(): Promise<void>;
 }
@@ -126,4 +141,51 @@ export interface Store {
 /** The full key text of a store key: `{tag}` is the Redis Cluster hash tag. */
 export function keyText(prefix: string, key: StoreKey): string {
   return `${prefix}{${key.tag}}:${key.name}`;
+}
+
+/** A batch no store could run (caller misuse, not a store failure: breakers ignore it). */
+export class InvalidStoreOpError extends TypeError {
+  override readonly name = "InvalidStoreOpError";
+}
+
+const positiveInt = (n: number) => Number.isSafeInteger(n) && n > 0;
+const countInt = (n: number) => Number.isSafeInteger(n) && n >= 0;
+
+function opProblem(op: StoreOp): string | undefined {
+  const key = op.key as StoreKey | undefined;
+  // an empty tag would make Redis hash the whole key, scattering one tag over many slots
+  if (typeof key?.tag !== "string" || key.tag === "") return "key.tag must be a non-empty string";
+  if (typeof key.name !== "string" || key.name === "") return "key.name must be a non-empty string";
+  switch (op.op) {
+    case "window":
+      if (!positiveInt(op.windowMs)) return "windowMs must be a positive integer";
+      return countInt(op.cost) ? undefined : "cost must be a non-negative integer";
+    case "count":
+      if (!countInt(op.cost)) return "cost must be a non-negative integer";
+      return positiveInt(op.ttlMs) ? undefined : "ttlMs must be a positive integer";
+    case "distinct":
+      if (typeof op.member !== "string") return "member must be a string";
+      return positiveInt(op.windowMs) ? undefined : "windowMs must be a positive integer";
+    case "swap":
+      if (typeof op.value !== "string") return "value must be a string";
+      return positiveInt(op.ttlMs) ? undefined : "ttlMs must be a positive integer";
+    case "member":
+      if (typeof op.member !== "string") return "member must be a string";
+      if (!positiveInt(op.max)) return "max must be a positive integer";
+      return positiveInt(op.ttlMs) ? undefined : "ttlMs must be a positive integer";
+    case "baseline":
+      if (!positiveInt(op.bucketMs)) return "bucketMs must be a positive integer";
+      if (!(op.alpha > 0 && op.alpha <= 1)) return "alpha must be in (0, 1]";
+      return positiveInt(op.ttlMs) ? undefined : "ttlMs must be a positive integer";
+    default:
+      return `unknown op "${String((op as { op: unknown }).op)}"`;
+  }
+}
+
+/** Throws InvalidStoreOpError naming the first op no store could run. */
+export function assertValidOps(ops: readonly StoreOp[]): void {
+  for (let i = 0; i < ops.length; i++) {
+    const problem = opProblem(ops[i] as StoreOp);
+    if (problem !== undefined) throw new InvalidStoreOpError(`store op ${i}: ${problem}`);
+  }
 }

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Store, StoreKey } from "../../src/state/store.js";
+import {
+  InvalidStoreOpError,
+  type Store,
+  type StoreKey,
+  type StoreOp,
+} from "../../src/state/store.js";
 
-/** Time as a store sees it: the memory store's is injected, Redis's is real. */
+/** Time as a store sees it: the memory store's is injected, Redis's is real (its TIME). */
 export interface ContractClock {
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -10,7 +15,7 @@ export interface ContractClock {
 export interface ContractSubject {
   readonly store: Store;
   readonly clock: ContractClock;
-  /** Remaining TTL of a key in ms, when the implementation can tell (Redis PTTL). */
+  /** Remaining TTL of a key in ms, when the implementation can tell (Redis PTTL: -2 = no key). */
   ttl?(key: StoreKey): Promise<number>;
   close(): Promise<void>;
 }
@@ -19,8 +24,10 @@ let unique = 0;
 const k = (name: string, tag = `t${++unique}-${Date.now()}`): StoreKey => ({ tag, name });
 
 /**
- * The store contract: the same promises from the embedded memory store and from Redis, so a
- * deployment can move between them without a change in behaviour.
+ * The store contract: the same promises from the embedded memory store and from Redis (single
+ * server and Cluster), so a deployment can move between them without a change in behaviour.
+ * Timing: windows and TTLs are a few hundred ms with margins of 100 ms or more, so the Redis
+ * runs (real time) hold on a loaded machine; the memory runs move an injected clock.
  */
 export function storeContract(name: string, make: () => Promise<ContractSubject>): void {
   describe(`store contract: ${name}`, () => {
@@ -28,42 +35,73 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
     beforeAll(async () => {
       s = await make();
     });
-    afterAll(() => s.close());
-    const exec = <const T extends Parameters<Store["exec"]>[0]["ops"]>(ops: T) =>
+    afterAll(() => s?.close());
+    const exec = <const T extends readonly StoreOp[]>(ops: T) =>
       s.store.exec({ ops, now: s.clock.now() });
+    /** Sleeps to `offset` ms after the start of the next period of `periodMs`. */
+    const alignTo = (periodMs: number, offset: number) =>
+      s.clock.sleep(periodMs - (s.clock.now() % periodMs) + offset);
 
-    it("counts in a window per key, and cost 0 only reads", async () => {
+    it("counts in a window per key; cost 0 reads without creating a key", async () => {
       const a = k("vel");
       const b = k("vel");
       for (let i = 0; i < 3; i++) await exec([{ op: "window", key: a, windowMs: 60_000, cost: 1 }]);
       const { results } = await exec([
         { op: "window", key: a, windowMs: 60_000, cost: 0 },
-        { op: "window", key: b, windowMs: 60_000, cost: 1 },
+        { op: "window", key: b, windowMs: 60_000, cost: 2 },
+        { op: "window", key: a, windowMs: 60_000, cost: 0 },
       ]);
       expect(results[0].count).toBe(3);
-      expect(results[1].count).toBe(1);
+      expect(results[1].count).toBe(2);
+      expect(results[2].count).toBe(3);
       expect(results[0].resetMs).toBeGreaterThan(0);
       expect(results[0].resetMs).toBeLessThanOrEqual(60_000);
+      const never = k("failed");
+      const read = await exec([{ op: "window", key: never, windowMs: 60_000, cost: 0 }]);
+      expect(read.results[0].count).toBe(0);
+      if (s.ttl) expect(await s.ttl(never)).toBe(-2);
     });
 
-    it("forgets a window two windows later", async () => {
-      const a = k("vel");
-      for (let i = 0; i < 5; i++) await exec([{ op: "window", key: a, windowMs: 200, cost: 1 }]);
-      await s.clock.sleep(450);
-      const { results } = await exec([{ op: "window", key: a, windowMs: 200, cost: 1 }]);
-      expect(results[0].count).toBe(1);
+    it("weighs the previous window by its overlap, and forgets it a window later", async () => {
+      const key = k("vel");
+      const windowMs = 1000;
+      await alignTo(windowMs, 20);
+      await exec([{ op: "window", key, windowMs, cost: 10 }]);
+      // 250 ms into the next window: 10 * 750/1000 -> 7, plus this one = 8; a late timer
+      // (up to 350 ms) can only lower it towards 5, never to "no decay" (11) or "reset" (1)
+      await alignTo(windowMs, 250);
+      const next = (await exec([{ op: "window", key, windowMs, cost: 1 }])).results[0];
+      expect(next.count).toBeGreaterThanOrEqual(5);
+      expect(next.count).toBeLessThanOrEqual(8);
+      expect(next.resetMs).toBeGreaterThan(0);
+      expect(next.resetMs).toBeLessThanOrEqual(750);
+      if (s.ttl) {
+        const ttl = await s.ttl(key);
+        expect(ttl).toBeGreaterThan(windowMs); // kept through the next window, which weighs it
+        expect(ttl).toBeLessThanOrEqual(2 * windowMs);
+      }
+      // two windows on, both fixed windows are gone
+      await alignTo(windowMs, 20);
+      await alignTo(windowMs, 20);
+      const later = (await exec([{ op: "window", key, windowMs, cost: 1 }])).results[0];
+      expect(later.count).toBe(1);
     });
 
-    it("keeps plain counters with a TTL", async () => {
+    it("keeps plain counters with a TTL set once, at creation", async () => {
       const q = k("quota:2026-11");
-      await exec([{ op: "count", key: q, cost: 1, ttlMs: 60_000 }]);
-      const { results } = await exec([{ op: "count", key: q, cost: 2, ttlMs: 60_000 }]);
-      expect(results[0].count).toBe(3);
+      await exec([{ op: "count", key: q, cost: 1, ttlMs: 400 }]);
+      await s.clock.sleep(200);
+      const second = await exec([{ op: "count", key: q, cost: 2, ttlMs: 400 }]);
+      expect(second.results[0].count).toBe(3);
       if (s.ttl) {
         const ttl = await s.ttl(q);
         expect(ttl).toBeGreaterThan(0);
-        expect(ttl).toBeLessThanOrEqual(60_000);
+        expect(ttl).toBeLessThanOrEqual(200); // not extended by the second op
       }
+      // 500 ms after creation: expired (an extended TTL would last until 600)
+      await s.clock.sleep(300);
+      const third = await exec([{ op: "count", key: q, cost: 1, ttlMs: 400 }]);
+      expect(third.results[0].count).toBe(1);
     });
 
     it("counts distinct members in a window", async () => {
@@ -73,11 +111,25 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       await add("bob");
       await add("alice");
       expect((await add("carol")).results[0].count).toBe(3);
+      if (s.ttl) expect(await s.ttl(key)).toBeLessThanOrEqual(60_000);
       const short = k("subjects");
       await exec([{ op: "distinct", key: short, member: "x", windowMs: 150 }]);
       await s.clock.sleep(300);
       const later = await exec([{ op: "distinct", key: short, member: "y", windowMs: 150 }]);
       expect(later.results[0].count).toBe(1);
+    });
+
+    it("saturates a distinct count at 10,000 members", async () => {
+      const key = k("subjects");
+      const ops = Array.from({ length: 10_001 }, (_, i) => ({
+        op: "distinct" as const,
+        key,
+        member: `m${i}`,
+        windowMs: 60_000,
+      }));
+      const { results } = await exec(ops);
+      expect(results[9_999]?.count).toBe(10_000);
+      expect(results[10_000]?.count).toBe(10_000);
     });
 
     it("swaps the last seen value", async () => {
@@ -86,10 +138,18 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(first.results[0].previous).toBeNull();
       const second = await exec([{ op: "swap", key, value: "-33.87,151.21,2,AU", ttlMs: 60_000 }]);
       expect(second.results[0].previous).toBe("48.85,2.35,1,FR");
-      if (s.ttl) expect(await s.ttl(key)).toBeGreaterThan(0);
+      const third = await exec([{ op: "swap", key, value: "", ttlMs: 60_000 }]);
+      expect(third.results[0].previous).toBe("-33.87,151.21,2,AU");
+      const fourth = await exec([{ op: "swap", key, value: "x", ttlMs: 60_000 }]);
+      expect(fourth.results[0].previous).toBe(""); // an empty value is a value, not "none"
+      if (s.ttl) {
+        const ttl = await s.ttl(key);
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(60_000);
+      }
     });
 
-    it("keeps bounded member sets: new vs known, oldest evicted", async () => {
+    it("keeps bounded member sets: new vs known, the stalest evicted", async () => {
       const key = k("devices");
       const add = async (member: string) => {
         const r = (await exec([{ op: "member", key, member, ttlMs: 60_000, max: 3 }])).results[0];
@@ -103,39 +163,80 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await add("d4")).toEqual({ isNew: true, size: 3 }); // d2, the stalest, goes
       expect(await add("d1")).toEqual({ isNew: false, size: 3 });
       expect(await add("d2")).toEqual({ isNew: true, size: 3 });
+      if (s.ttl) expect(await s.ttl(key)).toBeGreaterThan(59_000);
+    });
+
+    it("expires sets and last sightings by TTL, and a sighting refreshes a set's TTL", async () => {
+      const seen = k("loc");
+      const known = k("devices");
+      const refreshed = k("countries");
+      await exec([
+        { op: "swap", key: seen, value: "a", ttlMs: 400 },
+        { op: "member", key: known, member: "d1", ttlMs: 400, max: 5 },
+        { op: "member", key: refreshed, member: "FR", ttlMs: 400, max: 5 },
+      ]);
+      await s.clock.sleep(250);
+      await exec([{ op: "member", key: refreshed, member: "DE", ttlMs: 400, max: 5 }]);
+      await s.clock.sleep(250); // 500 ms after the first sightings, 250 after the refresh
+      const { results } = await exec([
+        { op: "swap", key: seen, value: "b", ttlMs: 400 },
+        { op: "member", key: known, member: "d1", ttlMs: 400, max: 5 },
+        { op: "member", key: refreshed, member: "FR", ttlMs: 400, max: 5 },
+      ]);
+      expect(results[0]).toEqual({ previous: null });
+      expect(results[1]).toEqual({ isNew: true, size: 1 });
+      expect(results[2]).toEqual({ isNew: false, size: 2 });
     });
 
     it("learns a request-rate baseline and shows a burst above it", async () => {
       const key = k("base");
       const bucketMs = 250;
       const hit = () => exec([{ op: "baseline", key, bucketMs, alpha: 0.2, ttlMs: 60_000 }]);
-      // start each bucket's requests just after its start, so none straddles a boundary
-      const nextBucket = () => s.clock.sleep(bucketMs - (s.clock.now() % bucketMs) + 10);
-      await nextBucket();
+      // each bucket's requests start just after its start, so none straddles a boundary
+      await alignTo(bucketMs, 10);
       for (let b = 0; b < 12; b++) {
         await hit();
         await hit();
-        await nextBucket();
+        await alignTo(bucketMs, 10);
       }
       let last = (await hit()).results[0];
       for (let i = 0; i < 19; i++) last = (await hit()).results[0];
       expect(last.current).toBe(20);
-      expect(last.samples).toBeGreaterThanOrEqual(12);
-      expect(last.mean).toBeGreaterThan(1);
-      expect(last.mean).toBeLessThan(2.5);
-      expect(last.variance).toBeGreaterThanOrEqual(0);
-      expect(last.variance).toBeLessThan(2);
+      expect(last.samples).toBe(12);
+      expect(last.mean).toBeCloseTo(2, 10); // steady 2 per bucket: the mean is exactly 2
+      expect(last.variance).toBeCloseTo(0, 10);
+      // the burst is (20 - 2) / sd far above its own normal; sd ~ 0 here, so "far"
+      if (s.ttl) expect(await s.ttl(key)).toBeGreaterThan(59_000);
     });
 
-    it("answers a mixed batch aligned with its ops", async () => {
+    it("folds empty buckets in as zeros (EWMA mean and variance)", async () => {
+      const key = k("base");
+      const bucketMs = 200;
+      const hit = () => exec([{ op: "baseline", key, bucketMs, alpha: 0.5, ttlMs: 60_000 }]);
+      await alignTo(bucketMs, 20);
+      for (let b = 0; b < 3; b++) {
+        for (let i = 0; i < 4; i++) await hit();
+        await alignTo(bucketMs, 20);
+      }
+      // two empty buckets, then one request: folds 4, 0, 0 after 4, 4
+      await alignTo(bucketMs, 20);
+      await alignTo(bucketMs, 20);
+      const r = (await hit()).results[0];
+      // 4, 4, 4 -> mean 4, var 0; 0 -> mean 2, var 0.5 * (0 + 16 * 0.5) = 4;
+      // 0 -> mean 1, var 0.5 * (4 + 2 * 1) = 3
+      expect(r).toEqual({ current: 1, mean: 1, variance: 3, samples: 5 });
+    });
+
+    it("answers a mixed batch aligned with its ops, across tags", async () => {
       const tag = `mix-${Date.now()}`;
       const { results } = await exec([
         { op: "window", key: k("vel", tag), windowMs: 60_000, cost: 1 },
         { op: "swap", key: k("loc", tag), value: "v1", ttlMs: 60_000 },
         { op: "member", key: k("countries", tag), member: "FR", ttlMs: 60_000, max: 8 },
-        { op: "count", key: k("quota", "other-tag"), cost: 5, ttlMs: 60_000 },
-        { op: "distinct", key: k("subjects", "ip-tag"), member: "alice", windowMs: 60_000 },
+        { op: "count", key: k("quota", `other-${tag}`), cost: 5, ttlMs: 60_000 },
+        { op: "distinct", key: k("subjects", `ip-${tag}`), member: "alice", windowMs: 60_000 },
         { op: "baseline", key: k("base", tag), bucketMs: 60_000, alpha: 0.1, ttlMs: 60_000 },
+        { op: "window", key: k("vel", `ip-${tag}`), windowMs: 60_000, cost: 3 },
       ]);
       expect(results[0]).toMatchObject({ count: 1 });
       expect(results[1]).toEqual({ previous: null });
@@ -143,6 +244,25 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(results[3]).toEqual({ count: 5 });
       expect(results[4]).toEqual({ count: 1 });
       expect(results[5]).toEqual({ current: 1, mean: 0, variance: 0, samples: 0 });
+      expect(results[6]).toMatchObject({ count: 3 });
+      expect((await exec([])).results).toEqual([]);
+    });
+
+    it("rejects a malformed op as misuse (InvalidStoreOpError), touching nothing", async () => {
+      const key = k("vel");
+      const bad = [
+        { op: "window", key, windowMs: 60_000, cost: 1 },
+        { op: "window", key, windowMs: 0, cost: 1 },
+      ] as const;
+      await expect(exec(bad)).rejects.toBeInstanceOf(InvalidStoreOpError);
+      await expect(
+        exec([{ op: "window", key: { tag: "", name: "vel" }, windowMs: 1000, cost: 1 }]),
+      ).rejects.toThrow(/tag/);
+      await expect(
+        exec([{ op: "baseline", key, bucketMs: 1000, alpha: 1.5, ttlMs: 1000 }]),
+      ).rejects.toThrow(/alpha/);
+      const read = await exec([{ op: "window", key, windowMs: 60_000, cost: 0 }]);
+      expect(read.results[0].count).toBe(0);
     });
   });
 }

@@ -1,13 +1,16 @@
+import { rmSync } from "node:fs";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGuardedStore } from "../../src/state/guarded-store.js";
+import { createStoreFromSettings } from "../../src/state/create-store.js";
 import { createRedisStore } from "../../src/state/redis-store.js";
 import { keyText, type StoreOp } from "../../src/state/store.js";
+import { createLogger } from "../../src/telemetry/logger.js";
 import {
+  makeTlsFiles,
   type RedisProcess,
   redisAvailable,
   startRedis,
-  startRedisCluster,
+  type TlsFiles,
 } from "../helpers/redis-server.js";
 import { storeContract } from "../helpers/store-contract.js";
 
@@ -17,7 +20,13 @@ const realClock = {
   sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
 };
 
-describe.runIf(available)("Redis store", () => {
+/** Calls of one command since the last CONFIG RESETSTAT. */
+async function calls(admin: Redis, command: string): Promise<number> {
+  const stats = await admin.info("commandstats");
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+}
+
+describe.runIf(available)("Redis store (single server)", () => {
   storeContract("redis (single server)", async () => {
     const server = await startRedis();
     const store = createRedisStore({ url: server.url, keyPrefix: "rgtest:" });
@@ -30,67 +39,102 @@ describe.runIf(available)("Redis store", () => {
       async close() {
         admin.disconnect();
         await store.close();
-        await server.stop();
-      },
-    };
-  });
-
-  storeContract("redis cluster (3 masters)", async () => {
-    const cluster = await startRedisCluster();
-    const store = createRedisStore({ clusterNodes: cluster.nodes, keyPrefix: "rgtest:" });
-    await store.ready();
-    return {
-      store,
-      clock: realClock,
-      async close() {
-        await store.close();
-        await cluster.stop();
+        await server.dispose();
       },
     };
   });
 
   describe("one round trip", () => {
     let server: RedisProcess;
+    let admin: Redis;
     beforeAll(async () => {
       server = await startRedis();
+      admin = new Redis(server.url);
     });
-    afterAll(() => server.stop());
+    afterAll(async () => {
+      admin?.disconnect();
+      await server?.dispose();
+    });
 
-    it("runs a whole batch as exactly one EVALSHA", async () => {
+    const checkOps: StoreOp[] = [
+      { op: "window", key: { tag: "s:alice", name: "vel" }, windowMs: 60_000, cost: 1 },
+      { op: "window", key: { tag: "o:acme", name: "vel" }, windowMs: 60_000, cost: 1 },
+      { op: "window", key: { tag: "ip:127.0.0.1", name: "vel" }, windowMs: 60_000, cost: 1 },
+      { op: "swap", key: { tag: "s:alice", name: "loc" }, value: "x", ttlMs: 60_000 },
+      {
+        op: "member",
+        key: { tag: "s:alice", name: "devices" },
+        member: "d1",
+        ttlMs: 60_000,
+        max: 5,
+      },
+      {
+        op: "member",
+        key: { tag: "s:alice", name: "countries" },
+        member: "FR",
+        ttlMs: 60_000,
+        max: 5,
+      },
+      {
+        op: "distinct",
+        key: { tag: "ip:127.0.0.1", name: "subjects" },
+        member: "alice",
+        windowMs: 60_000,
+      },
+      {
+        op: "baseline",
+        key: { tag: "s:alice", name: "base" },
+        bucketMs: 60_000,
+        alpha: 0.1,
+        ttlMs: 60_000,
+      },
+      { op: "count", key: { tag: "o:acme", name: "quota:2026-11" }, cost: 1, ttlMs: 60_000 },
+    ];
+
+    it("runs a whole batch as exactly one EVALSHA, every key under its tag with a TTL", async () => {
       const store = createRedisStore({ url: server.url, keyPrefix: "rg:" });
       await store.ready();
-      const admin = new Redis(server.url);
-      const ops: StoreOp[] = [
-        { op: "window", key: { tag: "s:alice", name: "vel" }, windowMs: 60_000, cost: 1 },
-        { op: "window", key: { tag: "o:acme", name: "vel" }, windowMs: 60_000, cost: 1 },
-        { op: "swap", key: { tag: "s:alice", name: "loc" }, value: "x", ttlMs: 60_000 },
-        {
-          op: "member",
-          key: { tag: "s:alice", name: "devices" },
-          member: "d1",
-          ttlMs: 60_000,
-          max: 5,
-        },
-      ];
-      await store.exec({ ops, now: Date.now() }); // loads the script (EVALSHA miss -> EVAL)
+      await store.exec({ ops: checkOps, now: Date.now() }); // first call on a connection: EVAL
       await admin.config("RESETSTAT");
-      for (let i = 0; i < 10; i++) await store.exec({ ops, now: Date.now() });
-      const stats = await admin.info("commandstats");
-      const calls = (name: string) =>
-        Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
-      expect(calls("evalsha")).toBe(10);
-      expect(calls("eval")).toBe(0);
-      expect(calls("hset")).toBe(20); // the script's own commands run inside those calls
-      // every key has a TTL and the subject's keys share one hash tag
+      for (let i = 0; i < 10; i++) await store.exec({ ops: checkOps, now: Date.now() });
+      expect(await calls(admin, "evalsha")).toBe(10);
+      expect(await calls(admin, "eval")).toBe(0);
+      expect(await calls(admin, "script")).toBe(0);
+      expect(await calls(admin, "hset")).toBe(40); // the script's own commands, inside those calls
       const keys = (await admin.keys("rg:*")).sort();
       expect(keys).toEqual([
+        "rg:{ip:127.0.0.1}:subjects",
+        "rg:{ip:127.0.0.1}:vel",
+        "rg:{o:acme}:quota:2026-11",
         "rg:{o:acme}:vel",
+        "rg:{s:alice}:base",
+        "rg:{s:alice}:countries",
         "rg:{s:alice}:devices",
         "rg:{s:alice}:loc",
         "rg:{s:alice}:vel",
       ]);
-      for (const key of keys) expect(await admin.pttl(key)).toBeGreaterThan(0);
-      admin.disconnect();
+      for (const key of keys) {
+        const ttl = await admin.pttl(key);
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(120_000);
+      }
+      await store.close();
+    });
+
+    it("shares socket writes between concurrent batches (auto-pipelining), one EVALSHA each", async () => {
+      const store = createRedisStore({ url: server.url, keyPrefix: "rg:" });
+      await store.ready();
+      await store.exec({ ops: checkOps, now: Date.now() });
+      await admin.config("RESETSTAT");
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => store.exec({ ops: checkOps, now: Date.now() })),
+      );
+      expect(results.map((r) => r.results.length)).toEqual(Array(50).fill(checkOps.length));
+      expect(await calls(admin, "evalsha")).toBe(50);
+      const counts = results
+        .map((r) => (r.results[0] as { count: number }).count)
+        .sort((a, b) => a - b);
+      expect(new Set(counts).size).toBe(50); // each saw its own increment: atomic per batch
       await store.close();
     });
 
@@ -99,70 +143,102 @@ describe.runIf(available)("Redis store", () => {
       await store.ready();
       const op = { op: "count", key: { tag: "q", name: "n" }, cost: 1, ttlMs: 60_000 } as const;
       await store.exec({ ops: [op], now: 0 });
-      const admin = new Redis(server.url);
       await admin.script("FLUSH");
+      await admin.config("RESETSTAT");
       const r = await store.exec({ ops: [op], now: 0 });
       expect(r.results[0].count).toBe(2);
-      admin.disconnect();
+      expect(await calls(admin, "evalsha")).toBe(1); // refused with NOSCRIPT
+      expect(await calls(admin, "eval")).toBe(1); // then sent whole, once
       await store.close();
+    });
+
+    it("refuses a key prefix that would break hash tags", () => {
+      expect(() => createRedisStore({ url: server.url, keyPrefix: "rg:{x}:" })).toThrow(TypeError);
     });
   });
 
-  describe("Redis stopped mid-test", () => {
+  describe("TLS and password", () => {
     let server: RedisProcess;
+    let files: TlsFiles;
+    let ca: string;
     beforeAll(async () => {
-      server = await startRedis();
+      files = await makeTlsFiles();
+      ca = files.ca;
+      server = await startRedis({ tls: files, password: "s3cret pass" });
     });
-    afterAll(() => server.stop());
+    afterAll(async () => {
+      await server?.dispose();
+      if (files) rmSync(files.dir, { recursive: true, force: true });
+    });
 
-    it("fails fast while down (breaker opens) and recovers by itself when it returns", async () => {
-      const states: string[] = [];
-      const op = {
-        op: "window",
-        key: { tag: "s:x", name: "vel" },
-        windowMs: 60_000,
-        cost: 1,
-      } as const;
-      const guardedRedis = createRedisStore({
-        url: server.url,
-        keyPrefix: "rg:",
-        connectTimeoutMs: 500,
-      });
-      await guardedRedis.ready();
-      const guarded = createGuardedStore(
-        guardedRedis,
-        { timeoutMs: 50, failureThreshold: 3, resetAfterMs: 200 },
-        { onStateChange: (s) => states.push(s) },
+    it("is wired from settings: rediss:// URL, password and CA file settings", async () => {
+      const store = await createStoreFromSettings(
+        {
+          redisUrl: `rediss://localhost:${server.port}`,
+          redisPassword: "s3cret pass",
+          redisTlsCaFile: files.caFile,
+          redisClusterNodes: "",
+          redisSentinels: "",
+          redisSentinelName: "mymaster",
+          redisKeyPrefix: "rg:",
+          storeTimeoutMs: 1000,
+          storeBreakerFailures: 5,
+          storeBreakerResetMs: 1000,
+        },
+        createLogger("silent"),
       );
-      expect((await guarded.exec({ ops: [op], now: 0 })).results[0].count).toBe(1);
+      const r = await store.exec({
+        ops: [{ op: "swap", key: { tag: "s:tls", name: "loc" }, value: "v", ttlMs: 60_000 }],
+        now: Date.now(),
+      });
+      expect(r.results[0]).toEqual({ previous: null });
+      await store.close();
+    });
 
-      await server.stop();
-      const errors: unknown[] = [];
-      for (let i = 0; i < 5; i++) {
-        const started = performance.now();
-        await guarded.exec({ ops: [op], now: 0 }).catch((e: unknown) => errors.push(e));
-        expect(performance.now() - started).toBeLessThan(500);
-      }
-      expect(errors).toHaveLength(5);
-      expect(
-        errors.every((e) => (e as { code?: string }).code === "RISKGATE_STORE_UNAVAILABLE"),
-      ).toBe(true);
-      expect(guarded.breakerState).toBe("open");
+    it("connects over TLS with a private CA and the URL's password", async () => {
+      expect(server.url).toMatch(/^rediss:\/\/:s3cret%20pass@127\.0\.0\.1:/);
+      const store = createRedisStore({
+        url: server.url,
+        tls: { ca, servername: "localhost" },
+        keyPrefix: "rg:",
+      });
+      await store.ready();
+      const r = await store.exec({
+        ops: [{ op: "window", key: { tag: "s:tls", name: "vel" }, windowMs: 60_000, cost: 1 }],
+        now: Date.now(),
+      });
+      expect(r.results[0].count).toBe(1);
+      await store.close();
+    });
 
-      await server.restart();
-      const until = Date.now() + 10_000;
-      let recovered = false;
-      while (!recovered && Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 100));
-        recovered = await guarded.exec({ ops: [op], now: 0 }).then(
-          () => true,
-          () => false,
-        );
-      }
-      expect(recovered).toBe(true);
-      expect(guarded.breakerState).toBe("closed");
-      expect(states).toContain("open");
-      await guarded.close();
-    }, 30_000);
+    it("takes the password from its own option over the URL's", async () => {
+      const url = server.url.replace(/\/\/[^@]*@/, "//:wrong@");
+      const store = createRedisStore({
+        url,
+        password: "s3cret pass",
+        tls: { ca, servername: "localhost" },
+        keyPrefix: "rg:",
+      });
+      await store.ready();
+      await store.close();
+    });
+
+    it("fails to start with a wrong password (RISKGATE_STORE_UNAVAILABLE)", async () => {
+      const store = createRedisStore({
+        url: server.url,
+        password: "wrong",
+        tls: { ca, servername: "localhost" },
+        keyPrefix: "rg:",
+        connectTimeoutMs: 1000,
+      });
+      await expect(store.ready()).rejects.toMatchObject({ code: "RISKGATE_STORE_UNAVAILABLE" });
+      await store.close();
+    });
+
+    it("refuses a server whose certificate it cannot verify", async () => {
+      const store = createRedisStore({ url: server.url, keyPrefix: "rg:", connectTimeoutMs: 1000 });
+      await expect(store.ready()).rejects.toMatchObject({ code: "RISKGATE_STORE_UNAVAILABLE" });
+      await store.close();
+    });
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createGuardedStore } from "../../src/state/guarded-store.js";
 import { createMemoryStore, foldBucket } from "../../src/state/memory-store.js";
-import type { Store } from "../../src/state/store.js";
+import type { StoreKey } from "../../src/state/store.js";
 import { storeContract } from "../helpers/store-contract.js";
 
 storeContract("memory", async () => {
@@ -19,11 +18,11 @@ storeContract("memory", async () => {
 });
 
 describe("memory store specifics", () => {
-  const key = { tag: "s:alice", name: "vel" };
+  const key: StoreKey = { tag: "s:alice", name: "vel" };
+  const t0 = 60_000 * 1000; // a window start
 
   it("weighs the previous window by its remaining overlap (sliding window counter)", async () => {
     const store = createMemoryStore();
-    const t0 = 60_000 * 1000;
     for (let i = 0; i < 10; i++) {
       await store.exec({ ops: [{ op: "window", key, windowMs: 60_000, cost: 1 }], now: t0 + 1000 });
     }
@@ -35,6 +34,17 @@ describe("memory store specifics", () => {
     expect(r.results[0]).toEqual({ count: 8, resetMs: 45_000 });
   });
 
+  it("keeps counting in the stored window when the clock steps back", async () => {
+    const store = createMemoryStore();
+    const hit = (now: number) =>
+      store.exec({ ops: [{ op: "window", key, windowMs: 60_000, cost: 1 }], now });
+    await hit(t0 + 60_500); // window 2
+    const back = await hit(t0 + 59_900); // 600 ms back, into window 1
+    expect(back.results[0].count).toBe(2); // not a roll-over that drops window 2's count
+    const on = await hit(t0 + 61_000);
+    expect(on.results[0]).toEqual({ count: 3, resetMs: 59_000 });
+  });
+
   it("stays bounded by its key cap", async () => {
     const store = createMemoryStore({ maxKeys: 100 });
     for (let i = 0; i < 1000; i++) {
@@ -43,12 +53,53 @@ describe("memory store specifics", () => {
         now: 1,
       });
     }
-    // the first keys were evicted: counting again starts at 1
+    // the first keys were evicted: counting again starts at 1; the last ones are still there
     const r = await store.exec({
-      ops: [{ op: "window", key: { tag: "s:0", name: "vel" }, windowMs: 60_000, cost: 1 }],
+      ops: [
+        { op: "window", key: { tag: "s:0", name: "vel" }, windowMs: 60_000, cost: 1 },
+        { op: "window", key: { tag: "s:999", name: "vel" }, windowMs: 60_000, cost: 1 },
+      ],
       now: 1,
     });
     expect(r.results[0].count).toBe(1);
+    expect(r.results[1].count).toBe(2);
+  });
+
+  it("stays bounded by its cap on set members over all keys", async () => {
+    const store = createMemoryStore({ maxMembers: 100 });
+    const add = (subject: number, device: number) =>
+      store.exec({
+        ops: [
+          {
+            op: "member",
+            key: { tag: `s:${subject}`, name: "devices" },
+            member: `d${device}`,
+            ttlMs: 60_000,
+            max: 50,
+          },
+        ],
+        now: 1,
+      });
+    for (let subject = 0; subject < 10; subject++) {
+      for (let device = 0; device < 20; device++) await add(subject, device);
+    }
+    // 200 members were added; the least recently used subjects' sets went to stay under 100
+    expect((await add(0, 0)).results[0]).toEqual({ isNew: true, size: 1 });
+    expect((await add(9, 0)).results[0]).toEqual({ isNew: false, size: 20 });
+  });
+
+  it("does not count expired entries", async () => {
+    const store = createMemoryStore();
+    const devices = { tag: "s:bob", name: "devices" };
+    const add = (now: number) =>
+      store.exec({
+        ops: [{ op: "member", key: devices, member: "d1", ttlMs: 1000, max: 5 }],
+        now,
+      });
+    expect((await add(0)).results[0].isNew).toBe(true);
+    expect((await add(999)).results[0].isNew).toBe(false); // refreshed to 1999
+    expect((await add(1998)).results[0].isNew).toBe(false);
+    expect((await add(2998)).results[0].isNew).toBe(true);
   });
 
   it("folds buckets into an exponentially weighted mean and variance", () => {
@@ -59,65 +110,13 @@ describe("memory store specifics", () => {
     expect(b.mean).toBe(15);
     expect(b.variance).toBe(25);
   });
-});
 
-describe("guarded store", () => {
-  const op = { op: "window", key: { tag: "t", name: "n" }, windowMs: 1000, cost: 1 } as const;
-  function flaky() {
-    let fail = true;
-    let calls = 0;
-    const store: Store = {
-      kind: "redis",
-      exec: (batch) => {
-        calls++;
-        return fail ? Promise.reject(new Error("ECONNREFUSED")) : createMemoryStore().exec(batch);
-      },
-      close: async () => {},
-    };
-    return {
-      store,
-      heal: () => {
-        fail = false;
-      },
-      calls: () => calls,
-    };
-  }
-
-  it("opens after repeated failures, fails fast, probes once and closes again", async () => {
-    let now = 0;
-    const states: string[] = [];
-    const inner = flaky();
-    const guarded = createGuardedStore(
-      inner.store,
-      { timeoutMs: 50, failureThreshold: 3, resetAfterMs: 1000, clock: () => now },
-      { onStateChange: (s) => states.push(s) },
-    );
-    for (let i = 0; i < 3; i++) {
-      await expect(guarded.exec({ ops: [op], now })).rejects.toMatchObject({
-        code: "RISKGATE_STORE_UNAVAILABLE",
-      });
-    }
-    expect(guarded.breakerState).toBe("open");
-    await expect(guarded.exec({ ops: [op], now })).rejects.toThrow(/breaker is open/);
-    expect(inner.calls()).toBe(3); // open: the store is not called
-    now += 1000;
-    inner.heal();
-    await expect(guarded.exec({ ops: [op], now })).resolves.toBeDefined();
-    expect(guarded.breakerState).toBe("closed");
-    expect(states).toEqual(["open", "half_open", "closed"]);
-  });
-
-  it("times a hanging call out", async () => {
-    const hanging: Store = {
-      kind: "redis",
-      exec: () => new Promise(() => {}),
-      close: async () => {},
-    };
-    const guarded = createGuardedStore(hanging, {
-      timeoutMs: 20,
-      failureThreshold: 5,
-      resetAfterMs: 1000,
-    });
-    await expect(guarded.exec({ ops: [op], now: 0 })).rejects.toThrow(/timed out after 20 ms/);
+  it("caps a long silence at 1000 empty buckets", async () => {
+    const store = createMemoryStore();
+    const op = { op: "baseline", key, bucketMs: 1000, alpha: 0.01, ttlMs: 1e12 } as const;
+    await store.exec({ ops: [op], now: 0 });
+    const r = await store.exec({ ops: [op], now: 1e9 }); // a million buckets later
+    expect(r.results[0].samples).toBe(1001);
+    expect(r.results[0].mean).toBeCloseTo(1 * 0.99 ** 1000, 12);
   });
 });
