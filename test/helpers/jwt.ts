@@ -9,6 +9,7 @@ import {
 } from "jose";
 import type { AccessRequest } from "../../src/access/request.js";
 import { type PolicyDocument, policySchema } from "../../src/config/policy-schema.js";
+import { accessRequest as accessRequestWith } from "./access-request.js";
 
 /** The frozen "now" of identity tests. */
 export const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -30,21 +31,15 @@ export function accessRequest(
   headers: Record<string, string> = {},
   metadata: AccessRequest["metadata"] = {},
 ): AccessRequest {
-  return {
+  return accessRequestWith({
     id: "r-1",
-    method: "GET",
     host: "api.test",
     path: "/",
-    query: "",
     headers: new Map(Object.entries(headers)),
     clientIp: "127.0.0.1",
-    size: -1,
-    principal: "",
-    sni: "",
-    contextExtensions: {},
     metadata,
     receivedAt: NOW,
-  };
+  });
 }
 
 export const bearer = (token: string) => accessRequest({ authorization: `Bearer ${token}` });

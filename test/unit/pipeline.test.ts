@@ -5,6 +5,7 @@ import type { AccessRequest } from "../../src/access/request.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
+import { accessRequest } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -36,22 +37,7 @@ const claims = {
 function request(over: Partial<AccessRequest> & { token?: string } = {}): AccessRequest {
   const headers = new Map<string, string>();
   if (over.token !== undefined) headers.set("authorization", `Bearer ${over.token}`);
-  return {
-    id: "req-1",
-    method: "GET",
-    host: "api.example.com",
-    path: "/v1/items",
-    query: "",
-    headers,
-    clientIp: "203.0.113.7",
-    size: -1,
-    principal: "",
-    sni: "",
-    contextExtensions: {},
-    metadata: {},
-    receivedAt: NOW,
-    ...over,
-  };
+  return accessRequest({ headers, ...over });
 }
 
 function setup(options: { store?: Store; policyText?: string } = {}) {

@@ -15,6 +15,7 @@ import { parsePolicy } from "../../src/config/policy.js";
 import { parseAsnList } from "../../src/geo/asn-list.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { parseIpList } from "../../src/geo/ip-list.js";
+import { accessRequest } from "../helpers/access-request.js";
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const base = readFileSync("policies/demo.yaml", "utf8");
@@ -51,22 +52,13 @@ function ctx(
   const tierName = over.tier ?? "pro";
   return {
     policy,
-    req: {
+    req: accessRequest({
       id: "r",
-      method: "GET",
-      host: "api.example.com",
       path: "/v1/x",
-      query: "",
-      headers: new Map(),
       clientIp: "198.51.100.10",
-      size: -1,
-      principal: "",
-      sni: "",
-      contextExtensions: {},
-      metadata: {},
       receivedAt: over.now ?? NOW,
       ...over.req,
-    },
+    }),
     caller: over.caller ?? caller,
     route: {
       name: "api-read",

@@ -8,7 +8,6 @@ import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { generateKeyPair, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createPipeline, type Runtime } from "../../src/access/pipeline.js";
-import type { AccessRequest } from "../../src/access/request.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -18,6 +17,7 @@ import {
   type Telemetry,
   type TelemetryOptions,
 } from "../../src/telemetry/telemetry.js";
+import { accessRequest } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -65,21 +65,12 @@ async function decide(
   const pipeline = createPipeline({ store: createMemoryStore(), clock: () => NOW });
   const headers = new Map(Object.entries(options.headers ?? {}));
   if (options.token) headers.set("authorization", `Bearer ${options.token}`);
-  const req: AccessRequest = {
+  const req = accessRequest({
     id: "req-42",
     method: options.method ?? "GET",
-    host: "api.example.com",
     path: options.path ?? "/v1/items",
-    query: "",
     headers,
-    clientIp: "203.0.113.7",
-    size: -1,
-    principal: "",
-    sni: "",
-    contextExtensions: {},
-    metadata: {},
-    receivedAt: NOW,
-  };
+  });
   const metadata = new grpc.Metadata();
   for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v);
   const decision = await pipeline.evaluate(runtime, req);

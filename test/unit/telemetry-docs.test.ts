@@ -4,13 +4,13 @@ import * as grpc from "@grpc/grpc-js";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { describe, expect, it } from "vitest";
 import { createPipeline, type Runtime } from "../../src/access/pipeline.js";
-import type { AccessRequest } from "../../src/access/request.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { createMetrics } from "../../src/telemetry/metrics.js";
 import { createTelemetry, type DecisionEvent } from "../../src/telemetry/telemetry.js";
+import { accessRequest } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
 const doc = readFileSync("docs/observability.md", "utf8");
@@ -42,21 +42,7 @@ async function events(): Promise<DecisionEvent[]> {
       identifier: fakeIdentifier(claims),
     };
     const pipeline = createPipeline({ store: store ?? createMemoryStore(), clock: () => NOW });
-    const req: AccessRequest = {
-      id: "req-1",
-      method: "GET",
-      host: "api.example.com",
-      path,
-      query: "",
-      headers: new Map([["authorization", `Bearer ${token}`]]),
-      clientIp: "203.0.113.7",
-      size: -1,
-      principal: "",
-      sni: "",
-      contextExtensions: {},
-      metadata: {},
-      receivedAt: NOW,
-    };
+    const req = accessRequest({ path, headers: new Map([["authorization", `Bearer ${token}`]]) });
     const metadata = new grpc.Metadata();
     metadata.set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     const decision = await pipeline.evaluate(runtime, req);

@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { createPipeline, type Runtime } from "../../src/access/pipeline.js";
-import type { AccessRequest } from "../../src/access/request.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -19,6 +18,7 @@ import {
   type DecisionEvent,
   type Telemetry,
 } from "../../src/telemetry/telemetry.js";
+import { accessRequest } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -38,21 +38,7 @@ async function decide(
     identifier: fakeIdentifier(claims),
   };
   const pipeline = createPipeline({ store: createMemoryStore(), clock: () => NOW });
-  const req: AccessRequest = {
-    id: "req-1",
-    method: "GET",
-    host: "api.example.com",
-    path,
-    query: "",
-    headers: new Map([["authorization", `Bearer ${token}`]]),
-    clientIp: "203.0.113.7",
-    size: -1,
-    principal: "",
-    sni: "",
-    contextExtensions: {},
-    metadata: {},
-    receivedAt: NOW,
-  };
+  const req = accessRequest({ path, headers: new Map([["authorization", `Bearer ${token}`]]) });
   const decision = await pipeline.evaluate(runtime, req);
   return { decision, req, metadata: new grpc.Metadata(), durationNs: 420_000n };
 }

@@ -4,7 +4,6 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterEach, describe, expect, it } from "vitest";
 import { createPipeline, type Runtime } from "../../src/access/pipeline.js";
-import type { AccessRequest } from "../../src/access/request.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
@@ -15,6 +14,7 @@ import {
   type Telemetry,
   type TelemetryOptions,
 } from "../../src/telemetry/telemetry.js";
+import { accessRequest } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -53,21 +53,7 @@ async function decide(
   });
   const headers = new Map(Object.entries(options.headers ?? {}));
   if (options.token) headers.set("authorization", `Bearer ${options.token}`);
-  const req: AccessRequest = {
-    id: "req-1",
-    method: "GET",
-    host: "api.example.com",
-    path: options.path ?? "/v1/items",
-    query: "",
-    headers,
-    clientIp: "203.0.113.7",
-    size: -1,
-    principal: "",
-    sni: "",
-    contextExtensions: {},
-    metadata: {},
-    receivedAt: NOW,
-  };
+  const req = accessRequest({ path: options.path ?? "/v1/items", headers });
   const metadata = new grpc.Metadata();
   for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v);
   const started = process.hrtime.bigint();
