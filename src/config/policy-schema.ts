@@ -339,7 +339,7 @@ const signals = z
         unusual_method_points: points.default(15),
         /** Case-insensitive substrings of automation user agents. */
         automation_user_agents: z
-          .array(z.string().min(1))
+          .array(z.string().min(1).toLowerCase())
           .default([
             "python-requests",
             "go-http-client",

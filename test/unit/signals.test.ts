@@ -267,6 +267,19 @@ describe("request shape", () => {
       "request.unusual_method",
       "request.automation",
     ]);
+    const mixedCase = policyWith("", [
+      [
+        "  sensitivity:\n    enabled: true",
+        "  request_shape: { automation_user_agents: [MyBot] }\n  sensitivity:\n    enabled: true",
+      ],
+    ]);
+    const bot = ctx({
+      policy: mixedCase,
+      req: { headers: new Map([["user-agent", "MYBOT/2.0"]]) },
+    });
+    expect(requestShape.evaluate(bot, []).reasons.map((r) => r.code)).toEqual([
+      "request.automation",
+    ]);
     const browser = ctx({
       req: { headers: new Map([["user-agent", "Mozilla/5.0 Firefox/128.0"]]) },
     });

@@ -28,7 +28,7 @@ export const requestShape: Signal = {
     }
     const ua = ctx.req.headers.get("user-agent")?.toLowerCase();
     if (ua !== undefined) {
-      const hit = cfg.automation_user_agents.find((p) => ua.includes(p.toLowerCase()));
+      const hit = cfg.automation_user_agents.find((p) => ua.includes(p));
       if (hit !== undefined) {
         reasons.push({ code: "request.automation", points: cfg.automation_points, detail: hit });
       }
