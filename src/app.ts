@@ -68,7 +68,13 @@ export function createApp(deps: AppDeps): App {
       previous !== undefined &&
       JSON.stringify(previous.policy.doc.identity) === JSON.stringify(policy.doc.identity);
     if (sameIdentity) return { policy, identifier: previous.identifier };
-    const identifier = createIdentifier({ keys: keySourceFor(policy) }, policy.doc.identity);
+    const identifier = createIdentifier(
+      {
+        keys: keySourceFor(policy),
+        ...(deps.telemetry ? { onVerification: deps.telemetry.tokenVerification } : {}),
+      },
+      policy.doc.identity,
+    );
     await identifier.ready();
     return { policy, identifier };
   }

@@ -91,7 +91,11 @@ class KeysUnavailable extends Error {
  * with skew), and caches verified tokens until they expire so each is verified once.
  */
 export function createIdentifier(
-  deps: { keys: KeySource | undefined },
+  deps: {
+    keys: KeySource | undefined;
+    /** Called after each signature verification (cache misses only): verified or refused. */
+    onVerification?: (ok: boolean) => void;
+  },
   options: PolicyDocument["identity"],
 ): Identifier {
   const skew = options.clock_skew_seconds;
@@ -173,8 +177,10 @@ export function createIdentifier(
         nbf: typeof payload.nbf === "number" ? payload.nbf : undefined,
       };
       verified.set(token, entry);
+      deps.onVerification?.(true);
       return { ok: true, entry };
     } catch (err) {
+      deps.onVerification?.(false);
       const [reason, detail] = classify(err);
       // an error jose did not name (a bug, a key of the wrong type) is not held against the token
       return refuse(

@@ -19,6 +19,7 @@ export interface Metrics {
   storeCall(ms: number, ok: boolean): void;
   breakerState(state: keyof typeof BREAKER): void;
   jwks(event: "refresh" | "failure"): void;
+  tokenVerification(ok: boolean): void;
   policyReload(ok: boolean): void;
   inflight(delta: 1 | -1): void;
   auditDropped(): void;
@@ -75,6 +76,12 @@ export function createMetrics(): Metrics {
     labelNames: ["outcome"] as const,
     registers: [registry],
   });
+  const verifications = new Counter({
+    name: "riskgate_token_verifications_total",
+    help: "JWT signature verifications by outcome; tokens served from the verified-token cache are not counted.",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
   const reloads = new Counter({
     name: "riskgate_policy_reloads_total",
     help: "Policy reloads by outcome (a failed one keeps the last good policy).",
@@ -125,6 +132,7 @@ export function createMetrics(): Metrics {
     },
     breakerState: (state) => breaker.set(BREAKER[state]),
     jwks: (event) => jwks.inc({ outcome: event === "refresh" ? "ok" : "error" }),
+    tokenVerification: (ok) => verifications.inc({ outcome: ok ? "ok" : "error" }),
     policyReload: (ok) => reloads.inc({ outcome: ok ? "ok" : "error" }),
     inflight: (delta) => inflight.inc(delta),
     auditDropped: () => auditDropped.inc(),

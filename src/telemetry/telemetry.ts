@@ -62,6 +62,8 @@ export interface TelemetryHooks {
   breakerState(state: BreakerState): void;
   /** A JWKS fetch refreshed the keys, or failed (the last good keys stay). */
   jwks(event: "refresh" | "failure"): void;
+  /** A JWT's signature was checked (a cache miss): verified, or refused. */
+  tokenVerification(ok: boolean): void;
   /** A policy reload applied, or failed (the last good policy stays). */
   policyReload(ok: boolean): void;
   /** A Check arrived (+1) or was answered (-1). */
@@ -144,10 +146,18 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
         storeCall: metrics.storeCall,
         breakerState: metrics.breakerState,
         jwks: metrics.jwks,
+        tokenVerification: metrics.tokenVerification,
         policyReload: metrics.policyReload,
         inflight: metrics.inflight,
       }
-    : { storeCall: noop, breakerState: noop, jwks: noop, policyReload: noop, inflight: noop };
+    : {
+        storeCall: noop,
+        breakerState: noop,
+        jwks: noop,
+        tokenVerification: noop,
+        policyReload: noop,
+        inflight: noop,
+      };
 
   async function startOnce(): Promise<void> {
     const tracingOn = options.tracing.enabled && options.tracing.exporter !== undefined;
@@ -203,6 +213,7 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
       storeCall: hooks.storeCall,
       breakerState: hooks.breakerState,
       jwksFetch: (ok) => hooks.jwks(ok ? "refresh" : "failure"),
+      tokenVerification: hooks.tokenVerification,
       policyReload: hooks.policyReload,
       inflight: hooks.inflight,
     },

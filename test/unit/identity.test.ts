@@ -308,6 +308,17 @@ describe("the token cache", () => {
     });
   });
 
+  it("reports each signature verification, not cache hits, to onVerification", async () => {
+    const seen: boolean[] = [];
+    const id = createIdentifier({ keys, onVerification: (ok) => seen.push(ok) }, identityPolicy());
+    const token = await es.sign();
+    for (let i = 0; i < 5; i++) await id.identify(bearer(token), NOW);
+    const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"A".repeat(86)}`;
+    await id.identify(bearer(forged), NOW);
+    await id.identify(bearer(forged), NOW); // refused from the negative cache
+    expect(seen).toEqual([true, false]);
+  });
+
   it("expires a cached token by the injected clock (exp + skew)", async () => {
     const id = identifier({ clock_skew_seconds: 30 });
     const token = await es.sign(); // exp = NOW + 600 s

@@ -125,6 +125,9 @@ describe("the /metrics endpoint", () => {
     telemetry.breakerState("open");
     telemetry.jwks("refresh");
     telemetry.jwks("failure");
+    telemetry.tokenVerification(true);
+    telemetry.tokenVerification(true);
+    telemetry.tokenVerification(false);
     telemetry.policyReload(true);
     telemetry.policyReload(false);
     telemetry.policyReload(false);
@@ -139,6 +142,8 @@ describe("the /metrics endpoint", () => {
     expect(sample(text, "riskgate_store_breaker_state")).toBe(2);
     expect(sample(text, 'riskgate_jwks_fetches_total{outcome="ok"}')).toBe(1);
     expect(sample(text, 'riskgate_jwks_fetches_total{outcome="error"}')).toBe(1);
+    expect(sample(text, 'riskgate_token_verifications_total{outcome="ok"}')).toBe(2);
+    expect(sample(text, 'riskgate_token_verifications_total{outcome="error"}')).toBe(1);
     expect(sample(text, 'riskgate_policy_reloads_total{outcome="ok"}')).toBe(1);
     expect(sample(text, 'riskgate_policy_reloads_total{outcome="error"}')).toBe(2);
     telemetry.breakerState("closed");
