@@ -15,27 +15,34 @@ export function scoreOf(reasons: readonly Reason[]): number {
   return Math.max(0, Math.min(100, sum));
 }
 
-/** What scoring needs: the request's signal context plus what the signals found. */
+/** What scoring needs from the request's signal context (the signals' findings come apart). */
 export type RiskInput = Pick<
   SignalContext,
   "policy" | "req" | "caller" | "route" | "tierName" | "tier"
-> & {
-  readonly reasons: readonly Reason[];
-  readonly throttle?: { readonly retryAfterSeconds: number; readonly reason: Reason };
-};
+>;
+
+/** A throttle a signal asked for: it beats any score. */
+export interface Throttle {
+  readonly retryAfterSeconds: number;
+  readonly reason: Reason;
+}
 
 /**
  * Turns the score into a verdict with the tier's thresholds for the route's sensitivity:
  * throttle beats everything, then deny_at, then challenge_at (or a downgrade when the tier has
  * one that still grants the route), else allow.
  */
-export function decideRisk(input: RiskInput): Verdict {
+export function decideRisk(
+  input: RiskInput,
+  found: readonly Reason[],
+  throttle?: Throttle,
+): Verdict {
   const { policy, route, tier } = input;
-  const reasons = input.throttle ? [...input.reasons, input.throttle.reason] : input.reasons;
+  const reasons = throttle ? [...found, throttle.reason] : found;
   const score = scoreOf(reasons);
   const base = context(input, reasons, score, input.tierName);
-  if (input.throttle) {
-    return { ...base, kind: "throttle", retryAfterSeconds: input.throttle.retryAfterSeconds };
+  if (throttle) {
+    return { ...base, kind: "throttle", retryAfterSeconds: throttle.retryAfterSeconds };
   }
   const limits = tier.risk.by_sensitivity[route.sensitivity] ?? tier.risk;
   if (score >= limits.deny_at) return { ...base, kind: "deny", cause: "risk" };
@@ -74,18 +81,19 @@ function context(
   score: number,
   tierName: string,
 ): DecisionContext {
-  return {
+  // field by field rather than with conditional spreads: this runs on every Check
+  const out: { -readonly [K in keyof DecisionContext]: DecisionContext[K] } = {
     requestId: input.req.id,
     score,
     reasons,
     subject: input.caller.subject,
-    ...(input.caller.org === "" ? {} : { org: input.caller.org }),
     tier: tierName,
     route: input.route.name,
-    ...(input.route.rule?.entitlement === undefined
-      ? {}
-      : { entitlement: input.route.rule.entitlement }),
   };
+  if (input.caller.org !== "") out.org = input.caller.org;
+  const entitlement = input.route.rule?.entitlement;
+  if (entitlement !== undefined) out.entitlement = entitlement;
+  return out;
 }
 
 /** The outcome a failure mode gives when state or time ran out. */

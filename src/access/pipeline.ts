@@ -97,6 +97,16 @@ export interface Pipeline {
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const signals = deps.signals ?? DEFAULT_SIGNALS;
   const env = deps.env ?? EMPTY_ENV;
+  // Verified tokens' claims are frozen and shared by every Check that presents the token (the
+  // identity stage caches them), so the caller read from them is kept with them.
+  const callers = new WeakMap<object, { paths: ClaimPaths; caller: Caller }>();
+  const callerOf = (claims: Readonly<Record<string, unknown>>, paths: ClaimPaths): Caller => {
+    const known = callers.get(claims);
+    if (known?.paths === paths) return known.caller;
+    const caller = Object.freeze(callerFromClaims(claims, paths));
+    callers.set(claims, { paths, caller });
+    return caller;
+  };
 
   async function run(
     runtime: Runtime,
@@ -134,7 +144,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
       caller = anonymousCaller(doc.anonymous_tier, req.clientIp);
     } else {
-      caller = callerFromClaims(identity.claims, doc.identity.claims);
+      caller =
+        identity.source === "jwt_authn"
+          ? callerFromClaims(identity.claims, doc.identity.claims)
+          : callerOf(identity.claims, doc.identity.claims);
       if (caller.subject === "") {
         return deny(base, "authentication", {
           code: "identity.claims_invalid",
@@ -143,13 +156,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         });
       }
     }
-    const who: DecisionContext = {
-      ...base,
-      subject: caller.subject,
-      ...(caller.org === "" ? {} : { org: caller.org }),
-      ...(caller.tier === "" ? {} : { tier: caller.tier }),
-      ...(route.rule?.entitlement === undefined ? {} : { entitlement: route.rule.entitlement }),
-    };
+    const who = callerContext(req.id, route, caller);
 
     // license
     const license = checkLicense(policy, caller, route);
@@ -176,11 +183,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       },
       deviceId: deviceIdOf(req, doc.signals.device),
     };
-    const active = signals.filter((s) => s.enabled(ctx));
-    const opsPerSignal = active.map((s) => s.ops?.(ctx) ?? []);
-    const batch: StoreOp[] = opsPerSignal.flat();
+    const active: Signal[] = [];
+    const batch: StoreOp[] = [];
+    // opsEnd[i]: where active[i]'s ops end in the batch (they start where the previous end)
+    const opsEnd: number[] = [];
+    for (const signal of signals) {
+      if (!signal.enabled(ctx)) continue;
+      active.push(signal);
+      if (signal.ops !== undefined) batch.push(...signal.ops(ctx));
+      opsEnd.push(batch.length);
+    }
     const reasons: Reason[] = [];
-    let results: readonly OpResult<StoreOp>[] | undefined = [];
+    let results: readonly OpResult<StoreOp>[] | undefined = NO_RESULTS;
     if (batch.length > 0) {
       const start = performance.now();
       try {
@@ -196,24 +210,25 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         results = undefined;
       }
     }
-    let offset = 0;
     let throttle: { retryAfterSeconds: number; reason: Reason } | undefined;
     let block: Reason | undefined;
-    active.forEach((signal, i) => {
-      const count = opsPerSignal[i]?.length ?? 0;
-      const mine = results?.slice(offset, offset + count);
-      offset += count;
-      if (count > 0 && mine === undefined) return; // store down: stateful signals sit this one out
-      const finding = signal.evaluate(ctx, mine ?? []);
-      reasons.push(...finding.reasons);
+    for (let i = 0, from = 0; i < active.length; i++) {
+      const signal = active[i] as Signal;
+      const to = opsEnd[i] as number;
+      const stateful = to > from;
+      const mine = !stateful ? NO_RESULTS : results?.slice(from, to);
+      from = to;
+      if (mine === undefined) continue; // store down: stateful signals sit this one out
+      const finding = signal.evaluate(ctx, mine);
+      for (const r of finding.reasons) reasons.push(r);
       if (finding.throttle && throttle === undefined) throttle = finding.throttle;
       if (finding.block && block === undefined) block = finding.block;
-    });
+    }
     if (block !== undefined) {
       return deny({ ...who, reasons }, "risk", block);
     }
 
-    return decideRisk({ ...ctx, reasons, ...(throttle === undefined ? {} : { throttle }) });
+    return decideRisk(ctx, reasons, throttle);
   }
 
   return {
@@ -272,6 +287,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   };
 }
 
+type ClaimPaths = PolicyDocument["identity"]["claims"];
+
 function failureModeOf(
   policy: Policy,
   tier: TierPolicy | undefined,
@@ -288,6 +305,26 @@ function deny(
   const reasons = [...base.reasons, reason];
   return { ...base, reasons, score: scoreOf(reasons), kind: "deny", cause };
 }
+
+const NO_RESULTS: readonly OpResult<StoreOp>[] = Object.freeze([]);
+
+/** The decision context once the caller is known (built field by field: this runs per Check). */
+function callerContext(requestId: string, route: ResolvedRoute, caller: Caller): DecisionContext {
+  const who: Mutable<DecisionContext> = {
+    requestId,
+    score: 0,
+    reasons: [],
+    route: route.name,
+    subject: caller.subject,
+  };
+  if (caller.org !== "") who.org = caller.org;
+  if (caller.tier !== "") who.tier = caller.tier;
+  const entitlement = route.rule?.entitlement;
+  if (entitlement !== undefined) who.entitlement = entitlement;
+  return who;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** The device id from the configured header, else the configured cookie ("" when none). */
 function deviceIdOf(req: AccessRequest, cfg: PolicyDocument["signals"]["device"]): string {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { isIPv4 } from "node:net";
 import ipaddr from "ipaddr.js";
 import type { AccessRequest } from "../access/request.js";
 
@@ -169,6 +170,8 @@ function stripPort(host: string): string {
 function parseIp(raw: string | undefined): string {
   if (!raw) return "";
   const text = raw.trim();
+  // the common case, cheaply: node:net accepts only canonical dotted quads (no leading zeros)
+  if (isIPv4(text)) return text;
   if (!ipaddr.isValid(text)) return "";
   const addr = ipaddr.parse(text);
   if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
