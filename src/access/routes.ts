@@ -5,6 +5,8 @@ import type { AccessRequest } from "./request.js";
 export interface CompiledRoute {
   readonly name: string;
   readonly rule: RoutePolicy;
+  /** What resolving to this route answers (one object per policy load, shared by Checks). */
+  readonly resolved: ResolvedRoute;
   matches(req: AccessRequest): boolean;
 }
 
@@ -21,7 +23,17 @@ export const ROUTE_EXTENSION_KEY = "riskgate_route";
 
 /** Compiles the ordered route rules of a policy. */
 export function compileRoutes(routes: readonly RoutePolicy[]): CompiledRoute[] {
-  return routes.map((rule) => ({ name: rule.name, rule, matches: compileMatcher(rule) }));
+  return routes.map((rule) => ({
+    name: rule.name,
+    rule,
+    resolved: Object.freeze({
+      name: rule.name,
+      rule,
+      auth: rule.auth,
+      sensitivity: rule.sensitivity,
+    }),
+    matches: compileMatcher(rule),
+  }));
 }
 
 /**
@@ -44,21 +56,22 @@ export function resolveRoute(
       }
     }
   }
-  if (found !== undefined) {
-    return {
-      name: found.name,
-      rule: found.rule,
-      auth: found.rule.auth,
-      sensitivity: found.rule.sensitivity,
-    };
+  if (found !== undefined) return found.resolved;
+  let fallback = defaultRoutes.get(defaults);
+  if (fallback === undefined) {
+    fallback = Object.freeze({
+      name: "default",
+      rule: undefined,
+      auth: "required",
+      sensitivity: defaults.sensitivity,
+    });
+    defaultRoutes.set(defaults, fallback);
   }
-  return {
-    name: "default",
-    rule: undefined,
-    auth: "required",
-    sensitivity: defaults.sensitivity,
-  };
+  return fallback;
 }
+
+/** The default route's resolution, per policy document (the documents are never mutated). */
+const defaultRoutes = new WeakMap<PolicyDocument["default_route"], ResolvedRoute>();
 
 function compileMatcher(rule: RoutePolicy): (req: AccessRequest) => boolean {
   const hosts = rule.match.hosts === undefined ? undefined : new Set(rule.match.hosts);

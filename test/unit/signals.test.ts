@@ -116,9 +116,17 @@ describe("impossible travel", () => {
       impossibleTravel.evaluate(ctx({ location: versailles }), [{ previous: at(paris, 1) }])
         .reasons,
     ).toEqual([]);
+    for (const junk of ["garbage", "48.8566,2.3522", ",2.3522,1", "48.8566,,1", "a,b,c,FR"]) {
+      expect(
+        impossibleTravel.evaluate(ctx({ location: sydney }), [{ previous: junk }]).reasons,
+      ).toEqual([]);
+    }
+    // a sighting stored without its country still counts
     expect(
-      impossibleTravel.evaluate(ctx({ location: sydney }), [{ previous: "garbage" }]).reasons,
-    ).toEqual([]);
+      impossibleTravel.evaluate(ctx({ location: sydney }), [
+        { previous: at(paris, 3600).replace(/,FR$/, "") },
+      ]).reasons,
+    ).toHaveLength(1);
   });
 
   it("is off without coordinates and for anonymous callers", () => {

@@ -1,6 +1,9 @@
 import { distanceKm } from "../../geo/distance.js";
 import type { MemberReading, SwapReading } from "../../state/store.js";
+import type { GeoLocation } from "../../geo/geo-reader.js";
 import { NOTHING, type Signal, tags } from "./signal.js";
+
+const NOWHERE: GeoLocation = Object.freeze({});
 
 /**
  * Country allow/deny lists of the caller's tier: a denied (or not allowed) country blocks.
@@ -30,15 +33,37 @@ export const countryPolicy: Signal = {
   },
 };
 
+/**
+ * "lat,lon" of a location to 4 decimals (about 11 m), kept beside the location object: the geo
+ * reader hands out one object per cached IP, and number formatting is slow enough to matter on
+ * every Check.
+ */
+const coordinates = new WeakMap<GeoLocation, string>();
+
 /** Encodes a sighting for the store: "lat,lon,epochSeconds,country". */
-function sighting(lat: number, lon: number, now: number, country: string): string {
-  return `${lat.toFixed(4)},${lon.toFixed(4)},${Math.floor(now / 1000)},${country}`;
+function sighting(loc: GeoLocation, now: number): string {
+  let where = coordinates.get(loc);
+  if (where === undefined) {
+    where = `${(loc.latitude ?? 0).toFixed(4)},${(loc.longitude ?? 0).toFixed(4)}`;
+    coordinates.set(loc, where);
+  }
+  return `${where},${Math.floor(now / 1000)},${loc.country ?? ""}`;
 }
 
+/** Reads back "lat,lon,epochSeconds,..." (anything malformed is no sighting). */
 function parseSighting(value: string | null): { lat: number; lon: number; at: number } | undefined {
   if (value === null) return undefined;
-  const [lat, lon, at] = value.split(",").map(Number);
-  if (lat === undefined || lon === undefined || at === undefined) return undefined;
+  const c1 = value.indexOf(",");
+  const c2 = value.indexOf(",", c1 + 1);
+  if (c1 === -1 || c2 === -1) return undefined;
+  const c3 = value.indexOf(",", c2 + 1);
+  const field = (from: number, to: number) => {
+    const text = value.slice(from, to === -1 ? undefined : to);
+    return text === "" ? Number.NaN : Number(text);
+  };
+  const lat = field(0, c1);
+  const lon = field(c1 + 1, c2);
+  const at = field(c2 + 1, c3);
   if (!Number.isFinite(lat) || !Number.isFinite(lon) || !Number.isFinite(at)) return undefined;
   return { lat, lon, at };
 }
@@ -62,7 +87,7 @@ export const impossibleTravel: Signal = {
       {
         op: "swap",
         key: { tag: tags.subject(ctx), name: "loc" },
-        value: sighting(loc?.latitude ?? 0, loc?.longitude ?? 0, ctx.now, loc?.country ?? ""),
+        value: sighting(loc ?? NOWHERE, ctx.now),
         ttlMs: cfg.remember_seconds * 1000,
       },
     ];
