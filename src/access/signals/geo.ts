@@ -1,6 +1,6 @@
 import { distanceKm } from "../../geo/distance.js";
-import type { MemberReading, SwapReading } from "../../state/store.js";
 import type { GeoLocation } from "../../geo/geo-reader.js";
+import type { MemberReading, SwapReading } from "../../state/store.js";
 import { NOTHING, type Signal, tags } from "./signal.js";
 
 const NOWHERE: GeoLocation = Object.freeze({});
