@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { DecisionEvent } from "../transport/envoy-grpc.js";
 
 /**
@@ -33,6 +33,9 @@ export interface Metrics {
  */
 export function createMetrics(): Metrics {
   const registry = new Registry();
+  // prom-client's process_* and nodejs_* metrics: RSS, heap, event-loop lag, GC pauses; they
+  // are read at scrape time (GC pauses as they happen) and carry their own cluster aggregators
+  collectDefaultMetrics({ register: registry });
   const decisions = new Counter({
     name: "riskgate_decisions_total",
     help: "Decisions answered, by outcome (decision), the policy's own outcome before shadow mode (enforced), tier, route and mode.",

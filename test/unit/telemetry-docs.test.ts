@@ -21,8 +21,11 @@ const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 /** Names the doc spells as code (`name`). */
 const documented = new Set([...doc.matchAll(/`([^`\s]+)`/g)].map((m) => m[1]));
 
+/** riskgate's own metrics (prom-client's standard process_* and nodejs_* ones are not listed). */
 async function exported(): Promise<string[]> {
-  return (await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name);
+  return (await createMetrics().registry.getMetricsAsJSON())
+    .map((m) => m.name)
+    .filter((name) => name.startsWith("riskgate_"));
 }
 
 /** Decisions that between them use every span attribute and audit field. */

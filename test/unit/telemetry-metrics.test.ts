@@ -150,6 +150,16 @@ describe("the /metrics endpoint", () => {
     expect(sample(await scrape(), "riskgate_store_breaker_state")).toBe(0);
   });
 
+  it("serves the process's memory, CPU, event-loop lag and GC metrics too", async () => {
+    const { scrape } = await served();
+    const text = await scrape();
+    const rss = sample(text, "process_resident_memory_bytes") ?? 0;
+    expect(rss).toBeGreaterThan(process.memoryUsage().heapUsed / 4);
+    expect(sample(text, "nodejs_heap_size_used_bytes")).toBeGreaterThan(0);
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
+    expect(text).toContain("# TYPE nodejs_gc_duration_seconds histogram");
+  });
+
   it("records the policy's own outcome of shadowed decisions", async () => {
     const { telemetry, scrape } = await served();
     telemetry.onDecision(
