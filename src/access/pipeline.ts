@@ -1,5 +1,6 @@
 import type { Policy } from "../config/policy.js";
 import type { FailureMode, Mode, PolicyDocument, TierPolicy } from "../config/policy-schema.js";
+import { afterPendingIo } from "../deadline.js";
 import type { OpResult, Store, StoreOp } from "../state/store.js";
 import { cookieValue } from "./cookies.js";
 import { decideRisk, failureLetsThrough, failureVerdict, scoreOf } from "./decide.js";
@@ -236,9 +237,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const { policy } = runtime;
       const route = resolveRoute(policy.routes, policy.routesByName, policy.doc.default_route, req);
       const budgetMs = policy.doc.failure.budget_ms;
-      let timer: NodeJS.Timeout | undefined;
+      let cancel: (() => void) | undefined;
       const overBudget = new Promise<"budget">((resolve) => {
-        timer = setTimeout(resolve, budgetMs, "budget");
+        cancel = afterPendingIo(budgetMs, () => resolve("budget"));
       });
       let enforced: Verdict;
       const timings: StageTimings = {};
@@ -257,7 +258,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           enforced = outcome;
         }
       } finally {
-        clearTimeout(timer);
+        cancel?.();
       }
       const attempts = policy.doc.signals.failed_attempts;
       if (attempts.enabled) {

@@ -167,7 +167,7 @@ export const SETTINGS = {
   storeTimeoutMs: {
     env: "RISKGATE_STORE_TIMEOUT_MS",
     default: 50,
-    doc: "Timeout of one store round trip, event-loop queueing included; past it the failure mode decides.",
+    doc: "Timeout of one store round trip; a reply that arrived while the event loop was busy still counts. Past it the failure mode decides.",
     parse: int(1, 10_000),
   },
   storeBreakerFailures: {

@@ -1,3 +1,4 @@
+import { afterPendingIo } from "../deadline.js";
 import { RiskgateError } from "../errors.js";
 import {
   InvalidStoreOpError,
@@ -10,7 +11,11 @@ import {
 export type BreakerState = "closed" | "open" | "half_open";
 
 export interface GuardOptions {
-  /** Each call's own timeout (event-loop queueing included). */
+  /**
+   * Each call's own timeout. It counts from the call; when it falls due, a reply that has
+   * already arrived is read first (see afterPendingIo), so a busy event loop alone does not
+   * time calls out.
+   */
   readonly timeoutMs: number;
   /** Consecutive failures that open the breaker. */
   readonly failureThreshold: number;
@@ -73,19 +78,17 @@ export function createGuardedStore(
     probe: boolean,
   ): Promise<StoreResult<T>> {
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
+    let cancel: (() => void) | undefined;
     try {
       const result = await Promise.race([
         inner.exec(batch),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                unavailable(`store call timed out after ${options.timeoutMs} ms`, {
-                  timeoutMs: options.timeoutMs,
-                }),
-              ),
-            options.timeoutMs,
+          cancel = afterPendingIo(options.timeoutMs, () =>
+            reject(
+              unavailable(`store call timed out after ${options.timeoutMs} ms`, {
+                timeoutMs: options.timeoutMs,
+              }),
+            ),
           );
         }),
       ]);
@@ -104,7 +107,7 @@ export function createGuardedStore(
       if (err instanceof RiskgateError) throw err;
       throw unavailable(`store call failed: ${(err as Error)?.message ?? String(err)}`, {}, err);
     } finally {
-      clearTimeout(timer);
+      cancel?.();
       if (probe) probing = false;
     }
   }

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type BreakerState, createGuardedStore } from "../../src/state/guarded-store.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store, StoreBatch, StoreResult } from "../../src/state/store.js";
+import { block, echoPair } from "../helpers/socket-reply.js";
 
 const op = { op: "window", key: { tag: "t", name: "n" }, windowMs: 1000, cost: 1 } as const;
 
@@ -165,6 +166,30 @@ describe("guarded store", () => {
       message: "store call timed out after 20 ms",
     });
     expect(errors).toHaveLength(1);
+  });
+
+  it("does not time out a call whose reply arrived while the event loop was busy", async () => {
+    const echo = await echoPair();
+    const memory = createMemoryStore();
+    // the reply comes over a socket from another process, as Redis's does
+    const remote: Store = {
+      kind: "redis",
+      exec: (batch) => echo.ask().then(() => memory.exec(batch)),
+      close: async () => {},
+    };
+    const guarded = createGuardedStore(remote, {
+      timeoutMs: 10,
+      failureThreshold: 1,
+      resetAfterMs: 1000,
+    });
+    try {
+      const call = guarded.exec({ ops: [op], now: 0 });
+      block(40); // a burst of Checks or a GC pause: the timeout falls due meanwhile
+      await expect(call).resolves.toMatchObject({ results: [{ count: 1 }] });
+      expect(guarded.breakerState).toBe("closed");
+    } finally {
+      await echo.close();
+    }
   });
 
   it("reports every call and error to hooks, and survives hooks that throw", async () => {
