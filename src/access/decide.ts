@@ -1,7 +1,8 @@
 import type { FailureMode } from "../config/policy-schema.js";
-import { grants } from "./license.js";
+import { type Caller, grants } from "./license.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
+import type { ResolvedRoute } from "./routes.js";
 import type { SignalContext } from "./signals/signal.js";
 import type { DecisionContext, Verdict } from "./verdict.js";
 
@@ -81,17 +82,31 @@ function context(
   score: number,
   tierName: string,
 ): DecisionContext {
-  // field by field rather than with conditional spreads: this runs on every Check
+  return decisionContext(input.req.id, input.route, input.caller, tierName, score, reasons);
+}
+
+/**
+ * The decision context of a Check whose caller is known (`tier` undefined: none yet). Built field
+ * by field rather than with conditional spreads: this runs on every Check.
+ */
+export function decisionContext(
+  requestId: string,
+  route: Pick<ResolvedRoute, "name" | "rule">,
+  caller: Pick<Caller, "subject" | "org">,
+  tier: string | undefined,
+  score: number,
+  reasons: readonly Reason[],
+): DecisionContext {
   const out: { -readonly [K in keyof DecisionContext]: DecisionContext[K] } = {
-    requestId: input.req.id,
+    requestId,
     score,
     reasons,
-    subject: input.caller.subject,
-    tier: tierName,
-    route: input.route.name,
+    subject: caller.subject,
+    route: route.name,
   };
-  if (input.caller.org !== "") out.org = input.caller.org;
-  const entitlement = input.route.rule?.entitlement;
+  if (tier !== undefined) out.tier = tier;
+  if (caller.org !== "") out.org = caller.org;
+  const entitlement = route.rule?.entitlement;
   if (entitlement !== undefined) out.entitlement = entitlement;
   return out;
 }

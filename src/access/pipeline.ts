@@ -3,7 +3,14 @@ import type { FailureMode, Mode, PolicyDocument, TierPolicy } from "../config/po
 import { afterPendingIo } from "../deadline.js";
 import type { OpResult, Store, StoreOp } from "../state/store.js";
 import { cookieValue } from "./cookies.js";
-import { decideRisk, failureLetsThrough, failureVerdict, scoreOf } from "./decide.js";
+import {
+  decideRisk,
+  decisionContext,
+  failureLetsThrough,
+  failureVerdict,
+  scoreOf,
+  type Throttle,
+} from "./decide.js";
 import type { Identifier } from "./identity.js";
 import { anonymousCaller, type Caller, callerFromClaims, checkLicense } from "./license.js";
 import type { Reason } from "./reasons.js";
@@ -157,7 +164,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         });
       }
     }
-    const who = callerContext(req.id, route, caller);
+    const who = decisionContext(req.id, route, caller, caller.tier || undefined, 0, []);
 
     // license
     const license = checkLicense(policy, caller, route);
@@ -211,7 +218,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         results = undefined;
       }
     }
-    let throttle: { retryAfterSeconds: number; reason: Reason } | undefined;
+    let throttle: Throttle | undefined;
     let block: Reason | undefined;
     for (let i = 0, from = 0; i < active.length; i++) {
       const signal = active[i] as Signal;
@@ -308,24 +315,6 @@ function deny(
 }
 
 const NO_RESULTS: readonly OpResult<StoreOp>[] = Object.freeze([]);
-
-/** The decision context once the caller is known (built field by field: this runs per Check). */
-function callerContext(requestId: string, route: ResolvedRoute, caller: Caller): DecisionContext {
-  const who: Mutable<DecisionContext> = {
-    requestId,
-    score: 0,
-    reasons: [],
-    route: route.name,
-    subject: caller.subject,
-  };
-  if (caller.org !== "") who.org = caller.org;
-  if (caller.tier !== "") who.tier = caller.tier;
-  const entitlement = route.rule?.entitlement;
-  if (entitlement !== undefined) who.entitlement = entitlement;
-  return who;
-}
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** The device id from the configured header, else the configured cookie ("" when none). */
 function deviceIdOf(req: AccessRequest, cfg: PolicyDocument["signals"]["device"]): string {
