@@ -154,8 +154,8 @@ export const SETTINGS = {
   },
   redisAutoPipelining: {
     env: "RISKGATE_REDIS_AUTO_PIPELINING",
-    default: true,
-    doc: "ioredis auto-pipelining; see docs/state.md.",
+    default: false,
+    doc: "ioredis auto-pipelining (off: under load it queues each Check's script behind the previous batch's reply); see docs/state.md.",
     parse: bool,
   },
   redisKeyPrefix: {

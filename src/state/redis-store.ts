@@ -38,8 +38,9 @@ export interface RedisStoreOptions {
   /** Longest wait for a connection (default 2000 ms). */
   readonly connectTimeoutMs?: number;
   /**
-   * ioredis auto-pipelining (default on): batches sent in one event-loop turn share one socket
-   * write. docs/state.md has what it costs and buys.
+   * ioredis auto-pipelining (default off): batches sent in one event-loop turn share one socket
+   * write, but only one such write is in flight per connection, so under load a Check's script
+   * waits for the previous batch's reply. docs/state.md has what it costs and buys.
    */
   readonly autoPipelining?: boolean;
 }
@@ -72,8 +73,8 @@ const retry = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
 /**
  * The Redis store, shared by all replicas. All ops of a batch run in one Lua script (EVALSHA;
- * ioredis sends EVAL the first time on each connection and after a NOSCRIPT) with ioredis
- * auto-pipelining, so concurrent Checks share socket writes. Keys of one tag share a hash tag;
+ * ioredis sends EVAL the first time on each connection and after a NOSCRIPT), written to the
+ * socket as the Check makes it (many in flight on one connection). Keys of one tag share a hash tag;
  * on Redis Cluster the batch goes out as one script per tag, all at once (one network round
  * trip, in parallel). Commands fail fast while disconnected (no offline queue, no retries): the
  * guarded store's failure mode decides, and ioredis reconnects in the background.
@@ -91,7 +92,7 @@ export function createRedisStore(
       : options.tls === true
         ? (fromUrl.tls ?? {})
         : options.tls;
-  const autoPipelining = options.autoPipelining ?? true;
+  const autoPipelining = options.autoPipelining ?? false;
   const connection: RedisOptions = {
     enableAutoPipelining: autoPipelining,
     enableOfflineQueue: false,
@@ -112,7 +113,7 @@ export function createRedisStore(
   let client: Redis | Cluster;
   if (options.clusterNodes && options.clusterNodes.length > 0) {
     const clusterOptions: ClusterOptions = {
-      // one pipeline per node (slots of one node may mix): concurrent Checks share writes
+      // when on: one pipeline per node (slots of one node may mix), concurrent Checks share writes
       enableAutoPipelining: autoPipelining,
       enableOfflineQueue: false,
       lazyConnect: true,

@@ -104,7 +104,17 @@ describe.runIf(available)("Redis store (3-master Redis Cluster)", () => {
       }
     });
 
-    it("answers many concurrent batches of every group size (per-node auto-pipelines)", async () => {
+    it.each([
+      ["written as made (the default)", false],
+      ["per-node auto-pipelines", true],
+    ])("answers many concurrent batches of every group size: %s", async (_, autoPipelining) => {
+      // a store of its own per mode (its own keys: the counts below start from zero)
+      const s = createRedisStore({
+        clusterNodes: cluster.nodes,
+        keyPrefix: autoPipelining ? "rgap:" : "rgw:",
+        autoPipelining,
+      });
+      await s.ready();
       // group sizes 1..20 (past 16 a tag's ops go in two scripts), all in flight together
       const sized = (n: number): StoreOp[] =>
         tags.flatMap((tag) =>
@@ -119,20 +129,21 @@ describe.runIf(available)("Redis store (3-master Redis Cluster)", () => {
           ),
         );
       for (const admin of admins.values()) await admin.config("RESETSTAT");
-      const all = await Promise.all(
-        Array.from({ length: 100 }, (_, i) =>
-          store.exec({ ops: sized((i % 20) + 1), now: Date.now() }),
-        ),
+      const pending = Array.from({ length: 100 }, (_, i) =>
+        s.exec({ ops: sized((i % 20) + 1), now: Date.now() }),
       );
+      expect(s.client.autoPipelineQueueSize > 0).toBe(autoPipelining);
+      const all = await Promise.all(pending);
       all.forEach((r, i) => {
         expect(r.results).toHaveLength(3 * ((i % 20) + 1));
       });
       // every batch of size n counted key w0 of each tag once: 100 increments per tag
-      const last = await store.exec({ ops: sized(1), now: Date.now() });
+      const last = await s.exec({ ops: sized(1), now: Date.now() });
       expect(last.results.map((r) => (r as { count: number }).count)).toEqual([101, 101, 101]);
       const scripts = (await scriptsPerNode(["evalsha", "eval"])).reduce((a, b) => a + b, 0);
       // one script per tag per batch, a second one for the 20 batches of 17..20 ops, + `last`
       expect(scripts).toBe(3 * (100 + 20 + 1));
+      await s.close();
     });
   });
 });

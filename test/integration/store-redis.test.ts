@@ -121,14 +121,24 @@ describe.runIf(available)("Redis store (single server)", () => {
       await store.close();
     });
 
-    it("shares socket writes between concurrent batches (auto-pipelining), one EVALSHA each", async () => {
-      const store = createRedisStore({ url: server.url, keyPrefix: "rg:" });
+    it.each([
+      ["written as made (the default)", undefined],
+      ["auto-pipelined", true],
+    ])("answers concurrent batches %s, one EVALSHA each", async (_, autoPipelining) => {
+      const store = createRedisStore({
+        url: server.url,
+        keyPrefix: autoPipelining ? "rgap:" : "rg:",
+        ...(autoPipelining === undefined ? {} : { autoPipelining }),
+      });
       await store.ready();
       await store.exec({ ops: checkOps, now: Date.now() });
       await admin.config("RESETSTAT");
-      const results = await Promise.all(
-        Array.from({ length: 50 }, () => store.exec({ ops: checkOps, now: Date.now() })),
+      const pending = Array.from({ length: 50 }, () =>
+        store.exec({ ops: checkOps, now: Date.now() }),
       );
+      // auto-pipelined scripts wait for the next event-loop turn; otherwise each is written at once
+      expect(store.client.autoPipelineQueueSize).toBe(autoPipelining ? 50 : 0);
+      const results = await Promise.all(pending);
       expect(results.map((r) => r.results.length)).toEqual(Array(50).fill(checkOps.length));
       expect(await calls(admin, "evalsha")).toBe(50);
       const counts = results
