@@ -173,7 +173,7 @@ export const SETTINGS = {
   storeBreakerFailures: {
     env: "RISKGATE_STORE_BREAKER_FAILURES",
     default: 5,
-    doc: "Consecutive store failures that open the circuit breaker (calls then fail at once).",
+    doc: "Consecutive store failures that open the circuit breaker (calls then fail at once); calls in flight together count once.",
     parse: int(1, 1000),
   },
   storeBreakerResetMs: {

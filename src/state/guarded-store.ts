@@ -17,7 +17,10 @@ export interface GuardOptions {
    * time calls out.
    */
   readonly timeoutMs: number;
-  /** Consecutive failures that open the breaker. */
+  /**
+   * Consecutive failures that open the breaker. Calls that were in flight together count once:
+   * a failure counts only if its call started after the last counted failure came back.
+   */
   readonly failureThreshold: number;
   /** How long the breaker stays open before one probe call may try. */
   readonly resetAfterMs: number;
@@ -56,6 +59,12 @@ export function createGuardedStore(
   const clock = options.clock ?? Date.now;
   let state: BreakerState = "closed";
   let failures = 0;
+  // Calls are numbered as they start; `counted` is the number of the latest call started when
+  // the last counted failure came back. A failed call at or below it was in flight together with
+  // that failure (one stall of the server or the store times out every call in flight at once)
+  // and tells nothing new, so a burst of concurrent failures is one failure, not a full count.
+  let calls = 0;
+  let counted = 0;
   let openedAt = 0;
   let probing = false;
 
@@ -77,7 +86,8 @@ export function createGuardedStore(
     batch: StoreBatch<T>,
     probe: boolean,
   ): Promise<StoreResult<T>> {
-    const started = performance.now();
+    const call = ++calls;
+    const since = performance.now();
     let cancel: (() => void) | undefined;
     try {
       const result = await Promise.race([
@@ -95,15 +105,18 @@ export function createGuardedStore(
       failures = 0;
       // a late success of a call sent before the breaker opened does not close it: the probe does
       if (probe) setState("closed");
-      safely(() => hooks.onCall?.(performance.now() - started, true));
+      safely(() => hooks.onCall?.(performance.now() - since, true));
       return result;
     } catch (err) {
       // misuse is the caller's bug, not the store's health: passed on, not counted
       if (err instanceof InvalidStoreOpError) throw err;
-      safely(() => hooks.onCall?.(performance.now() - started, false));
+      safely(() => hooks.onCall?.(performance.now() - since, false));
       safely(() => hooks.onError?.(err));
       if (probe) setState("open");
-      else if (state === "closed" && ++failures >= options.failureThreshold) setState("open");
+      else if (state === "closed" && call > counted) {
+        counted = calls;
+        if (++failures >= options.failureThreshold) setState("open");
+      }
       if (err instanceof RiskgateError) throw err;
       throw unavailable(`store call failed: ${(err as Error)?.message ?? String(err)}`, {}, err);
     } finally {

@@ -133,12 +133,39 @@ describe("guarded store", () => {
     expect(g.states).toEqual(["open", "half_open", "open", "half_open", "closed"]);
   });
 
+  it("counts failures of calls that were in flight together once", async () => {
+    const inner = scripted();
+    const g = guard(inner.store);
+    // a stall: five calls in flight fail together (threshold 3)
+    const burst = Array.from({ length: 5 }, () => g.exec());
+    for (const call of burst) {
+      inner.fail(new Error("stall"));
+      await expect(call).rejects.toThrow(/stall/);
+    }
+    expect(g.guarded.breakerState).toBe("closed");
+    // two calls in flight; the second fails first and counts (2 of 3)...
+    const overlapping = g.exec();
+    const second = g.exec();
+    inner.fail(new Error("down"), 1);
+    await expect(second).rejects.toThrow(/down/);
+    // ...and the first, in flight when that failure came back, fails next: it does not count
+    inner.fail(new Error("late"));
+    await expect(overlapping).rejects.toThrow(/late/);
+    expect(g.guarded.breakerState).toBe("closed");
+    // the next call, started after it, is the third consecutive failure
+    const third = g.exec();
+    inner.fail(new Error("down"));
+    await expect(third).rejects.toThrow(/down/);
+    expect(g.guarded.breakerState).toBe("open");
+    expect(g.states).toEqual(["open"]);
+  });
+
   it("does not close on a late success of a call sent before the breaker opened", async () => {
     const inner = scripted();
     const g = guard(inner.store);
     const early = g.exec();
-    const later = [g.exec(), g.exec(), g.exec()];
-    for (const call of later) {
+    for (let i = 0; i < 3; i++) {
+      const call = g.exec();
       inner.fail(new Error("down"), 1);
       await expect(call).rejects.toThrow(/down/);
     }
