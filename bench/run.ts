@@ -85,9 +85,10 @@ function hasTool(cmd: string): boolean {
 }
 
 /**
- * Servers on core 0, the load generators (h2load, bench/load.ts in this process) and Redis on
- * core 1, so they do not take turns on one core by the scheduler's whim: the runs are steadier
- * and each server's numbers are one core's. BENCH_PIN=false turns it off.
+ * Servers on core 0, the load generators (h2load, bench/load.ts in this process) on core 1, so
+ * they do not take turns on one core by the scheduler's whim: the runs are steadier and each
+ * server's numbers are one core's. Redis may use either core (see main). BENCH_PIN=false turns
+ * it off.
  */
 const PIN = process.env.BENCH_PIN !== "false" && cpus().length >= 2 && hasTool("taskset");
 
@@ -501,7 +502,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${table}\n`);
   writeFileSync(
     "BENCHMARKS.md",
-    `# Benchmarks\n\nProduced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Numbers on this 2-core machine are noisy (±15%).${PIN ? " Servers ran pinned to core 0 (--workers 2 on both cores), h2load, bench/load.ts and Redis to core 1." : ""}\n\n${table}\n`,
+    `# Benchmarks\n\nProduced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Numbers on this 2-core machine are noisy (±15%).${PIN ? " Servers ran pinned to core 0 (--workers 2 on both cores), h2load and bench/load.ts to core 1, Redis to either core." : ""}\n\n${table}\n`,
   );
   const failed = runs.reduce((n, r) => n + r.failed, 0) + notAllowed;
   if (failed > 0) {
