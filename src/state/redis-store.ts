@@ -74,9 +74,9 @@ const retry = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 /**
  * The Redis store, shared by all replicas. All ops of a batch run in one Lua script (EVALSHA;
  * ioredis sends EVAL the first time on each connection and after a NOSCRIPT), written to the
- * socket as the Check makes it (many in flight on one connection). Keys of one tag share a hash tag;
- * on Redis Cluster the batch goes out as one script per tag, all at once (one network round
- * trip, in parallel). Commands fail fast while disconnected (no offline queue, no retries): the
+ * socket as the Check makes it (many in flight on one connection). Keys of one tag share a hash
+ * tag; on Redis Cluster the batch goes out as one script per tag, all at once (one network
+ * round trip, in parallel). Commands fail fast while disconnected (no offline queue, no retries): the
  * guarded store's failure mode decides, and ioredis reconnects in the background.
  */
 export function createRedisStore(
