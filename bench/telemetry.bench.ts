@@ -18,8 +18,9 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { Identifier } from "../src/access/identity.js";
-import { createPipeline, type Runtime } from "../src/access/pipeline.js";
+import { createPipeline } from "../src/access/pipeline.js";
 import type { AccessRequest } from "../src/access/request.js";
+import { runtimeOf } from "../src/access/runtime.js";
 import { parsePolicy } from "../src/config/policy.js";
 import { createMemoryStore } from "../src/state/memory-store.js";
 import { openAuditStream } from "../src/telemetry/audit.js";
@@ -65,7 +66,7 @@ type EventSet = "sampled" | "unsampled" | "untraced";
 /** 2,000 decisions of the demo policy, each in a sampled, an unsampled and no trace. */
 async function buildEvents(): Promise<Record<EventSet, DecisionEvent[]>> {
   const policy = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "demo.yaml");
-  const runtime: Runtime = { policy, identifier: identifier() };
+  const runtime = runtimeOf(policy, identifier());
   const pipeline = createPipeline({ store: createMemoryStore(), clock: Date.now });
   const paths = [
     "/v1/items",

@@ -1,7 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { createIdentifier } from "./access/identity.js";
 import { createFileKeySource, createRemoteKeySource, type KeySource } from "./access/key-source.js";
-import { createPipeline, type Pipeline, type Runtime } from "./access/pipeline.js";
+import { createPipeline, type Pipeline } from "./access/pipeline.js";
+import { buildRuntime as buildPolicyRuntime, type Runtime } from "./access/runtime.js";
 import type { Policy } from "./config/policy.js";
 import type { Settings } from "./config/settings.js";
 import { RiskgateError } from "./errors.js";
@@ -32,7 +33,11 @@ export interface AppDeps {
 export interface App {
   /** Loads keys for the policy, binds the gRPC port, turns health SERVING. Returns the port. */
   start(policy: Policy): Promise<number>;
-  /** Swaps in a new policy between requests; keeps the current one if its keys fail to load. */
+  /**
+   * Builds the new policy's whole runtime (routes, lists, keys), swaps it in one step, then
+   * releases what the old one held. Rejects, with the old one still serving in full, when any
+   * part fails. Calls run one at a time, in order.
+   */
   setPolicy(policy: Policy): Promise<void>;
   current(): Runtime;
   readonly health: Health;
@@ -51,32 +56,31 @@ export function createApp(deps: AppDeps): App {
   const pipeline = createPipeline({
     store,
     clock,
-    env: {
-      ...(deps.geo ? { geo: deps.geo } : {}),
-      ipList: (file) => lists.ipList(file),
-      asnList: (file) => lists.asnList(file),
-    },
+    ...(deps.geo ? { geo: deps.geo } : {}),
     onStoreError: throttledLog(logger, 10_000, "store call failed; failure mode applied"),
   });
   let runtime: Runtime | undefined;
   let server: grpc.Server | undefined;
+  // the reload in progress: reloads run one after another, so each builds on the last swap
+  let reloading: Promise<void> = Promise.resolve();
 
-  async function buildRuntime(policy: Policy): Promise<Runtime> {
-    await lists.sync(policy);
-    const previous = runtime;
-    const sameIdentity =
-      previous !== undefined &&
-      JSON.stringify(previous.policy.doc.identity) === JSON.stringify(policy.doc.identity);
-    if (sameIdentity) return { policy, identifier: previous.identifier };
-    const identifier = createIdentifier(
-      {
-        keys: keySourceFor(policy),
-        ...(deps.telemetry ? { onVerification: deps.telemetry.tokenVerification } : {}),
+  /** The policy's whole snapshot; rejects (holding nothing) when any part fails to load. */
+  function buildRuntime(policy: Policy): Promise<Runtime> {
+    return buildPolicyRuntime(policy, {
+      lists,
+      ...(runtime === undefined ? {} : { previous: runtime }),
+      async identifier(p) {
+        const identifier = createIdentifier(
+          {
+            keys: keySourceFor(p),
+            ...(deps.telemetry ? { onVerification: deps.telemetry.tokenVerification } : {}),
+          },
+          p.doc.identity,
+        );
+        await identifier.ready();
+        return identifier;
       },
-      policy.doc.identity,
-    );
-    await identifier.ready();
-    return { policy, identifier };
+    });
   }
 
   function keySourceFor(policy: Policy): KeySource | undefined {
@@ -143,9 +147,16 @@ export function createApp(deps: AppDeps): App {
       );
       return port;
     },
-    async setPolicy(policy) {
-      // buildRuntime rejects (keys or lists fail to load) before the swap: the old one stays
-      runtime = await buildRuntime(policy);
+    setPolicy(policy) {
+      const swap = reloading.then(async () => {
+        // built in full before the swap; a failure leaves the old snapshot as it was
+        const next = await buildRuntime(policy);
+        const old = runtime;
+        runtime = next;
+        old?.close();
+      });
+      reloading = swap.catch(() => {});
+      return swap;
     },
     async shutdown(graceMs) {
       health.set(ServingStatus.NOT_SERVING);

@@ -1,6 +1,7 @@
 import type { Policy } from "../config/policy.js";
 import type { FailureMode, Mode, PolicyDocument, TierPolicy } from "../config/policy-schema.js";
 import { afterPendingIo } from "../deadline.js";
+import type { GeoReader } from "../geo/geo-reader.js";
 import type { OpResult, Store, StoreOp } from "../state/store.js";
 import { cookieValue } from "./cookies.js";
 import {
@@ -11,11 +12,11 @@ import {
   scoreOf,
   type Throttle,
 } from "./decide.js";
-import type { Identifier } from "./identity.js";
 import { anonymousCaller, type Caller, callerFromClaims, checkLicense } from "./license.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import { type ResolvedRoute, resolveRoute } from "./routes.js";
+import type { Runtime } from "./runtime.js";
 import { staleAuthentication, weakAuthentication } from "./signals/auth-strength.js";
 import { devicePosture, newDevice } from "./signals/device.js";
 import { failedAttempts, failureRecord } from "./signals/failed-attempts.js";
@@ -23,7 +24,7 @@ import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
 import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
-import { EMPTY_ENV, type Signal, type SignalContext, type SignalEnv } from "./signals/signal.js";
+import type { Signal, SignalContext, SignalEnv } from "./signals/signal.js";
 import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
   deviceVelocity,
@@ -56,18 +57,12 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   routeSensitivity,
 ];
 
-/** What one policy load brings: the policy and the identifier built for its identity section. */
-export interface Runtime {
-  readonly policy: Policy;
-  readonly identifier: Identifier;
-}
-
 export interface PipelineDeps {
   readonly store: Store;
   readonly clock: () => number;
   readonly signals?: readonly Signal[];
-  /** Geo database and list files the signals read (none by default). */
-  readonly env?: SignalEnv;
+  /** Geolocation for the geo signals (off when absent). List files come with each Runtime. */
+  readonly geo?: GeoReader;
   /** Called when the store fails (for logs and metrics); never affects the decision. */
   readonly onStoreError?: (err: unknown) => void;
 }
@@ -104,7 +99,17 @@ export interface Pipeline {
  */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const signals = deps.signals ?? DEFAULT_SIGNALS;
-  const env = deps.env ?? EMPTY_ENV;
+  // what signals read besides the store: the process's geo reader and the snapshot's lists
+  const envs = new WeakMap<Runtime, SignalEnv>();
+  const envOf = (runtime: Runtime): SignalEnv => {
+    let env = envs.get(runtime);
+    if (env === undefined) {
+      const { ipList, asnList } = runtime.lists;
+      env = deps.geo === undefined ? { ipList, asnList } : { geo: deps.geo, ipList, asnList };
+      envs.set(runtime, env);
+    }
+    return env;
+  };
   // Verified tokens' claims are frozen and shared by every Check that presents the token (the
   // identity stage caches them), so the caller read from them is kept with them.
   const callers = new WeakMap<object, { paths: ClaimPaths; caller: Caller }>();
@@ -124,6 +129,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   ): Promise<Verdict> {
     const { policy } = runtime;
     const doc = policy.doc;
+    const env = envOf(runtime);
     const base: DecisionContext = { requestId: req.id, score: 0, reasons: [], route: route.name };
 
     if (route.rule === undefined && doc.default_route.action === "deny") {
@@ -242,7 +248,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   return {
     async evaluate(runtime, req) {
       const { policy } = runtime;
-      const route = resolveRoute(policy.routes, policy.routesByName, policy.doc.default_route, req);
+      const route = resolveRoute(runtime.routes, req);
       const budgetMs = policy.doc.failure.budget_ms;
       let cancel: (() => void) | undefined;
       const overBudget = new Promise<"budget">((resolve) => {

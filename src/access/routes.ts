@@ -1,3 +1,4 @@
+import { RE2JS } from "re2js";
 import type { PolicyDocument, RoutePolicy, Sensitivity } from "../config/policy-schema.js";
 import type { AccessRequest } from "./request.js";
 
@@ -18,12 +19,25 @@ export interface ResolvedRoute {
   readonly sensitivity: Sensitivity;
 }
 
+/** A policy's routes compiled for matching: built with the runtime snapshot, never mutated. */
+export interface RouteTable {
+  /** The rules in policy order; the first match wins. */
+  readonly routes: readonly CompiledRoute[];
+  readonly byName: ReadonlyMap<string, CompiledRoute>;
+  /** What an unmatched request resolves to (the policy's `default_route`). */
+  readonly fallback: ResolvedRoute;
+}
+
 /** Envoy's `context_extensions` key that names a route explicitly. */
 export const ROUTE_EXTENSION_KEY = "riskgate_route";
 
-/** Compiles the ordered route rules of a policy. */
-export function compileRoutes(routes: readonly RoutePolicy[]): CompiledRoute[] {
-  return routes.map((rule) => ({
+/**
+ * Compiles a policy's ordered route rules and its default route. Path patterns are compiled with
+ * RE2 semantics (as Envoy's `safe_regex`): matching runs in time linear in the path, whatever
+ * the pattern. Throws on a pattern RE2 rejects (the policy schema rejects those first).
+ */
+export function compileRoutes(doc: Pick<PolicyDocument, "routes" | "default_route">): RouteTable {
+  const routes: CompiledRoute[] = doc.routes.map((rule) => ({
     name: rule.name,
     rule,
     resolved: Object.freeze({
@@ -34,44 +48,40 @@ export function compileRoutes(routes: readonly RoutePolicy[]): CompiledRoute[] {
     }),
     matches: compileMatcher(rule),
   }));
+  return Object.freeze({
+    routes: Object.freeze(routes),
+    byName: new Map(routes.map((r) => [r.name, r])),
+    fallback: Object.freeze({
+      name: "default",
+      rule: undefined,
+      auth: "required",
+      sensitivity: doc.default_route.sensitivity,
+    }),
+  });
 }
 
 /**
  * Resolves the route: a `riskgate_route` context extension naming a known route wins; otherwise
  * the first rule whose host, path and method all match; otherwise the policy's default route.
  */
-export function resolveRoute(
-  routes: readonly CompiledRoute[],
-  byName: ReadonlyMap<string, CompiledRoute>,
-  defaults: PolicyDocument["default_route"],
-  req: AccessRequest,
-): ResolvedRoute {
+export function resolveRoute(table: RouteTable, req: AccessRequest): ResolvedRoute {
   const named = req.contextExtensions[ROUTE_EXTENSION_KEY];
-  let found = named === undefined ? undefined : byName.get(named);
-  if (found === undefined) {
-    for (const route of routes) {
-      if (route.matches(req)) {
-        found = route;
-        break;
-      }
-    }
-  }
+  const found = named === undefined ? undefined : table.byName.get(named);
   if (found !== undefined) return found.resolved;
-  let fallback = defaultRoutes.get(defaults);
-  if (fallback === undefined) {
-    fallback = Object.freeze({
-      name: "default",
-      rule: undefined,
-      auth: "required",
-      sensitivity: defaults.sensitivity,
-    });
-    defaultRoutes.set(defaults, fallback);
+  for (const route of table.routes) {
+    if (route.matches(req)) return route.resolved;
   }
-  return fallback;
+  return table.fallback;
 }
 
-/** The default route's resolution, per policy document (the documents are never mutated). */
-const defaultRoutes = new WeakMap<PolicyDocument["default_route"], ResolvedRoute>();
+/**
+ * Compiles a route path pattern with RE2 semantics, anchored at both ends. Throws (an RE2JS
+ * syntax error) on what RE2 does not support: backreferences, lookaround, possessive repeats.
+ */
+export function compilePathPattern(pattern: string): (path: string) => boolean {
+  const re = RE2JS.compile(`(?:${pattern})`);
+  return (path) => re.matches(path);
+}
 
 function compileMatcher(rule: RoutePolicy): (req: AccessRequest) => boolean {
   const hosts = rule.match.hosts === undefined ? undefined : new Set(rule.match.hosts);
@@ -82,10 +92,7 @@ function compileMatcher(rule: RoutePolicy): (req: AccessRequest) => boolean {
   if (path !== undefined) {
     if ("exact" in path) pathMatches = (p) => p === path.exact;
     else if ("prefix" in path) pathMatches = (p) => p.startsWith(path.prefix);
-    else {
-      const re = new RegExp(`^(?:${path.pattern})$`);
-      pathMatches = (p) => re.test(p);
-    }
+    else pathMatches = compilePathPattern(path.pattern);
   }
   return (req) => {
     if (methods !== undefined && !methods.has(req.method)) return false;

@@ -1,3 +1,4 @@
+import { RE2JS } from "re2js";
 import { z } from "zod";
 
 /**
@@ -147,8 +148,8 @@ const pathMatch = z.union([
   z.strictObject({ exact: z.string().startsWith("/") }),
   z.strictObject({ prefix: z.string().startsWith("/") }),
   z.strictObject({
-    /** A regular expression matched against the whole path (anchored). */
-    pattern: z.string().min(1).refine(isValidRegExp, { message: "not a valid regular expression" }),
+    /** An RE2 regular expression (as Envoy's `safe_regex`) matched against the whole path. */
+    pattern: z.string().min(1).superRefine(checkRe2),
   }),
 ]);
 
@@ -433,11 +434,15 @@ export type FailureMode = z.output<typeof failureMode>;
 export type Sensitivity = z.output<typeof sensitivity>;
 export type Mode = z.output<typeof mode>;
 
-function isValidRegExp(source: string): boolean {
+/**
+ * Route patterns use RE2 syntax, matched in linear time: a backtracking pattern such as
+ * `(a+)+` cannot stall the event loop. RE2 has no backreferences or lookaround.
+ */
+function checkRe2(source: string, ctx: z.RefinementCtx): void {
   try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
+    RE2JS.compile(source);
+  } catch (err) {
+    const why = err instanceof Error ? err.message.replace(/^error parsing regexp: /, "") : "";
+    ctx.addIssue({ code: "custom", message: `not a valid RE2 regular expression: ${why}` });
   }
 }

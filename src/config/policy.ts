@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { type CompiledRoute, compileRoutes } from "../access/routes.js";
 import { PolicyError, type PolicyIssue } from "../errors.js";
 import { type PolicyDocument, policySchema } from "./policy-schema.js";
 
@@ -13,8 +12,6 @@ export interface Policy {
   /** Where it was loaded from. */
   readonly source: string;
   readonly doc: PolicyDocument;
-  readonly routes: readonly CompiledRoute[];
-  readonly routesByName: ReadonlyMap<string, CompiledRoute>;
 }
 
 /** Reads, parses and validates a policy file. Throws {@link PolicyError} naming every problem. */
@@ -50,13 +47,10 @@ export function parsePolicy(text: string, source: string): Policy {
   const doc = result.data;
   const crossIssues = crossCheck(doc);
   if (crossIssues.length > 0) throw new PolicyError("RISKGATE_POLICY_INVALID", source, crossIssues);
-  const routes = compileRoutes(doc.routes);
   return Object.freeze({
     version: createHash("sha256").update(text).digest("hex").slice(0, 12),
     source,
     doc: deepFreeze(doc),
-    routes: Object.freeze(routes),
-    routesByName: new Map(routes.map((r) => [r.name, r])),
   });
 }
 

@@ -6,40 +6,61 @@ import { type AsnList, createAsnListWatcher } from "./asn-list.js";
 import { createIpListWatcher, type IpList } from "./ip-list.js";
 import type { ListFileWatcher } from "./list-file-watcher.js";
 
-/**
- * The list files a policy names (IP block/allow lists, the hosting ASN list), each kept live by
- * a file watcher. `sync` follows policy reloads: it opens lists a new policy names and closes
- * the ones it no longer does. Relative paths are resolved against the policy file's folder.
- */
-export interface ListRegistry {
-  /** Loads every list the policy names; rejects with RISKGATE_LIST_UNREADABLE when one cannot be read. */
-  sync(policy: Policy): Promise<void>;
+/** The lists one policy names, looked up by the file name as the policy spells it. */
+export interface PolicyLists {
   ipList(file: string): IpList | undefined;
   asnList(file: string): AsnList | undefined;
+}
+
+/** A policy's lists, held open (watched) until `release`. */
+export interface HeldLists extends PolicyLists {
+  /** Lets go of the lists; a file no other holder names stops being watched. Idempotent. */
+  release(): void;
+}
+
+/**
+ * The list files policies name (IP block/allow lists, the hosting ASN list), each kept live by
+ * one file watcher shared by every policy snapshot that names it. A reload acquires the new
+ * policy's lists before the old snapshot releases its own, so a list both name is never closed
+ * and reopened, and a reload that fails leaves the old snapshot's lists untouched. Relative paths
+ * are resolved against the policy file's folder.
+ */
+export interface ListRegistry {
+  /**
+   * Opens (or shares) every list the policy names. Rejects with RISKGATE_LIST_UNREADABLE, holding
+   * nothing, when one has never loaded (unreadable, empty, or more bad lines than good).
+   */
+  acquire(policy: Policy): Promise<HeldLists>;
+  /** Closes every watcher (at shutdown). */
   close(): void;
 }
 
-type Entry =
-  | { kind: "ip"; watcher: ListFileWatcher<IpList>; failed?: unknown }
-  | { kind: "asn"; watcher: ListFileWatcher<AsnList>; failed?: unknown };
+type Entry = (
+  | { kind: "ip"; watcher: ListFileWatcher<IpList> }
+  | { kind: "asn"; watcher: ListFileWatcher<AsnList> }
+) & {
+  /** Holders (policy snapshots) naming this file. */
+  refs: number;
+  /** A list has loaded from the file at least once. */
+  loaded: boolean;
+  /** Why the last load failed (cleared by a good load). */
+  failed?: unknown;
+};
 
-/** Creates an empty registry; call `sync(policy)` before serving. */
+/** The lists of a policy that names none (nothing to release). */
+export const NO_LISTS: HeldLists = Object.freeze({
+  ipList: () => undefined,
+  asnList: () => undefined,
+  release: () => {},
+});
+
+/** Creates an empty registry; `acquire(policy)` before serving. */
 export function createListRegistry(deps: {
   logger: Logger;
   onReload?: (file: string, ok: boolean) => void;
 }): ListRegistry {
+  // keyed by kind and resolved path
   const entries = new Map<string, Entry>();
-  let base = ".";
-  // resolved paths, memoised: signals ask for their lists on every Check
-  const resolved = new Map<string, string>();
-  const key = (file: string) => {
-    let path = resolved.get(file);
-    if (path === undefined) {
-      path = resolve(base, file);
-      resolved.set(file, path);
-    }
-    return path;
-  };
 
   function open(path: string, kind: "ip" | "asn"): Entry {
     const hooks = {
@@ -52,6 +73,7 @@ export function createListRegistry(deps: {
         }
         deps.logger.info({ file: path, entries: list.size }, "list loaded");
         deps.onReload?.(path, true);
+        entry.loaded = true;
         entry.failed = undefined;
       },
       onError: (err: unknown) => {
@@ -62,40 +84,52 @@ export function createListRegistry(deps: {
     };
     const entry: Entry =
       kind === "ip"
-        ? { kind, watcher: createIpListWatcher(hooks, { file: path }) }
-        : { kind, watcher: createAsnListWatcher(hooks, { file: path }) };
+        ? { kind, watcher: createIpListWatcher(hooks, { file: path }), refs: 0, loaded: false }
+        : { kind, watcher: createAsnListWatcher(hooks, { file: path }), refs: 0, loaded: false };
     return entry;
   }
 
+  function unref(id: string, entry: Entry): void {
+    entry.refs--;
+    if (entry.refs === 0 && entries.get(id) === entry) {
+      entry.watcher.close();
+      entries.delete(id);
+    }
+  }
+
   return {
-    async sync(policy) {
-      base = dirname(policy.source);
-      resolved.clear();
-      const wanted = new Map<string, "ip" | "asn">();
+    async acquire(policy) {
+      const base = dirname(policy.source);
+      const wanted = new Map<string, "ip" | "asn">(); // file as named -> kind
       const signals = policy.doc.signals;
       for (const l of [...signals.ip_reputation.block, ...signals.ip_reputation.allow]) {
-        wanted.set(key(l.file), "ip");
+        wanted.set(l.file, "ip");
       }
       if (signals.hosting_asn.enabled && signals.hosting_asn.file !== undefined) {
-        wanted.set(key(signals.hosting_asn.file), "asn");
+        wanted.set(signals.hosting_asn.file, "asn");
       }
-      const fresh: Entry[] = [];
-      for (const [path, kind] of wanted) {
-        if (!entries.has(path)) {
-          const entry = open(path, kind);
-          entries.set(path, entry);
-          fresh.push(entry);
+      if (wanted.size === 0) return NO_LISTS;
+      const held = new Map<string, [id: string, entry: Entry]>(); // file as named -> entry
+      for (const [file, kind] of wanted) {
+        const id = `${kind}:${resolve(base, file)}`;
+        let entry = entries.get(id);
+        if (entry === undefined) {
+          entry = open(resolve(base, file), kind);
+          entries.set(id, entry);
         }
+        entry.refs++;
+        held.set(file, [id, entry]);
       }
-      await Promise.all(fresh.map((e) => e.watcher.ready()));
-      for (const [path, entry] of entries) {
-        if (!wanted.has(path)) {
-          entry.watcher.close();
-          entries.delete(path);
-        }
-      }
-      const broken = fresh.find((e) => e.failed !== undefined);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        for (const [id, entry] of held.values()) unref(id, entry);
+      };
+      await Promise.all([...held.values()].map(([, e]) => e.watcher.ready()));
+      const broken = [...held.values()].find(([, e]) => !e.loaded)?.[1];
       if (broken !== undefined) {
+        release();
         const err = broken.failed;
         throw new RiskgateError(
           "RISKGATE_LIST_UNREADABLE",
@@ -104,14 +138,18 @@ export function createListRegistry(deps: {
           { cause: err },
         );
       }
-    },
-    ipList(file) {
-      const e = entries.get(key(file));
-      return e?.kind === "ip" ? e.watcher.current() : undefined;
-    },
-    asnList(file) {
-      const e = entries.get(key(file));
-      return e?.kind === "asn" ? e.watcher.current() : undefined;
+      const lookup = new Map([...held].map(([file, [, entry]]) => [file, entry]));
+      return {
+        ipList(file) {
+          const e = lookup.get(file);
+          return e?.kind === "ip" ? e.watcher.current() : undefined;
+        },
+        asnList(file) {
+          const e = lookup.get(file);
+          return e?.kind === "asn" ? e.watcher.current() : undefined;
+        },
+        release,
+      };
     },
     close() {
       for (const e of entries.values()) e.watcher.close();

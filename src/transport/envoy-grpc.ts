@@ -1,6 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
-import type { Decision, Pipeline, Runtime } from "../access/pipeline.js";
+import type { Decision, Pipeline } from "../access/pipeline.js";
 import type { AccessRequest } from "../access/request.js";
+import type { Runtime } from "../access/runtime.js";
 import type { Verdict } from "../access/verdict.js";
 import type { Logger } from "../telemetry/logger.js";
 import {

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createPipeline, type Runtime } from "../../src/access/pipeline.js";
+import { createPipeline } from "../../src/access/pipeline.js";
 import type { AccessRequest } from "../../src/access/request.js";
+import { type Runtime, runtimeOf } from "../../src/access/runtime.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
@@ -42,7 +43,7 @@ function request(over: Partial<AccessRequest> & { token?: string } = {}): Access
 
 function setup(options: { store?: Store; policyText?: string } = {}) {
   const policy = options.policyText ? parsePolicy(options.policyText, "t.yaml") : demo;
-  const runtime: Runtime = { policy, identifier: fakeIdentifier(claims) };
+  const runtime = runtimeOf(policy, fakeIdentifier(claims));
   const pipeline = createPipeline({
     store: options.store ?? createMemoryStore(),
     clock: () => NOW,
@@ -224,10 +225,9 @@ describe("the caller read from a cached token's claims", () => {
   it("is read again when a reload moves the claim paths", async () => {
     const identifier = fakeIdentifier(claims);
     const pipeline = createPipeline({ store: createMemoryStore(), clock: () => NOW });
-    const before: Runtime = { policy: demo, identifier };
-    const moved: Runtime = {
-      identifier,
-      policy: {
+    const before = runtimeOf(demo, identifier);
+    const moved = runtimeOf(
+      {
         ...demo,
         doc: {
           ...demo.doc,
@@ -237,7 +237,8 @@ describe("the caller read from a cached token's claims", () => {
           },
         },
       },
-    };
+      identifier,
+    );
     const subject = async (runtime: Runtime) =>
       (await pipeline.evaluate(runtime, request({ token: "proMfa" }))).verdict.subject;
     expect(await subject(before)).toBe("u-pro");

@@ -25,7 +25,7 @@ describe("policy loading", () => {
   it("accepts the demo policy and freezes it", () => {
     const policy = parsePolicy(demo, "policies/demo.yaml");
     expect(Object.keys(policy.doc.tiers)).toEqual(["free", "pro", "enterprise"]);
-    expect(policy.routes.map((r) => r.name)).toContain("admin-users");
+    expect(policy.doc.routes.map((r) => r.name)).toContain("admin-users");
     expect(policy.version).toMatch(/^[0-9a-f]{12}$/);
     expect(Object.isFrozen(policy.doc.tiers.free)).toBe(true);
     expect(() => {

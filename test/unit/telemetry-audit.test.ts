@@ -7,7 +7,8 @@ import * as grpc from "@grpc/grpc-js";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { generateKeyPair, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createPipeline, type Runtime } from "../../src/access/pipeline.js";
+import { createPipeline } from "../../src/access/pipeline.js";
+import { runtimeOf } from "../../src/access/runtime.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -58,10 +59,10 @@ async function decide(
     policyText?: string;
   } = {},
 ): Promise<DecisionEvent> {
-  const runtime: Runtime = {
-    policy: parsePolicy(options.policyText ?? demoText, "demo.yaml"),
-    identifier: fakeIdentifier(claims()),
-  };
+  const runtime = runtimeOf(
+    parsePolicy(options.policyText ?? demoText, "demo.yaml"),
+    fakeIdentifier(claims()),
+  );
   const pipeline = createPipeline({ store: createMemoryStore(), clock: () => NOW });
   const headers = new Map(Object.entries(options.headers ?? {}));
   if (options.token) headers.set("authorization", `Bearer ${options.token}`);

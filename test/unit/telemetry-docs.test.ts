@@ -3,7 +3,8 @@ import { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { describe, expect, it } from "vitest";
-import { createPipeline, type Runtime } from "../../src/access/pipeline.js";
+import { createPipeline } from "../../src/access/pipeline.js";
+import { runtimeOf } from "../../src/access/runtime.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
@@ -40,10 +41,7 @@ async function events(): Promise<DecisionEvent[]> {
     close: async () => {},
   };
   const run = async (token: string, path: string, policyText = demoText, store?: Store) => {
-    const runtime: Runtime = {
-      policy: parsePolicy(policyText, "demo.yaml"),
-      identifier: fakeIdentifier(claims),
-    };
+    const runtime = runtimeOf(parsePolicy(policyText, "demo.yaml"), fakeIdentifier(claims));
     const pipeline = createPipeline({ store: store ?? createMemoryStore(), clock: () => NOW });
     const req = accessRequest({ path, headers: new Map([["authorization", `Bearer ${token}`]]) });
     const metadata = new grpc.Metadata();

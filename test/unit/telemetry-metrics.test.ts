@@ -2,7 +2,8 @@ import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { createPipeline, type Runtime } from "../../src/access/pipeline.js";
+import { createPipeline } from "../../src/access/pipeline.js";
+import { runtimeOf } from "../../src/access/runtime.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -33,10 +34,7 @@ async function decide(
   path = "/v1/items",
   policyText = demoText,
 ): Promise<DecisionEvent> {
-  const runtime: Runtime = {
-    policy: parsePolicy(policyText, "demo.yaml"),
-    identifier: fakeIdentifier(claims),
-  };
+  const runtime = runtimeOf(parsePolicy(policyText, "demo.yaml"), fakeIdentifier(claims));
   const pipeline = createPipeline({ store: createMemoryStore(), clock: () => NOW });
   const req = accessRequest({ path, headers: new Map([["authorization", `Bearer ${token}`]]) });
   const decision = await pipeline.evaluate(runtime, req);

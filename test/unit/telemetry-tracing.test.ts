@@ -3,7 +3,8 @@ import * as grpc from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterEach, describe, expect, it } from "vitest";
-import { createPipeline, type Runtime } from "../../src/access/pipeline.js";
+import { createPipeline } from "../../src/access/pipeline.js";
+import { runtimeOf } from "../../src/access/runtime.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
@@ -43,10 +44,10 @@ async function decide(
     policyText?: string;
   } = {},
 ): Promise<DecisionEvent> {
-  const runtime: Runtime = {
-    policy: parsePolicy(options.policyText ?? demoText, "demo.yaml"),
-    identifier: fakeIdentifier(claims),
-  };
+  const runtime = runtimeOf(
+    parsePolicy(options.policyText ?? demoText, "demo.yaml"),
+    fakeIdentifier(claims),
+  );
   const pipeline = createPipeline({
     store: options.store ?? createMemoryStore(),
     clock: () => NOW,
