@@ -88,7 +88,11 @@ export interface Decision {
 }
 
 export interface Pipeline {
-  /** Decides one request. Never rejects: every failure becomes the configured safe outcome. */
+  /**
+   * Decides one request. Expected failures (store down, keys unavailable, over budget) resolve
+   * to the configured failure outcome. It rejects (or throws) only on an unexpected error, a
+   * bug; the caller turns that into `failure.on_internal_error` (the gRPC transport does).
+   */
   evaluate(runtime: Runtime, req: AccessRequest): Promise<Decision>;
 }
 

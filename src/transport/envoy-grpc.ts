@@ -9,7 +9,7 @@ import {
   MalformedCheckRequest,
   toAccessRequest,
 } from "./check-request.js";
-import { type CheckResponseMessage, renderCheckResponse } from "./check-response.js";
+import { type CheckResponseMessage, GrpcCode, renderCheckResponse } from "./check-response.js";
 
 export interface CheckHandlerDeps {
   readonly pipeline: Pipeline;
@@ -22,6 +22,8 @@ export interface CheckHandlerDeps {
   readonly onDecision?: (event: DecisionEvent) => void;
   /** Counts Checks in flight (+1 on arrival, -1 once answered). */
   readonly inflight?: (delta: 1 | -1) => void;
+  /** Renders a verdict as a CheckResponse (injected by tests; `renderCheckResponse` by default). */
+  readonly render?: typeof renderCheckResponse;
 }
 
 export interface DecisionEvent {
@@ -34,57 +36,126 @@ export interface DecisionEvent {
 }
 
 /**
- * The Envoy `Authorization/Check` handler and riskgate's one error boundary: it always answers
- * a CheckResponse. Malformed requests and unexpected errors become the documented safe outcome.
+ * The Envoy `Authorization/Check` handler and riskgate's one error boundary: every call is
+ * answered exactly once with a CheckResponse, whatever throws. Malformed requests and
+ * unexpected errors (in the pipeline, in rendering, in reading the snapshot) become the
+ * documented safe outcome; when even that cannot be rendered, a bare 503 denial.
  */
 export function createCheckHandler(
   deps: CheckHandlerDeps,
 ): grpc.handleUnaryCall<CheckRequestMessage, CheckResponseMessage> {
   const { pipeline, logger } = deps;
+  const render = deps.render ?? renderCheckResponse;
 
   return (call, callback) => {
     const started = process.hrtime.bigint();
-    deps.inflight?.(1);
-    const runtime = deps.runtime();
+    let answered = false;
+    let runtime: Runtime | undefined;
     let req: AccessRequest | undefined;
-    const finish = (decision: Decision, error?: unknown) => {
-      const response = renderCheckResponse(
-        decision.verdict,
-        req ?? placeholderRequest(),
-        runtime.policy.doc.decisions,
-      );
-      callback(null, response);
-      deps.inflight?.(-1);
-      if (deps.onDecision) {
-        try {
-          deps.onDecision({
-            decision,
-            req,
-            metadata: call.metadata,
-            durationNs: process.hrtime.bigint() - started,
-            ...(error === undefined ? {} : { error }),
-          });
-        } catch (err) {
-          logger.error({ err }, "decision observer failed");
-        }
+    const answer = (response: CheckResponseMessage) => {
+      if (answered) return;
+      answered = true;
+      try {
+        callback(null, response);
+      } catch (err) {
+        logger.error({ err, request_id: req?.id }, "Check answer failed");
+      }
+      try {
+        deps.inflight?.(-1);
+      } catch (err) {
+        logger.error({ err }, "inflight gauge failed");
       }
     };
+    const observe = (decision: Decision, error: unknown) => {
+      if (!deps.onDecision) return;
+      try {
+        deps.onDecision({
+          decision,
+          req,
+          metadata: call.metadata,
+          durationNs: process.hrtime.bigint() - started,
+          ...(error === undefined ? {} : { error }),
+        });
+      } catch (err) {
+        logger.error({ err }, "decision observer failed");
+      }
+    };
+    const finish = (decision: Decision, error?: unknown) => {
+      if (answered) return;
+      let response: CheckResponseMessage;
+      try {
+        response = render(
+          decision.verdict,
+          req ?? placeholderRequest(),
+          (runtime as Runtime).policy.doc.decisions,
+        );
+      } catch (err) {
+        if (error !== undefined) {
+          // the safe outcome itself could not be rendered: the last resort answers
+          logger.error({ err, request_id: req?.id }, "safe outcome not rendered; denying");
+          answer(LAST_RESORT);
+          observe(decision, error);
+          return;
+        }
+        fail(err);
+        return;
+      }
+      answer(response);
+      observe(decision, error);
+    };
     const fail = (err: unknown) => {
+      if (answered) return;
       const malformed = err instanceof MalformedCheckRequest;
       if (!malformed) logger.error({ err, request_id: req?.id }, "internal error during Check");
-      finish(safeDecision(runtime, req, malformed), err);
+      if (runtime === undefined) {
+        answer(LAST_RESORT);
+        return;
+      }
+      let decision: Decision;
+      try {
+        decision = safeDecision(runtime, req, malformed);
+      } catch (safeErr) {
+        logger.error({ err: safeErr, request_id: req?.id }, "safe outcome not decided; denying");
+        answer(LAST_RESORT);
+        return;
+      }
+      finish(decision, err);
     };
     try {
+      deps.inflight?.(1);
+      runtime = deps.runtime();
       req = toAccessRequest(call.request ?? {}, {
         trustedHops: deps.trustedHops,
         now: deps.clock(),
       });
-      pipeline.evaluate(runtime, req).then(finish, fail);
+      pipeline
+        .evaluate(runtime, req)
+        .then((decision) => finish(decision), fail)
+        // finish and fail answer whatever throws inside them; this is the net under that net
+        .catch((err: unknown) => {
+          logger.error({ err, request_id: req?.id }, "Check boundary failed; denying");
+          answer(LAST_RESORT);
+        });
     } catch (err) {
-      fail(err);
+      try {
+        fail(err);
+      } catch (lastErr) {
+        logger.error({ err: lastErr }, "Check boundary failed; denying");
+        answer(LAST_RESORT);
+      }
     }
   };
 }
+
+/**
+ * The answer when not even the safe outcome could be rendered: a failure denial (503, as a
+ * rendered `failure` denial), never an allow, since an allow that failed to render may not have
+ * stripped spoofed identity headers.
+ */
+const LAST_RESORT: CheckResponseMessage = Object.freeze({
+  status: { code: GrpcCode.UNAVAILABLE, message: "riskgate internal error" },
+  denied_response: { status: { code: 503 }, headers: [], body: "" },
+});
 
 function placeholderRequest(): AccessRequest {
   return {
