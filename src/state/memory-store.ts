@@ -19,13 +19,33 @@ import {
 } from "./store.js";
 
 export interface MemoryStoreOptions {
-  /** Most keys kept; the least recently used go first. Default 200,000. */
+  /**
+   * Most caller keys kept (subjects, orgs, devices); the least recently used go first.
+   * Default 200,000.
+   */
   readonly maxKeys?: number;
   /**
+   * Most per-address keys kept (see `isAddressTag`), in a budget of their own: anyone can
+   * create them from fresh client IPs, so a flood of them must not evict callers' state.
+   * Default 100,000.
+   */
+  readonly maxAddressKeys?: number;
+  /**
    * Most set members (of `distinct` and `member` keys) kept over all keys; past it the least
-   * recently used keys go. Default 1,000,000.
+   * recently used keys go, per-address keys first. Default 1,000,000.
    */
   readonly maxMembers?: number;
+  /** Which key tags are per-address (default `isAddressTag`). */
+  readonly isAddressTag?: (tag: string) => boolean;
+}
+
+/**
+ * Key tags whose state anonymous traffic creates, one set per client IP: `ip:<address>` and the
+ * anonymous subject `s:anonymous:<address>` (as the signals' `tags` and `anonymousCaller` write
+ * them). Authenticated callers' tags (`s:`, `o:`, `d:`) take a token the issuer signed.
+ */
+export function isAddressTag(tag: string): boolean {
+  return tag.startsWith("ip:") || tag.startsWith("s:anonymous:");
 }
 
 type WindowEntry = { kind: "window"; start: number; current: number; previous: number };
@@ -52,22 +72,29 @@ export const MAX_DISTINCT = 10_000;
 export const MAX_EMPTY_BUCKETS = 1000;
 
 /**
- * The embedded store: one process, the Redis store's semantics, bounded memory (an LRU key cap,
+ * The embedded store: one process, the Redis store's semantics, bounded memory (LRU key caps,
  * a cap on set members over all keys, and entries expiring by the clock each batch carries).
- * Its clock is `batch.now`, so tests drive time. The default when no Redis is configured.
+ * Callers' keys and per-address keys have separate LRU budgets, so a flood from many client
+ * IPs evicts only per-address state. Its clock is `batch.now`, so tests drive time. The
+ * default when no Redis is configured.
  */
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const maxMembers = options.maxMembers ?? 1_000_000;
+  const isAddress = options.isAddressTag ?? isAddressTag;
   let members = 0; // set members held by all entries
-  const entries = new LRUCache<string, Entry>({
-    max: options.maxKeys ?? 200_000,
-    dispose: (e) => {
-      if (e.kind === "distinct" || e.kind === "member") members -= e.members.size;
-    },
+  const dispose = (e: Entry) => {
+    if (e.kind === "distinct" || e.kind === "member") members -= e.members.size;
+  };
+  const callerEntries = new LRUCache<string, Entry>({ max: options.maxKeys ?? 200_000, dispose });
+  const addressEntries = new LRUCache<string, Entry>({
+    max: options.maxAddressKeys ?? 100_000,
+    dispose,
   });
+  type Entries = typeof callerEntries;
 
   /** The live entry of `key` of this kind; an expired one (or another kind's) is gone. */
   function live<K extends Entry["kind"]>(
+    entries: Entries,
     key: string,
     kind: K,
     now: number,
@@ -81,9 +108,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return e as Extract<Entry, { kind: K }>;
   }
 
-  function window(key: string, op: WindowOp, now: number): WindowReading {
+  function window(entries: Entries, key: string, op: WindowOp, now: number): WindowReading {
     let start = now - (now % op.windowMs);
-    const e = live(key, "window", now);
+    const e = live(entries, key, "window", now);
     if (e === undefined) {
       if (op.cost > 0) {
         const expiresAt = start + 2 * op.windowMs;
@@ -112,8 +139,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return { count: current + Math.floor(previous * overlap), resetMs: start + op.windowMs - now };
   }
 
-  function count(key: string, op: CountOp, now: number): CountReading {
-    let e = live(key, "count", now);
+  function count(entries: Entries, key: string, op: CountOp, now: number): CountReading {
+    let e = live(entries, key, "count", now);
     if (e === undefined) {
       e = { kind: "count", count: 0, expiresAt: now + op.ttlMs };
       entries.set(key, e);
@@ -122,8 +149,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return { count: e.count };
   }
 
-  function setEntry(key: string, kind: SetEntry["kind"], now: number): SetEntry & Entry {
-    let e = live(key, kind, now);
+  function setEntry(
+    entries: Entries,
+    key: string,
+    kind: SetEntry["kind"],
+    now: number,
+  ): SetEntry & Entry {
+    let e = live(entries, key, kind, now);
     if (e === undefined) {
       e = { kind, members: new Map(), expiresAt: 0 };
       entries.set(key, e);
@@ -131,8 +163,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return e;
   }
 
-  function distinct(key: string, op: DistinctOp, now: number): CountReading {
-    const e = setEntry(key, "distinct", now);
+  function distinct(entries: Entries, key: string, op: DistinctOp, now: number): CountReading {
+    const e = setEntry(entries, key, "distinct", now);
     const before = e.members.size;
     e.members.delete(op.member); // re-insert: Map order is recency order
     e.members.set(op.member, now);
@@ -145,8 +177,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return { count: e.members.size };
   }
 
-  function member(key: string, op: MemberOp, now: number): MemberReading {
-    const e = setEntry(key, "member", now);
+  function member(entries: Entries, key: string, op: MemberOp, now: number): MemberReading {
+    const e = setEntry(entries, key, "member", now);
     const before = e.members.size;
     const isNew = !e.members.has(op.member);
     e.members.delete(op.member); // re-insert: Map order is recency order
@@ -159,8 +191,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return { isNew, size: e.members.size };
   }
 
-  function swap(key: string, value: string, ttlMs: number, now: number): SwapReading {
-    const e = live(key, "swap", now);
+  function swap(
+    entries: Entries,
+    key: string,
+    value: string,
+    ttlMs: number,
+    now: number,
+  ): SwapReading {
+    const e = live(entries, key, "swap", now);
     const previous = e === undefined ? null : e.value;
     if (e === undefined) entries.set(key, { kind: "swap", value, expiresAt: now + ttlMs });
     else {
@@ -170,9 +208,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return { previous };
   }
 
-  function baseline(key: string, op: BaselineOp, now: number): BaselineReading {
+  function baseline(entries: Entries, key: string, op: BaselineOp, now: number): BaselineReading {
     const bucket = Math.floor(now / op.bucketMs);
-    let e = live(key, "baseline", now);
+    let e = live(entries, key, "baseline", now);
     if (e === undefined) {
       e = { kind: "baseline", bucket, current: 0, mean: 0, variance: 0, samples: 0, expiresAt: 0 };
       entries.set(key, e);
@@ -191,19 +229,20 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   function run(op: StoreOp, now: number): OpResult<StoreOp> {
     // no prefix: one process owns this map
     const key = `{${op.key.tag}}:${op.key.name}`;
+    const entries = isAddress(op.key.tag) ? addressEntries : callerEntries;
     switch (op.op) {
       case "window":
-        return window(key, op, now);
+        return window(entries, key, op, now);
       case "count":
-        return count(key, op, now);
+        return count(entries, key, op, now);
       case "distinct":
-        return distinct(key, op, now);
+        return distinct(entries, key, op, now);
       case "swap":
-        return swap(key, op.value, op.ttlMs, now);
+        return swap(entries, key, op.value, op.ttlMs, now);
       case "member":
-        return member(key, op, now);
+        return member(entries, key, op, now);
       case "baseline":
-        return baseline(key, op, now);
+        return baseline(entries, key, op, now);
     }
   }
 
@@ -213,15 +252,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       try {
         assertValidOps(batch.ops);
         const results = batch.ops.map((op) => run(op, batch.now));
-        // past the member cap the least recently used keys go (never the last one touched)
-        while (members > maxMembers && entries.size > 1) entries.pop();
+        // past the member cap the least recently used keys go, per-address ones first (never
+        // the last one touched)
+        while (members > maxMembers && addressEntries.size > 1) addressEntries.pop();
+        while (members > maxMembers && callerEntries.size > 1) callerEntries.pop();
         return Promise.resolve({ results } as StoreResult<T>);
       } catch (err) {
         return Promise.reject(err);
       }
     },
     close: () => {
-      entries.clear();
+      callerEntries.clear();
+      addressEntries.clear();
       return Promise.resolve();
     },
   };
