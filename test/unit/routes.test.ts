@@ -69,7 +69,9 @@ describe("route path patterns (issue 12 item 6)", () => {
       .then(() => undefined)
       .catch((e: { code: number; stderr: string }) => e);
     expect(err?.code).toBe(2);
-    expect(err?.stderr).toContain("routes[0].match.path.pattern: not a valid RE2 regular expression");
+    expect(err?.stderr).toContain(
+      "routes[0].match.path.pattern: not a valid RE2 regular expression",
+    );
   });
 
   it("keep the default route's resolution in the table, one object per policy load", () => {
