@@ -2,7 +2,9 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Decision, Pipeline, Runtime } from "../access/pipeline.js";
 import type { AccessRequest } from "../access/request.js";
 import type { Verdict } from "../access/verdict.js";
+import type { DecisionEvent } from "../telemetry/decision-event.js";
 import type { Logger } from "../telemetry/logger.js";
+import type { HeaderGetter } from "../telemetry/trace-header.js";
 import {
   type CheckRequestMessage,
   MalformedCheckRequest,
@@ -23,13 +25,12 @@ export interface CheckHandlerDeps {
   readonly inflight?: (delta: 1 | -1) => void;
 }
 
-export interface DecisionEvent {
-  readonly decision: Decision;
-  readonly req: AccessRequest | undefined;
-  readonly metadata: grpc.Metadata;
-  /** Time spent inside the server for this Check, in nanoseconds. */
-  readonly durationNs: bigint;
-  readonly error?: unknown;
+/** Reads the call's gRPC metadata as a header getter (the first string value of a name). */
+export function metadataHeader(metadata: grpc.Metadata): HeaderGetter {
+  return (name) => {
+    const v = metadata.get(name)[0];
+    return typeof v === "string" ? v : undefined;
+  };
 }
 
 /**
@@ -59,7 +60,7 @@ export function createCheckHandler(
           deps.onDecision({
             decision,
             req,
-            metadata: call.metadata,
+            traceHeader: metadataHeader(call.metadata),
             durationNs: process.hrtime.bigint() - started,
             ...(error === undefined ? {} : { error }),
           });
