@@ -2,6 +2,7 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Decision, Pipeline, Runtime } from "../access/pipeline.js";
 import type { AccessRequest } from "../access/request.js";
 import type { Verdict } from "../access/verdict.js";
+import { asRiskgateError } from "../errors.js";
 import type { DecisionEvent } from "../telemetry/decision-event.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { HeaderGetter } from "../telemetry/trace-header.js";
@@ -70,9 +71,11 @@ export function createCheckHandler(
       }
     };
     const fail = (err: unknown) => {
-      const malformed = err instanceof MalformedCheckRequest;
-      if (!malformed) logger.error({ err, request_id: req?.id }, "internal error during Check");
-      finish(safeDecision(runtime, req, malformed), err);
+      const error = asRiskgateError(err);
+      const malformed = error instanceof MalformedCheckRequest;
+      if (!malformed)
+        logger.error({ err: error, request_id: req?.id }, "internal error during Check");
+      finish(safeDecision(runtime, req, malformed), error);
     };
     try {
       req = toAccessRequest(call.request ?? {}, {
