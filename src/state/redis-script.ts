@@ -1,10 +1,13 @@
+import { MAX_DISTINCT, MAX_EMPTY_BUCKETS } from "./limits.js";
+
 /**
  * The Lua script that runs every store op of one batch in one round trip (EVALSHA). Kept as a
  * string so the built package needs no extra files. Its semantics mirror memory-store.ts; the
  * contract suite (test/helpers/store-contract.ts) holds both to the same promises.
  *
  * Needs Redis 6.2+ (SET ... GET). The script reads TIME and then writes, which Redis allows
- * since 5.0 because scripts replicate their effects, not the script itself.
+ * since 5.0 because scripts replicate their effects, not the script itself. Its bounds come
+ * from limits.ts, as the memory store's do.
  */
 export const STORE_SCRIPT = `
 -- riskgate: every store op of one batch in one round trip.
@@ -20,8 +23,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
 local a = 1
-local MAX_DISTINCT = 10000
-local MAX_EMPTY = 1000
+local MAX_DISTINCT = ${MAX_DISTINCT}
+local MAX_EMPTY = ${MAX_EMPTY_BUCKETS}
 
 for i = 1, #KEYS do
   local key = KEYS[i]
