@@ -40,7 +40,9 @@ describe.runIf(available)("Redis eviction policy, checked at start", () => {
     try {
       await store.ready();
       // the check never stands in the way of the store itself
-      await expect(store.exec({ ops: [op], now: Date.now() })).resolves.toMatchObject({ results: [{ count: 1 }] });
+      await expect(store.exec({ ops: [op], now: Date.now() })).resolves.toMatchObject({
+        results: [{ count: 1 }],
+      });
     } finally {
       await store.close();
     }
