@@ -26,6 +26,14 @@ local a = 1
 local MAX_DISTINCT = ${MAX_DISTINCT}
 local MAX_EMPTY = ${MAX_EMPTY_BUCKETS}
 
+-- keeps the max most recently seen members of a sorted set; returns its size after
+local function trim(key, max)
+  local n = redis.call('ZCARD', key)
+  if n <= max then return n end
+  redis.call('ZREMRANGEBYRANK', key, 0, n - max - 1)
+  return max
+end
+
 for i = 1, #KEYS do
   local key = KEYS[i]
   local op = ARGV[a]
@@ -69,11 +77,7 @@ for i = 1, #KEYS do
     a = a + 3
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
     redis.call('ZADD', key, now, member)
-    local n = redis.call('ZCARD', key)
-    if n > MAX_DISTINCT then
-      redis.call('ZREMRANGEBYRANK', key, 0, n - MAX_DISTINCT - 1)
-      n = MAX_DISTINCT
-    end
+    local n = trim(key, MAX_DISTINCT)
     redis.call('PEXPIRE', key, window)
     out[#out + 1] = n
   elseif op == 's' then
@@ -95,11 +99,7 @@ for i = 1, #KEYS do
     local max = tonumber(ARGV[a + 3])
     a = a + 4
     local isNew = redis.call('ZADD', key, now, member) == 1 -- 1: added, 0: score updated
-    local n = redis.call('ZCARD', key)
-    if n > max then
-      redis.call('ZREMRANGEBYRANK', key, 0, n - max - 1)
-      n = max
-    end
+    local n = trim(key, max)
     redis.call('PEXPIRE', key, ttl)
     out[#out + 1] = isNew and 1 or 0
     out[#out + 1] = n

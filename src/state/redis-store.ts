@@ -39,7 +39,18 @@ export type RedisStore = Store & {
   readonly client: Redis | Cluster;
 };
 
-type Runner = (...args: (string | number)[]) => Promise<unknown[]>;
+type Arg = string | number;
+type Runner = (...args: Arg[]) => Promise<unknown[]>;
+
+/** Each op's script arguments: its letter, then its parameters in the order the script reads. */
+const ENCODE: { readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>) => Arg[] } = {
+  window: (op) => ["w", op.windowMs, op.cost],
+  count: (op) => ["c", op.cost, op.ttlMs],
+  distinct: (op) => ["d", op.member, op.windowMs],
+  swap: (op) => ["s", op.value, op.ttlMs],
+  member: (op) => ["m", op.member, op.ttlMs, op.max],
+  baseline: (op) => ["b", op.bucketMs, op.alpha, op.ttlMs],
+};
 
 /** Most ops of one tag in one script on a Cluster; a larger group is sent in chunks. */
 const MAX_GROUP = 16;
@@ -85,7 +96,7 @@ export function createRedisStore(
     const batch = (client as unknown as Record<string, Runner>).riskgateBatch as Runner;
     runners[0] = batch;
   }
-  const send = (keys: string[], args: (string | number)[]): Promise<unknown[]> => {
+  const send = (keys: string[], args: Arg[]): Promise<unknown[]> => {
     const cmd = clustered ? runners[keys.length] : runners[0];
     if (cmd === undefined) throw new RangeError(`no script command for ${keys.length} keys`);
     return clustered
@@ -95,29 +106,10 @@ export function createRedisStore(
 
   async function runGroup(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
     const keys: string[] = [];
-    const args: (string | number)[] = [];
+    const args: Arg[] = [];
     for (const op of ops) {
       keys.push(keyText(prefix, op.key));
-      switch (op.op) {
-        case "window":
-          args.push("w", op.windowMs, op.cost);
-          break;
-        case "count":
-          args.push("c", op.cost, op.ttlMs);
-          break;
-        case "distinct":
-          args.push("d", op.member, op.windowMs);
-          break;
-        case "swap":
-          args.push("s", op.value, op.ttlMs);
-          break;
-        case "member":
-          args.push("m", op.member, op.ttlMs, op.max);
-          break;
-        case "baseline":
-          args.push("b", op.bucketMs, op.alpha, op.ttlMs);
-          break;
-      }
+      args.push(...(ENCODE[op.op] as (op: StoreOp) => Arg[])(op));
     }
     const flat = await send(keys, args);
     return decode(ops, flat);

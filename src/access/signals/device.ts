@@ -3,20 +3,14 @@ import { newMember } from "./new-member.js";
 import { NOTHING, type Signal } from "./signal.js";
 
 /** New device: the device id joins the subject's bounded set; a new one (not the first) scores. */
-export const newDevice = newMember(
-  "device.new",
-  "devices",
-  (ctx) => {
-    const cfg = ctx.policy.doc.signals.device;
-    return {
-      enabled: cfg.enabled,
-      rememberSeconds: cfg.remember_seconds,
-      max: cfg.max_devices,
-      points: cfg.new_device_points,
-    };
-  },
-  (ctx) => ctx.deviceId,
-);
+export const newDevice = newMember({
+  code: "device.new",
+  set: "devices",
+  section: "device",
+  max: "max_devices",
+  points: "new_device_points",
+  member: (ctx) => ctx.deviceId,
+});
 
 /** Device posture (a compliance header an MDM-aware proxy sets) and mTLS client identity. */
 export const devicePosture: Signal = {

@@ -115,18 +115,12 @@ export const impossibleTravel: Signal = {
 };
 
 /** New country: the country joins the subject's bounded set; a new one (not the first) scores. */
-export const newCountry = newMember(
-  "geo.new_country",
-  "countries",
-  (ctx) => {
-    const cfg = ctx.policy.doc.signals.new_country;
-    return {
-      enabled: cfg.enabled,
-      rememberSeconds: cfg.remember_seconds,
-      max: cfg.max_countries,
-      points: cfg.points,
-    };
-  },
-  (ctx) => ctx.location()?.country,
-  { detail: true },
-);
+export const newCountry = newMember({
+  code: "geo.new_country",
+  set: "countries",
+  section: "new_country",
+  max: "max_countries",
+  points: "points",
+  member: (ctx) => ctx.location()?.country,
+  detail: true,
+});
