@@ -19,12 +19,12 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describeResponse } from "../src/cli/check.js";
 import { createClient } from "../src/cli/client.js";
+import { freePort } from "../test/helpers/free-port.js";
 import { closedLoop, quantileMs } from "./load.js";
 import {
   benchEnv,
@@ -62,17 +62,6 @@ function requireTool(cmd: string, pkg: string): void {
     process.stderr.write(`bench needs ${cmd}: apt-get install ${pkg}\n`);
     process.exit(2);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function hasTool(cmd: string): boolean {

@@ -13,7 +13,6 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,6 +20,7 @@ import { Redis } from "ioredis";
 import { createMemoryStore } from "../src/state/memory-store.js";
 import { createRedisStore } from "../src/state/redis-store.js";
 import type { Store, StoreOp } from "../src/state/store.js";
+import { freePort } from "../test/helpers/free-port.js";
 
 const CALLS = 10_000;
 const WARMUP = 1_000;
@@ -106,17 +106,6 @@ async function measure(
     if (best === undefined || row.p99 < best.p99) best = row;
   }
   return best as Row;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 interface Server {

@@ -30,6 +30,7 @@ import {
   type DecisionEvent,
   type TelemetryOptions,
 } from "../src/telemetry/telemetry.js";
+import { metadataHeader } from "../src/transport/envoy-grpc.js";
 
 const EVENTS = Number(process.argv[2] ?? 60_000);
 const ROUNDS = 3;
@@ -109,7 +110,7 @@ async function buildEvents(): Promise<Record<EventSet, DecisionEvent[]>> {
       const metadata = new grpc.Metadata();
       if (flag) metadata.set("traceparent", `00-${traceId}-00f067aa0ba902b7-${flag}`);
       metadata.set("x-request-id", req.id);
-      sets[set].push({ decision, req, metadata, durationNs });
+      sets[set].push({ decision, req, traceHeader: metadataHeader(metadata), durationNs });
     }
   }
   return sets;

@@ -32,9 +32,9 @@ export const ERRORS = {
     message: "The state store failed or timed out.",
     outcome: "the failure mode (open, closed, safe_methods_only) decides",
   },
-  RISKGATE_BUDGET_EXCEEDED: {
-    message: "The decision ran past its time budget.",
-    outcome: "the failure mode decides",
+  RISKGATE_REQUEST_MALFORMED: {
+    message: "The CheckRequest carries no HTTP request to decide on.",
+    outcome: "denied with request.malformed (403), whatever failure.on_internal_error says",
   },
   RISKGATE_INTERNAL: {
     message: "An unexpected internal error.",
@@ -50,7 +50,7 @@ export type ErrorCode = keyof typeof ERRORS;
 
 /** A riskgate failure with a stable code and structured, non-secret details. */
 export class RiskgateError extends Error {
-  override readonly name = "RiskgateError";
+  override readonly name: string = "RiskgateError";
   readonly code: ErrorCode;
   readonly details: Readonly<Record<string, unknown>>;
 
@@ -64,6 +64,15 @@ export class RiskgateError extends Error {
     this.code = code;
     this.details = Object.freeze({ ...details });
   }
+}
+
+/**
+ * `err` as a RiskgateError: itself when it is one, else RISKGATE_INTERNAL with `err` as its
+ * cause (logs print the cause's message and stack after the wrapper's).
+ */
+export function asRiskgateError(err: unknown): RiskgateError {
+  if (err instanceof RiskgateError) return err;
+  return new RiskgateError("RISKGATE_INTERNAL", undefined, {}, { cause: err });
 }
 
 /** One problem in a policy file: where and what. */

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { RiskgateError } from "../errors.js";
 import type { CheckRequestMessage } from "../transport/check-request.js";
 import type { CheckResponseMessage } from "../transport/check-response.js";
 import { createClient } from "./client.js";
@@ -111,7 +112,9 @@ export async function runCheck(args: string[]): Promise<number> {
   try {
     res = await client.check(request);
   } catch (err) {
-    process.stderr.write(`riskgate check: RISKGATE_CHECK_FAILED: ${(err as Error).message}\n`);
+    const message = (err as Error).message;
+    const failed = new RiskgateError("RISKGATE_CHECK_FAILED", message, {}, { cause: err });
+    process.stderr.write(`riskgate check: ${failed.code}: ${failed.message}\n`);
     return 2;
   } finally {
     client.close();

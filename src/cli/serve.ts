@@ -57,7 +57,7 @@ export async function runServe(args: string[]): Promise<number> {
         logger.warn({ dir: settings.devKeysDir }, "dev mode: trusting the local dev signing key");
       const geo = await openGeo(settings);
       if (geo) logger.info({ geo: geo.description }, "geolocation loaded");
-      const telemetry = createTelemetry(telemetryOptions(settings, process.env), {
+      const telemetry = createTelemetry(telemetryOptions(settings), {
         logger,
         ...(cluster.isWorker ? { primary: process } : {}),
       });

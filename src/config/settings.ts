@@ -9,6 +9,8 @@ interface SettingSpec<T> {
   readonly default: T;
   readonly doc: string;
   readonly parse: (raw: string) => T;
+  /** The default as the README shows it, when `String(default)` does not say it. */
+  readonly docDefault?: string;
 }
 
 const text = (raw: string) => raw;
@@ -36,6 +38,40 @@ const oneOf =
       throw new Error(`expected one of ${values.join(", ")}`);
     return raw as T;
   };
+/** OTEL_TRACES_EXPORTER: one exporter name (lists of several are refused); "" when unset. */
+const tracesExporter = (raw: string): "" | "otlp" | "console" | "none" => {
+  const names = raw
+    .split(",")
+    .map((n) => n.trim().toLowerCase())
+    .filter((n) => n !== "" && n !== "none");
+  if (names.length === 0) return "none";
+  if (names.length > 1 || (names[0] !== "otlp" && names[0] !== "console")) {
+    throw new Error("expected one of otlp, console or none");
+  }
+  return names[0];
+};
+/** OTEL_SDK_DISABLED: only `true` (any case) disables, as the OpenTelemetry spec says. */
+const otelBool = (raw: string) => /^true$/i.test(raw);
+/** `k=v,k2=v2` with percent-encoded values (the OTEL_RESOURCE_ATTRIBUTES format). */
+const keyValues = (raw: string): Readonly<Record<string, string>> => {
+  const out: Record<string, string> = {};
+  for (const pair of raw.split(",")) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) continue;
+    try {
+      out[pair.slice(0, eq).trim()] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      // a malformed escape: the SDK ignores such a pair too
+    }
+  }
+  return Object.freeze(out);
+};
+const otlpProtocol = oneOf("http/protobuf", "http/json", "grpc");
+/** A parser whose setting may stay unset (""), falling back to another one. */
+const orUnset =
+  <T>(parse: (raw: string) => T) =>
+  (raw: string): T | "" =>
+    parse(raw);
 const level = (raw: string) => {
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(raw)) {
     throw new Error("expected fatal, error, warn, info, debug, trace or silent");
@@ -229,6 +265,74 @@ export const SETTINGS = {
     default: "",
     doc: "Key of the HMAC that pseudonymises subjects and orgs in spans and audit lines (set a secret one in production).",
     parse: text,
+  },
+  otelTracesExporter: {
+    env: "OTEL_TRACES_EXPORTER",
+    default: "",
+    doc: "Span exporter: `otlp`, `console` (spans printed as they end) or `none`; unset, `otlp` when an OTLP endpoint is set, else none.",
+    parse: tracesExporter,
+  },
+  otelOtlpEndpoint: {
+    env: "OTEL_EXPORTER_OTLP_ENDPOINT",
+    default: "",
+    doc: "OTLP base URL; `/v1/traces` is appended for HTTP (`http://jaeger:4318`), used as is for gRPC (`http://jaeger:4317`).",
+    parse: text,
+  },
+  otelOtlpTracesEndpoint: {
+    env: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    default: "",
+    doc: "Full URL of the OTLP traces endpoint, used as is (wins over OTEL_EXPORTER_OTLP_ENDPOINT).",
+    parse: text,
+  },
+  otelOtlpProtocol: {
+    env: "OTEL_EXPORTER_OTLP_PROTOCOL",
+    default: "http/protobuf",
+    doc: "OTLP transport: `http/protobuf`, `http/json` or `grpc`.",
+    parse: otlpProtocol,
+  },
+  otelOtlpTracesProtocol: {
+    env: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    default: "",
+    doc: "OTLP transport of traces; wins over OTEL_EXPORTER_OTLP_PROTOCOL.",
+    parse: orUnset(otlpProtocol),
+  },
+  otelTracesSampler: {
+    env: "OTEL_TRACES_SAMPLER",
+    default: "parentbased_always_on",
+    doc: "Sampler: `parentbased_always_on`, `parentbased_traceidratio`, `parentbased_always_off`, `always_on`, `always_off` or `traceidratio`.",
+    parse: oneOf(
+      "always_on",
+      "always_off",
+      "traceidratio",
+      "parentbased_always_on",
+      "parentbased_always_off",
+      "parentbased_traceidratio",
+    ),
+  },
+  otelTracesSamplerArg: {
+    env: "OTEL_TRACES_SAMPLER_ARG",
+    default: 1,
+    doc: "Ratio (0..1) of the `*traceidratio` samplers.",
+    parse: ratio,
+  },
+  otelServiceName: {
+    env: "OTEL_SERVICE_NAME",
+    default: "",
+    doc: "`service.name` of the spans; unset, the one in OTEL_RESOURCE_ATTRIBUTES, else `riskgate`.",
+    parse: text,
+  },
+  otelResourceAttributes: {
+    env: "OTEL_RESOURCE_ATTRIBUTES",
+    default: Object.freeze({}) as Readonly<Record<string, string>>,
+    docDefault: "",
+    doc: "More resource attributes of the spans: `key=value,...`, values percent-encoded.",
+    parse: keyValues,
+  },
+  otelSdkDisabled: {
+    env: "OTEL_SDK_DISABLED",
+    default: false,
+    doc: "`true` turns tracing off whatever else is set.",
+    parse: otelBool,
   },
 } as const satisfies Record<string, SettingSpec<unknown>>;
 

@@ -17,6 +17,12 @@ export interface GeoLocation {
   readonly city?: string;
   readonly latitude?: number;
   readonly longitude?: number;
+  /**
+   * "lat,lon" to 4 decimals (about 11 m), as the impossible-travel signal stores a sighting:
+   * formatted once per decoded record (the reader caches locations per IP), since number
+   * formatting on every Check costs more than the rest of the signal.
+   */
+  readonly coordinates?: string;
   /** GeoIP2's accuracy radius; DB-IP Lite has none. */
   readonly accuracyKm?: number;
   readonly asn?: number;
@@ -70,12 +76,15 @@ function name(v: unknown): string | undefined {
   );
 }
 
-function coordinates(lat: unknown, lon: unknown): { latitude?: number; longitude?: number } {
+function coordinates(
+  lat: unknown,
+  lon: unknown,
+): Pick<GeoLocation, "latitude" | "longitude" | "coordinates"> {
   const latitude = num(lat);
   const longitude = num(lon);
   if (latitude === undefined || longitude === undefined) return {};
   if (Math.abs(latitude) > 90 || Math.abs(longitude) > 180) return {};
-  return { latitude, longitude };
+  return { latitude, longitude, coordinates: `${latitude.toFixed(4)},${longitude.toFixed(4)}` };
 }
 
 function asnFields(asn: unknown, org: unknown): { asn?: number; asOrg?: string } {

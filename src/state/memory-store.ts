@@ -1,4 +1,5 @@
 import { LRUCache } from "lru-cache";
+import { MAX_DISTINCT, MAX_EMPTY_BUCKETS } from "./limits.js";
 import {
   assertValidOps,
   type BaselineOp,
@@ -64,12 +65,6 @@ type BaselineEntry = {
 type Entry = (WindowEntry | CountEntry | SetEntry | SwapEntry | BaselineEntry) & {
   expiresAt: number;
 };
-
-/** Most members a distinct count tracks per key (the count saturates there). */
-export const MAX_DISTINCT = 10_000;
-
-/** Longest run of empty buckets folded into a baseline at once (a long silence decays it fully). */
-export const MAX_EMPTY_BUCKETS = 1000;
 
 /**
  * The embedded store: one process, the Redis store's semantics, bounded memory (LRU key caps,

@@ -1,10 +1,13 @@
+import { MAX_DISTINCT, MAX_EMPTY_BUCKETS } from "./limits.js";
+
 /**
  * The Lua script that runs every store op of one batch in one round trip (EVALSHA). Kept as a
  * string so the built package needs no extra files. Its semantics mirror memory-store.ts; the
  * contract suite (test/helpers/store-contract.ts) holds both to the same promises.
  *
  * Needs Redis 6.2+ (SET ... GET). The script reads TIME and then writes, which Redis allows
- * since 5.0 because scripts replicate their effects, not the script itself.
+ * since 5.0 because scripts replicate their effects, not the script itself. Its bounds come
+ * from limits.ts, as the memory store's do.
  */
 export const STORE_SCRIPT = `
 -- riskgate: every store op of one batch in one round trip.
@@ -20,8 +23,16 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
 local a = 1
-local MAX_DISTINCT = 10000
-local MAX_EMPTY = 1000
+local MAX_DISTINCT = ${MAX_DISTINCT}
+local MAX_EMPTY = ${MAX_EMPTY_BUCKETS}
+
+-- keeps the max most recently seen members of a sorted set; returns its size after
+local function trim(key, max)
+  local n = redis.call('ZCARD', key)
+  if n <= max then return n end
+  redis.call('ZREMRANGEBYRANK', key, 0, n - max - 1)
+  return max
+end
 
 for i = 1, #KEYS do
   local key = KEYS[i]
@@ -66,11 +77,7 @@ for i = 1, #KEYS do
     a = a + 3
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
     redis.call('ZADD', key, now, member)
-    local n = redis.call('ZCARD', key)
-    if n > MAX_DISTINCT then
-      redis.call('ZREMRANGEBYRANK', key, 0, n - MAX_DISTINCT - 1)
-      n = MAX_DISTINCT
-    end
+    local n = trim(key, MAX_DISTINCT)
     redis.call('PEXPIRE', key, window)
     out[#out + 1] = n
   elseif op == 's' then
@@ -92,11 +99,7 @@ for i = 1, #KEYS do
     local max = tonumber(ARGV[a + 3])
     a = a + 4
     local isNew = redis.call('ZADD', key, now, member) == 1 -- 1: added, 0: score updated
-    local n = redis.call('ZCARD', key)
-    if n > max then
-      redis.call('ZREMRANGEBYRANK', key, 0, n - max - 1)
-      n = max
-    end
+    local n = trim(key, max)
     redis.call('PEXPIRE', key, ttl)
     out[#out + 1] = isNew and 1 or 0
     out[#out + 1] = n

@@ -1,6 +1,6 @@
 import { type DestinationStream, type Logger, pino } from "pino";
 import type { Decision } from "../access/pipeline.js";
-import type { DecisionEvent } from "../transport/envoy-grpc.js";
+import type { DecisionEvent } from "./decision-event.js";
 import { riskLevel } from "./risk-level.js";
 import type { SubjectHasher } from "./subject-hash.js";
 import { traceIdOf } from "./trace-header.js";
@@ -98,11 +98,7 @@ export function createAudit(options: AuditOptions): Audit {
       if (enforced.kind === "allow" && rate < 1 && random() >= rate) return;
       const req = event.req;
       const traceId =
-        traced?.traceId ??
-        traceIdOf((name) => {
-          const v = event.metadata.get(name)[0];
-          return typeof v === "string" ? v : req?.headers.get(name);
-        });
+        traced?.traceId ?? traceIdOf((name) => event.traceHeader(name) ?? req?.headers.get(name));
       logger.info(
         {
           request_id: verdict.requestId,

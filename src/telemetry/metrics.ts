@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { DecisionEvent } from "../transport/envoy-grpc.js";
+import type { DecisionEvent } from "./decision-event.js";
 
 /**
  * Latency buckets, in seconds: 50 us to 250 ms (Envoy's usual ext_authz timeout), fine below

@@ -3,13 +3,13 @@ import type { DestinationStream } from "pino";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { RiskgateError } from "../errors.js";
 import type { BreakerState } from "../state/guarded-store.js";
-import type { DecisionEvent } from "../transport/envoy-grpc.js";
 import { type Audit, createAudit } from "./audit.js";
+import type { DecisionEvent } from "./decision-event.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { answerMetricsRequests, type PrimaryChannel } from "./metrics-cluster.js";
 import { type MetricsServer, parseListenAddress, serveMetrics } from "./metrics-server.js";
-import type { ExporterSpec, OtlpProtocol } from "./span-exporter.js";
+import type { ExporterSpec } from "./span-exporter.js";
 import { createSubjectHasher } from "./subject-hash.js";
 import type { SamplerName, TraceRef, Tracing } from "./tracing.js";
 
@@ -82,11 +82,6 @@ export interface Telemetry extends TelemetryHooks {
   flush(): Promise<void>;
   /** Flushes spans and audit lines, closes the metrics server. */
   shutdown(): Promise<void>;
-  /**
-   * @deprecated The old hook names, kept until the callers move to the hooks on Telemetry
-   * itself (`jwksFetch(ok)` is `jwks(ok ? "refresh" : "failure")`).
-   */
-  readonly metrics: Omit<TelemetryHooks, "jwks"> & { jwksFetch(ok: boolean): void };
 }
 
 export interface TelemetryDeps {
@@ -209,14 +204,6 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
     get metricsPort() {
       return server?.port;
     },
-    metrics: {
-      storeCall: hooks.storeCall,
-      breakerState: hooks.breakerState,
-      jwksFetch: (ok) => hooks.jwks(ok ? "refresh" : "failure"),
-      tokenVerification: hooks.tokenVerification,
-      policyReload: hooks.policyReload,
-      inflight: hooks.inflight,
-    },
     onDecision(event) {
       if (metrics !== undefined) {
         try {
@@ -283,65 +270,31 @@ async function exporterOf(exporter: SpanExporter | ExporterSpec): Promise<SpanEx
   return createSpanExporter(exporter);
 }
 
-const SAMPLERS: readonly SamplerName[] = [
-  "always_on",
-  "always_off",
-  "traceidratio",
-  "parentbased_always_on",
-  "parentbased_always_off",
-  "parentbased_traceidratio",
-];
-const PROTOCOLS: readonly OtlpProtocol[] = ["http/protobuf", "http/json", "grpc"];
-
 /**
  * Telemetry options from the environment: riskgate's own settings (RISKGATE_METRICS_ADDRESS,
- * RISKGATE_AUDIT*, RISKGATE_TRACE_SUBJECT, RISKGATE_SUBJECT_SALT; see the settings table) and
- * the standard OpenTelemetry variables. Tracing is on when OTEL_TRACES_EXPORTER is `otlp` or
- * `console`, or when an OTLP endpoint is set (unlike the SDK default, nothing is sent to
- * localhost unasked); OTEL_SDK_DISABLED=true turns it off. Throws RISKGATE_SETTING_INVALID
- * naming the variable.
+ * RISKGATE_AUDIT*, RISKGATE_TRACE_SUBJECT, RISKGATE_SUBJECT_SALT) and the standard OpenTelemetry
+ * variables, all read by the settings table. Throws RISKGATE_SETTING_INVALID naming the variable.
  */
 export function telemetryOptionsFromEnv(
   env: Readonly<Record<string, string | undefined>>,
 ): TelemetryOptions {
-  return telemetryOptions(loadSettings(env), env);
+  return telemetryOptions(loadSettings(env));
 }
 
-/** {@link telemetryOptionsFromEnv} for settings already loaded (with CLI overrides). */
-export function telemetryOptions(
-  settings: Settings,
-  env: Readonly<Record<string, string | undefined>>,
-): TelemetryOptions {
-  const value = (name: string) => {
-    const v = env[name]?.trim();
-    return v === "" ? undefined : v;
-  };
-  const invalid = (name: string, expected: string) =>
-    new RiskgateError(
-      "RISKGATE_SETTING_INVALID",
-      `${name}=${JSON.stringify(env[name])}: expected ${expected}`,
-      { env: name },
-    );
-
-  const endpoint = value("OTEL_EXPORTER_OTLP_ENDPOINT");
-  const tracesEndpoint = value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-  const names = (value("OTEL_TRACES_EXPORTER") ?? (endpoint || tracesEndpoint ? "otlp" : "none"))
-    .split(",")
-    .map((n) => n.trim().toLowerCase())
-    .filter((n) => n !== "" && n !== "none");
-  if (names.length > 1 || (names[0] !== undefined && !["otlp", "console"].includes(names[0]))) {
-    throw invalid("OTEL_TRACES_EXPORTER", "one of otlp, console or none");
-  }
-  const disabled = /^true$/i.test(value("OTEL_SDK_DISABLED") ?? "");
+/**
+ * Telemetry options of loaded settings (with CLI overrides). Tracing is on when
+ * OTEL_TRACES_EXPORTER is `otlp` or `console`, or when an OTLP endpoint is set (unlike the SDK
+ * default, nothing is sent to localhost unasked); OTEL_SDK_DISABLED=true turns it off.
+ */
+export function telemetryOptions(settings: Settings): TelemetryOptions {
+  const endpoint = settings.otelOtlpEndpoint || undefined;
+  const tracesEndpoint = settings.otelOtlpTracesEndpoint || undefined;
+  const name = settings.otelTracesExporter || (endpoint || tracesEndpoint ? "otlp" : "none");
   let exporter: ExporterSpec | undefined;
-  if (names[0] === "console") {
+  if (name === "console") {
     exporter = { kind: "console" };
-  } else if (names[0] === "otlp") {
-    const protocolVar = value("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-      ? "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-      : "OTEL_EXPORTER_OTLP_PROTOCOL";
-    const protocol = (value(protocolVar) ?? "http/protobuf") as OtlpProtocol;
-    if (!PROTOCOLS.includes(protocol)) throw invalid(protocolVar, PROTOCOLS.join(", "));
+  } else if (name === "otlp") {
+    const protocol = settings.otelOtlpTracesProtocol || settings.otelOtlpProtocol;
     const url =
       tracesEndpoint ??
       (endpoint === undefined || protocol === "grpc"
@@ -349,17 +302,9 @@ export function telemetryOptions(
         : `${endpoint.replace(/\/+$/, "")}/v1/traces`);
     exporter = { kind: "otlp", protocol, ...(url === undefined ? {} : { url }) };
   }
-
-  const sampler = (value("OTEL_TRACES_SAMPLER") ?? "parentbased_always_on") as SamplerName;
-  if (!SAMPLERS.includes(sampler)) throw invalid("OTEL_TRACES_SAMPLER", SAMPLERS.join(", "));
-  const ratioText = value("OTEL_TRACES_SAMPLER_ARG");
-  const ratio = ratioText === undefined ? 1 : Number(ratioText);
-  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
-    throw invalid("OTEL_TRACES_SAMPLER_ARG", "a number from 0 to 1");
-  }
-  const resourceAttributes = parseKeyValues(value("OTEL_RESOURCE_ATTRIBUTES"));
+  const resourceAttributes = settings.otelResourceAttributes;
   const serviceName =
-    value("OTEL_SERVICE_NAME") ?? resourceAttributes["service.name"] ?? "riskgate";
+    settings.otelServiceName || (resourceAttributes["service.name"] ?? "riskgate");
 
   const address = settings.metricsAddress.trim();
   const metricsOn = address !== "" && address !== "off";
@@ -367,18 +312,22 @@ export function telemetryOptions(
     try {
       parseListenAddress(address);
     } catch {
-      throw invalid("RISKGATE_METRICS_ADDRESS", "host:port (:9464 for all interfaces) or off");
+      throw new RiskgateError(
+        "RISKGATE_SETTING_INVALID",
+        `RISKGATE_METRICS_ADDRESS=${JSON.stringify(settings.metricsAddress)}: expected host:port (:9464 for all interfaces) or off`,
+        { env: "RISKGATE_METRICS_ADDRESS" },
+      );
     }
   }
 
   return {
     tracing: {
-      enabled: exporter !== undefined && !disabled,
+      enabled: exporter !== undefined && !settings.otelSdkDisabled,
       ...(exporter === undefined ? {} : { exporter }),
       serviceName,
       resourceAttributes,
-      sampler,
-      samplerRatio: ratio,
+      sampler: settings.otelTracesSampler,
+      samplerRatio: settings.otelTracesSamplerArg,
       subjectAttribute: settings.traceSubject,
     },
     metrics: { enabled: metricsOn, ...(metricsOn ? { address } : {}) },
@@ -390,19 +339,4 @@ export function telemetryOptions(
     },
     subjectHashKey: settings.subjectSalt,
   };
-}
-
-/** `k=v,k2=v2` with percent-encoded values (the OTEL_RESOURCE_ATTRIBUTES format). */
-function parseKeyValues(text: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of (text ?? "").split(",")) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) continue;
-    try {
-      out[pair.slice(0, eq).trim()] = decodeURIComponent(pair.slice(eq + 1).trim());
-    } catch {
-      // a malformed escape: the SDK ignores such a pair too
-    }
-  }
-  return out;
 }

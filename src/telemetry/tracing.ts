@@ -22,9 +22,10 @@ import {
   type SpanExporter,
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
-import type { DecisionEvent } from "../transport/envoy-grpc.js";
+import type { DecisionEvent } from "./decision-event.js";
 import { riskLevel } from "./risk-level.js";
 import type { SubjectHasher } from "./subject-hash.js";
+import type { HeaderGetter } from "./trace-header.js";
 
 /** The samplers of OTEL_TRACES_SAMPLER that riskgate understands. */
 export type SamplerName =
@@ -63,14 +64,21 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-type Metadata = DecisionEvent["metadata"];
+/** The names the W3C and B3 propagators read (a getter cannot list what it holds). */
+const TRACE_HEADERS = [
+  "traceparent",
+  "tracestate",
+  "b3",
+  "x-b3-traceid",
+  "x-b3-spanid",
+  "x-b3-parentspanid",
+  "x-b3-sampled",
+  "x-b3-flags",
+];
 
-const metadataGetter: TextMapGetter<Metadata> = {
-  keys: (carrier) => Object.keys(carrier.getMap()),
-  get: (carrier, key) => {
-    const v = carrier.get(key)[0];
-    return typeof v === "string" ? v : undefined;
-  },
+const callGetter: TextMapGetter<HeaderGetter> = {
+  keys: (get) => TRACE_HEADERS.filter((name) => get(name) !== undefined),
+  get: (get, key) => get(key),
 };
 
 const headerGetter: TextMapGetter<ReadonlyMap<string, string>> = {
@@ -83,7 +91,7 @@ const RPC_METHOD = "envoy.service.auth.v3.Authorization/Check";
 
 /**
  * One `riskgate.check` span (kind SERVER) per Check, in the caller's trace: the parent comes
- * from the gRPC call's metadata (Envoy's own ext_authz span), else from the original request's
+ * from the transport call's trace context (gRPC metadata: Envoy's own ext_authz span), else from the original request's
  * headers; W3C traceparent/tracestate and B3 (single and multi header) are understood. The span
  * is drawn after the answer was sent, with the decision's real start and end, and its identity
  * and store children come from the pipeline's stage timings, so tracing adds nothing to the
@@ -113,7 +121,7 @@ export function createTracing(options: TracingOptions): Tracing {
   const epoch = (perfMs: number) => performance.timeOrigin + perfMs;
 
   function parentOf(event: DecisionEvent): Context {
-    const fromCall = propagator.extract(ROOT_CONTEXT, event.metadata, metadataGetter);
+    const fromCall = propagator.extract(ROOT_CONTEXT, event.traceHeader, callGetter);
     if (trace.getSpanContext(fromCall) !== undefined || event.req === undefined) return fromCall;
     return propagator.extract(ROOT_CONTEXT, event.req.headers, headerGetter);
   }

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { isIPv4 } from "node:net";
 import ipaddr from "ipaddr.js";
 import type { AccessRequest } from "../access/request.js";
+import { RiskgateError } from "../errors.js";
 
 /**
  * Envoy's CheckRequest as proto-loader decodes it (keepCase, defaults off): every field may be
@@ -54,8 +55,12 @@ export interface NormaliseOptions {
 }
 
 /** Thrown when the CheckRequest has no HTTP attributes to decide on. */
-export class MalformedCheckRequest extends Error {
+export class MalformedCheckRequest extends RiskgateError {
   override readonly name = "MalformedCheckRequest";
+
+  constructor(message: string) {
+    super("RISKGATE_REQUEST_MALFORMED", message);
+  }
 }
 
 const MAX_HEADER_VALUE = 16 * 1024;

@@ -3,7 +3,10 @@ import type { Decision, Pipeline } from "../access/pipeline.js";
 import type { AccessRequest } from "../access/request.js";
 import type { Runtime } from "../access/runtime.js";
 import type { Verdict } from "../access/verdict.js";
+import { asRiskgateError } from "../errors.js";
+import type { DecisionEvent } from "../telemetry/decision-event.js";
 import type { Logger } from "../telemetry/logger.js";
+import type { HeaderGetter } from "../telemetry/trace-header.js";
 import {
   type CheckRequestMessage,
   MalformedCheckRequest,
@@ -26,13 +29,12 @@ export interface CheckHandlerDeps {
   readonly render?: typeof renderCheckResponse;
 }
 
-export interface DecisionEvent {
-  readonly decision: Decision;
-  readonly req: AccessRequest | undefined;
-  readonly metadata: grpc.Metadata;
-  /** Time spent inside the server for this Check, in nanoseconds. */
-  readonly durationNs: bigint;
-  readonly error?: unknown;
+/** Reads the call's gRPC metadata as a header getter (the first string value of a name). */
+export function metadataHeader(metadata: grpc.Metadata): HeaderGetter {
+  return (name) => {
+    const v = metadata.get(name)[0];
+    return typeof v === "string" ? v : undefined;
+  };
 }
 
 /**
@@ -72,7 +74,7 @@ export function createCheckHandler(
         deps.onDecision({
           decision,
           req,
-          metadata: call.metadata,
+          traceHeader: metadataHeader(call.metadata),
           durationNs: process.hrtime.bigint() - started,
           ...(error === undefined ? {} : { error }),
         });
@@ -105,8 +107,11 @@ export function createCheckHandler(
     };
     const fail = (err: unknown) => {
       if (answered) return;
-      const malformed = err instanceof MalformedCheckRequest;
-      if (!malformed) logger.error({ err, request_id: req?.id }, "internal error during Check");
+      const error = asRiskgateError(err);
+      const malformed = error instanceof MalformedCheckRequest;
+      if (!malformed) {
+        logger.error({ err: error, request_id: req?.id }, "internal error during Check");
+      }
       if (runtime === undefined) {
         answer(LAST_RESORT);
         return;
@@ -119,7 +124,7 @@ export function createCheckHandler(
         answer(LAST_RESORT);
         return;
       }
-      finish(decision, err);
+      finish(decision, error);
     };
     try {
       deps.inflight?.(1);

@@ -9,12 +9,12 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, posix } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { SETTINGS } from "../../src/config/settings.js";
+import { freePort } from "../helpers/free-port.js";
 
 /**
  * No Docker engine runs on these machines, so the Dockerfile is checked where it can be: its
@@ -95,17 +95,6 @@ function ignoredBy(patterns: string[], path: string): string | undefined {
   return patterns.find((p) => {
     const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*")}$`);
     return parts.some((_, i) => re.test(parts.slice(0, i + 1).join("/")));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
   });
 }
 

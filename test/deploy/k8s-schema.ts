@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import ts from "typescript";
-import type { K8sObject } from "./kustomize.js";
+import type { K8sObject } from "./k8s-objects.js";
 
 /**
  * Validation of Kubernetes objects against the API schemas `kubernetes-models` ships: its

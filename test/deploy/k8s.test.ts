@@ -6,11 +6,18 @@ import { parse } from "yaml";
 import { parsePolicy } from "../../src/config/policy.js";
 import { SETTINGS } from "../../src/config/settings.js";
 import { HEALTH_SERVICES } from "../../src/transport/health.js";
+import {
+  containersOf,
+  type K8sObject,
+  kubectlAvailable,
+  render as kustomize,
+  loadObjects,
+  podSpecOf,
+} from "./k8s-objects.js";
 import { createK8sSchemas, type K8sSchemas } from "./k8s-schema.js";
-import { containersOf, type K8sObject, loadObjects, podSpecOf, render } from "./kustomize.js";
 
 /**
- * k8s/ rendered overlay by overlay (./kustomize.ts: the kustomize features used there), every
+ * k8s/ rendered overlay by overlay with the real kustomize (`kubectl kustomize`), every
  * object validated against the Kubernetes API schemas (./k8s-schema.ts: kubernetes-models plus
  * unknown fields), then cross-checked: ports, probes, selectors, the policy mount and content,
  * the drain timing, the security context, and the names Envoy and Istio use to reach riskgate.
@@ -79,12 +86,24 @@ function resolvePort(
   return undefined;
 }
 
+const kubectl = kubectlAvailable();
+const rendered = new Map<string, K8sObject[]>();
+/** An overlay rendered once per run (each test gets its own copy to change). */
+const render = (dir: string): K8sObject[] => {
+  let objects = rendered.get(dir);
+  if (objects === undefined) {
+    objects = kustomize(dir);
+    rendered.set(dir, objects);
+  }
+  return structuredClone(objects);
+};
+
 let schemas: K8sSchemas;
 beforeAll(() => {
   schemas = createK8sSchemas();
 });
 
-describe("the renderer and the schema check catch mistakes", () => {
+describe.runIf(kubectl)("the renderer and the schema check catch mistakes", () => {
   it("the schema check fails on an unknown field and a wrong type", async () => {
     const objects = render("k8s/overlays/dev");
     const deployment = structuredClone(find(objects, "Deployment", "riskgate"));
@@ -97,7 +116,7 @@ describe("the renderer and the schema check catch mistakes", () => {
     expect(await schemas.check(find(objects, "Deployment", "riskgate"))).toEqual([]);
   });
 
-  it("renders strategic merges by key, and refuses what it does not render", () => {
+  it("renders strategic merges by key, and fails on a patch that targets nothing", () => {
     // the dev patch overrides RISKGATE_LOG_LEVEL: merged by name, not appended twice
     const env = riskgateContainer(render("k8s/overlays/dev")).env ?? [];
     expect(env.filter((e) => e.name === "RISKGATE_LOG_LEVEL")).toEqual([
@@ -109,26 +128,29 @@ describe("the renderer and the schema check catch mistakes", () => {
         join(dir, "patch.yaml"),
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: nope }\n",
       );
-      const kustomization = (text: string) => {
-        writeFileSync(join(dir, "kustomization.yaml"), text);
-        return () => render(dir);
-      };
       const base = relative(dir, resolve("k8s/base"));
-      expect(kustomization(`resources: [${base}]\npatches: [{ path: patch.yaml }]\n`)).toThrow(
-        /targets no Deployment\/nope/,
+      writeFileSync(
+        join(dir, "kustomization.yaml"),
+        `resources: [${base}]\npatches: [{ path: patch.yaml }]\n`,
       );
-      expect(kustomization(`resources: [${base}]\nnamePrefix: x-\n`)).toThrow(/namePrefix/);
+      expect(() => kustomize(dir)).toThrow(/kubectl kustomize .*nope/s);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 });
 
-describe.each(OVERLAYS)("%s", (overlay) => {
-  const objects = render(overlay);
-  const container = riskgateContainer(objects);
-  const pod = podSpecOf(find(objects, "Deployment", "riskgate")) as unknown as PodSpec;
-  const env = envOf(container);
+describe.runIf(kubectl).each(OVERLAYS)("%s", (overlay) => {
+  let objects: K8sObject[];
+  let container: Container;
+  let pod: PodSpec;
+  let env: Map<string, NonNullable<Container["env"]>[number]>;
+  beforeAll(() => {
+    objects = render(overlay);
+    container = riskgateContainer(objects);
+    pod = podSpecOf(find(objects, "Deployment", "riskgate")) as unknown as PodSpec;
+    env = envOf(container);
+  });
 
   it("every object passes the Kubernetes API schema, no unknown field", async () => {
     expect(objects.length).toBeGreaterThanOrEqual(9);
@@ -285,7 +307,7 @@ describe.each(OVERLAYS)("%s", (overlay) => {
   });
 });
 
-describe("overlays differ where they should", () => {
+describe.runIf(kubectl)("overlays differ where they should", () => {
   it("dev: one pod trusting dev keys, its own Redis; image built locally", () => {
     const objects = render("k8s/overlays/dev");
     const env = envOf(riskgateContainer(objects));
@@ -367,20 +389,23 @@ describe("Istio example", () => {
   };
   const policy = loadObjects("k8s/istio/authorization-policy.yaml")[0] as K8sObject;
 
-  it("registers riskgate's Service as a gRPC ext_authz provider that fails closed", () => {
-    const provider = mesh.spec.meshConfig.extensionProviders.find((p) => p.name === "riskgate");
-    const grpc = provider?.envoyExtAuthzGrpc as Obj;
-    for (const key of Object.keys(grpc)) expect(GRPC_PROVIDER, key).toContain(key);
-    const objects = render("k8s/overlays/prod");
-    const svc = find(objects, "Service", String(grpc.service).split(".")[0] ?? "");
-    expect(grpc.service).toBe(`${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local`);
-    expect(grpc.port).toBe(
-      (spec(svc).ports as { name: string; port: number }[]).find((p) => p.name === "grpc")?.port,
-    );
-    expect(grpc).toMatchObject({ failOpen: false, statusOnError: "503" });
-    const envoy = readFileSync("envoy/envoy.yaml", "utf8");
-    expect(envoy).toContain(`timeout: ${grpc.timeout}`); // the same budget as the Envoy configs
-  });
+  it.runIf(kubectl)(
+    "registers riskgate's Service as a gRPC ext_authz provider that fails closed",
+    () => {
+      const provider = mesh.spec.meshConfig.extensionProviders.find((p) => p.name === "riskgate");
+      const grpc = provider?.envoyExtAuthzGrpc as Obj;
+      for (const key of Object.keys(grpc)) expect(GRPC_PROVIDER, key).toContain(key);
+      const objects = render("k8s/overlays/prod");
+      const svc = find(objects, "Service", String(grpc.service).split(".")[0] ?? "");
+      expect(grpc.service).toBe(`${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local`);
+      expect(grpc.port).toBe(
+        (spec(svc).ports as { name: string; port: number }[]).find((p) => p.name === "grpc")?.port,
+      );
+      expect(grpc).toMatchObject({ failOpen: false, statusOnError: "503" });
+      const envoy = readFileSync("envoy/envoy.yaml", "utf8");
+      expect(envoy).toContain(`timeout: ${grpc.timeout}`); // the same budget as the Envoy configs
+    },
+  );
 
   it("a CUSTOM AuthorizationPolicy names that provider and skips health checks", () => {
     expect(policy.apiVersion).toMatch(/^security\.istio\.io\/v1(beta1)?$/);

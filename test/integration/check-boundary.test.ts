@@ -7,6 +7,7 @@ import type { Verdict } from "../../src/access/verdict.js";
 import { buildCheckRequest } from "../../src/cli/check.js";
 import { createClient, type RiskgateClient } from "../../src/cli/client.js";
 import { parsePolicy } from "../../src/config/policy.js";
+import type { RiskgateError } from "../../src/errors.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { renderCheckResponse } from "../../src/transport/check-response.js";
 import { type CheckHandlerDeps, createCheckHandler } from "../../src/transport/envoy-grpc.js";
@@ -114,7 +115,9 @@ describe("the Check error boundary", () => {
     expect(reasonsOf(res.denied_response?.body)).toEqual(["failure.internal"]);
     expect(h.answers).toEqual([1]);
     expect(h.errors).toHaveLength(1);
-    expect((h.errors[0] as Error).message).toBe("boom");
+    // the boundary reports it under the registry's code, with the original as its cause
+    expect((h.errors[0] as RiskgateError).code).toBe("RISKGATE_INTERNAL");
+    expect(((h.errors[0] as Error).cause as Error).message).toBe("boom");
   });
 
   it("denies with a bare 503 when the safe outcome cannot be rendered either", async () => {

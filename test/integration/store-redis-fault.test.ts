@@ -1,12 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type BreakerState, createGuardedStore } from "../../src/state/guarded-store.js";
 import { createRedisStore, type StoreLogger } from "../../src/state/redis-store.js";
-import {
-  freePort,
-  type RedisProcess,
-  redisAvailable,
-  startRedis,
-} from "../helpers/redis-server.js";
+import { freePort } from "../helpers/free-port.js";
+import { type RedisProcess, redisAvailable, startRedis } from "../helpers/redis-server.js";
 
 const available = redisAvailable();
 const op = { op: "window", key: { tag: "s:x", name: "vel" }, windowMs: 60_000, cost: 1 } as const;

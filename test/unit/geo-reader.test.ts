@@ -145,6 +145,7 @@ describe("openGeoReader with GeoIP2/GeoLite2-shaped databases", () => {
         city: "London",
         latitude: 51.5142,
         longitude: -0.0931,
+        coordinates: "51.5142,-0.0931",
         accuracyKm: 10,
         asn: 20712,
         asOrg: "Andrews & Arnold Ltd",
@@ -170,6 +171,7 @@ describe("openGeoReader with GeoIP2/GeoLite2-shaped databases", () => {
         city: "Paris",
         latitude: 48.85,
         longitude: 2.35,
+        coordinates: "48.8500,2.3500",
       });
       expect(geo.lookup("2a01:4f8::1")?.city).toBe("Berlin");
       // 2a00:1:: starts with the 32 bits of 42.0.0.1: an IPv4 tree must never answer IPv6.

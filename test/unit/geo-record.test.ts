@@ -29,6 +29,7 @@ describe("toGeoLocation", () => {
       city: "London",
       latitude: 51.5142,
       longitude: -0.0931,
+      coordinates: "51.5142,-0.0931",
       accuracyKm: 10,
     });
   });
@@ -44,6 +45,7 @@ describe("toGeoLocation", () => {
       country: "JP",
       latitude: 35.69,
       longitude: 139.69,
+      coordinates: "35.6900,139.6900",
       accuracyKm: 1000,
     });
   });
@@ -54,6 +56,7 @@ describe("toGeoLocation", () => {
       city: "マウンテンビュー",
       latitude: 37.386,
       longitude: -122.0838,
+      coordinates: "37.3860,-122.0838",
       accuracyKm: 1000,
       asn: 15169,
       asOrg: "GOOGLE",
@@ -74,6 +77,7 @@ describe("toGeoLocation", () => {
       city: "Mountain View",
       latitude: 37.422000885009766,
       longitude: -122.08499908447266,
+      coordinates: "37.4220,-122.0850",
     });
     expect(toGeoLocation({ country_code: "de", city: "" })).toEqual({ country: "DE" });
   });
@@ -87,6 +91,7 @@ describe("toGeoLocation", () => {
     expect(toGeoLocation({ country_code: "ZZ", latitude: 0, longitude: 0 })).toEqual({
       latitude: 0,
       longitude: 0,
+      coordinates: "0.0000,0.0000",
     });
     expect(toGeoLocation({ country_code: "USA", latitude: 91, longitude: 10 })).toBeUndefined();
     expect(toGeoLocation({ location: { latitude: 10 } }, "geoip2")).toBeUndefined();

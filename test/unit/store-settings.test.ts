@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createStoreFromSettings, type StoreSettings } from "../../src/state/create-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
-import { freePort } from "../helpers/redis-server.js";
+import { freePort } from "../helpers/free-port.js";
 
 const base: StoreSettings = {
   redisUrl: "",

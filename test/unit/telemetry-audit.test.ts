@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import * as grpc from "@grpc/grpc-js";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { generateKeyPair, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -72,10 +71,9 @@ async function decide(
     path: options.path ?? "/v1/items",
     headers,
   });
-  const metadata = new grpc.Metadata();
-  for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v);
+  const metadata = options.metadata ?? {};
   const decision = await pipeline.evaluate(runtime, req);
-  return { decision, req, metadata, durationNs: 123_456n };
+  return { decision, req, traceHeader: (name) => metadata[name], durationNs: 123_456n };
 }
 
 interface Rig {

@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
-import * as grpc from "@grpc/grpc-js";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
@@ -44,10 +43,10 @@ async function events(): Promise<DecisionEvent[]> {
     const runtime = runtimeOf(parsePolicy(policyText, "demo.yaml"), fakeIdentifier(claims));
     const pipeline = createPipeline({ store: store ?? createMemoryStore(), clock: () => NOW });
     const req = accessRequest({ path, headers: new Map([["authorization", `Bearer ${token}`]]) });
-    const metadata = new grpc.Metadata();
-    metadata.set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const traceHeader = (name: string) => (name === "traceparent" ? traceparent : undefined);
     const decision = await pipeline.evaluate(runtime, req);
-    return { decision: { ...decision, country: "DE" }, req, metadata, durationNs: 1000n };
+    return { decision: { ...decision, country: "DE" }, req, traceHeader, durationNs: 1000n };
   };
   return [
     await run("pro", "/v1/items"),

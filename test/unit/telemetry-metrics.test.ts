@@ -1,6 +1,5 @@
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
-import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
 import { runtimeOf } from "../../src/access/runtime.js";
@@ -38,7 +37,7 @@ async function decide(
   const pipeline = createPipeline({ store: createMemoryStore(), clock: () => NOW });
   const req = accessRequest({ path, headers: new Map([["authorization", `Bearer ${token}`]]) });
   const decision = await pipeline.evaluate(runtime, req);
-  return { decision, req, metadata: new grpc.Metadata(), durationNs: 420_000n };
+  return { decision, req, traceHeader: () => undefined, durationNs: 420_000n };
 }
 
 const live: Telemetry[] = [];

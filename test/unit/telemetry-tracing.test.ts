@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import * as grpc from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterEach, describe, expect, it } from "vitest";
@@ -55,11 +54,15 @@ async function decide(
   const headers = new Map(Object.entries(options.headers ?? {}));
   if (options.token) headers.set("authorization", `Bearer ${options.token}`);
   const req = accessRequest({ path: options.path ?? "/v1/items", headers });
-  const metadata = new grpc.Metadata();
-  for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v);
+  const metadata = options.metadata ?? {};
   const started = process.hrtime.bigint();
   const decision = await pipeline.evaluate(runtime, req);
-  return { decision, req, metadata, durationNs: process.hrtime.bigint() - started };
+  return {
+    decision,
+    req,
+    traceHeader: (name) => metadata[name],
+    durationNs: process.hrtime.bigint() - started,
+  };
 }
 
 const live: Telemetry[] = [];

@@ -1,32 +1,16 @@
-import type { MemberReading } from "../../state/store.js";
 import type { Reason } from "../reasons.js";
-import { NOTHING, type Signal, tags } from "./signal.js";
+import { newMember } from "./new-member.js";
+import { NOTHING, type Signal } from "./signal.js";
 
 /** New device: the device id joins the subject's bounded set; a new one (not the first) scores. */
-export const newDevice: Signal = {
-  name: "device.new",
-  enabled: (ctx) =>
-    ctx.policy.doc.signals.device.enabled && !ctx.caller.anonymous && ctx.deviceId !== "",
-  ops(ctx) {
-    const cfg = ctx.policy.doc.signals.device;
-    return [
-      {
-        op: "member",
-        key: { tag: tags.subject(ctx), name: "devices" },
-        member: ctx.deviceId,
-        ttlMs: cfg.remember_seconds * 1000,
-        max: cfg.max_devices,
-      },
-    ];
-  },
-  evaluate(ctx, results) {
-    const reading = results[0] as MemberReading | undefined;
-    if (reading === undefined || !reading.isNew || reading.size <= 1) return NOTHING;
-    return {
-      reasons: [{ code: "device.new", points: ctx.policy.doc.signals.device.new_device_points }],
-    };
-  },
-};
+export const newDevice = newMember({
+  code: "device.new",
+  set: "devices",
+  section: "device",
+  max: "max_devices",
+  points: "new_device_points",
+  member: (ctx) => ctx.deviceId,
+});
 
 /** Device posture (a compliance header an MDM-aware proxy sets) and mTLS client identity. */
 export const devicePosture: Signal = {

@@ -2,7 +2,7 @@ import type { StoreOp, WindowReading } from "../../state/store.js";
 import type { Reason } from "../reasons.js";
 import type { AccessRequest } from "../request.js";
 import type { Verdict } from "../verdict.js";
-import { NOTHING, type Signal, tags } from "./signal.js";
+import { NOTHING, type Signal, tagOf, tags } from "./signal.js";
 
 /** Store key name of the denial counters (per subject and per IP). */
 const FAILED = "fail";
@@ -84,12 +84,17 @@ export function failureRecord(
   const windowMs = windowSeconds * 1000;
   const ops: StoreOp[] = [];
   if (req.clientIp !== "") {
-    ops.push({ op: "window", key: { tag: `ip:${req.clientIp}`, name: FAILED }, windowMs, cost: 1 });
+    ops.push({
+      op: "window",
+      key: { tag: tagOf.ip(req.clientIp), name: FAILED },
+      windowMs,
+      cost: 1,
+    });
   }
   if (verdict.subject !== undefined && verdict.subject !== "") {
     ops.push({
       op: "window",
-      key: { tag: `s:${verdict.subject}`, name: FAILED },
+      key: { tag: tagOf.subject(verdict.subject), name: FAILED },
       windowMs,
       cost: 1,
     });

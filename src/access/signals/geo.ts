@@ -1,6 +1,7 @@
 import { distanceKm } from "../../geo/distance.js";
 import type { GeoLocation } from "../../geo/geo-reader.js";
-import type { MemberReading, SwapReading } from "../../state/store.js";
+import type { SwapReading } from "../../state/store.js";
+import { newMember } from "./new-member.js";
 import { NOTHING, type Signal, tags } from "./signal.js";
 
 const NOWHERE: GeoLocation = Object.freeze({});
@@ -34,19 +35,12 @@ export const countryPolicy: Signal = {
 };
 
 /**
- * "lat,lon" of a location to 4 decimals (about 11 m), kept beside the location object: the geo
- * reader hands out one object per cached IP, and number formatting is slow enough to matter on
- * every Check.
+ * Encodes a sighting for the store: "lat,lon,epochSeconds,country"; the reader formatted the
+ * coordinates once per decoded location.
  */
-const coordinates = new WeakMap<GeoLocation, string>();
-
-/** Encodes a sighting for the store: "lat,lon,epochSeconds,country". */
 function sighting(loc: GeoLocation, now: number): string {
-  let where = coordinates.get(loc);
-  if (where === undefined) {
-    where = `${(loc.latitude ?? 0).toFixed(4)},${(loc.longitude ?? 0).toFixed(4)}`;
-    coordinates.set(loc, where);
-  }
+  const where =
+    loc.coordinates ?? `${(loc.latitude ?? 0).toFixed(4)},${(loc.longitude ?? 0).toFixed(4)}`;
   return `${where},${Math.floor(now / 1000)},${loc.country ?? ""}`;
 }
 
@@ -121,35 +115,12 @@ export const impossibleTravel: Signal = {
 };
 
 /** New country: the country joins the subject's bounded set; a new one (not the first) scores. */
-export const newCountry: Signal = {
-  name: "geo.new_country",
-  enabled: (ctx) =>
-    ctx.policy.doc.signals.new_country.enabled &&
-    !ctx.caller.anonymous &&
-    ctx.location()?.country !== undefined,
-  ops(ctx) {
-    const cfg = ctx.policy.doc.signals.new_country;
-    return [
-      {
-        op: "member",
-        key: { tag: tags.subject(ctx), name: "countries" },
-        member: ctx.location()?.country ?? "",
-        ttlMs: cfg.remember_seconds * 1000,
-        max: cfg.max_countries,
-      },
-    ];
-  },
-  evaluate(ctx, results) {
-    const reading = results[0] as MemberReading | undefined;
-    if (reading === undefined || !reading.isNew || reading.size <= 1) return NOTHING;
-    return {
-      reasons: [
-        {
-          code: "geo.new_country",
-          points: ctx.policy.doc.signals.new_country.points,
-          detail: ctx.location()?.country ?? "",
-        },
-      ],
-    };
-  },
-};
+export const newCountry = newMember({
+  code: "geo.new_country",
+  set: "countries",
+  section: "new_country",
+  max: "max_countries",
+  points: "points",
+  member: (ctx) => ctx.location()?.country,
+  detail: true,
+});

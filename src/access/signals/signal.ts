@@ -61,10 +61,18 @@ export interface Signal {
   evaluate(ctx: SignalContext, results: readonly OpResult<StoreOp>[]): SignalFinding;
 }
 
+/** Store key tags of plain values, for code that has no SignalContext (after a verdict). */
+export const tagOf = {
+  subject: (subject: string) => `s:${subject}`,
+  org: (org: string) => `o:${org}`,
+  ip: (clientIp: string) => `ip:${clientIp}`,
+  device: (deviceId: string) => `d:${deviceId}`,
+};
+
 /** Store key tags: every key of one subject (org, IP, device) shares a Redis Cluster slot. */
 export const tags = {
-  subject: (ctx: SignalContext) => `s:${ctx.caller.subject}`,
-  org: (ctx: SignalContext) => `o:${ctx.caller.org}`,
-  ip: (ctx: SignalContext) => `ip:${ctx.req.clientIp}`,
-  device: (ctx: SignalContext) => `d:${ctx.deviceId}`,
+  subject: (ctx: SignalContext) => tagOf.subject(ctx.caller.subject),
+  org: (ctx: SignalContext) => tagOf.org(ctx.caller.org),
+  ip: (ctx: SignalContext) => tagOf.ip(ctx.req.clientIp),
+  device: (ctx: SignalContext) => tagOf.device(ctx.deviceId),
 };
