@@ -27,6 +27,11 @@ export function renderHtmlReport(input: HtmlReportInput): string {
   const { tally, comparison: c } = input;
   const whatIf = input.against !== undefined;
   const keys = [...new Set([...c.series.old.keys(), ...c.series.new.keys()])].sort((a, b) => a - b);
+  // one scale for both policies, so their bars compare
+  const max = Math.max(
+    1,
+    ...keys.map((k) => Math.max(total(c.series.old.get(k)), total(c.series.new.get(k)))),
+  );
   const parts: string[] = [];
   parts.push(`<h1>riskgate ${whatIf ? "what-if" : "replay"} report</h1>`);
   parts.push(
@@ -42,12 +47,12 @@ export function renderHtmlReport(input: HtmlReportInput): string {
   if (whatIf) {
     parts.push(
       "<h2>Decisions over time: old policy</h2>",
-      timeline("timeline-old", keys, c.series.old),
+      timeline("timeline-old", keys, c.series.old, max),
     );
   }
   parts.push(
     `<h2>Decisions over time${whatIf ? ": new policy" : ""}</h2>`,
-    timeline("timeline-new", keys, c.series.new),
+    timeline("timeline-new", keys, c.series.new, max),
   );
   if (whatIf) {
     parts.push("<h2>Changes</h2>", mapTable("change", c.transitions));
@@ -87,12 +92,12 @@ function timeline(
   id: string,
   keys: readonly number[],
   series: ReadonlyMap<number, Bucket>,
+  max: number,
 ): string {
   const width = 1000;
   const height = 220;
   const pad = { left: 50, bottom: 24, top: 8 };
   const plotH = height - pad.bottom - pad.top;
-  const max = Math.max(1, ...keys.map((k) => total(series.get(k))));
   const step = (width - pad.left) / Math.max(1, keys.length);
   const bars: string[] = [];
   keys.forEach((key, i) => {
