@@ -281,6 +281,35 @@ describe("riskgate explain (CLI)", () => {
   });
 });
 
+describe("riskgate check --explain", () => {
+  it("decides the flags' request locally and explains it", async () => {
+    const token = (
+      await cli(["token", "--sub", "carol", "--tier", "pro", "--policy", policy("demo.yaml")])
+    ).stdout.trim();
+    const res = await cli([
+      "check",
+      "--explain",
+      "--dev",
+      "--policy",
+      policy("demo.yaml"),
+      "--token",
+      token,
+      "--path",
+      "/admin/users",
+      "--ip",
+      "81.2.69.142",
+    ]);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(
+      /^request +\S+ GET api\.example\.com\/admin\/users from 81\.2\.69\.142 at /,
+    );
+    expect(res.stdout).toMatch(/\nroute +admin-users: .*needs admin\.users/);
+    expect(res.stdout).toMatch(/\nidentity +verified from bearer: subject carol, .*tier pro/);
+    expect(res.stdout).toMatch(/\nlicense +refused: license\.entitlement_missing/);
+    expect(res.stdout).toMatch(/\nverdict +deny \(cause license\)/);
+  });
+});
+
 describe("the what-if HTML report in a real headless Chromium", () => {
   const chromium = "/usr/bin/chromium";
   const present = existsSync(chromium);
