@@ -3,7 +3,6 @@ import { loadSettings } from "../config/settings.js";
 import type { CheckRequestMessage } from "../transport/check-request.js";
 import type { CheckResponseMessage } from "../transport/check-response.js";
 import { createClient } from "./client.js";
-import { explainCheckRequest } from "./explain.js";
 import { defaultAddress } from "./health.js";
 
 /** Builds the CheckRequest Envoy would send for one HTTP request. */
@@ -116,6 +115,7 @@ export async function runCheck(args: string[]): Promise<number> {
   });
   if (values.explain) {
     const policy = values.policy ?? loadSettings(process.env).policyFile;
+    const { explainCheckRequest } = await import("./explain.js");
     return explainCheckRequest(request, { ...values, policy });
   }
   const client = createClient(values.address);

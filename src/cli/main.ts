@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 import { runCheck } from "./check.js";
-import { runExplain } from "./explain.js";
 import { runHealth } from "./health.js";
 import { runPolicy } from "./policy.js";
-import { runReplay } from "./replay.js";
 import { runServe } from "./serve.js";
 import { runToken } from "./token.js";
 
@@ -26,8 +24,10 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   check: runCheck,
   health: runHealth,
   policy: runPolicy,
-  replay: runReplay,
-  explain: runExplain,
+  // loaded on use: replay and explain bring protobufjs and the geo database, which the other
+  // commands (and every `check` a script runs) should not pay for at start
+  replay: async (args) => (await import("./replay.js")).runReplay(args),
+  explain: async (args) => (await import("./explain.js")).runExplain(args),
 };
 
 async function main(argv: string[]): Promise<number> {
