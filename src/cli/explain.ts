@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import type { Decision } from "../access/pipeline.js";
 import type { AccessRequest } from "../access/request.js";
 import { loadPolicyFile, type Policy } from "../config/policy.js";
+import { loadSettings } from "../config/settings.js";
 import { PolicyError, RiskgateError } from "../errors.js";
 import { createExplainTrace, type Explanation, renderExplanation } from "../replay/explain.js";
 import { replayDecisions } from "../replay/replay.js";
@@ -85,11 +86,13 @@ async function explainLines(
 ): Promise<number> {
   const policy: Policy = await loadPolicyFile(flags.policy as string);
   const keys = await keysFrom(flags);
+  const { trustedHops } = loadSettings(process.env);
   let found: { explanation: Explanation } | undefined;
   let result: { req: AccessRequest; decision: Decision } | undefined;
   for await (const d of replayDecisions(
     {
       policy,
+      trustedHops,
       ...(keys === undefined ? {} : { keys }),
       trace: (_line, req) => {
         if (found !== undefined || !wanted(req)) return undefined;

@@ -55,7 +55,9 @@ export async function runReplay(args: string[]): Promise<number> {
     const keys = await keysFrom(values);
     const reorderWindowMs = parseWindow(values["reorder-window"]);
     const geo = await openEmbeddedGeoReader();
-    const common = { geo, reorderWindowMs, ...(keys === undefined ? {} : { keys }) };
+    // the client IP is picked from x-forwarded-for as the server picks it
+    const { trustedHops } = loadSettings(process.env);
+    const common = { geo, reorderWindowMs, trustedHops, ...(keys === undefined ? {} : { keys }) };
     const started = performance.now();
     const tally = createTally();
     let code: number = REPLAY_EXIT.ok;

@@ -69,7 +69,7 @@ interface Pending {
   readonly line: number;
   readonly time: number;
   readonly req: AccessRequest;
-  readonly audit?: AuditReplay;
+  readonly audit?: AuditReplay | undefined;
   /** Set when the line is not a CheckRequest the transport would decode (request.malformed). */
   readonly malformed?: boolean;
 }
@@ -125,6 +125,7 @@ export async function* replayDecisions(
       n++;
       if (text.trim() === "") continue;
       const pending = readLine(n, text, readCheck, readAudit, trustedHops);
+      if (pending === undefined) continue;
       newest = Math.max(newest, pending.time);
       let at = held.length;
       while (at > 0 && (held[at - 1] as Pending).time > pending.time) at--;
@@ -145,7 +146,7 @@ function readLine(
   readCheck: ReturnType<typeof createCheckJsonReader>,
   readAudit: ReturnType<typeof createAuditReader>,
   trustedHops: number,
-): Pending {
+): Pending | undefined {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -156,6 +157,8 @@ function readLine(
     throw new ReplayInputError(n, "expected a JSON object (a CheckRequest or an audit line)");
   }
   const record = json as Record<string, unknown>;
+  // riskgate's operational log shares stdout with the audit log: a captured stdout has both
+  if (record.service === "riskgate" && record.log === undefined) return undefined;
   if (record.log === "audit") {
     try {
       const audit = readAudit(record);

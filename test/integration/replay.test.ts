@@ -230,6 +230,12 @@ describe("riskgate replay", () => {
       // no token or device id in the clear in what replay reads back
       expect(l).not.toMatch(/eyJ|dev-\d/);
     }
+    // an operational log line on the same stdout is skipped, not an error
+    lines.splice(
+      7,
+      0,
+      '{"level":30,"time":"2026-11-20T09:00:01.000Z","service":"riskgate","msg":"policy reloaded"}',
+    );
     const again = await collect(lines);
     const view = (r: DecisionRecord) => [
       r.request_id,
