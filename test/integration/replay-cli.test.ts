@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { PNG } from "pngjs";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { generateTraffic } from "../../bench/replay-traffic.js";
 import { loadOrCreateDevKeys } from "../../src/cli/dev-keys.js";
 
@@ -12,6 +12,9 @@ import { loadOrCreateDevKeys } from "../../src/cli/dev-keys.js";
  * The built `riskgate replay` and `riskgate explain` commands, as an operator runs them: files in,
  * JSONL and reports out, exit codes that gate a policy change in CI. Needs `npm run build`.
  */
+// each test spawns the CLI, and what-if decides 2,000 requests twice: slow on a busy machine
+vi.setConfig({ testTimeout: 90_000 });
+
 const CLI = "dist/src/cli/main.js";
 const run = promisify(execFile);
 const work = mkdtempSync(join(tmpdir(), "riskgate-replay-cli-"));

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { generateTraffic } from "../../bench/replay-traffic.js";
 import type { KeySource } from "../../src/access/key-source.js";
 import {
@@ -28,6 +28,9 @@ import { createAudit } from "../../src/telemetry/audit.js";
  * `riskgate replay` as a library, over the real pipeline: real ES256 tokens minted by a dev key,
  * the embedded memory store and the embedded DB-IP geo database.
  */
+// thousands of real decisions (and token signatures) a test: slow on a busy machine
+vi.setConfig({ testTimeout: 60_000 });
+
 const demo = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "policies/demo.yaml");
 const ISS = "https://riskgate.dev/demo";
 const AUD = "demo-api";
