@@ -12,7 +12,14 @@ import {
   scoreOf,
   type Throttle,
 } from "./decide.js";
-import { anonymousCaller, type Caller, callerFromClaims, checkLicense } from "./license.js";
+import type { IdentityOutcome } from "./identity.js";
+import {
+  anonymousCaller,
+  type Caller,
+  callerFromClaims,
+  checkLicense,
+  type LicenseOutcome,
+} from "./license.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import { type ResolvedRoute, resolveRoute } from "./routes.js";
@@ -24,7 +31,7 @@ import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
 import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
-import type { Signal, SignalContext, SignalEnv } from "./signals/signal.js";
+import type { Signal, SignalContext, SignalEnv, SignalFinding } from "./signals/signal.js";
 import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
   deviceVelocity,
@@ -65,6 +72,31 @@ export interface PipelineDeps {
   readonly geo?: GeoReader;
   /** Called when the store fails (for logs and metrics); never affects the decision. */
   readonly onStoreError?: (err: unknown) => void;
+  /**
+   * Race each decision against the policy's `failure.budget_ms` of wall time (default true).
+   * Replay turns it off: its clock is the recorded one, and a decision must not depend on how
+   * busy the machine replaying it was.
+   */
+  readonly timeBudget?: boolean;
+}
+
+/**
+ * Observes the stages of one decision, in order, for `riskgate explain`. Passed per call and
+ * absent on the hot path, where each stage pays one `undefined` check. Hooks only read.
+ */
+export interface DecisionTrace {
+  route?(route: ResolvedRoute): void;
+  identity?(outcome: IdentityOutcome, caller: Caller | undefined): void;
+  license?(outcome: LicenseOutcome): void;
+  /** The signal context once built (device id, the location when a signal asks for it). */
+  context?(ctx: SignalContext): void;
+  /** One enabled signal: its store ops, their readings (undefined: store down), its finding. */
+  signal?(
+    name: string,
+    ops: readonly StoreOp[],
+    readings: readonly OpResult<StoreOp>[] | undefined,
+    finding: SignalFinding | undefined,
+  ): void;
 }
 
 /**
@@ -85,6 +117,10 @@ export interface Decision {
   readonly mode: Mode;
   readonly failureMode: FailureMode;
   readonly policyVersion: string;
+  /** The caller as read from verified claims (absent when identity did not get that far). */
+  readonly caller?: Caller | undefined;
+  /** The device id the signals used ("" or absent when none). */
+  readonly deviceId?: string | undefined;
 }
 
 export interface Pipeline {
@@ -92,8 +128,9 @@ export interface Pipeline {
    * Decides one request. Expected failures (store down, keys unavailable, over budget) resolve
    * to the configured failure outcome. It rejects (or throws) only on an unexpected error, a
    * bug; the caller turns that into `failure.on_internal_error` (the gRPC transport does).
+   * `trace` observes the stages (for `riskgate explain`).
    */
-  evaluate(runtime: Runtime, req: AccessRequest): Promise<Decision>;
+  evaluate(runtime: Runtime, req: AccessRequest, trace?: DecisionTrace): Promise<Decision>;
 }
 
 /**
@@ -114,6 +151,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     return env;
   };
+  const timeBudget = deps.timeBudget ?? true;
   // Verified tokens' claims are frozen and shared by every Check that presents the token (the
   // identity stage caches them), so the caller read from them is kept with them.
   const callers = new WeakMap<object, { paths: ClaimPaths; caller: Caller }>();
@@ -130,6 +168,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     req: AccessRequest,
     route: ResolvedRoute,
     timings: StageTimings,
+    seen: Seen,
+    trace: DecisionTrace | undefined,
   ): Promise<Verdict> {
     const { policy } = runtime;
     const doc = policy.doc;
@@ -151,6 +191,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     };
     let caller: Caller;
     if (identity.kind === "invalid") {
+      trace?.identity?.(identity, undefined);
       return deny(base, "authentication", {
         code: identity.reason,
         points: 0,
@@ -158,6 +199,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       });
     } else if (identity.kind === "anonymous") {
       if (route.auth !== "optional" || doc.anonymous_tier === undefined) {
+        trace?.identity?.(identity, undefined);
         return deny(base, "authentication", { code: "identity.missing", points: 0 });
       }
       caller = anonymousCaller(doc.anonymous_tier, req.clientIp);
@@ -174,10 +216,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         });
       }
     }
+    seen.caller = caller;
+    trace?.identity?.(identity, caller);
     const who = decisionContext(req.id, route, caller, caller.tier || undefined, 0, []);
 
     // license
     const license = checkLicense(policy, caller, route);
+    trace?.license?.(license);
     if (!license.ok) return deny(who, "license", license.reason);
 
     // signals: every enabled signal's store ops go out as one batch
@@ -201,6 +246,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       },
       deviceId: deviceIdOf(req, doc.signals.device),
     };
+    seen.deviceId = ctx.deviceId;
+    trace?.context?.(ctx);
     const active: Signal[] = [];
     const batch: StoreOp[] = [];
     // opsEnd[i]: where active[i]'s ops end in the batch (they start where the previous end)
@@ -235,9 +282,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const to = opsEnd[i] as number;
       const stateful = to > from;
       const mine = !stateful ? NO_RESULTS : results?.slice(from, to);
+      const opsFrom = from;
       from = to;
-      if (mine === undefined) continue; // store down: stateful signals sit this one out
+      if (mine === undefined) {
+        // store down: stateful signals sit this one out
+        trace?.signal?.(signal.name, batch.slice(opsFrom, to), undefined, undefined);
+        continue;
+      }
       const finding = signal.evaluate(ctx, mine);
+      trace?.signal?.(signal.name, batch.slice(opsFrom, to), mine, finding);
       for (const r of finding.reasons) reasons.push(r);
       if (finding.throttle && throttle === undefined) throttle = finding.throttle;
       if (finding.block && block === undefined) block = finding.block;
@@ -250,18 +303,24 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   return {
-    async evaluate(runtime, req) {
+    async evaluate(runtime, req, trace) {
       const { policy } = runtime;
       const route = resolveRoute(runtime.routes, req);
+      trace?.route?.(route);
       const budgetMs = policy.doc.failure.budget_ms;
       let cancel: (() => void) | undefined;
-      const overBudget = new Promise<"budget">((resolve) => {
-        cancel = afterPendingIo(budgetMs, () => resolve("budget"));
-      });
+      const overBudget = !timeBudget
+        ? undefined
+        : new Promise<"budget">((resolve) => {
+            cancel = afterPendingIo(budgetMs, () => resolve("budget"));
+          });
       let enforced: Verdict;
       const timings: StageTimings = {};
+      const seen: Seen = {};
       try {
-        const outcome = await Promise.race([run(runtime, req, route, timings), overBudget]);
+        const running = run(runtime, req, route, timings, seen, trace);
+        const outcome =
+          overBudget === undefined ? await running : await Promise.race([running, overBudget]);
         if (outcome === "budget") {
           const mode = failureModeOf(policy, undefined, route);
           const reason: Reason = { code: "failure.budget", points: 0, detail: `${budgetMs}ms` };
@@ -300,12 +359,20 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         mode,
         failureMode: failureModeOf(policy, tier, route),
         policyVersion: policy.version,
+        caller: seen.caller,
+        deviceId: seen.deviceId,
       };
     },
   };
 }
 
 type ClaimPaths = PolicyDocument["identity"]["claims"];
+
+/** What the stages learnt that the decision's observers (audit) want besides the verdict. */
+interface Seen {
+  caller?: Caller;
+  deviceId?: string;
+}
 
 function failureModeOf(
   policy: Policy,

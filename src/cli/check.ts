@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { loadSettings } from "../config/settings.js";
 import { RiskgateError } from "../errors.js";
 import type { CheckRequestMessage } from "../transport/check-request.js";
 import type { CheckResponseMessage } from "../transport/check-response.js";
@@ -87,6 +88,12 @@ export async function runCheck(args: string[]): Promise<number> {
       header: { type: "string", multiple: true, default: [] },
       route: { type: "string" },
       json: { type: "boolean", default: false },
+      // --explain decides locally with the policy and prints each stage (riskgate explain)
+      explain: { type: "boolean", default: false },
+      policy: { type: "string" },
+      jwks: { type: "string" },
+      dev: { type: "boolean", default: false },
+      at: { type: "string" },
     },
   });
   const headers: Record<string, string> = {};
@@ -107,6 +114,11 @@ export async function runCheck(args: string[]): Promise<number> {
     ...(values.token === undefined ? {} : { token: values.token }),
     ...(values.route === undefined ? {} : { contextExtensions: { riskgate_route: values.route } }),
   });
+  if (values.explain) {
+    const policy = values.policy ?? loadSettings(process.env).policyFile;
+    const { explainCheckRequest } = await import("./explain.js");
+    return explainCheckRequest(request, { ...values, policy });
+  }
   const client = createClient(values.address);
   let res: CheckResponseMessage;
   try {

@@ -10,9 +10,11 @@ const USAGE = `riskgate: risk-based access and license enforcement for Envoy (ex
 Usage:
   riskgate [serve] [--dev] [--policy FILE] [--address HOST:PORT]   run the server
   riskgate token --sub ID [--tier T] [--org O] [--entitlements a,b] [--amr pwd,mfa] [--acr X] [--ttl 1h]
-  riskgate check [--address HOST:PORT] [--token JWT] [--method M] [--path P] [--host H] [--ip IP] [--header k=v]...
+  riskgate check [--address HOST:PORT] [--token JWT] [--method M] [--path P] [--host H] [--ip IP] [--header k=v]... [--explain --policy FILE [--dev]]
   riskgate health [--address HOST:PORT]                           exit 0 when SERVING
   riskgate policy validate FILE                                   exit 0 valid, 2 invalid
+  riskgate explain --policy FILE [--jwks FILE | --dev] (REQUEST.json | --log FILE --request-id ID)
+  riskgate replay --policy FILE [--jwks FILE | --dev] [--input FILE|-] [--out FILE] [--against OLD] [--html FILE]
 
 Settings come from environment variables (see README, "Settings").`;
 
@@ -22,6 +24,10 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   check: runCheck,
   health: runHealth,
   policy: runPolicy,
+  // loaded on use: replay and explain bring protobufjs and the geo database, which the other
+  // commands (and every `check` a script runs) should not pay for at start
+  replay: async (args) => (await import("./replay.js")).runReplay(args),
+  explain: async (args) => (await import("./explain.js")).runExplain(args),
 };
 
 async function main(argv: string[]): Promise<number> {

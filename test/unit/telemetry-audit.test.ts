@@ -144,15 +144,40 @@ describe("one audit line per decision", () => {
       route: "api-read",
       subject: hmac("subject-eve-7"),
       org: hmac("acme-corp"),
+      caller: { tier: "free", entitlements: [], amr: ["pwd"] },
       client_ip: "203.0.113.7",
+      ua_class: "none",
       method: "GET",
       host: "api.example.com",
       path: "/v1/items",
+      received_at: "2026-11-22T12:00:00.000Z",
       policy_version: event.decision.policyVersion,
       mode: "enforce",
       failure_mode: "closed",
       latency_ms: 0.123456,
     });
+  });
+
+  it("caps the request id, method and host a client chose, whatever their length", async () => {
+    const { telemetry, lines } = await audited();
+    const event = await decide({ token: bearer });
+    const long = "x".repeat(100_000);
+    const req = event.req as NonNullable<typeof event.req>;
+    telemetry.onDecision({
+      ...event,
+      decision: {
+        ...event.decision,
+        verdict: { ...event.decision.verdict, requestId: `id-${long}` },
+      },
+      req: { ...req, method: `GET${long}`, host: `h${long}.example.com`, path: `/p/${long}` },
+    });
+    const line = lines()[0] as Record<string, string>;
+    expect(line.request_id).toHaveLength(128);
+    expect(line.request_id?.endsWith("…")).toBe(true);
+    expect(line.method).toHaveLength(16);
+    expect(line.host).toHaveLength(255);
+    expect(line.path).toHaveLength(2048);
+    expect(JSON.stringify(line).length).toBeLessThan(4096);
   });
 
   it("writes subject and org as they are when asked to", async () => {
