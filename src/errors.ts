@@ -40,6 +40,11 @@ export const ERRORS = {
     message: "An unexpected internal error.",
     outcome: "failure.on_internal_error (default deny), logged once",
   },
+  RISKGATE_REPLAY_INPUT_INVALID: {
+    message:
+      "A replay input line is not JSON, not a CheckRequest or audit line, lacks its time, or is out of time order.",
+    outcome: "`riskgate replay` and `riskgate explain` stop and exit 2, naming the line",
+  },
   RISKGATE_CHECK_FAILED: {
     message: "The CLI could not reach the server or the server refused the call.",
     outcome: "`riskgate check` exits 2",

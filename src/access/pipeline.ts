@@ -11,8 +11,14 @@ import {
   scoreOf,
   type Throttle,
 } from "./decide.js";
-import type { Identifier } from "./identity.js";
-import { anonymousCaller, type Caller, callerFromClaims, checkLicense } from "./license.js";
+import type { Identifier, IdentityOutcome } from "./identity.js";
+import {
+  anonymousCaller,
+  type Caller,
+  callerFromClaims,
+  checkLicense,
+  type LicenseOutcome,
+} from "./license.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import { type ResolvedRoute, resolveRoute } from "./routes.js";
@@ -23,7 +29,13 @@ import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
 import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
-import { EMPTY_ENV, type Signal, type SignalContext, type SignalEnv } from "./signals/signal.js";
+import {
+  EMPTY_ENV,
+  type Signal,
+  type SignalContext,
+  type SignalEnv,
+  type SignalFinding,
+} from "./signals/signal.js";
 import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
   deviceVelocity,
@@ -70,6 +82,31 @@ export interface PipelineDeps {
   readonly env?: SignalEnv;
   /** Called when the store fails (for logs and metrics); never affects the decision. */
   readonly onStoreError?: (err: unknown) => void;
+  /**
+   * Race each decision against the policy's `failure.budget_ms` of wall time (default true).
+   * Replay turns it off: its clock is the recorded one, and a decision must not depend on how
+   * busy the machine replaying it was.
+   */
+  readonly timeBudget?: boolean;
+}
+
+/**
+ * Observes the stages of one decision, in order, for `riskgate explain`. Passed per call and
+ * absent on the hot path, where each stage pays one `undefined` check. Hooks only read.
+ */
+export interface DecisionTrace {
+  route?(route: ResolvedRoute): void;
+  identity?(outcome: IdentityOutcome, caller: Caller | undefined): void;
+  license?(outcome: LicenseOutcome): void;
+  /** The signal context once built (device id, the location when a signal asks for it). */
+  context?(ctx: SignalContext): void;
+  /** One enabled signal: its store ops, their readings (undefined: store down), its finding. */
+  signal?(
+    name: string,
+    ops: readonly StoreOp[],
+    readings: readonly OpResult<StoreOp>[] | undefined,
+    finding: SignalFinding | undefined,
+  ): void;
 }
 
 /**
@@ -90,11 +127,15 @@ export interface Decision {
   readonly mode: Mode;
   readonly failureMode: FailureMode;
   readonly policyVersion: string;
+  /** The caller as read from verified claims (absent when identity did not get that far). */
+  readonly caller?: Caller | undefined;
+  /** The device id the signals used ("" or absent when none). */
+  readonly deviceId?: string | undefined;
 }
 
 export interface Pipeline {
   /** Decides one request. Never rejects: every failure becomes the configured safe outcome. */
-  evaluate(runtime: Runtime, req: AccessRequest): Promise<Decision>;
+  evaluate(runtime: Runtime, req: AccessRequest, trace?: DecisionTrace): Promise<Decision>;
 }
 
 /**
@@ -104,6 +145,7 @@ export interface Pipeline {
  */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const signals = deps.signals ?? DEFAULT_SIGNALS;
+  const timeBudget = deps.timeBudget ?? true;
   const env = deps.env ?? EMPTY_ENV;
   // Verified tokens' claims are frozen and shared by every Check that presents the token (the
   // identity stage caches them), so the caller read from them is kept with them.
@@ -121,6 +163,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     req: AccessRequest,
     route: ResolvedRoute,
     timings: StageTimings,
+    seen: Seen,
+    trace: DecisionTrace | undefined,
   ): Promise<Verdict> {
     const { policy } = runtime;
     const doc = policy.doc;
@@ -141,6 +185,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     };
     let caller: Caller;
     if (identity.kind === "invalid") {
+      trace?.identity?.(identity, undefined);
       return deny(base, "authentication", {
         code: identity.reason,
         points: 0,
@@ -148,6 +193,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       });
     } else if (identity.kind === "anonymous") {
       if (route.auth !== "optional" || doc.anonymous_tier === undefined) {
+        trace?.identity?.(identity, undefined);
         return deny(base, "authentication", { code: "identity.missing", points: 0 });
       }
       caller = anonymousCaller(doc.anonymous_tier, req.clientIp);
@@ -164,10 +210,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         });
       }
     }
+    seen.caller = caller;
+    trace?.identity?.(identity, caller);
     const who = decisionContext(req.id, route, caller, caller.tier || undefined, 0, []);
 
     // license
     const license = checkLicense(policy, caller, route);
+    trace?.license?.(license);
     if (!license.ok) return deny(who, "license", license.reason);
 
     // signals: every enabled signal's store ops go out as one batch
@@ -191,6 +240,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       },
       deviceId: deviceIdOf(req, doc.signals.device),
     };
+    seen.deviceId = ctx.deviceId;
     const active: Signal[] = [];
     const batch: StoreOp[] = [];
     // opsEnd[i]: where active[i]'s ops end in the batch (they start where the previous end)
@@ -225,9 +275,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const to = opsEnd[i] as number;
       const stateful = to > from;
       const mine = !stateful ? NO_RESULTS : results?.slice(from, to);
+      const opsFrom = from;
       from = to;
-      if (mine === undefined) continue; // store down: stateful signals sit this one out
+      if (mine === undefined) {
+        // store down: stateful signals sit this one out
+        trace?.signal?.(signal.name, batch.slice(opsFrom, to), undefined, undefined);
+        continue;
+      }
       const finding = signal.evaluate(ctx, mine);
+      trace?.signal?.(signal.name, batch.slice(opsFrom, to), mine, finding);
       for (const r of finding.reasons) reasons.push(r);
       if (finding.throttle && throttle === undefined) throttle = finding.throttle;
       if (finding.block && block === undefined) block = finding.block;
@@ -240,18 +296,24 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   return {
-    async evaluate(runtime, req) {
+    async evaluate(runtime, req, trace) {
       const { policy } = runtime;
       const route = resolveRoute(policy.routes, policy.routesByName, policy.doc.default_route, req);
+      trace?.route?.(route);
       const budgetMs = policy.doc.failure.budget_ms;
       let cancel: (() => void) | undefined;
-      const overBudget = new Promise<"budget">((resolve) => {
-        cancel = afterPendingIo(budgetMs, () => resolve("budget"));
-      });
+      const overBudget = !timeBudget
+        ? undefined
+        : new Promise<"budget">((resolve) => {
+            cancel = afterPendingIo(budgetMs, () => resolve("budget"));
+          });
       let enforced: Verdict;
       const timings: StageTimings = {};
+      const seen: Seen = {};
       try {
-        const outcome = await Promise.race([run(runtime, req, route, timings), overBudget]);
+        const running = run(runtime, req, route, timings, seen, trace);
+        const outcome =
+          overBudget === undefined ? await running : await Promise.race([running, overBudget]);
         if (outcome === "budget") {
           const mode = failureModeOf(policy, undefined, route);
           const reason: Reason = { code: "failure.budget", points: 0, detail: `${budgetMs}ms` };
@@ -290,12 +352,20 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         mode,
         failureMode: failureModeOf(policy, tier, route),
         policyVersion: policy.version,
+        caller: seen.caller,
+        deviceId: seen.deviceId,
       };
     },
   };
 }
 
 type ClaimPaths = PolicyDocument["identity"]["claims"];
+
+/** What the stages learnt that the decision's observers (audit) want besides the verdict. */
+interface Seen {
+  caller?: Caller;
+  deviceId?: string;
+}
 
 function failureModeOf(
   policy: Policy,

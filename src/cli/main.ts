@@ -2,6 +2,7 @@
 import { runCheck } from "./check.js";
 import { runHealth } from "./health.js";
 import { runPolicy } from "./policy.js";
+import { runReplay } from "./replay.js";
 import { runServe } from "./serve.js";
 import { runToken } from "./token.js";
 
@@ -13,6 +14,7 @@ Usage:
   riskgate check [--address HOST:PORT] [--token JWT] [--method M] [--path P] [--host H] [--ip IP] [--header k=v]...
   riskgate health [--address HOST:PORT]                           exit 0 when SERVING
   riskgate policy validate FILE                                   exit 0 valid, 2 invalid
+  riskgate replay --policy FILE [--jwks FILE | --dev] [--input FILE|-] [--out FILE] [--against OLD] [--html FILE]
 
 Settings come from environment variables (see README, "Settings").`;
 
@@ -22,6 +24,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   check: runCheck,
   health: runHealth,
   policy: runPolicy,
+  replay: runReplay,
 };
 
 async function main(argv: string[]): Promise<number> {

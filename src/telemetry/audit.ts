@@ -5,6 +5,19 @@ import { riskLevel } from "./risk-level.js";
 import type { SubjectHasher } from "./subject-hash.js";
 import { traceIdOf } from "./trace-header.js";
 import type { TraceRef } from "./tracing.js";
+import { userAgentClass } from "./user-agent-class.js";
+
+/**
+ * Longest values copied from the request into a line (characters): the request id comes from
+ * the client's `x-request-id`, host and method from its request line, so a client could
+ * otherwise make every line of a flood megabytes long. Longer values are cut and marked `…`.
+ */
+export const AUDIT_LIMITS = {
+  request_id: 128,
+  method: 16,
+  host: 255,
+  path: 2048,
+} as const;
 
 export interface AuditOptions {
   /** Share of allow decisions written (0..1); every other outcome is always written. */
@@ -103,9 +116,10 @@ export function createAudit(options: AuditOptions): Audit {
           const v = event.metadata.get(name)[0];
           return typeof v === "string" ? v : req?.headers.get(name);
         });
+      const caller = event.decision.caller;
       logger.info(
         {
-          request_id: verdict.requestId,
+          request_id: cap(verdict.requestId, AUDIT_LIMITS.request_id),
           trace_id: traceId,
           span_id: traced?.spanId,
           decision: verdict.kind,
@@ -122,11 +136,26 @@ export function createAudit(options: AuditOptions): Audit {
           route: verdict.route,
           subject: who(verdict.subject),
           org: who(verdict.org),
+          caller:
+            caller === undefined
+              ? undefined
+              : {
+                  tier: caller.tier,
+                  entitlements: caller.entitlements,
+                  amr: caller.amr,
+                  acr: caller.acr || undefined,
+                  auth_time: caller.authTime,
+                  anonymous: caller.anonymous || undefined,
+                },
           client_ip: req?.clientIp || undefined,
           country: countryOf(event.decision),
-          method: req?.method,
-          host: req?.host,
-          path: req === undefined ? undefined : maskTokens(req.path),
+          device: event.decision.deviceId ? who(event.decision.deviceId) : undefined,
+          ua_class: req === undefined ? undefined : userAgentClass(req.headers.get("user-agent")),
+          method: req === undefined ? undefined : cap(req.method, AUDIT_LIMITS.method),
+          host: req === undefined ? undefined : cap(req.host, AUDIT_LIMITS.host),
+          path: req === undefined ? undefined : cap(maskTokens(req.path), AUDIT_LIMITS.path),
+          size: req === undefined ? undefined : declaredSize(req),
+          received_at: req === undefined ? undefined : isoTime(req.receivedAt),
           policy_version: event.decision.policyVersion,
           mode: event.decision.mode,
           failure_mode: event.decision.failureMode,
@@ -164,6 +193,21 @@ function endStream(stream: FileStream): Promise<void> {
     stream.once("error", () => resolve());
     stream.end();
   });
+}
+
+/** `value` cut to `max` characters (the last one an ellipsis when cut). */
+function cap(value: string, max: number): string {
+  return value.length <= max ? value : `${value.slice(0, max - 1)}…`;
+}
+
+/** The declared body size (the larger of Envoy's `size` and `content-length`), when known. */
+function declaredSize(req: NonNullable<DecisionEvent["req"]>): number | undefined {
+  const declared = Math.max(req.size, Number(req.headers.get("content-length") ?? -1) || -1);
+  return declared >= 0 ? declared : undefined;
+}
+
+function isoTime(ms: number): string | undefined {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
 }
 
 /** Masks JWT-shaped strings (a token pasted in a path, a detail quoting one). */
