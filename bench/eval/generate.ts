@@ -1,7 +1,7 @@
+import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { once } from "node:events";
 import type { LabelRecord, SimRequest } from "./model.js";
 import { tokenKey } from "./model.js";
 import { createRng } from "./rng.js";
@@ -109,9 +109,16 @@ export async function generate(opts: GenerateOptions): Promise<Generated> {
 }
 
 /** Writes requests.jsonl, labels.jsonl and jwks.json into `dir`. */
-export async function writeGenerated(g: Generated, dir: string): Promise<{ requests: string; labels: string; jwks: string }> {
+export async function writeGenerated(
+  g: Generated,
+  dir: string,
+): Promise<{ requests: string; labels: string; jwks: string }> {
   await mkdir(dir, { recursive: true });
-  const files = { requests: join(dir, "requests.jsonl"), labels: join(dir, "labels.jsonl"), jwks: join(dir, "jwks.json") };
+  const files = {
+    requests: join(dir, "requests.jsonl"),
+    labels: join(dir, "labels.jsonl"),
+    jwks: join(dir, "jwks.json"),
+  };
   await writeFile(files.jwks, `${JSON.stringify(g.jwks, null, 2)}\n`);
   const req = createWriteStream(files.requests);
   const lab = createWriteStream(files.labels);

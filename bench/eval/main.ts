@@ -19,7 +19,10 @@ const DEFAULT_POLICIES = ["policies/demo.yaml", "policies/production.yaml"];
 
 async function readJsonl<T>(file: string): Promise<T[]> {
   const out: T[] = [];
-  const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
+  const lines = createInterface({
+    input: createReadStream(file),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
   for await (const line of lines) if (line.trim() !== "") out.push(JSON.parse(line) as T);
   return out;
 }
@@ -42,7 +45,8 @@ async function identityOf(policyFile: string): Promise<{ issuer: string; audienc
   };
   const issuer = doc.identity?.issuers?.[0];
   const audience = doc.identity?.audiences?.[0];
-  if (!issuer || !audience) throw new Error(`${policyFile}: identity.issuers and identity.audiences are needed`);
+  if (!issuer || !audience)
+    throw new Error(`${policyFile}: identity.issuers and identity.audiences are needed`);
   return { issuer, audience };
 }
 
@@ -59,11 +63,14 @@ async function main(): Promise<void> {
   });
   const scale = Number(values.scale);
   const days = Number(values.days);
-  if (!(scale > 0) || !(days >= 1 && days <= 7)) throw new TypeError("--scale must be > 0 and --days 1..7");
+  if (!(scale > 0) || !(days >= 1 && days <= 7))
+    throw new TypeError("--scale must be > 0 and --days 1..7");
   const policies = values.policy ?? DEFAULT_POLICIES;
   const cli = resolve("dist/src/cli/main.js");
   console.log(`# riskgate decision-quality evaluation\n`);
-  console.log(`seed ${values.seed}, ${days} days, scale ${scale}; first ${10} requests of each attacker are not counted\n`);
+  console.log(
+    `seed ${values.seed}, ${days} days, scale ${scale}; first ${10} requests of each attacker are not counted\n`,
+  );
   for (const policy of policies) {
     const started = Date.now();
     const dir = join(values.out, basename(policy, ".yaml"));
@@ -76,7 +83,18 @@ async function main(): Promise<void> {
     }
     const decisionsFile = join(dir, "decisions.jsonl");
     const replayStarted = Date.now();
-    await run(process.execPath, [cli, "replay", "--policy", policy, "--jwks", files.jwks, "--input", files.requests, "--out", decisionsFile]);
+    await run(process.execPath, [
+      cli,
+      "replay",
+      "--policy",
+      policy,
+      "--jwks",
+      files.jwks,
+      "--input",
+      files.requests,
+      "--out",
+      decisionsFile,
+    ]);
     const replayMs = Date.now() - replayStarted;
     const groups = scoreDecisions(
       await readJsonl<LabelRecord>(files.labels),

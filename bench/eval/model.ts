@@ -34,7 +34,16 @@ export interface TokenSpec {
 
 /** Stable identity of a token: requests with equal keys carry the same JWT string. */
 export function tokenKey(t: TokenSpec): string {
-  return [t.sub, t.org, t.tier, t.iat, t.exp, (t.amr ?? []).join(" "), t.authTime ?? "", t.clientId ?? ""].join("|");
+  return [
+    t.sub,
+    t.org,
+    t.tier,
+    t.iat,
+    t.exp,
+    (t.amr ?? []).join(" "),
+    t.authTime ?? "",
+    t.clientId ?? "",
+  ].join("|");
 }
 
 /** A label row of labels.jsonl (the replay never reads it). */

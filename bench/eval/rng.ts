@@ -60,7 +60,10 @@ export function createRng(seed: number | string): Rng {
     fork: (label) => createRng(hashString(`${base}:${label}`)),
     hex: (chars) => {
       let out = "";
-      while (out.length < chars) out += Math.floor(next() * 4294967296).toString(16).padStart(8, "0");
+      while (out.length < chars)
+        out += Math.floor(next() * 4294967296)
+          .toString(16)
+          .padStart(8, "0");
       return out.slice(0, chars);
     },
   };

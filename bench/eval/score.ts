@@ -107,15 +107,20 @@ export function scoreDecisions(
       else if (d.decision === "throttle") g.throttled++;
       else if (d.decision === "deny") g.denied++;
     }
-    for (const r of new Set(d.reasons.map((x) => x.code))) g.reasons.set(r, (g.reasons.get(r) ?? 0) + 1);
+    for (const r of new Set(d.reasons.map((x) => x.code)))
+      g.reasons.set(r, (g.reasons.get(r) ?? 0) + 1);
   }
   if (seen.size !== byId.size) {
     const missing = [...byId.keys()].find((id) => !seen.has(id));
-    throw new EvalJoinError(`${byId.size - seen.size} labelled requests got no decision (first: ${missing})`);
+    throw new EvalJoinError(
+      `${byId.size - seen.size} labelled requests got no decision (first: ${missing})`,
+    );
   }
   return [...groups.values()]
     .map((g) => ({ ...g, actors: g.actors.size }))
-    .sort((a, b) => (a.label === b.label ? a.group.localeCompare(b.group) : a.label === "legit" ? -1 : 1));
+    .sort((a, b) =>
+      a.label === b.label ? a.group.localeCompare(b.group) : a.label === "legit" ? -1 : 1,
+    );
 }
 
 export interface Totals {
@@ -165,7 +170,9 @@ export function formatTables(groups: readonly GroupScore[]): string {
     );
   }
   const t = totals(groups);
-  lines.push(`| **all attacks** | | | ${t.attackAfterGrace} | **${pct(t.attackReachedAfterGrace, t.attackAfterGrace)}** | |`);
+  lines.push(
+    `| **all attacks** | | | ${t.attackAfterGrace} | **${pct(t.attackReachedAfterGrace, t.attackAfterGrace)}** | |`,
+  );
   lines.push("");
   lines.push(
     "| legitimate population | actors | requests | challenged | throttled | denied | refused (all three) | reason codes (share of requests) |",

@@ -18,7 +18,10 @@ export async function deriveEvalKeys(seed: string): Promise<EvalKeys> {
   const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), d]);
   const privateKey = createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" });
   const jwk = await exportJWK(createPublicKey(privateKey));
-  const kid = `eval-${createHash("sha256").update(jwk.x ?? "").digest("hex").slice(0, 12)}`;
+  const kid = `eval-${createHash("sha256")
+    .update(jwk.x ?? "")
+    .digest("hex")
+    .slice(0, 12)}`;
   return { privateKey, kid, publicJwks: { keys: [{ ...jwk, kid, alg: "EdDSA", use: "sig" }] } };
 }
 

@@ -1,5 +1,5 @@
 import type { SimRequest, TokenSpec } from "./model.js";
-import { CITIES, type CityName, CLOUD, type CloudName, BLOCKLISTED_IPS } from "./places.js";
+import { BLOCKLISTED_IPS, CITIES, type CityName, CLOUD, type CloudName } from "./places.js";
 import type { Rng } from "./rng.js";
 import {
   AUTOMATION_UAS,
@@ -88,7 +88,11 @@ function pageCalls(rng: Rng, p: Person): Call[] {
   const pid = rng.int(1, 40);
   const r = rng.next();
   const writes = p.org.tier !== "free";
-  if (r < 0.3) return [{ method: "GET", path: "/v1/projects" }, { method: "GET", path: "/v1/me" }];
+  if (r < 0.3)
+    return [
+      { method: "GET", path: "/v1/projects" },
+      { method: "GET", path: "/v1/me" },
+    ];
   if (r < 0.65)
     return [
       { method: "GET", path: `/v1/projects/${pid}` },
@@ -101,11 +105,14 @@ function pageCalls(rng: Rng, p: Person): Call[] {
     return [
       rng.chance(0.5)
         ? { method: "POST", path: `/v1/projects/${pid}/tasks`, bodyBytes: rng.int(300, 4000) }
-        : { method: "PATCH", path: `/v1/tasks/${rng.int(1000, 99999)}`, bodyBytes: rng.int(80, 900) },
+        : {
+            method: "PATCH",
+            path: `/v1/tasks/${rng.int(1000, 99999)}`,
+            bodyBytes: rng.int(80, 900),
+          },
       { method: "GET", path: `/v1/projects/${pid}/tasks?page=1` },
     ];
-  if (writes)
-    return [{ method: "GET", path: `/v1/reports/${rng.hex(8)}/export` }];
+  if (writes) return [{ method: "GET", path: `/v1/reports/${rng.hex(8)}/export` }];
   return [{ method: "GET", path: "/v1/projects" }];
 }
 
@@ -187,7 +194,8 @@ function workDay(
   const login = localMidnight(ctx, city, d) + rng.normal(8.75, 0.75) * H;
   const end = login + spanHours * H;
   browse(ctx, rng, p, login, end, where, (t) => sessionToken(p, login, t));
-  if (p.admin && rng.chance(0.5)) adminVisit(ctx, rng, p, login + rng.next() * (end - login - H), where);
+  if (p.admin && rng.chance(0.5))
+    adminVisit(ctx, rng, p, login + rng.next() * (end - login - H), where);
   return { login, end };
 }
 
@@ -231,12 +239,27 @@ function browserUsers(ctx: Ctx, rng: Rng): void {
   for (let i = 0; i < n(ctx, 18); i++) {
     const o = orgs[i % orgs.length] as Org;
     const r = rng.fork(`browser-${i}`);
-    const p = person(r, `u-${o.id}-home-${i}`, o, "browser", "legit", o.tier === "enterprise" && i < 12);
+    const p = person(
+      r,
+      `u-${o.id}-home-${i}`,
+      o,
+      "browser",
+      "legit",
+      o.tier === "enterprise" && i < 12,
+    );
     const city = CITIES[o.city];
     const ip = city.ips[(i + 1) % city.ips.length] as string;
     for (let d = 0; d < ctx.opts.days; d++) {
       if (isWeekday(d) ? r.chance(0.92) : r.chance(0.08)) {
-        workDay(ctx, r, p, d, o.city, () => ({ ip }), isWeekday(d) ? undefined : r.normal(1.5, 0.5));
+        workDay(
+          ctx,
+          r,
+          p,
+          d,
+          o.city,
+          () => ({ ip }),
+          isWeekday(d) ? undefined : r.normal(1.5, 0.5),
+        );
       }
     }
   }
@@ -244,13 +267,23 @@ function browserUsers(ctx: Ctx, rng: Rng): void {
 
 /** Colleagues in the office, all behind the office's one NAT address. */
 function officeUsers(ctx: Ctx, rng: Rng): void {
-  const offices = ORGS.filter((o) => ["acme", "northwind", "harbor", "lumen", "sakura"].includes(o.id));
+  const offices = ORGS.filter((o) =>
+    ["acme", "northwind", "harbor", "lumen", "sakura"].includes(o.id),
+  );
   for (const o of offices) {
     for (let i = 0; i < n(ctx, 3); i++) {
       const r = rng.fork(`office-${o.id}-${i}`);
-      const p = person(r, `u-${o.id}-office-${i}`, o, "office-nat", "legit", o.tier === "enterprise" && i === 0);
+      const p = person(
+        r,
+        `u-${o.id}-office-${i}`,
+        o,
+        "office-nat",
+        "legit",
+        o.tier === "enterprise" && i === 0,
+      );
       for (let d = 0; d < ctx.opts.days; d++) {
-        if (isWeekday(d) && r.chance(0.9)) workDay(ctx, r, p, d, o.city, () => ({ ip: o.officeIp }));
+        if (isWeekday(d) && r.chance(0.9))
+          workDay(ctx, r, p, d, o.city, () => ({ ip: o.officeIp }));
       }
     }
   }
@@ -335,7 +368,14 @@ function travellers(ctx: Ctx, rng: Rng): void {
     const [orgId, dest, flightH] = trips[i % trips.length] as [string, CityName, number];
     const o = orgById(orgId);
     const r = rng.fork(`traveller-${i}`);
-    const p = person(r, `u-${o.id}-traveller-${i}`, o, "traveller", "legit", o.tier === "enterprise");
+    const p = person(
+      r,
+      `u-${o.id}-traveller-${i}`,
+      o,
+      "traveller",
+      "legit",
+      o.tier === "enterprise",
+    );
     const homeIp = CITIES[o.city].ips[(i + 3) % CITIES[o.city].ips.length] as string;
     const hotelIp = CITIES[dest].ips[i % CITIES[dest].ips.length] as string;
     const outDay = 1 + (i % 2); // Tuesday or Wednesday
@@ -348,7 +388,15 @@ function travellers(ctx: Ctx, rng: Rng): void {
         const { end } = workDay(ctx, r, p, d, o.city, () => ({ ip: homeIp }), 3);
         const landed = end + (2 + flightH + 1.5) * H;
         const login = landed;
-        browse(ctx, r, p, landed, landed + 1.5 * H, () => ({ ip: hotelIp }), (t) => sessionToken(p, login, t));
+        browse(
+          ctx,
+          r,
+          p,
+          landed,
+          landed + 1.5 * H,
+          () => ({ ip: hotelIp }),
+          (t) => sessionToken(p, login, t),
+        );
       } else if (d < backDay || d === backDay) {
         workDay(ctx, r, p, d, dest, () => ({ ip: hotelIp }), d === backDay ? 4 : undefined);
       } else {
@@ -368,7 +416,8 @@ function newUsers(ctx: Ctx, rng: Rng): void {
     const first = Math.min(ctx.opts.days - 1, 2 + (i % 2));
     const ip = CITIES[o.city].ips[(i + 4) % CITIES[o.city].ips.length] as string;
     for (let d = first; d < ctx.opts.days; d++) {
-      if (isWeekday(d)) workDay(ctx, r, p, d, o.city, () => ({ ip: d === first ? o.officeIp : ip }));
+      if (isWeekday(d))
+        workDay(ctx, r, p, d, o.city, () => ({ ip: d === first ? o.officeIp : ip }));
     }
   }
 }
@@ -386,11 +435,11 @@ function machineToken(sub: string, o: Org, t: number, lifetime = H): TokenSpec {
 function sdkClients(ctx: Ctx, rng: Rng): void {
   const setups: [string, CloudName | undefined][] = [
     ["acme", "awsFrankfurt"],
+    ["lumen", undefined],
     ["harbor", "awsVirginia"],
+    ["sakura", undefined],
     ["northwind", "gcpLondon"],
     ["goldengate", "gcpIowa"],
-    ["lumen", undefined],
-    ["sakura", undefined],
   ];
   for (let i = 0; i < n(ctx, 6); i++) {
     const [orgId, cloud] = setups[i % setups.length] as [string, CloudName | undefined];
@@ -404,7 +453,8 @@ function sdkClients(ctx: Ctx, rng: Rng): void {
     const end = ctx.opts.start + ctx.opts.days * DAY;
     let t = ctx.opts.start + r.next() * MIN;
     while (t < end) {
-      const localHour = (((t - ctx.opts.start) / H + CITIES[o.city].utcOffsetHours) % 24 + 24) % 24;
+      const localHour =
+        ((((t - ctx.opts.start) / H + CITIES[o.city].utcOffsetHours) % 24) + 24) % 24;
       const day = Math.floor((t - ctx.opts.start + CITIES[o.city].utcOffsetHours * H) / DAY);
       const busy = localHour >= 8 && localHour < 19 && isWeekday(day);
       const perMin = busy ? 1 + 0.8 * Math.sin(((localHour - 8) / 11) * Math.PI) : 0.15;
@@ -417,7 +467,11 @@ function sdkClients(ctx: Ctx, rng: Rng): void {
         ip: r.pick(ips),
         port: port(r),
         method: write ? "POST" : "GET",
-        path: write ? "/v1/events" : r.chance(0.5) ? `/v1/projects/${r.int(1, 40)}/tasks?updated_since=${sec(t) - 300}` : "/v1/projects",
+        path: write
+          ? "/v1/events"
+          : r.chance(0.5)
+            ? `/v1/projects/${r.int(1, 40)}/tasks?updated_since=${sec(t) - 300}`
+            : "/v1/projects",
         userAgent: ua,
         token: machineToken(id, o, t),
         ...(write ? { bodyBytes: r.int(500, 20000) } : {}),
@@ -474,7 +528,15 @@ interface Attacker {
   readonly actor: string;
 }
 
-function attack(a: Attacker, t: number, ip: string, ua: string, token: TokenSpec, call: Call, device?: string): void {
+function attack(
+  a: Attacker,
+  t: number,
+  ip: string,
+  ua: string,
+  token: TokenSpec,
+  call: Call,
+  device?: string,
+): void {
   a.ctx.emit({
     t: Math.round(t),
     label: "attack",
@@ -501,7 +563,13 @@ function victimAccount(rng: Rng, k: number): { sub: string; org: Org } {
  * Credential stuffing: the IdP accepts the leaked password (a few percent of a combo list) and
  * the tool then checks what each account can reach: profile, projects, billing.
  */
-function stuffing(a: Attacker, start: number, ips: readonly string[], accounts: number, mfa: boolean): void {
+function stuffing(
+  a: Attacker,
+  start: number,
+  ips: readonly string[],
+  accounts: number,
+  mfa: boolean,
+): void {
   const r = a.rng;
   let t = start;
   for (let k = 0; k < accounts; k++) {
@@ -521,7 +589,12 @@ function stuffing(a: Attacker, start: number, ips: readonly string[], accounts: 
     const calls: Call[] = [
       { method: "GET", path: "/v1/me" },
       { method: "GET", path: "/v1/projects" },
-      ...(mfa ? [{ method: "GET", path: `/v1/reports/${r.hex(8)}/export` }, { method: "GET", path: "/v1/projects/1/members" }] : []),
+      ...(mfa
+        ? [
+            { method: "GET", path: `/v1/reports/${r.hex(8)}/export` },
+            { method: "GET", path: "/v1/projects/1/members" },
+          ]
+        : []),
       ...(r.chance(0.4) ? [{ method: "GET", path: "/billing/invoices" }] : []),
     ];
     let ct = t + r.int(500, 3000);
@@ -534,7 +607,12 @@ function stuffing(a: Attacker, start: number, ips: readonly string[], accounts: 
 }
 
 /** A thief replays a victim's refresh token and works the account during the victim's day. */
-function stolenToken(a: Attacker, victim: Person, victimLogin: number, thiefIps: readonly string[]): void {
+function stolenToken(
+  a: Attacker,
+  victim: Person,
+  victimLogin: number,
+  thiefIps: readonly string[],
+): void {
   const r = a.rng;
   const ua = r.pick(BROWSER_UAS);
   const device = `dev-${r.hex(16)}`;
@@ -554,7 +632,13 @@ function stolenToken(a: Attacker, victim: Person, victimLogin: number, thiefIps:
 }
 
 /** A victim who works as usual on the day of the theft (the owner keeps working). */
-function victimWorking(ctx: Ctx, rng: Rng, id: string, o: Org, d: number): { p: Person; login: number } {
+function victimWorking(
+  ctx: Ctx,
+  rng: Rng,
+  id: string,
+  o: Org,
+  d: number,
+): { p: Person; login: number } {
   const p = person(rng, id, o, "browser");
   const ip = CITIES[o.city].ips[CITIES[o.city].ips.length - 1] as string;
   const { login } = workDay(ctx, rng, p, d, o.city, () => ({ ip }));
@@ -569,7 +653,15 @@ function scrapePath(r: Rng, k: number): Call {
 
 function ownAccount(id: string, o: Org, t: number): TokenSpec {
   const login = Math.floor(t / H) * H;
-  return { sub: id, org: o.id, tier: o.tier, iat: sec(login), exp: sec(login + H), amr: ["pwd"], authTime: sec(login) };
+  return {
+    sub: id,
+    org: o.id,
+    tier: o.tier,
+    iat: sec(login),
+    exp: sec(login + H),
+    amr: ["pwd"],
+    authTime: sec(login),
+  };
 }
 
 function attacks(ctx: Ctx, rng: Rng): void {
@@ -580,15 +672,31 @@ function attacks(ctx: Ctx, rng: Rng): void {
     group,
     actor: `${group}-${i}`,
   });
-  const day = (d: number) => start + (Math.min(d, days - 1)) * DAY;
+  const day = (d: number) => start + Math.min(d, days - 1) * DAY;
 
   for (let i = 0; i < n(ctx, 2); i++) {
     const a = mk("stuffing-one-ip", i);
-    stuffing(a, day(i * 2) + a.rng.int(0, 23) * H, [CLOUD.ovhRoubaix.ips[i % 5] as string], 150, false);
+    stuffing(
+      a,
+      day(i * 2) + a.rng.int(0, 23) * H,
+      [CLOUD.ovhRoubaix.ips[i % 5] as string],
+      150,
+      false,
+    );
   }
   for (let i = 0; i < n(ctx, 2); i++) {
     const a = mk("stuffing-botnet", i);
-    const bots: CityName[] = ["hanoi", "jakarta", "saoPaulo", "mumbai", "moscow", "kyiv", "shanghai", "bengaluru", "rio"];
+    const bots: CityName[] = [
+      "hanoi",
+      "jakarta",
+      "saoPaulo",
+      "mumbai",
+      "moscow",
+      "kyiv",
+      "shanghai",
+      "bengaluru",
+      "rio",
+    ];
     const ips = bots.flatMap((b) => CITIES[b].ips.slice(0, 3));
     stuffing(a, day(1 + i * 2) + a.rng.int(0, 23) * H, ips, 200, false);
   }
@@ -602,7 +710,12 @@ function attacks(ctx: Ctx, rng: Rng): void {
     const o = orgById(i % 2 === 0 ? "acme" : "harbor");
     const v = victimWorking(ctx, a.rng, `u-${o.id}-victim-${i}`, o, 1 + i);
     const thief: CityName[] = i % 2 === 0 ? ["saoPaulo", "jakarta"] : ["moscow", "hanoi"];
-    stolenToken(a, v.p, v.login, thief.flatMap((c) => [...CITIES[c].ips]));
+    stolenToken(
+      a,
+      v.p,
+      v.login,
+      thief.flatMap((c) => [...CITIES[c].ips]),
+    );
   }
   for (let i = 0; i < n(ctx, 2); i++) {
     const a = mk("stolen-token-home-country", i);
@@ -640,10 +753,27 @@ function attacks(ctx: Ctx, rng: Rng): void {
     const a = mk("scrape-cloud", i);
     const o = orgById("merlion");
     const id = `u-${o.id}-cloudscraper-${i}`;
-    const ips = cloudIps(["awsVirginia", "awsDublin", "awsSingapore", "gcpIowa", "gcpSaoPaulo", "azureVirginia", "doSingapore", "hetznerHelsinki", "ovhRoubaix"]);
+    const ips = cloudIps([
+      "awsVirginia",
+      "awsDublin",
+      "awsSingapore",
+      "gcpIowa",
+      "gcpSaoPaulo",
+      "azureVirginia",
+      "doSingapore",
+      "hetznerHelsinki",
+      "ovhRoubaix",
+    ]);
     let t = day(4) + 14 * H;
     for (let k = 0; k < 2700; k++) {
-      attack(a, t, a.rng.pick(ips), a.rng.pick(BROWSER_UAS), ownAccount(id, o, t), scrapePath(a.rng, k));
+      attack(
+        a,
+        t,
+        a.rng.pick(ips),
+        a.rng.pick(BROWSER_UAS),
+        ownAccount(id, o, t),
+        scrapePath(a.rng, k),
+      );
       t += a.rng.exp(330);
     }
   }
@@ -655,7 +785,16 @@ function attacks(ctx: Ctx, rng: Rng): void {
     const ua = AUTOMATION_UAS[i % AUTOMATION_UAS.length] as string;
     let t = day(3) + 20 * H;
     for (let k = 0; k < 900; k++) {
-      attack(a, t, ip, ua, ownAccount(id, o, t), k % 7 === 0 ? { method: "GET", path: `/v1/reports/${a.rng.hex(8)}/export` } : scrapePath(a.rng, k));
+      attack(
+        a,
+        t,
+        ip,
+        ua,
+        ownAccount(id, o, t),
+        k % 7 === 0
+          ? { method: "GET", path: `/v1/reports/${a.rng.hex(8)}/export` }
+          : scrapePath(a.rng, k),
+      );
       t += a.rng.logNormal(1.5 * S, 0.4);
     }
   }
@@ -680,7 +819,9 @@ function attacks(ctx: Ctx, rng: Rng): void {
     const lastDay = Math.min(days - 1, 4);
     for (let d = 0; d <= lastDay; d++) {
       const login = localMidnight(ctx, "berlin", d) + a.rng.normal(23, 0.5) * H;
-      const tok = (t: number): TokenSpec => ({ ...sessionToken({ id, org: o } as Person, login, t, ["pwd"]) });
+      const tok = (t: number): TokenSpec => ({
+        ...sessionToken({ id, org: o } as Person, login, t, ["pwd"]),
+      });
       const final = d === lastDay;
       const calls: Call[] = final
         ? [
@@ -689,10 +830,15 @@ function attacks(ctx: Ctx, rng: Rng): void {
             { method: "PUT", path: "/admin/users/u-backdoor", bodyBytes: 300 },
             { method: "GET", path: "/billing/invoices" },
             { method: "PUT", path: "/billing/plan", bodyBytes: 200 },
-            ...Array.from({ length: 12 }, () => ({ method: "GET", path: `/v1/reports/${a.rng.hex(8)}/export` })),
+            ...Array.from({ length: 12 }, () => ({
+              method: "GET",
+              path: `/v1/reports/${a.rng.hex(8)}/export`,
+            })),
           ]
         : Array.from({ length: a.rng.int(8, 20) }, (_, k) =>
-            k % 5 === 4 ? { method: "GET", path: "/admin/users" } : { method: "GET", path: `/v1/projects/${a.rng.int(1, 40)}` },
+            k % 5 === 4
+              ? { method: "GET", path: "/admin/users" }
+              : { method: "GET", path: `/v1/projects/${a.rng.int(1, 40)}` },
           );
       let t = login;
       for (const c of calls) {
@@ -704,7 +850,17 @@ function attacks(ctx: Ctx, rng: Rng): void {
 }
 
 /** Every population and attack family, for the README of the evaluation and the tests. */
-export const POPULATIONS = ["browser", "office-nat", "commuter", "vpn", "traveller", "new-user", "sdk-client", "sdk-client-cloud", "batch"] as const;
+export const POPULATIONS = [
+  "browser",
+  "office-nat",
+  "commuter",
+  "vpn",
+  "traveller",
+  "new-user",
+  "sdk-client",
+  "sdk-client-cloud",
+  "batch",
+] as const;
 export const FAMILIES = [
   "stuffing-one-ip",
   "stuffing-botnet",

@@ -12,7 +12,13 @@ export interface Org {
   readonly officeIp: string;
 }
 
-const org = (id: string, tier: Org["tier"], city: CityName, mfa: boolean, officeIndex: number): Org => ({
+const org = (
+  id: string,
+  tier: Org["tier"],
+  city: CityName,
+  mfa: boolean,
+  officeIndex: number,
+): Org => ({
   id,
   tier,
   city,
