@@ -159,6 +159,28 @@ describe("one audit line per decision", () => {
     });
   });
 
+  it("caps the request id, method and host a client chose, whatever their length", async () => {
+    const { telemetry, lines } = await audited();
+    const event = await decide({ token: bearer });
+    const long = "x".repeat(100_000);
+    const req = event.req as NonNullable<typeof event.req>;
+    telemetry.onDecision({
+      ...event,
+      decision: {
+        ...event.decision,
+        verdict: { ...event.decision.verdict, requestId: `id-${long}` },
+      },
+      req: { ...req, method: `GET${long}`, host: `h${long}.example.com`, path: `/p/${long}` },
+    });
+    const line = lines()[0] as Record<string, string>;
+    expect(line.request_id).toHaveLength(128);
+    expect(line.request_id?.endsWith("…")).toBe(true);
+    expect(line.method).toHaveLength(16);
+    expect(line.host).toHaveLength(255);
+    expect(line.path).toHaveLength(2048);
+    expect(JSON.stringify(line).length).toBeLessThan(4096);
+  });
+
   it("writes subject and org as they are when asked to", async () => {
     const { telemetry, lines } = await audited({ subject: "plain" });
     telemetry.onDecision(await decide({ token: bearer }));
