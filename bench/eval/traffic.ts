@@ -553,9 +553,14 @@ function attack(
   });
 }
 
-/** Accounts whose passwords are in combo lists: mostly dormant accounts of real customers. */
-function victimAccount(rng: Rng, k: number): { sub: string; org: Org } {
-  const o = ORGS[rng.int(0, ORGS.length - 1)] as Org;
+/**
+ * Accounts whose passwords are in combo lists: mostly dormant accounts of real customers. A
+ * password alone yields a token only where the org does not enforce MFA; phishing kits that relay
+ * the MFA step work everywhere.
+ */
+function victimAccount(rng: Rng, k: number, mfaRelayed: boolean): { sub: string; org: Org } {
+  const orgs = ORGS.filter((o) => mfaRelayed || !o.mfa);
+  const o = orgs[rng.int(0, orgs.length - 1)] as Org;
   return { sub: `u-${o.id}-acct-${k}`, org: o };
 }
 
@@ -573,7 +578,7 @@ function stuffing(
   const r = a.rng;
   let t = start;
   for (let k = 0; k < accounts; k++) {
-    const v = victimAccount(r, r.int(0, 5000));
+    const v = victimAccount(r, r.int(0, 5000), mfa);
     const ip = r.pick(ips);
     const ua = r.pick(BROWSER_UAS);
     const login = t;
@@ -651,6 +656,7 @@ function scrapePath(r: Rng, k: number): Call {
     : { method: "GET", path: `/v1/tasks/${10000 + k}` };
 }
 
+/** The attacker's own (or a bought) account, logged in as its org's IdP requires. */
 function ownAccount(id: string, o: Org, t: number): TokenSpec {
   const login = Math.floor(t / H) * H;
   return {
@@ -659,7 +665,7 @@ function ownAccount(id: string, o: Org, t: number): TokenSpec {
     tier: o.tier,
     iat: sec(login),
     exp: sec(login + H),
-    amr: ["pwd"],
+    amr: o.mfa ? ["pwd", "mfa"] : ["pwd"],
     authTime: sec(login),
   };
 }
@@ -810,15 +816,16 @@ function attacks(ctx: Ctx, rng: Rng): void {
     }
   }
   for (let i = 0; i < n(ctx, 1); i++) {
-    // Slow takeover of an enterprise admin's account, phished password, at the victim's night.
+    // Slow takeover of an enterprise admin's account (the org signs in with a password only):
+    // a phished password, used at the victim's night through a residential address abroad.
     const a = mk("slow-takeover", i);
-    const o = orgById("acme");
-    const id = `u-${o.id}-home-0`;
-    const ip = CITIES.warsaw.ips[4] as string;
+    const o = orgById("maple");
+    const id = `u-${o.id}-home-10`;
+    const ip = CITIES.boston.ips[1] as string;
     const ua = a.rng.pick(BROWSER_UAS);
     const lastDay = Math.min(days - 1, 4);
     for (let d = 0; d <= lastDay; d++) {
-      const login = localMidnight(ctx, "berlin", d) + a.rng.normal(23, 0.5) * H;
+      const login = localMidnight(ctx, o.city, d) + a.rng.normal(23, 0.5) * H;
       const tok = (t: number): TokenSpec => ({
         ...sessionToken({ id, org: o } as Person, login, t, ["pwd"]),
       });

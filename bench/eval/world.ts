@@ -42,7 +42,7 @@ export const ORGS: readonly Org[] = [
   org("merlion", "pro", "singapore", true, 0),
   org("paulista", "pro", "saoPaulo", false, 0),
   org("tinyco", "free", "warsaw", false, 0),
-  org("maple", "enterprise", "toronto", true, 0),
+  org("maple", "enterprise", "toronto", false, 0),
   org("fjord", "pro", "stockholm", true, 0),
 ];
 
