@@ -289,16 +289,16 @@ function officeUsers(ctx: Ctx, rng: Rng): void {
   }
 }
 
+/** Where commuters' phones locate on the train: the next city from the office (30-70 km). */
+export const COMMUTES: readonly (readonly [orgId: string, mobileCity: CityName])[] = [
+  ["brightpath", "augsburg"],
+  ["harbor", "newark"],
+  ["goldengate", "sanJose"],
+];
+
 /** Commuters: on the train their phone's mobile address locates in the next city. */
 function commuters(ctx: Ctx, rng: Rng): void {
-  const pairs: [string, CityName][] = [
-    ["brightpath", "augsburg"],
-    ["harbor", "newark"],
-    ["acme", "berlin"],
-    ["northwind", "manchester"],
-  ];
-  // acme/berlin and northwind/manchester: commuters from the suburbs whose carrier's gateway is
-  // in the city itself or far off (Manchester is 260 km from London: carriers route that way).
+  const pairs = COMMUTES;
   for (let i = 0; i < n(ctx, 4); i++) {
     const [orgId, mobileCity] = pairs[i % pairs.length] as [string, CityName];
     const o = orgById(orgId);

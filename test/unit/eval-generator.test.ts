@@ -7,8 +7,10 @@ import { generate, writeGenerated } from "../../bench/eval/generate.js";
 import type { LabelRecord } from "../../bench/eval/model.js";
 import { BLOCKLISTED_IPS, CITIES, CLOUD } from "../../bench/eval/places.js";
 import { createRng } from "../../bench/eval/rng.js";
-import { FAMILIES, POPULATIONS, simulate } from "../../bench/eval/traffic.js";
+import { COMMUTES, FAMILIES, POPULATIONS, simulate } from "../../bench/eval/traffic.js";
+import { ORGS } from "../../bench/eval/world.js";
 import { loadPolicyFile } from "../../src/config/policy.js";
+import { distanceKm } from "../../src/geo/distance.js";
 import { type GeoReader, openEmbeddedGeoReader } from "../../src/geo/geo-reader.js";
 import { parseIpList } from "../../src/geo/ip-list.js";
 import { replay } from "../../src/replay/replay.js";
@@ -140,6 +142,19 @@ describe("eval generator", () => {
       }
     });
 
+    it("a city's addresses are one place, not namesakes (Newark, NJ vs Newark, DE): within 50 km", () => {
+      for (const [name, city] of Object.entries(CITIES)) {
+        const [first, ...rest] = city.ips.map((ip) => geo.lookup(ip));
+        for (const [i, loc] of rest.entries()) {
+          const km = distanceKm(
+            { latitude: first?.latitude ?? 0, longitude: first?.longitude ?? 0 },
+            { latitude: loc?.latitude ?? 90, longitude: loc?.longitude ?? 0 },
+          );
+          expect(km, `${name} ${city.ips[i + 1]}`).toBeLessThan(50);
+        }
+      }
+    });
+
     it("every cloud address geolocates to its provider region's city", () => {
       for (const [name, region] of Object.entries(CLOUD)) {
         for (const ip of region.ips) {
@@ -147,6 +162,21 @@ describe("eval generator", () => {
             country: region.country,
             city: region.city,
           });
+        }
+      }
+    });
+
+    it("commuters' phones locate in the next city, 10-100 km from the office", () => {
+      for (const [orgId, mobileCity] of COMMUTES) {
+        const office = geo.lookup(ORGS.find((o) => o.id === orgId)?.officeIp ?? "");
+        for (const ip of CITIES[mobileCity].ips) {
+          const phone = geo.lookup(ip);
+          const km = distanceKm(
+            { latitude: office?.latitude ?? 0, longitude: office?.longitude ?? 0 },
+            { latitude: phone?.latitude ?? 0, longitude: phone?.longitude ?? 0 },
+          );
+          expect(km, `${orgId} -> ${mobileCity} ${ip}`).toBeGreaterThan(10);
+          expect(km, `${orgId} -> ${mobileCity} ${ip}`).toBeLessThan(100);
         }
       }
     });
