@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { generate, writeGenerated } from "./generate.js";
 import type { LabelRecord } from "./model.js";
-import { type DecisionRecord, formatTables, scoreDecisions } from "./score.js";
+import { type DecisionRecord, formatTables, GRACE_REQUESTS, scoreDecisions } from "./score.js";
 
 const DEFAULT_POLICIES = ["policies/demo.yaml", "policies/production.yaml"];
 
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   const cli = resolve("dist/src/cli/main.js");
   console.log(`# riskgate decision-quality evaluation\n`);
   console.log(
-    `seed ${values.seed}, ${days} days, scale ${scale}; first ${10} requests of each attacker are not counted\n`,
+    `seed ${values.seed}, ${days} days, scale ${scale}. Attack requests count after each actor's first ${GRACE_REQUESTS}; reaching the upstream = allow, shadow allow or a header-style challenge (not a step-up challenge, throttle or deny). Legitimate requests refused = challenged (either style), throttled or denied.\n`,
   );
   for (const policy of policies) {
     const started = Date.now();
