@@ -241,6 +241,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       deviceId: deviceIdOf(req, doc.signals.device),
     };
     seen.deviceId = ctx.deviceId;
+    trace?.context?.(ctx);
     const active: Signal[] = [];
     const batch: StoreOp[] = [];
     // opsEnd[i]: where active[i]'s ops end in the batch (they start where the previous end)

@@ -1,7 +1,9 @@
 import { parseArgs } from "node:util";
+import { loadSettings } from "../config/settings.js";
 import type { CheckRequestMessage } from "../transport/check-request.js";
 import type { CheckResponseMessage } from "../transport/check-response.js";
 import { createClient } from "./client.js";
+import { explainCheckRequest } from "./explain.js";
 import { defaultAddress } from "./health.js";
 
 /** Builds the CheckRequest Envoy would send for one HTTP request. */
@@ -86,6 +88,12 @@ export async function runCheck(args: string[]): Promise<number> {
       header: { type: "string", multiple: true, default: [] },
       route: { type: "string" },
       json: { type: "boolean", default: false },
+      // --explain decides locally with the policy and prints each stage (riskgate explain)
+      explain: { type: "boolean", default: false },
+      policy: { type: "string" },
+      jwks: { type: "string" },
+      dev: { type: "boolean", default: false },
+      at: { type: "string" },
     },
   });
   const headers: Record<string, string> = {};
@@ -106,6 +114,10 @@ export async function runCheck(args: string[]): Promise<number> {
     ...(values.token === undefined ? {} : { token: values.token }),
     ...(values.route === undefined ? {} : { contextExtensions: { riskgate_route: values.route } }),
   });
+  if (values.explain) {
+    const policy = values.policy ?? loadSettings(process.env).policyFile;
+    return explainCheckRequest(request, { ...values, policy });
+  }
   const client = createClient(values.address);
   let res: CheckResponseMessage;
   try {

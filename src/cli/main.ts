@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { runCheck } from "./check.js";
+import { runExplain } from "./explain.js";
 import { runHealth } from "./health.js";
 import { runPolicy } from "./policy.js";
 import { runReplay } from "./replay.js";
@@ -11,9 +12,10 @@ const USAGE = `riskgate: risk-based access and license enforcement for Envoy (ex
 Usage:
   riskgate [serve] [--dev] [--policy FILE] [--address HOST:PORT]   run the server
   riskgate token --sub ID [--tier T] [--org O] [--entitlements a,b] [--amr pwd,mfa] [--acr X] [--ttl 1h]
-  riskgate check [--address HOST:PORT] [--token JWT] [--method M] [--path P] [--host H] [--ip IP] [--header k=v]...
+  riskgate check [--address HOST:PORT] [--token JWT] [--method M] [--path P] [--host H] [--ip IP] [--header k=v]... [--explain --policy FILE [--dev]]
   riskgate health [--address HOST:PORT]                           exit 0 when SERVING
   riskgate policy validate FILE                                   exit 0 valid, 2 invalid
+  riskgate explain --policy FILE [--jwks FILE | --dev] (REQUEST.json | --log FILE --request-id ID)
   riskgate replay --policy FILE [--jwks FILE | --dev] [--input FILE|-] [--out FILE] [--against OLD] [--html FILE]
 
 Settings come from environment variables (see README, "Settings").`;
@@ -25,6 +27,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   health: runHealth,
   policy: runPolicy,
   replay: runReplay,
+  explain: runExplain,
 };
 
 async function main(argv: string[]): Promise<number> {

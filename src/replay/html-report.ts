@@ -1,6 +1,6 @@
 import type { VerdictKind } from "../access/verdict.js";
 import { KINDS, type Tally } from "./summary.js";
-import type { Bucket, Comparison } from "./what-if.js";
+import { type Bucket, type Comparison, describeChange } from "./what-if.js";
 
 const COLORS: Record<VerdictKind, string> = {
   allow: "#3a9d5d",
@@ -27,6 +27,11 @@ export function renderHtmlReport(input: HtmlReportInput): string {
   const { tally, comparison: c } = input;
   const whatIf = input.against !== undefined;
   const keys = [...new Set([...c.series.old.keys(), ...c.series.new.keys()])].sort((a, b) => a - b);
+  // one scale for both policies, so their bars compare
+  const max = Math.max(
+    1,
+    ...keys.map((k) => Math.max(total(c.series.old.get(k)), total(c.series.new.get(k)))),
+  );
   const parts: string[] = [];
   parts.push(`<h1>riskgate ${whatIf ? "what-if" : "replay"} report</h1>`);
   parts.push(
@@ -42,19 +47,22 @@ export function renderHtmlReport(input: HtmlReportInput): string {
   if (whatIf) {
     parts.push(
       "<h2>Decisions over time: old policy</h2>",
-      timeline("timeline-old", keys, c.series.old),
+      timeline("timeline-old", keys, c.series.old, max),
     );
   }
   parts.push(
     `<h2>Decisions over time${whatIf ? ": new policy" : ""}</h2>`,
-    timeline("timeline-new", keys, c.series.new),
+    timeline("timeline-new", keys, c.series.new, max),
   );
   if (whatIf) {
     parts.push("<h2>Changes</h2>", mapTable("change", c.transitions));
     const reasons = [...c.byReason.entries()]
       .map(([code, row]) => [code, [...row.values()].reduce((a, b) => a + b, 0)] as const)
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-    parts.push("<h2>Flips by reason (+ new, - gone)</h2>", barChart("flips-by-reason", reasons));
+    parts.push(
+      "<h2>Flips by reason (+ new, - gone, ~ other points)</h2>",
+      barChart("flips-by-reason", reasons),
+    );
     parts.push("<h2>Examples</h2>", examples(c));
   }
   parts.push("<h2>Decisions by route</h2>", kindTable("route", tally.byRoute));
@@ -84,12 +92,12 @@ function timeline(
   id: string,
   keys: readonly number[],
   series: ReadonlyMap<number, Bucket>,
+  max: number,
 ): string {
   const width = 1000;
   const height = 220;
   const pad = { left: 50, bottom: 24, top: 8 };
   const plotH = height - pad.bottom - pad.top;
-  const max = Math.max(1, ...keys.map((k) => total(series.get(k))));
   const step = (width - pad.left) / Math.max(1, keys.length);
   const bars: string[] = [];
   keys.forEach((key, i) => {
@@ -136,7 +144,9 @@ function barChart(id: string, rows: readonly (readonly [string, number])[]): str
       ? COLORS.deny
       : label.startsWith("-")
         ? COLORS.allow
-        : "#888";
+        : label.startsWith("~")
+          ? COLORS.challenge
+          : "#888";
     return `<text x="${labelW - 6}" y="${y + 15}" text-anchor="end">${esc(label)}</text><rect data-bar="${esc(label)}" x="${labelW}" y="${y}" width="${Math.max(1, w).toFixed(2)}" height="${rowH - 6}" fill="${color}"></rect><text x="${(labelW + w + 6).toFixed(2)}" y="${y + 15}">${n}</text>`;
   });
   return `<svg class="chart" data-chart="${id}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="flips by reason">${bars.join("")}</svg>`;
@@ -147,7 +157,7 @@ function examples(c: Comparison): string {
   for (const [t, list] of c.examples) {
     for (const f of list) {
       rows.push(
-        `<tr><td>${esc(t)}</td><td>${esc(f.request_id)}</td><td>${esc(f.time)}</td><td>${esc(f.route)}</td><td>${esc(f.tier)}</td><td>${f.oldScore} -> ${f.newScore}</td><td>${esc([...f.gone.map((x) => `-${x}`), ...f.added.map((x) => `+${x}`)].join(" "))}</td></tr>`,
+        `<tr><td>${esc(t)}</td><td>${esc(f.request_id)}</td><td>${esc(f.time)}</td><td>${esc(f.route)}</td><td>${esc(f.tier)}</td><td>${f.oldScore} -> ${f.newScore}</td><td>${esc(describeChange(f).join(" "))}</td></tr>`,
       );
     }
   }

@@ -177,6 +177,11 @@ function readLine(
       "attributes.request.time is missing: replay takes each decision's clock from it",
     );
   }
+  const http = parsed.message.attributes?.request?.http;
+  if (http !== undefined && !http.id && !http.headers?.["x-request-id"]) {
+    // the transport would make a random id up; a replay's output must not vary
+    http.id = `line-${n}`;
+  }
   try {
     return {
       line: n,

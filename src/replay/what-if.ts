@@ -14,6 +14,8 @@ export interface Flip {
   readonly gone: readonly string[];
   /** Reason codes only the new policy's decision has. */
   readonly added: readonly string[];
+  /** Reason codes both have, with other points. */
+  readonly repointed: readonly string[];
   readonly oldScore: number;
   readonly newScore: number;
 }
@@ -29,7 +31,10 @@ export interface Comparison {
   readonly transitions: ReadonlyMap<string, number>;
   readonly byRoute: ReadonlyMap<string, ReadonlyMap<string, number>>;
   readonly byTier: ReadonlyMap<string, ReadonlyMap<string, number>>;
-  /** Changes by reason code that appeared or disappeared ("(threshold)" when none did). */
+  /**
+   * Changes by the reason codes that explain them: `+code` new, `-code` gone, `~code` other
+   * points; `(threshold)` when the reasons are the same (a threshold or tier moved).
+   */
   readonly byReason: ReadonlyMap<string, ReadonlyMap<string, number>>;
   /** Up to `examples` flips per transition. */
   readonly examples: ReadonlyMap<string, readonly Flip[]>;
@@ -111,14 +116,17 @@ export function createComparison(options: { examples?: number } = {}): Compariso
       const transition = `${o.decision}->${n.decision}`;
       transitions.set(transition, (transitions.get(transition) ?? 0) + 1);
       if (isNewAllow(o.decision, n.decision)) newAllows++;
-      const oldCodes = new Set(o.reasons.map((r) => r.code));
-      const newCodes = new Set(n.reasons.map((r) => r.code));
-      const gone = [...oldCodes].filter((c) => !newCodes.has(c));
-      const added = [...newCodes].filter((c) => !oldCodes.has(c));
+      const oldPoints = pointsByCode(o);
+      const newPoints = pointsByCode(n);
+      const gone = [...oldPoints.keys()].filter((c) => !newPoints.has(c));
+      const added = [...newPoints.keys()].filter((c) => !oldPoints.has(c));
+      const repointed = [...newPoints.keys()].filter(
+        (c) => oldPoints.has(c) && oldPoints.get(c) !== newPoints.get(c),
+      );
       const tier = n.tier ?? o.tier ?? "(none)";
       count(byRoute, n.route || "(none)", transition);
       count(byTier, tier, transition);
-      const changed = [...gone.map((c) => `-${c}`), ...added.map((c) => `+${c}`)];
+      const changed = describeChange({ gone, added, repointed });
       for (const c of changed.length === 0 ? ["(threshold)"] : changed) {
         count(byReason, c, transition);
       }
@@ -137,6 +145,7 @@ export function createComparison(options: { examples?: number } = {}): Compariso
           to: n.decision,
           gone,
           added,
+          repointed,
           oldScore: o.score,
           newScore: n.score,
         });
@@ -183,7 +192,7 @@ export function renderComparison(c: Comparison): string {
   for (const [title, map] of [
     ["route", c.byRoute],
     ["tier", c.byTier],
-    ["reason (+ new, - gone)", c.byReason],
+    ["reason (+ new, - gone, ~ points)", c.byReason],
   ] as const) {
     const rows = [...map.entries()]
       .map(([key, row]) => [key, ...names.map((t) => String(row.get(t) ?? 0))])
@@ -193,13 +202,28 @@ export function renderComparison(c: Comparison): string {
   out.push("", "examples:");
   for (const t of names) {
     for (const f of c.examples.get(t) ?? []) {
-      const why = [...f.gone.map((x) => `-${x}`), ...f.added.map((x) => `+${x}`)].join(" ");
+      const why = describeChange(f).join(" ");
       out.push(
         `  ${t}  ${f.request_id}  ${f.time}  route=${f.route} tier=${f.tier} score ${f.oldScore}->${f.newScore}${why ? `  ${why}` : ""}`,
       );
     }
   }
   return `${out.join("\n")}\n`;
+}
+
+/** `+code` new, `-code` gone, `~code` other points. */
+export function describeChange(f: Pick<Flip, "gone" | "added" | "repointed">): string[] {
+  return [
+    ...f.gone.map((c) => `-${c}`),
+    ...f.added.map((c) => `+${c}`),
+    ...f.repointed.map((c) => `~${c}`),
+  ];
+}
+
+function pointsByCode(r: DecisionRecord): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const reason of r.reasons) out.set(reason.code, (out.get(reason.code) ?? 0) + reason.points);
+  return out;
 }
 
 function rowSum(row: readonly string[]): number {

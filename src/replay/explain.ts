@@ -1,0 +1,223 @@
+import type { IdentityOutcome } from "../access/identity.js";
+import type { Caller, LicenseOutcome } from "../access/license.js";
+import type { Decision, DecisionTrace } from "../access/pipeline.js";
+import type { AccessRequest } from "../access/request.js";
+import type { ResolvedRoute } from "../access/routes.js";
+import type { SignalContext, SignalFinding } from "../access/signals/signal.js";
+import type { Policy } from "../config/policy.js";
+import type { OpResult, StoreOp } from "../state/store.js";
+
+/** What the stages of one decision reported, in order. */
+export interface Explanation {
+  route?: ResolvedRoute;
+  identity?: { outcome: IdentityOutcome; caller: Caller | undefined };
+  license?: LicenseOutcome;
+  context?: SignalContext;
+  readonly signals: {
+    name: string;
+    ops: readonly StoreOp[];
+    readings: readonly OpResult<StoreOp>[] | undefined;
+    finding: SignalFinding | undefined;
+  }[];
+}
+
+/** A trace that records every stage into an {@link Explanation}. */
+export function createExplainTrace(): { trace: DecisionTrace; explanation: Explanation } {
+  const explanation: Explanation = { signals: [] };
+  const trace: DecisionTrace = {
+    route: (route) => {
+      explanation.route = route;
+    },
+    identity: (outcome, caller) => {
+      explanation.identity = { outcome, caller };
+    },
+    license: (outcome) => {
+      explanation.license = outcome;
+    },
+    context: (ctx) => {
+      explanation.context = ctx;
+    },
+    signal: (name, ops, readings, finding) => {
+      explanation.signals.push({ name, ops, readings, finding });
+    },
+  };
+  return { trace, explanation };
+}
+
+/**
+ * The decision stage by stage, in one screen: the request, the route matched, the identity
+ * outcome, the license, every signal that ran with its inputs, its state readings and points,
+ * the score, the thresholds that applied and the verdict.
+ */
+export function renderExplanation(
+  e: Explanation,
+  req: AccessRequest,
+  decision: Decision,
+  policy: Policy,
+): string {
+  const out: string[] = [];
+  const row = (label: string, text: string) => out.push(`${label.padEnd(10)} ${text}`);
+  const { verdict, enforced } = decision;
+  row(
+    "request",
+    `${req.id} ${req.method} ${req.host}${req.path} from ${req.clientIp || "(unknown)"} at ${iso(req.receivedAt)}`,
+  );
+  const route = e.route;
+  if (route === undefined) {
+    row("route", "(not reached)");
+  } else if (route.rule === undefined) {
+    row(
+      "route",
+      `${route.name} (no rule matched: default_route, ${policy.doc.default_route.action})`,
+    );
+  } else {
+    const r = route.rule;
+    row(
+      "route",
+      `${route.name}: ${describeMatch(r.match)}; auth ${r.auth}, sensitivity ${r.sensitivity}${r.entitlement === undefined ? "" : `, needs ${r.entitlement}`}${r.mode === undefined ? "" : `, mode ${r.mode}`}`,
+    );
+  }
+  if (e.identity === undefined) {
+    row("identity", route?.auth === "none" ? "not checked (auth: none)" : "(not reached)");
+  } else {
+    const { outcome, caller } = e.identity;
+    if (outcome.kind === "invalid")
+      row("identity", `refused: ${outcome.reason} (${outcome.detail})`);
+    else if (outcome.kind === "anonymous") {
+      row("identity", caller === undefined ? "no credential" : `anonymous, tier ${caller.tier}`);
+    } else {
+      row(
+        "identity",
+        `verified from ${outcome.source}${outcome.cached ? " (cached)" : ""}: ${describeCaller(caller)}`,
+      );
+    }
+  }
+  if (e.license === undefined) row("license", "(not reached)");
+  else if (e.license.ok) {
+    row(
+      "license",
+      `ok: tier ${e.license.tierName}${route?.rule?.entitlement === undefined ? "" : ` grants ${route.rule.entitlement}`}`,
+    );
+  } else {
+    row("license", `refused: ${e.license.reason.code}${detail(e.license.reason.detail)}`);
+  }
+  const ctx = e.context;
+  if (ctx !== undefined) {
+    const loc = ctx.location();
+    row(
+      "context",
+      `device ${ctx.deviceId || "(none)"}; location ${loc === undefined ? "(unknown)" : JSON.stringify(loc)}`,
+    );
+  }
+  if (e.signals.length > 0) {
+    out.push("signals");
+    for (const s of e.signals) {
+      const points = s.finding?.reasons.reduce((a, r) => a + r.points, 0) ?? 0;
+      const reasons =
+        s.finding === undefined
+          ? "skipped: store unavailable"
+          : s.finding.reasons.length === 0 && !s.finding.throttle && !s.finding.block
+            ? "-"
+            : [
+                ...s.finding.reasons.map((r) => `${r.code} +${r.points}${detail(r.detail)}`),
+                ...(s.finding.throttle
+                  ? [
+                      `throttle ${s.finding.throttle.retryAfterSeconds}s (${s.finding.throttle.reason.code})`,
+                    ]
+                  : []),
+                ...(s.finding.block ? [`block (${s.finding.block.code})`] : []),
+              ].join(", ");
+      out.push(`  ${s.name.padEnd(24)} ${String(points).padStart(3)}  ${reasons}`);
+      s.ops.forEach((op, i) => {
+        out.push(
+          `  ${"".padEnd(24)}      ${describeOp(op)} -> ${describeReading(s.readings?.[i])}`,
+        );
+      });
+    }
+  }
+  const parts = verdict.reasons.filter((r) => r.points !== 0).map((r) => `${r.code} ${r.points}`);
+  row(
+    "score",
+    `${verdict.score}${parts.length > 0 ? ` = ${parts.join(" + ")}` : ""} (clamped to 0..100)`,
+  );
+  if (e.license?.ok === true && route !== undefined) {
+    const tier = e.license.tier;
+    const bySensitivity = tier.risk.by_sensitivity[route.sensitivity];
+    const limits = bySensitivity ?? tier.risk;
+    row(
+      "thresholds",
+      `tier ${e.license.tierName}, sensitivity ${route.sensitivity}${bySensitivity === undefined ? "" : " (override)"}: challenge_at ${limits.challenge_at}, deny_at ${limits.deny_at}${tier.downgrade_to === undefined ? "" : `, downgrade_to ${tier.downgrade_to}`}`,
+    );
+  } else {
+    row("thresholds", "none applied (decided before scoring)");
+  }
+  let outcome: string = enforced.kind;
+  if (enforced.kind === "challenge") {
+    outcome += ` (${enforced.style}, acr_values ${enforced.acrValues || "-"}${enforced.maxAge === undefined ? "" : `, max_age ${enforced.maxAge}`})`;
+  } else if (enforced.kind === "throttle") {
+    outcome += ` (retry after ${enforced.retryAfterSeconds}s)`;
+  } else if (enforced.kind === "deny") {
+    outcome += ` (cause ${enforced.cause})`;
+  }
+  if (verdict.shadowOf !== undefined) outcome = `allow in shadow mode; enforcing would ${outcome}`;
+  row(
+    "verdict",
+    `${outcome}; mode ${decision.mode}, failure mode ${decision.failureMode}, policy ${decision.policyVersion}`,
+  );
+  return `${out.join("\n")}\n`;
+}
+
+function describeMatch(m: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(m)) {
+    if (v === undefined) continue;
+    parts.push(`${k} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`);
+  }
+  return parts.length === 0 ? "matches all" : parts.join(", ");
+}
+
+function describeCaller(c: Caller | undefined): string {
+  if (c === undefined) return "(no caller)";
+  return [
+    `subject ${c.subject}`,
+    `org ${c.org || "-"}`,
+    `tier ${c.tier || "-"}`,
+    `entitlements ${c.entitlements.join(",") || "-"}`,
+    `amr ${c.amr.join(",") || "-"}`,
+    `acr ${c.acr || "-"}`,
+    `auth_time ${c.authTime === undefined ? "-" : iso(c.authTime * 1000)}`,
+  ].join(", ");
+}
+
+function describeOp(op: StoreOp): string {
+  const key = `${op.key.tag}/${op.key.name}`;
+  switch (op.op) {
+    case "window":
+      return `window ${key} (${op.windowMs / 1000} s, +${op.cost})`;
+    case "count":
+      return `count ${key} (+${op.cost}, ttl ${op.ttlMs / 1000} s)`;
+    case "distinct":
+      return `distinct ${key} add ${op.member} (${op.windowMs / 1000} s)`;
+    case "swap":
+      return `swap ${key} := ${op.value}`;
+    case "member":
+      return `member ${key} add ${op.member} (max ${op.max})`;
+    case "baseline":
+      return `baseline ${key} (bucket ${op.bucketMs / 1000} s, alpha ${op.alpha})`;
+  }
+}
+
+function describeReading(r: unknown): string {
+  if (r === undefined) return "(no reading)";
+  return JSON.stringify(r, (_k, v: unknown) =>
+    typeof v === "number" && !Number.isInteger(v) ? Number(v.toFixed(3)) : v,
+  );
+}
+
+function detail(text: string | undefined): string {
+  return text === undefined || text === "" ? "" : ` (${text})`;
+}
+
+function iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms);
+}
