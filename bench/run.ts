@@ -500,9 +500,18 @@ async function main(): Promise<void> {
     ...verdicts,
   ].join("\n");
   process.stdout.write(`${table}\n`);
+  // sections other scripts write (## Replay, from bench/replay.bench.ts) are kept
+  let kept = "";
+  try {
+    const old = readFileSync("BENCHMARKS.md", "utf8");
+    const at = old.indexOf("\n## Replay");
+    kept = at === -1 ? "" : old.slice(at);
+  } catch {
+    // no file yet
+  }
   writeFileSync(
     "BENCHMARKS.md",
-    `# Benchmarks\n\nProduced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Numbers on this 2-core machine are noisy (±15%).${PIN ? " Servers ran pinned to core 0 (--workers 2 on both cores), h2load and bench/load.ts to core 1, Redis to either core." : ""}\n\n${table}\n`,
+    `# Benchmarks\n\nProduced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Numbers on this 2-core machine are noisy (±15%).${PIN ? " Servers ran pinned to core 0 (--workers 2 on both cores), h2load and bench/load.ts to core 1, Redis to either core." : ""}\n\n${table}\n${kept}`,
   );
   const failed = runs.reduce((n, r) => n + r.failed, 0) + notAllowed;
   if (failed > 0) {
