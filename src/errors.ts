@@ -40,6 +40,14 @@ export const ERRORS = {
     message: "An unexpected internal error.",
     outcome: "failure.on_internal_error (default deny), logged once",
   },
+  RISKGATE_LISTEN_FAILED: {
+    message: "A listen address (gRPC or metrics) could not be bound.",
+    outcome: "startup fails (exit 4); the line names the address and its setting",
+  },
+  RISKGATE_WORKER_FAILED: {
+    message: "A `--workers` server process exited before it was serving.",
+    outcome: "the primary stops the other workers and exits with that worker's code",
+  },
   RISKGATE_CHECK_FAILED: {
     message: "The CLI could not reach the server or the server refused the call.",
     outcome: "`riskgate check` exits 2",

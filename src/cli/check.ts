@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { loadSettings } from "../config/settings.js";
 import type { CheckRequestMessage } from "../transport/check-request.js";
 import type { CheckResponseMessage } from "../transport/check-response.js";
 import { createClient } from "./client.js";
@@ -77,7 +78,7 @@ export async function runCheck(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      address: { type: "string", default: defaultAddress() },
+      address: { type: "string", default: defaultAddress(loadSettings(process.env).grpcAddress) },
       token: { type: "string" },
       method: { type: "string", default: "GET" },
       path: { type: "string", default: "/" },
