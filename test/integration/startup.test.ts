@@ -4,6 +4,8 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "../../src/cli/client.js";
+import { ServingStatus } from "../../src/transport/health.js";
 import { freePort } from "../helpers/redis-server.js";
 
 /**
@@ -151,4 +153,57 @@ describe("a failed start exits and leaves nothing bound", () => {
       }, 20_000);
     }
   }
+});
+
+describe("--workers after start", () => {
+  it("replaces a worker that dies while serving, and stops cleanly on SIGTERM", async () => {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const child = spawn(process.execPath, [CLI, "serve", "--dev", "--workers", "2"], {
+      env: {
+        ...process.env,
+        RISKGATE_GEO: "off",
+        RISKGATE_LOG_LEVEL: "warn",
+        RISKGATE_METRICS_ADDRESS: "off",
+        RISKGATE_DRAIN_DELAY_MS: "0",
+        RISKGATE_DEV_KEYS_DIR: join(work, "keys"),
+        RISKGATE_GRPC_ADDRESS: address,
+      },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    const workers = () =>
+      readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8")
+        .trim()
+        .split(/\s+/)
+        .filter((p) => p !== "")
+        .map(Number);
+    const serving = async () => {
+      const c = createClient(address, 500);
+      try {
+        return (await c.health()) === ServingStatus.SERVING;
+      } catch {
+        return false;
+      } finally {
+        c.close();
+      }
+    };
+    const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
+      const deadline = Date.now() + 20_000;
+      while (!(await cond())) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(what);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until(() => workers().length === 2, "two workers");
+    await until(serving, "serving");
+    const [first] = workers();
+    process.kill(first as number, "SIGKILL");
+    await until(() => workers().length === 2 && !workers().includes(first as number), "respawn");
+    expect(child.exitCode).toBeNull();
+    await until(serving, "serving after the respawn");
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(await portFree(port)).toBe(true);
+  }, 40_000);
 });
