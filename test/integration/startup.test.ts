@@ -163,14 +163,21 @@ describe("--workers after start", () => {
       env: {
         ...process.env,
         RISKGATE_GEO: "off",
-        RISKGATE_LOG_LEVEL: "warn",
+        RISKGATE_LOG_LEVEL: "info",
+        RISKGATE_AUDIT: "false",
         RISKGATE_METRICS_ADDRESS: "off",
         RISKGATE_DRAIN_DELAY_MS: "0",
         RISKGATE_DEV_KEYS_DIR: join(work, "keys"),
         RISKGATE_GRPC_ADDRESS: address,
       },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "pipe", "inherit"],
     });
+    // each worker logs "riskgate serving" once it has told the primary so
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const servingWorkers = () => out.split('"msg":"riskgate serving"').length - 1;
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
     const workers = () =>
       readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8")
@@ -196,11 +203,15 @@ describe("--workers after start", () => {
       }
     };
     await until(() => workers().length === 2, "two workers");
+    // a worker killed before it is serving is a start-up failure that stops the primary
+    await until(() => servingWorkers() === 2, "both workers serving");
+    await new Promise((r) => setTimeout(r, 300)); // the log line comes just before the IPC message
     await until(serving, "serving");
     const [first] = workers();
     process.kill(first as number, "SIGKILL");
     await until(() => workers().length === 2 && !workers().includes(first as number), "respawn");
     expect(child.exitCode).toBeNull();
+    await until(() => servingWorkers() === 3, "the replacement serving");
     await until(serving, "serving after the respawn");
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
