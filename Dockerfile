@@ -19,7 +19,11 @@ FROM node:20-bookworm-slim AS runtime
 LABEL org.opencontainers.image.title="riskgate" \
       org.opencontainers.image.description="Risk-based access and license enforcement for Envoy (ext_authz v3 gRPC)" \
       org.opencontainers.image.licenses="Apache-2.0"
+# the heap cap is the image's, not one manifest's: without it V8 sizes the old space from the
+# host's memory and RSS grows past any container limit under many distinct callers (see
+# docs/performance.md, "Memory"); raise it with the container's limit (prod overlay: 512)
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-old-space-size=384 \
     RISKGATE_GRPC_ADDRESS=0.0.0.0:9191 \
     RISKGATE_METRICS_ADDRESS=0.0.0.0:9464 \
     RISKGATE_POLICY=/app/policies/demo.yaml \
@@ -41,7 +45,8 @@ USER 10001:10001
 EXPOSE 9191 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
   CMD ["node", "dist/src/cli/main.js", "health"]
-# exec form: node is PID 1 and gets SIGTERM itself, then drains in-flight checks
-# (RISKGATE_SHUTDOWN_GRACE_MS) and exits 0; SIGHUP reloads the policy
+# exec form: node is PID 1 and gets SIGTERM itself: NOT_SERVING while still answering Checks
+# (RISKGATE_DRAIN_DELAY_MS), then in-flight checks finish (RISKGATE_SHUTDOWN_GRACE_MS) and it
+# exits 0; SIGHUP reloads the policy; a failed start exits non-zero (README, "Exit codes")
 ENTRYPOINT ["node", "dist/src/cli/main.js"]
 CMD ["serve"]

@@ -42,8 +42,12 @@ export interface App {
   current(): Runtime;
   readonly health: Health;
   readonly pipeline: Pipeline;
-  /** NOT_SERVING, let in-flight checks finish (up to graceMs), close the store. */
-  shutdown(graceMs: number): Promise<void>;
+  /**
+   * Drains: health NOT_SERVING while Checks are still answered for `drainDelayMs`, then stops
+   * accepting, lets in-flight checks finish (up to graceMs), closes the lists and the store.
+   * Safe after a failed `start()`: it closes whatever was opened.
+   */
+  shutdown(graceMs: number, drainDelayMs?: number): Promise<void>;
 }
 
 /** Wires the server: transports -> pipeline -> store, around one swappable policy runtime. */
@@ -107,11 +111,17 @@ export function createApp(deps: AppDeps): App {
     health,
     pipeline,
     current() {
-      if (runtime === undefined) throw new Error("riskgate app not started");
+      if (runtime === undefined)
+        throw new RiskgateError("RISKGATE_INTERNAL", "riskgate app not started");
       return runtime;
     },
     async start(policy) {
-      runtime = await buildRuntime(policy);
+      try {
+        runtime = await buildRuntime(policy);
+      } catch (err) {
+        lists.close(); // list watchers opened for this policy
+        throw err;
+      }
       const protos = loadProtos();
       server = new grpc.Server({
         "grpc.max_receive_message_length": 4 * 1024 * 1024,
@@ -137,8 +147,14 @@ export function createApp(deps: AppDeps): App {
         server?.bindAsync(
           settings.grpcAddress,
           grpc.ServerCredentials.createInsecure(),
-          (err, bound) => (err ? reject(err) : resolve(bound)),
+          (err, bound) => (err ? reject(listenFailed(settings.grpcAddress, err)) : resolve(bound)),
         );
+      }).catch((err: unknown) => {
+        // nothing is bound, but the server object and the lists' watchers are: let go of them
+        server?.forceShutdown();
+        server = undefined;
+        lists.close();
+        throw err;
       });
       health.set(ServingStatus.SERVING);
       logger.info(
@@ -158,8 +174,14 @@ export function createApp(deps: AppDeps): App {
       reloading = swap.catch(() => {});
       return swap;
     },
-    async shutdown(graceMs) {
+    async shutdown(graceMs, drainDelayMs = 0) {
+      // health says NOT_SERVING first, while Checks are still answered, so that health-checking
+      // load balancers and Envoy move away before the port closes (watchers see it too)
       health.set(ServingStatus.NOT_SERVING);
+      if (drainDelayMs > 0 && server !== undefined) {
+        logger.info({ drainDelayMs }, "NOT_SERVING; still answering Checks during the drain delay");
+        await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+      }
       health.close();
       const s = server;
       if (s !== undefined) {
@@ -179,6 +201,18 @@ export function createApp(deps: AppDeps): App {
       await store.close();
     },
   };
+}
+
+/** A bind failure as RISKGATE_LISTEN_FAILED naming the address, the reason and the setting. */
+function listenFailed(address: string, err: Error): RiskgateError {
+  // grpc-js: "No address added ... errors: [listen EADDRINUSE: ...]" ("[bind EADDRINUSE ...]" in a worker)
+  const reason = /(?:listen|bind):? (E[A-Z]+)/.exec(err.message)?.[1] ?? err.message;
+  return new RiskgateError(
+    "RISKGATE_LISTEN_FAILED",
+    `cannot listen on ${address} (${reason}); set RISKGATE_GRPC_ADDRESS (or --address) to a free address`,
+    { address, setting: "RISKGATE_GRPC_ADDRESS" },
+    { cause: err },
+  );
 }
 
 /** fetch that counts JWKS fetches and failures in the metrics. */

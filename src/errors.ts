@@ -45,6 +45,14 @@ export const ERRORS = {
       "A replay input line is not JSON, not a CheckRequest or audit line, lacks its time, or is out of time order.",
     outcome: "`riskgate replay` and `riskgate explain` stop and exit 2, naming the line",
   },
+  RISKGATE_LISTEN_FAILED: {
+    message: "A listen address (gRPC or metrics) could not be bound.",
+    outcome: "startup fails (exit 4); the line names the address and its setting",
+  },
+  RISKGATE_WORKER_FAILED: {
+    message: "A `--workers` server process exited before it was serving.",
+    outcome: "the primary stops the other workers and exits with that worker's code",
+  },
   RISKGATE_CHECK_FAILED: {
     message: "The CLI could not reach the server or the server refused the call.",
     outcome: "`riskgate check` exits 2",

@@ -79,7 +79,7 @@ export async function runCheck(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      address: { type: "string", default: defaultAddress() },
+      address: { type: "string", default: defaultAddress(loadSettings(process.env).grpcAddress) },
       token: { type: "string" },
       method: { type: "string", default: "GET" },
       path: { type: "string", default: "/" },

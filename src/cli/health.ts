@@ -1,13 +1,17 @@
 import { parseArgs } from "node:util";
+import { loadSettings } from "../config/settings.js";
 import { ServingStatus } from "../transport/health.js";
 import { createClient } from "./client.js";
 
 /** `riskgate health`: asks grpc.health.v1; exit 0 when SERVING, 1 otherwise (Docker HEALTHCHECK). */
-export async function runHealth(args: string[]): Promise<number> {
+export async function runHealth(
+  args: string[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      address: { type: "string", default: defaultAddress() },
+      address: { type: "string", default: defaultAddress(loadSettings(env).grpcAddress) },
       service: { type: "string", default: "" },
     },
   });
@@ -25,8 +29,7 @@ export async function runHealth(args: string[]): Promise<number> {
   }
 }
 
-/** The server's own address as a client dials it (0.0.0.0 becomes 127.0.0.1). */
-export function defaultAddress(): string {
-  const listen = process.env.RISKGATE_GRPC_ADDRESS || "0.0.0.0:9191";
+/** The server's own address (RISKGATE_GRPC_ADDRESS) as a client dials it (0.0.0.0 becomes 127.0.0.1). */
+export function defaultAddress(listen: string): string {
   return listen.replace(/^0\.0\.0\.0:/, "127.0.0.1:").replace(/^\[::\]:/, "[::1]:");
 }

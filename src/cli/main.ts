@@ -8,7 +8,7 @@ import { runToken } from "./token.js";
 const USAGE = `riskgate: risk-based access and license enforcement for Envoy (ext_authz v3)
 
 Usage:
-  riskgate [serve] [--dev] [--policy FILE] [--address HOST:PORT]   run the server
+  riskgate [serve] [--dev] [--policy FILE] [--address HOST:PORT] [--workers N]   run the server
   riskgate token --sub ID [--tier T] [--org O] [--entitlements a,b] [--amr pwd,mfa] [--acr X] [--ttl 1h]
   riskgate check [--address HOST:PORT] [--token JWT] [--method M] [--path P] [--host H] [--ip IP] [--header k=v]... [--explain --policy FILE [--dev]]
   riskgate health [--address HOST:PORT]                           exit 0 when SERVING
@@ -45,13 +45,17 @@ async function main(argv: string[]): Promise<number> {
   return command(rest);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    // serve keeps the process alive itself; other commands end here.
-    if (code >= 0) process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`riskgate: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 2;
-  },
-);
+/**
+ * Ends the process with `code`. Everything the command opened is closed by then, so the process
+ * normally ends on its own; the timer (unref'd: it never keeps the process alive) only fires when
+ * something outside our control still holds it, such as a cluster worker's IPC channel.
+ */
+function exit(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 1000).unref();
+}
+
+main(process.argv.slice(2)).then(exit, (err: unknown) => {
+  process.stderr.write(`riskgate: ${err instanceof Error ? err.message : String(err)}\n`);
+  exit(2);
+});

@@ -1,101 +1,184 @@
 import cluster from "node:cluster";
 import { parseArgs } from "node:util";
-import { createApp } from "../app.js";
+import { type App, createApp } from "../app.js";
 import { loadPolicyFile } from "../config/policy.js";
-import { createPolicyWatcher } from "../config/policy-watch.js";
+import { createPolicyWatcher, type PolicyWatcher } from "../config/policy-watch.js";
 import { loadSettings, type Settings } from "../config/settings.js";
-import { PolicyError, RiskgateError } from "../errors.js";
+import { RiskgateError } from "../errors.js";
 import { type GeoReader, openEmbeddedGeoReader, openGeoReader } from "../geo/geo-reader.js";
 import { createStoreFromSettings } from "../state/create-store.js";
-import { createLogger } from "../telemetry/logger.js";
-import { collectClusterMetrics } from "../telemetry/metrics-cluster.js";
-import { serveMetrics } from "../telemetry/metrics-server.js";
-import { createTelemetry, telemetryOptions } from "../telemetry/telemetry.js";
+import { createLogger, type Logger } from "../telemetry/logger.js";
+import { createTelemetry, type Telemetry, telemetryOptions } from "../telemetry/telemetry.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
+import { EXIT, exitCodeOf, fatalLine, listenError } from "./fatal.js";
+import { SERVING_MESSAGE, superviseWorkers } from "./supervisor.js";
 
 /**
- * `riskgate serve`: settings -> policy -> app -> gRPC server; SIGTERM/SIGINT drain in-flight
- * checks and exit 0; SIGHUP reloads the policy (an invalid file keeps the last good one).
- * Startup errors (bad settings, invalid policy, unreachable keys) exit 2 with the reason.
+ * `riskgate serve`: settings -> policy -> app -> gRPC server. SIGTERM turns health NOT_SERVING,
+ * keeps answering Checks for RISKGATE_DRAIN_DELAY_MS, then stops accepting, lets in-flight
+ * checks finish and exits 0 (SIGINT skips the delay); SIGHUP reloads the policy. Every start-up
+ * error closes what was already opened and exits with a documented code (`fatal.ts`) after one
+ * stderr line naming the cause and the setting to change.
  */
-export async function runServe(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      dev: { type: "boolean" },
-      policy: { type: "string" },
-      address: { type: "string" },
-      workers: { type: "string" },
-    },
-  });
+export async function runServe(
+  args: string[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<number> {
   let settings: Settings;
   try {
-    settings = loadSettings(process.env, {
-      ...(values.dev === undefined ? {} : { dev: values.dev }),
-      ...(values.policy === undefined ? {} : { policyFile: values.policy }),
-      ...(values.address === undefined ? {} : { grpcAddress: values.address }),
-      ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
-    });
-    if (!Number.isInteger(settings.workers) || settings.workers < 1) {
-      throw new Error(`--workers wants a whole number of processes, got ${values.workers}`);
-    }
+    settings = settingsFromArgs(args, env);
   } catch (err) {
-    process.stderr.write(`riskgate: ${(err as Error).message}\n`);
-    return 2;
+    process.stderr.write(`${fatalLine(err)}\n`);
+    return exitCodeOf(err);
   }
   const logger = createLogger(settings.logLevel);
-  if (settings.workers > 1 && cluster.isPrimary) {
-    return superviseWorkers(settings.workers, settings.metricsAddress, logger);
+  if (settings.workers > 1 && cluster.isPrimary) return superviseWorkers(settings, logger);
+
+  const opened: Closer[] = [];
+  let started: Started;
+  try {
+    started = await startServer(settings, logger, opened);
+  } catch (err) {
+    await closeAll(opened, logger);
+    process.stderr.write(`${fatalLine(err)}\n`);
+    return exitCodeOf(err);
   }
-  const started = await (async () => {
-    try {
-      const policy = await loadPolicyFile(settings.policyFile);
-      const devKeys = settings.dev
-        ? createDevKeySource((await loadOrCreateDevKeys(settings.devKeysDir)).publicJwks)
-        : undefined;
-      if (settings.dev)
-        logger.warn({ dir: settings.devKeysDir }, "dev mode: trusting the local dev signing key");
-      const geo = await openGeo(settings);
-      if (geo) logger.info({ geo: geo.description }, "geolocation loaded");
-      const telemetry = createTelemetry(telemetryOptions(settings), {
-        logger,
-        ...(cluster.isWorker ? { primary: process } : {}),
-      });
-      await telemetry.start();
-      const store = await createStoreFromSettings(settings, logger, {
-        onStateChange: telemetry.breakerState,
-        onCall: telemetry.storeCall,
-      });
-      const created = createApp({
-        settings,
-        logger,
-        store,
-        telemetry,
-        ...(devKeys ? { devKeys } : {}),
-        ...(geo ? { geo } : {}),
-      });
-      await created.start(policy);
-      return { app: created, telemetry };
-    } catch (err) {
-      if (err instanceof PolicyError || err instanceof RiskgateError) {
-        process.stderr.write(`riskgate: ${err.code}: ${err.message}\n`);
-        return undefined;
-      }
-      throw err;
-    }
-  })();
-  if (started === undefined) return 2;
-  const { app, telemetry } = started;
+  const { app, telemetry, watcher } = started;
+  cluster.worker?.send(SERVING_MESSAGE);
+  process.on("SIGHUP", () => void watcher.reload("signal"));
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      const drainDelayMs = signal === "SIGINT" ? 0 : settings.drainDelayMs;
+      logger.info({ signal, drainDelayMs, graceMs: settings.shutdownGraceMs }, "draining");
+      watcher.close();
+      app
+        .shutdown(settings.shutdownGraceMs, drainDelayMs)
+        .then(() => telemetry.shutdown())
+        // a cluster worker's IPC channel would keep it alive after the drain
+        .then(() => cluster.worker?.disconnect())
+        .then(
+          () => {
+            logger.info("riskgate stopped");
+            resolve(EXIT.ok);
+          },
+          (err: unknown) => {
+            logger.error({ err }, "shutdown failed");
+            resolve(EXIT.failed);
+          },
+        );
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+/**
+ * The `serve` flags, passed through the settings table's own parsers so that a flag and its
+ * environment variable are checked once, by the same rule.
+ */
+export function settingsFromArgs(
+  args: string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Settings {
+  let values: { dev?: boolean; policy?: string; address?: string; workers?: string };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        dev: { type: "boolean" },
+        policy: { type: "string" },
+        address: { type: "string" },
+        workers: { type: "string" },
+      },
+    }));
+  } catch (err) {
+    throw new RiskgateError("RISKGATE_SETTING_INVALID", (err as Error).message, {}, { cause: err });
+  }
+  return loadSettings(
+    env,
+    {},
+    {
+      ...(values.dev === undefined ? {} : { dev: { flag: "--dev", raw: String(values.dev) } }),
+      ...(values.policy === undefined
+        ? {}
+        : { policyFile: { flag: "--policy", raw: values.policy } }),
+      ...(values.address === undefined
+        ? {}
+        : { grpcAddress: { flag: "--address", raw: values.address } }),
+      ...(values.workers === undefined
+        ? {}
+        : { workers: { flag: "--workers", raw: values.workers } }),
+    },
+  );
+}
+
+/** Something start-up opened, closed in reverse order when a later step fails. */
+interface Closer {
+  readonly name: string;
+  close(): Promise<void> | void;
+}
+
+interface Started {
+  readonly app: App;
+  readonly telemetry: Telemetry;
+  readonly watcher: PolicyWatcher;
+}
+
+/** How long one closer may take after a failed start before the process gives up on it. */
+const CLOSE_TIMEOUT_MS = 2000;
+
+/**
+ * The one start-up path. Each step that opens something pushes its closer onto `opened` before
+ * the next step runs, so a failure anywhere leaves the caller a complete list to close.
+ */
+async function startServer(settings: Settings, logger: Logger, opened: Closer[]): Promise<Started> {
+  const policy = await loadPolicyFile(settings.policyFile);
+  const devKeys = settings.dev
+    ? createDevKeySource((await loadOrCreateDevKeys(settings.devKeysDir)).publicJwks)
+    : undefined;
+  if (settings.dev)
+    logger.warn({ dir: settings.devKeysDir }, "dev mode: trusting the local dev signing key");
+  const geo = await openGeo(settings);
+  if (geo) logger.info({ geo: geo.description }, "geolocation loaded");
+  const telemetry = createTelemetry(telemetryOptions(settings), {
+    logger,
+    ...(cluster.isWorker ? { primary: process } : {}),
+  });
+  opened.push({ name: "telemetry", close: () => telemetry.shutdown() });
+  await telemetry.start().catch((err: unknown) => {
+    throw listenError(err, settings.metricsAddress, "RISKGATE_METRICS_ADDRESS");
+  });
+  const store = await createStoreFromSettings(settings, logger, {
+    onStateChange: telemetry.breakerState,
+    onCall: telemetry.storeCall,
+  });
+  const storeCloser = { name: "store", close: () => store.close() };
+  opened.push(storeCloser);
+  const app = createApp({
+    settings,
+    logger,
+    store,
+    telemetry,
+    ...(devKeys ? { devKeys } : {}),
+    ...(geo ? { geo } : {}),
+  });
+  // the app owns the store from here: its shutdown closes lists, server and store
+  opened[opened.indexOf(storeCloser)] = { name: "app", close: () => app.shutdown(0) };
+  await app.start(policy);
 
   // live reload: file changes (incl. Kubernetes ConfigMap symlink swaps) and SIGHUP; a policy
   // that fails validation or whose keys do not load keeps the last good one
   const watcher = createPolicyWatcher(
     {
       load: loadPolicyFile,
-      onPolicy: async (policy, reason) => {
-        await app.setPolicy(policy);
+      onPolicy: async (next, reason) => {
+        await app.setPolicy(next);
         telemetry.policyReload(true);
-        logger.info({ reason, version: policy.version }, "policy reloaded");
+        logger.info({ reason, version: next.version }, "policy reloaded");
       },
       onError: (err, reason) => {
         telemetry.policyReload(false);
@@ -104,34 +187,26 @@ export async function runServe(args: string[]): Promise<number> {
     },
     { file: settings.policyFile, currentVersion: app.current().policy.version },
   );
-  process.on("SIGHUP", () => void watcher.reload("signal"));
+  return { app, telemetry, watcher };
+}
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal, graceMs: settings.shutdownGraceMs }, "draining in-flight checks");
-      watcher.close();
-      app
-        .shutdown(settings.shutdownGraceMs)
-        .then(() => telemetry.shutdown())
-        // a cluster worker's IPC channel would keep it alive after the drain
-        .then(() => cluster.worker?.disconnect())
-        .then(
-          () => {
-            logger.info("riskgate stopped");
-            resolve(0);
-          },
-          (err: unknown) => {
-            logger.error({ err }, "shutdown failed");
-            resolve(1);
-          },
-        );
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-  });
+/** Closes in reverse order, each step bounded, none allowed to stop the others. */
+async function closeAll(opened: readonly Closer[], logger: Logger): Promise<void> {
+  for (const c of [...opened].reverse()) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        Promise.resolve().then(() => c.close()),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (err) {
+      logger.warn({ err, step: c.name }, "closing after a failed start failed");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 /** Opens the geolocation databases the settings ask for (none when RISKGATE_GEO=off). */
@@ -149,58 +224,5 @@ async function openGeo(settings: Settings): Promise<GeoReader | undefined> {
     cityFiles: files(settings.geoCityFiles),
     asnFiles: files(settings.geoAsnFiles),
     cacheSize: settings.geoCacheSize,
-  });
-}
-
-/**
- * The primary of `--workers N`: forks N server processes that share the gRPC port (node:cluster
- * hands accepted connections to the workers), passes signals on, replaces a worker that dies
- * unexpectedly, and exits once all have drained.
- */
-async function superviseWorkers(
-  count: number,
-  metricsAddress: string,
-  logger: ReturnType<typeof createLogger>,
-): Promise<number> {
-  let stopping = false;
-  let worst = 0;
-  for (let i = 0; i < count; i++) cluster.fork();
-  // one /metrics for the machine: the primary asks every worker over IPC and merges the answers
-  const metrics =
-    metricsAddress === "off" || metricsAddress === ""
-      ? undefined
-      : await serveMetrics(metricsAddress, () =>
-          collectClusterMetrics(
-            Object.values(cluster.workers ?? {}).filter((w) => w !== undefined),
-            2000,
-          ),
-        );
-  cluster.on("exit", (worker, code, signal) => {
-    if (code !== 0) worst = Math.max(worst, code ?? 1);
-    if (!stopping) {
-      logger.error({ pid: worker.process.pid, code, signal }, "worker died; starting another");
-      cluster.fork();
-    }
-  });
-  logger.info({ workers: count }, "riskgate primary supervising workers");
-  return new Promise((resolve) => {
-    const forward = (signal: NodeJS.Signals) => {
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
-    };
-    process.on("SIGHUP", () => forward("SIGHUP"));
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      forward(signal);
-      const check = () => {
-        if (Object.keys(cluster.workers ?? {}).length === 0) {
-          void metrics?.close();
-          resolve(worst);
-        } else setTimeout(check, 50);
-      };
-      check();
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
   });
 }

@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import type { Policy } from "./policy.js";
 
@@ -34,8 +36,11 @@ export interface PolicyWatcherOptions {
  * is watched too, re-armed after every reload, for what the directory does not show: a file
  * bind-mounted alone (Docker `-v policy.yaml:...`) or a symlink into another directory. Events
  * are debounced; reloads never overlap (one more runs after a reload that saw new events); a
- * reload whose content hash equals the live version does nothing. Nothing here throws into
- * the event loop: every failure goes to `onError`.
+ * reload whose content hash equals the live version does nothing. A file that failed is
+ * reported once: the file event and a SIGHUP for the same bad content are one failed reload,
+ * not two (a SIGHUP still retries content that validated but whose keys or lists failed to
+ * load, as those may come back). Nothing here throws into the event loop: every failure goes
+ * to `onError`.
  */
 export function createPolicyWatcher(
   deps: PolicyWatcherDeps,
@@ -48,6 +53,18 @@ export function createPolicyWatcher(
   let running: Promise<boolean> | undefined;
   let again = false;
   let closed = false;
+  // the content that failed last, and where: a bad file stays bad, keys may come back
+  let failed: { readonly hash: string; readonly stage: "load" | "apply" } | undefined;
+
+  const contentHash = async (): Promise<string> => {
+    try {
+      return createHash("sha256")
+        .update(await readFile(file))
+        .digest("hex");
+    } catch (err) {
+      return `unreadable:${(err as NodeJS.ErrnoException).code ?? "?"}`;
+    }
+  };
 
   const report = (err: unknown, reason: ReloadReason) => {
     try {
@@ -59,10 +76,28 @@ export function createPolicyWatcher(
 
   async function loadOnce(reason: ReloadReason): Promise<boolean> {
     try {
-      const policy = await deps.load(file);
-      if (closed || policy.version === version) return false;
-      await deps.onPolicy(policy, reason);
+      const hash = await contentHash();
+      const retry = reason === "signal" && failed?.stage === "apply";
+      if (hash === failed?.hash && !retry) return false;
+      let policy: Policy;
+      try {
+        policy = await deps.load(file);
+      } catch (err) {
+        failed = { hash, stage: "load" };
+        throw err;
+      }
+      if (closed || policy.version === version) {
+        failed = undefined;
+        return false;
+      }
+      try {
+        await deps.onPolicy(policy, reason);
+      } catch (err) {
+        failed = { hash, stage: "apply" };
+        throw err;
+      }
       version = policy.version;
+      failed = undefined;
       return true;
     } catch (err) {
       report(err, reason);

@@ -122,6 +122,12 @@ export const SETTINGS = {
     doc: "On SIGTERM/SIGINT, how long in-flight checks may take to finish before the server is forced down.",
     parse: int(0, 600_000),
   },
+  drainDelayMs: {
+    env: "RISKGATE_DRAIN_DELAY_MS",
+    default: 5000,
+    doc: "On SIGTERM/SIGINT, how long health reports NOT_SERVING while Checks are still answered (so load balancers and Envoy move away) before the port closes.",
+    parse: int(0, 600_000),
+  },
   geo: {
     env: "RISKGATE_GEO",
     default: "embedded",
@@ -340,14 +346,26 @@ type Specs = typeof SETTINGS;
 /** The parsed settings, frozen. */
 export type Settings = { readonly [K in keyof Specs]: ReturnType<Specs[K]["parse"]> };
 
-/** Reads every setting from `env`; throws RISKGATE_SETTING_INVALID naming the variable. */
+/** A value given on the command line for a setting: the raw text and the flag that gave it. */
+export interface SettingFlag {
+  readonly flag: string;
+  readonly raw: string;
+}
+
+/**
+ * Reads every setting from `env`; throws RISKGATE_SETTING_INVALID naming the variable. `flags`
+ * (command-line overrides) go through the same parsers and win over the environment; an error
+ * names the flag and the variable.
+ */
 export function loadSettings(
   env: Readonly<Record<string, string | undefined>>,
   overrides: Partial<Settings> = {},
+  flags: Partial<Record<keyof Specs, SettingFlag>> = {},
 ): Settings {
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(SETTINGS) as [keyof Specs, SettingSpec<unknown>][]) {
-    const raw = env[spec.env];
+    const flag = flags[key];
+    const raw = flag?.raw ?? env[spec.env];
     if (raw === undefined || raw === "") {
       out[key] = spec.default;
       continue;
@@ -355,10 +373,11 @@ export function loadSettings(
     try {
       out[key] = spec.parse(raw.trim());
     } catch (err) {
+      const source = flag === undefined ? spec.env : `${flag.flag} (${spec.env})`;
       throw new RiskgateError(
         "RISKGATE_SETTING_INVALID",
-        `${spec.env}=${JSON.stringify(raw)}: ${(err as Error).message}`,
-        { env: spec.env },
+        `${source}=${JSON.stringify(raw)}: ${(err as Error).message}`,
+        { env: spec.env, ...(flag === undefined ? {} : { flag: flag.flag }) },
       );
     }
   }

@@ -256,9 +256,10 @@ describe.runIf(kubectl).each(OVERLAYS)("%s", (overlay) => {
   });
 
   it("drains inside the grace period; runs non-root, read-only, without privileges", () => {
-    const preStop = container.lifecycle?.preStop?.exec?.command ?? [];
-    expect(preStop[0]).toBe("sleep"); // exists in the image (Debian slim)
-    const drain = Number(preStop[1]) + Number(env.get("RISKGATE_SHUTDOWN_GRACE_MS")?.value) / 1000;
+    // riskgate drains by itself (RISKGATE_DRAIN_DELAY_MS): a preStop sleep would double it
+    expect(container.lifecycle?.preStop).toBeUndefined();
+    const delay = Number(env.get("RISKGATE_DRAIN_DELAY_MS")?.value ?? 5000);
+    const drain = (delay + Number(env.get("RISKGATE_SHUTDOWN_GRACE_MS")?.value)) / 1000;
     expect(pod.terminationGracePeriodSeconds ?? 30).toBeGreaterThan(drain);
     for (const w of workloads(objects)) {
       const ps = podSpecOf(w) as unknown as PodSpec & { automountServiceAccountToken?: boolean };

@@ -17,6 +17,8 @@ const env = {
   ...process.env,
   RISKGATE_DEV_KEYS_DIR: join(work, "keys"),
   RISKGATE_LOG_LEVEL: "info",
+  // not the default 9464: other servers on the machine may hold it, and a busy port is fatal
+  RISKGATE_METRICS_ADDRESS: "127.0.0.1:0",
 };
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -179,6 +179,23 @@ describe("policy watcher", () => {
     expect(challengeAt(seen[0])).toBe(10);
   });
 
+  it("counts one bad file once, though both SIGHUP and the file watcher reload it", async () => {
+    const dir = tempDir("rg-watch-");
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText(40));
+    const { w, seen, errors } = await setup(file);
+    writeFileSync(file, "version: [");
+    expect(await w.reload("signal")).toBe(false); // the operator's SIGHUP right after the edit
+    await new Promise((r) => setTimeout(r, 300)); // the watcher's debounced reload runs too
+    expect(await w.reload("signal")).toBe(false); // and a second SIGHUP for the same file
+    expect(errors).toHaveLength(1);
+    writeFileSync(file, "version: [[");
+    await until(() => errors.length === 2, "a different bad file is a new failure");
+    writeFileSync(file, policyText(20));
+    await until(() => seen.length === 1, "recovery");
+    expect(errors).toHaveLength(2);
+  });
+
   it("hands nothing over once closed", async () => {
     const dir = tempDir("rg-watch-");
     const file = join(dir, "policy.yaml");

@@ -1,0 +1,220 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "../../src/cli/client.js";
+import { ServingStatus } from "../../src/transport/health.js";
+import { freePort } from "../helpers/free-port.js";
+
+/**
+ * Issue 18: every fatal start-up error closes what was opened and exits, as a real child process
+ * of the built CLI (needs `npm run build`): within a few seconds, with the documented exit code
+ * (README "Exit codes"), one stderr line naming the cause and the setting, and no port left bound.
+ * Each case runs with metrics off, metrics on, and `--workers 2`.
+ */
+const CLI = "dist/src/cli/main.js";
+const work = mkdtempSync(join(tmpdir(), "riskgate-startup-"));
+const demo = readFileSync("policies/demo.yaml", "utf8");
+
+interface Outcome {
+  readonly code: number | null;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+function serve(args: string[], env: Record<string, string>): Promise<Outcome> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [CLI, "serve", ...args], {
+    env: { ...process.env, RISKGATE_GEO: "off", RISKGATE_LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/** True when nothing listens on the port (we can bind it ourselves). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+function occupy(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(port, "127.0.0.1", () => resolve(srv));
+  });
+}
+
+describe("a failed start exits and leaves nothing bound", () => {
+  let busy: Server;
+  let busyPort = 0;
+  const files: Record<string, string> = {};
+
+  beforeAll(async () => {
+    busyPort = await freePort();
+    busy = await occupy(busyPort);
+    const refused = await freePort(); // bound then released: connections are refused
+    files.refusedJwks = join(work, "refused-jwks.yaml");
+    writeFileSync(
+      files.refusedJwks,
+      demo.replace(
+        'audiences: ["demo-api"]',
+        `audiences: ["demo-api"]\n  jwks: { uri: "http://127.0.0.1:${refused}/jwks.json" }`,
+      ),
+    );
+    files.bad = join(work, "bad.yaml");
+    writeFileSync(files.bad, "version: 1\nidentity: [unclosed\n");
+  });
+  afterAll(() => new Promise<void>((resolve) => busy.close(() => resolve())));
+
+  const cases: {
+    name: string;
+    args: () => string[];
+    env?: () => Record<string, string>;
+    code: number;
+    line: RegExp;
+    metricsOnly?: boolean;
+  }[] = [
+    {
+      name: "demo policy without --dev (no JWKS)",
+      args: () => [],
+      code: 3,
+      line: /^riskgate: RISKGATE_JWKS_UNAVAILABLE: .*identity\.jwks is not set.*--dev/m,
+    },
+    {
+      name: "a jwks.uri that refuses connections",
+      args: () => ["--policy", files.refusedJwks as string],
+      code: 3,
+      line: /^riskgate: RISKGATE_JWKS_UNAVAILABLE: JWKS http:\/\/127\.0\.0\.1:\d+\/jwks\.json: .*RISKGATE_POLICY/m,
+    },
+    {
+      name: "a policy file that is not YAML",
+      args: () => ["--dev", "--policy", files.bad as string],
+      code: 2,
+      line: /^riskgate: RISKGATE_POLICY_(UNREADABLE|INVALID): .*bad\.yaml.*RISKGATE_POLICY/m,
+    },
+    {
+      name: "a gRPC port already in use",
+      args: () => ["--dev", "--address", `127.0.0.1:${busyPort}`],
+      code: 4,
+      line: /^riskgate: RISKGATE_LISTEN_FAILED: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\); set RISKGATE_GRPC_ADDRESS/m,
+    },
+    {
+      name: "a metrics port already in use",
+      args: () => ["--dev"],
+      env: () => ({ RISKGATE_METRICS_ADDRESS: `127.0.0.1:${busyPort}` }),
+      code: 4,
+      line: /^riskgate: RISKGATE_LISTEN_FAILED: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\); set RISKGATE_METRICS_ADDRESS/m,
+      metricsOnly: true,
+    },
+  ];
+  const modes = [
+    { mode: "metrics off", metrics: false, workers: [] as string[] },
+    { mode: "metrics on", metrics: true, workers: [] as string[] },
+    { mode: "--workers 2", metrics: true, workers: ["--workers", "2"] },
+  ];
+
+  for (const { mode, metrics, workers } of modes) {
+    for (const c of cases) {
+      if (c.metricsOnly && !metrics) continue;
+      it(`${c.name}, ${mode}: exit ${c.code}`, async () => {
+        const grpcPort = await freePort();
+        const metricsPort = await freePort();
+        const r = await serve([...c.args(), ...workers], {
+          RISKGATE_DEV_KEYS_DIR: join(work, "keys"),
+          RISKGATE_GRPC_ADDRESS: `127.0.0.1:${grpcPort}`,
+          RISKGATE_METRICS_ADDRESS: metrics ? `127.0.0.1:${metricsPort}` : "off",
+          ...c.env?.(),
+        });
+        expect(r.code, r.stderr).toBe(c.code);
+        expect(r.stderr).toMatch(c.line);
+        // the primary binds /metrics itself, before it forks: then there is no worker to fail
+        if (workers.length > 0 && !c.metricsOnly) {
+          expect(r.stderr).toMatch(/^riskgate: RISKGATE_WORKER_FAILED: worker \d+ exited/m);
+        }
+        expect(r.ms).toBeLessThan(8000);
+        expect(await portFree(grpcPort)).toBe(true);
+        expect(await portFree(metricsPort)).toBe(true);
+      }, 20_000);
+    }
+  }
+});
+
+describe("--workers after start", () => {
+  it("replaces a worker that dies while serving, and stops cleanly on SIGTERM", async () => {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const child = spawn(process.execPath, [CLI, "serve", "--dev", "--workers", "2"], {
+      env: {
+        ...process.env,
+        RISKGATE_GEO: "off",
+        RISKGATE_LOG_LEVEL: "info",
+        RISKGATE_AUDIT: "false",
+        RISKGATE_METRICS_ADDRESS: "off",
+        RISKGATE_DRAIN_DELAY_MS: "0",
+        RISKGATE_DEV_KEYS_DIR: join(work, "keys"),
+        RISKGATE_GRPC_ADDRESS: address,
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    // each worker logs "riskgate serving" once it has told the primary so
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const servingWorkers = () => out.split('"msg":"riskgate serving"').length - 1;
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    const workers = () =>
+      readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8")
+        .trim()
+        .split(/\s+/)
+        .filter((p) => p !== "")
+        .map(Number);
+    const serving = async () => {
+      const c = createClient(address, 500);
+      try {
+        return (await c.health()) === ServingStatus.SERVING;
+      } catch {
+        return false;
+      } finally {
+        c.close();
+      }
+    };
+    const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
+      const deadline = Date.now() + 20_000;
+      while (!(await cond())) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(what);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until(() => workers().length === 2, "two workers");
+    // a worker killed before it is serving is a start-up failure that stops the primary
+    await until(() => servingWorkers() === 2, "both workers serving");
+    await new Promise((r) => setTimeout(r, 300)); // the log line comes just before the IPC message
+    await until(serving, "serving");
+    const [first] = workers();
+    process.kill(first as number, "SIGKILL");
+    await until(() => workers().length === 2 && !workers().includes(first as number), "respawn");
+    expect(child.exitCode).toBeNull();
+    await until(() => servingWorkers() === 3, "the replacement serving");
+    await until(serving, "serving after the respawn");
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(await portFree(port)).toBe(true);
+  }, 40_000);
+});
