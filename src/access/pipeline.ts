@@ -12,7 +12,7 @@ import {
   type Throttle,
 } from "./decide.js";
 import type { Identifier } from "./identity.js";
-import { anonymousCaller, type Caller, callerFromClaims, checkLicense } from "./license.js";
+import { anonymousCaller, type Caller, checkLicense } from "./license.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import { type ResolvedRoute, resolveRoute } from "./routes.js";
@@ -105,16 +105,6 @@ export interface Pipeline {
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const signals = deps.signals ?? DEFAULT_SIGNALS;
   const env = deps.env ?? EMPTY_ENV;
-  // Verified tokens' claims are frozen and shared by every Check that presents the token (the
-  // identity stage caches them), so the caller read from them is kept with them.
-  const callers = new WeakMap<object, { paths: ClaimPaths; caller: Caller }>();
-  const callerOf = (claims: Readonly<Record<string, unknown>>, paths: ClaimPaths): Caller => {
-    const known = callers.get(claims);
-    if (known?.paths === paths) return known.caller;
-    const caller = Object.freeze(callerFromClaims(claims, paths));
-    callers.set(claims, { paths, caller });
-    return caller;
-  };
 
   async function run(
     runtime: Runtime,
@@ -152,17 +142,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
       caller = anonymousCaller(doc.anonymous_tier, req.clientIp);
     } else {
-      caller =
-        identity.source === "jwt_authn"
-          ? callerFromClaims(identity.claims, doc.identity.claims)
-          : callerOf(identity.claims, doc.identity.claims);
-      if (caller.subject === "") {
-        return deny(base, "authentication", {
-          code: "identity.claims_invalid",
-          points: 0,
-          detail: "no subject",
-        });
-      }
+      // read from the claims by the identify stage, and cached with the verified token
+      caller = identity.caller;
     }
     const who = decisionContext(req.id, route, caller, caller.tier || undefined, 0, []);
 
@@ -294,8 +275,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
   };
 }
-
-type ClaimPaths = PolicyDocument["identity"]["claims"];
 
 function failureModeOf(
   policy: Policy,

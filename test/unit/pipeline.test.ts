@@ -219,29 +219,3 @@ describe("access pipeline on the demo policy", () => {
     expect(codes(verdict)).toEqual(["license.entitlement_missing"]);
   });
 });
-
-describe("the caller read from a cached token's claims", () => {
-  it("is read again when a reload moves the claim paths", async () => {
-    const identifier = fakeIdentifier(claims);
-    const pipeline = createPipeline({ store: createMemoryStore(), clock: () => NOW });
-    const before: Runtime = { policy: demo, identifier };
-    const moved: Runtime = {
-      identifier,
-      policy: {
-        ...demo,
-        doc: {
-          ...demo.doc,
-          identity: {
-            ...demo.doc.identity,
-            claims: { ...demo.doc.identity.claims, subject: "org" },
-          },
-        },
-      },
-    };
-    const subject = async (runtime: Runtime) =>
-      (await pipeline.evaluate(runtime, request({ token: "proMfa" }))).verdict.subject;
-    expect(await subject(before)).toBe("u-pro");
-    expect(await subject(moved)).toBe("acme");
-    expect(await subject(before)).toBe("u-pro");
-  });
-});
