@@ -522,7 +522,7 @@ describe("issue 12: one token, one spelling", () => {
       );
     }
     for (const bad of ["A", "AB", "ABC=", "AB==", "AR", "A+/_", "AAA\n"]) {
-      expect(isCanonicalBase64url(bad)).toBe(bad === "A+/_" ? false : false);
+      expect(isCanonicalBase64url(bad)).toBe(false);
     }
     expect(isCanonicalBase64url("AQ")).toBe(true);
     expect(isCanonicalBase64url("AQE")).toBe(true);
