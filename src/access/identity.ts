@@ -17,7 +17,6 @@ import type { AccessRequest } from "./request.js";
 import { checkTimes, createTokenVerifier } from "./token-verifier.js";
 
 export type IdentitySource = CredentialSource;
-export { MAX_TOKEN_BYTES };
 
 /** The identify stage's result. `detail` never contains the token. */
 export type IdentityOutcome =
@@ -106,35 +105,26 @@ export function createIdentifier(
   };
   const NO_SUBJECT = { reason: "identity.claims_invalid", detail: "no subject" } as const;
 
+  /** Caches a verified token with its caller; claims that name no subject are refused. */
+  function admit(token: string, payload: Record<string, unknown>) {
+    const claims = deepFreeze({ ...payload });
+    const caller = callerOf(claims);
+    if (caller === undefined) return { ok: false, ...NO_SUBJECT, lasting: true } as const;
+    const entry: CachedToken = { claims, caller };
+    verified.set(token, entry);
+    return { ok: true, entry } as const;
+  }
+
   async function verify(token: string, nowMs: number): Promise<Check> {
     const result = await verifier.verify(token, nowMs);
     if (result.attempted) {
       stats.verifications++;
       deps.onVerification?.(result.ok);
     }
-    let check: Check;
-    let lasting: boolean;
-    if (result.ok) {
-      const claims = deepFreeze({ ...result.payload });
-      const caller = callerOf(claims);
-      if (caller === undefined) {
-        check = { ok: false, ...NO_SUBJECT };
-        lasting = true;
-      } else {
-        const entry: CachedToken = { claims, caller };
-        verified.set(token, entry);
-        return { ok: true, entry };
-      }
-    } else {
-      check = result;
-      lasting = result.lasting;
-    }
-    if (lasting && !check.ok) {
-      refused.set(token, {
-        reason: check.reason,
-        detail: check.detail,
-        until: nowMs + NEGATIVE_TTL_MS,
-      });
+    const check = result.ok ? admit(token, result.payload) : result;
+    if (!check.ok && check.lasting) {
+      const until = nowMs + NEGATIVE_TTL_MS;
+      refused.set(token, { reason: check.reason, detail: check.detail, until });
     }
     return check;
   }
