@@ -156,7 +156,10 @@ function mutateString(base: string): fc.Arbitrary<string> {
   );
 }
 
-/** Whether the server could read `value` as the valid token itself (trimmed, unquoted). */
+/**
+ * Whether the server could read `value` as the valid token itself (trimmed, unquoted): such
+ * credentials are not generated, so every request lacks a valid token.
+ */
 const isValidToken = (value: string) =>
   value
     .trim()
@@ -166,17 +169,19 @@ const isValidToken = (value: string) =>
 function credentialArb(): fc.Arbitrary<string> {
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
   const [h, p, sig] = valid.split(".") as [string, string, string];
-  return fc.oneof(
-    mutateString(valid),
-    fc.constant(`${h}.${p}.${sig}==`),
-    fc.constant(`${h}.${p}.${sig.replaceAll("-", "+").replaceAll("_", "/")}`),
-    fc.constant(`${b64({ alg: "none" })}.${p}.`),
-    fc.constant(`${b64({ alg: "HS256", kid: "dev" })}.${p}.${sig}`),
-    fc.constant(`${h}.${b64({ sub: "root", tier: "enterprise", exp: 9e15 })}.${sig}`),
-    fc.string({ maxLength: 64 }),
-    fc.string({ maxLength: 256, unit: "binary" }),
-    fc.constant("x".repeat(9000)),
-  );
+  return fc
+    .oneof(
+      mutateString(valid),
+      fc.constant(`${h}.${p}.${sig}==`),
+      fc.constant(`${h}.${p}.${sig.replaceAll("-", "+").replaceAll("_", "/")}`),
+      fc.constant(`${b64({ alg: "none" })}.${p}.`),
+      fc.constant(`${b64({ alg: "HS256", kid: "dev" })}.${p}.${sig}`),
+      fc.constant(`${h}.${b64({ sub: "root", tier: "enterprise", exp: 9e15 })}.${sig}`),
+      fc.string({ maxLength: 64 }),
+      fc.string({ maxLength: 256, unit: "binary" }),
+      fc.constant("x".repeat(9000)),
+    )
+    .filter((token) => !isValidToken(token));
 }
 
 const headerArb = () =>
@@ -229,15 +234,13 @@ const structuredArb = () =>
 
 type Structured = ReturnType<typeof structuredArb> extends fc.Arbitrary<infer T> ? T : never;
 
-function encodeStructured(c: Structured): Buffer | undefined {
+function encodeStructured(c: Structured): Buffer {
   const headers: Record<string, string> = { ...c.headers.extra };
   if (c.headers.authorization !== undefined) {
     const [scheme, token] = c.headers.authorization;
-    if (isValidToken(token)) return undefined;
     headers.authorization = `${scheme}${token}`;
   }
   if (c.headers.cookie !== undefined) {
-    if (isValidToken(c.headers.cookie)) return undefined;
     headers.cookie = `rg_session=${c.headers.cookie}`;
   }
   const req = buildCheckRequest({
@@ -423,7 +426,7 @@ describe("fuzzed CheckRequests on the wire (issue 12)", () => {
 
   it("leaves the server SERVING and answering", async () => {
     expect(await s.client.health()).toBe(ServingStatus.SERVING);
-    expect(tally.sent).toBeGreaterThanOrEqual(3900);
+    expect(tally.sent).toBe((STRUCTURED_RUNS + MUTATED_RUNS) * BATCH);
     expect(tally.ok + tally.denied + tally.errors).toBe(tally.sent);
     // the demo policy allows only its health route without a token, so OK answers are rare
     expect(tally.denied).toBeGreaterThan(tally.ok);
