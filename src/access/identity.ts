@@ -122,7 +122,9 @@ export function createIdentifier(
       deps.onVerification?.(result.ok);
     }
     const check = result.ok ? admit(token, result.payload) : result;
-    if (!check.ok && check.lasting) {
+    // only what cost a verification is remembered: a refusal read from the token's text is
+    // cheaper to repeat than to cache, and would only push out the entries that matter
+    if (!check.ok && check.lasting && result.attempted) {
       const until = nowMs + NEGATIVE_TTL_MS;
       refused.set(token, { reason: check.reason, detail: check.detail, until });
     }

@@ -597,3 +597,18 @@ describe("the caller comes from identity", () => {
     );
   });
 });
+
+describe("the refused-token cache", () => {
+  it("holds only tokens that cost a verification, so cheap refusals cannot push them out", async () => {
+    const id = identifier();
+    const forged = await (await testKey("es-1")).sign();
+    expectInvalid(await id.identify(bearer(forged), NOW), "identity.bad_signature");
+    // 2000 distinct tokens refused from their text alone (the refused cache holds 1024)
+    for (let i = 0; i < 2000; i++) {
+      const junk = `${forged.slice(0, -2)}${i}==`;
+      expectInvalid(await id.identify(bearer(junk), NOW), "identity.malformed");
+    }
+    expectInvalid(await id.identify(bearer(forged), NOW + 1000), "identity.bad_signature");
+    expect(id.stats().verifications).toBe(1);
+  });
+});
