@@ -45,14 +45,13 @@ function identifier(): Identifier {
     identify(req) {
       const sub = req.headers.get("authorization")?.slice(7) ?? "";
       const n = Number(sub.slice(2));
+      const amr = n % 7 === 0 ? ["pwd"] : ["mfa"];
+      const tier = tiers[n % 3] ?? "";
+      const org = `org-${n % 50}`;
       return Promise.resolve({
         kind: "verified",
-        claims: {
-          sub,
-          tier: tiers[n % 3],
-          org: `org-${n % 50}`,
-          amr: n % 7 === 0 ? ["pwd"] : ["mfa"],
-        },
+        caller: { subject: sub, org, tier, entitlements: [], amr, acr: "", anonymous: false },
+        claims: { sub, tier, org, amr },
         source: "bearer",
         cached: true,
       });

@@ -1,25 +1,30 @@
-import {
-  decodeProtectedHeader,
-  errors,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  type JWTVerifyOptions,
-  jwtVerify,
-} from "jose";
 import { LRUCache } from "lru-cache";
 import type { PolicyDocument } from "../config/policy-schema.js";
-import { cookieValue } from "./cookies.js";
-import { isKeySelectionError, type KeySource } from "./key-source.js";
+import { deepFreeze } from "../deep-freeze.js";
+import { bearerCredential } from "./credentials/bearer.js";
+import { cookieCredential } from "./credentials/cookie.js";
+import {
+  type Credential,
+  type CredentialSource,
+  MAX_TOKEN_BYTES,
+  TOO_LARGE_DETAIL,
+} from "./credentials/credential.js";
+import { jwtAuthnCredential } from "./credentials/jwt-authn.js";
+import type { KeySource } from "./key-source.js";
+import { type Caller, callerFromClaims } from "./license.js";
 import type { ReasonCode } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
+import { checkTimes, createTokenVerifier } from "./token-verifier.js";
 
-export type IdentitySource = "bearer" | "cookie" | "jwt_authn";
+export type IdentitySource = CredentialSource;
 
 /** The identify stage's result. `detail` never contains the token. */
 export type IdentityOutcome =
   | { readonly kind: "anonymous" }
   | {
       readonly kind: "verified";
+      /** The caller read from the claims through the policy's claim paths (frozen). */
+      readonly caller: Caller;
       readonly claims: Readonly<Record<string, unknown>>;
       readonly source: IdentitySource;
       readonly cached: boolean;
@@ -41,8 +46,6 @@ export interface Identifier {
   stats(): IdentityStats;
 }
 
-/** Tokens longer than this (in characters; a JWT is ASCII) are refused unparsed. */
-export const MAX_TOKEN_BYTES = 8 * 1024;
 /** How long a token that failed for a lasting reason stays refused without a new verification. */
 const NEGATIVE_TTL_MS = 30_000;
 const NEGATIVE_MAX_ENTRIES = 1024;
@@ -51,44 +54,21 @@ const NEGATIVE_MAX_ENTRIES = 1024;
  * entry is counted as twice its token (the key plus the decoded claims).
  */
 const CACHE_MAX_CHARS = 256 * 1024 * 1024;
-const BEARER = /^\s*bearer\s+(\S+)\s*$/i;
-
-/**
- * Failures that the same token meets again on every try against the same policy, so a flood of
- * one bad token costs one verification. Not here: not_yet_valid (time fixes it), unknown_key
- * (a key rotation fixes it) and keys_unavailable (the issuer's recovery fixes it).
- */
-const LASTING: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
-  "identity.malformed",
-  "identity.bad_signature",
-  "identity.algorithm_not_allowed",
-  "identity.expired",
-  "identity.issuer_mismatch",
-  "identity.audience_mismatch",
-  "identity.claims_invalid",
-]);
 
 interface CachedToken {
   readonly claims: Readonly<Record<string, unknown>>;
-  /** exp, in seconds like the claim. */
-  readonly exp: number;
-  /** nbf in seconds, when set. */
-  readonly nbf: number | undefined;
+  readonly caller: Caller;
 }
 
 type Check =
   | { readonly ok: true; readonly entry: CachedToken }
   | { readonly ok: false; readonly reason: ReasonCode; readonly detail: string };
 
-/** The key source failed (unreachable, timed out, unusable keys): never the token's fault. */
-class KeysUnavailable extends Error {
-  override readonly name = "KeysUnavailable";
-}
-
 /**
- * The identify stage: finds the credential (bearer header, cookie, or Envoy's jwt_authn
- * payload), verifies it with jose against the policy (algorithms, issuer, audience, exp/nbf
- * with skew), and caches verified tokens until they expire so each is verified once.
+ * The identify stage: asks the credential sources in turn (bearer header, cookie, Envoy's
+ * jwt_authn payload), verifies a token once (token-verifier.ts) and keeps the verified claims
+ * and the caller read from them until the token expires, so each token is verified once.
+ * Three caches: verified tokens, refused tokens (30 s), and verifications in flight.
  */
 export function createIdentifier(
   deps: {
@@ -99,8 +79,8 @@ export function createIdentifier(
   options: PolicyDocument["identity"],
 ): Identifier {
   const skew = options.clock_skew_seconds;
-  const algorithms = [...options.algorithms];
-  const allowed: ReadonlySet<string> = new Set(algorithms);
+  const maxLifetime = options.max_token_lifetime_seconds;
+  const verifier = createTokenVerifier(deps.keys, options);
   const verified = new LRUCache<string, CachedToken>({
     max: options.token_cache.max_entries,
     maxSize: CACHE_MAX_CHARS,
@@ -112,91 +92,44 @@ export function createIdentifier(
   const inflight = new Map<string, Promise<Check>>();
   const stats: IdentityStats = { verifications: 0, cacheHits: 0, failures: 0 };
   const { header, cookie, jwt_authn: jwtAuthn } = options.sources;
-  const keys = deps.keys;
-  // errors of the key source other than "no key fits this header" say nothing about the token
-  const getKey: JWTVerifyGetKey | undefined =
-    keys &&
-    (async (protectedHeader, token) => {
-      try {
-        return await keys.getKey(protectedHeader, token);
-      } catch (err) {
-        if (isKeySelectionError(err)) throw err;
-        throw new KeysUnavailable("keys unavailable", { cause: err });
-      }
-    });
 
   const invalid = (reason: ReasonCode, detail: string): IdentityOutcome => {
     stats.failures++;
     return { kind: "invalid", reason, detail };
   };
 
-  const refuse = (
-    token: string,
-    nowMs: number,
-    reason: ReasonCode,
-    detail: string,
-    lasting = LASTING.has(reason),
-  ): Check => {
-    if (lasting) refused.set(token, { reason, detail, until: nowMs + NEGATIVE_TTL_MS });
-    return { ok: false, reason, detail };
+  /** The caller of verified claims, or why the claims cannot name one. */
+  const callerOf = (claims: Readonly<Record<string, unknown>>): Caller | undefined => {
+    const caller = callerFromClaims(claims, options.claims);
+    return caller.subject === "" ? undefined : deepFreeze(caller);
   };
+  const NO_SUBJECT = { reason: "identity.claims_invalid", detail: "no subject" } as const;
 
-  async function verify(token: string, nowMs: number): Promise<Check> {
-    if (getKey === undefined) {
-      return { ok: false, reason: "identity.keys_unavailable", detail: "no key source configured" };
-    }
-    let alg: unknown;
-    try {
-      alg = decodeProtectedHeader(token).alg;
-    } catch {
-      return refuse(token, nowMs, "identity.malformed", "undecodable JOSE header");
-    }
-    // before any key lookup: none, HS* (an RSA public key used as an HMAC secret) and
-    // anything unlisted never reach a key
-    if (typeof alg !== "string" || !allowed.has(alg)) {
-      return refuse(
-        token,
-        nowMs,
-        "identity.algorithm_not_allowed",
-        `alg ${printable(alg)} is not allowed`,
-      );
-    }
-    stats.verifications++;
-    try {
-      const payload = await verifyJwt(token, getKey, {
-        algorithms,
-        issuer: options.issuers,
-        audience: options.audiences,
-        clockTolerance: skew,
-        currentDate: new Date(nowMs),
-        requiredClaims: ["exp"],
-      });
-      const entry: CachedToken = {
-        claims: deepFreeze({ ...payload }),
-        exp: payload.exp as number,
-        nbf: typeof payload.nbf === "number" ? payload.nbf : undefined,
-      };
-      verified.set(token, entry);
-      deps.onVerification?.(true);
-      return { ok: true, entry };
-    } catch (err) {
-      deps.onVerification?.(false);
-      const [reason, detail] = classify(err);
-      // an error jose did not name (a bug, a key of the wrong type) is not held against the token
-      return refuse(
-        token,
-        nowMs,
-        reason,
-        detail,
-        err instanceof errors.JOSEError && LASTING.has(reason),
-      );
-    }
+  /** Caches a verified token with its caller; claims that name no subject are refused. */
+  function admit(token: string, payload: Record<string, unknown>) {
+    const claims = deepFreeze({ ...payload });
+    const caller = callerOf(claims);
+    if (caller === undefined) return { ok: false, ...NO_SUBJECT, lasting: true } as const;
+    const entry: CachedToken = { claims, caller };
+    verified.set(token, entry);
+    return { ok: true, entry } as const;
   }
 
-  const outcome = (check: Check, source: IdentitySource, cached: boolean): IdentityOutcome =>
-    check.ok
-      ? { kind: "verified", claims: check.entry.claims, source, cached }
-      : invalid(check.reason, check.detail);
+  async function verify(token: string, nowMs: number): Promise<Check> {
+    const result = await verifier.verify(token, nowMs);
+    if (result.attempted) {
+      stats.verifications++;
+      deps.onVerification?.(result.ok);
+    }
+    const check = result.ok ? admit(token, result.payload) : result;
+    // only what cost a verification is remembered: a refusal read from the token's text is
+    // cheaper to repeat than to cache, and would only push out the entries that matter
+    if (!check.ok && check.lasting && result.attempted) {
+      const until = nowMs + NEGATIVE_TTL_MS;
+      refused.set(token, { reason: check.reason, detail: check.detail, until });
+    }
+    return check;
+  }
 
   function fromToken(
     token: string,
@@ -204,21 +137,23 @@ export function createIdentifier(
     source: IdentitySource,
   ): Promise<IdentityOutcome> {
     if (token.length > MAX_TOKEN_BYTES) {
-      return Promise.resolve(invalid("identity.malformed", "token larger than 8 KiB"));
+      return Promise.resolve(invalid("identity.malformed", TOO_LARGE_DETAIL));
     }
     const hit = verified.get(token);
     if (hit !== undefined) {
-      // the same comparisons as jose's, on whole seconds
-      const nowSec = Math.floor(nowMs / 1000);
-      if (hit.exp <= nowSec - skew) {
-        verified.delete(token);
-        return Promise.resolve(invalid("identity.expired", "token expired"));
-      }
-      if (hit.nbf !== undefined && hit.nbf > nowSec + skew) {
-        return Promise.resolve(invalid("identity.not_yet_valid", "nbf in the future"));
+      const times = checkTimes(hit.claims, nowMs, skew, maxLifetime);
+      if (times !== undefined) {
+        if (times.lasting) verified.delete(token);
+        return Promise.resolve(invalid(times.reason, times.detail));
       }
       stats.cacheHits++;
-      return Promise.resolve({ kind: "verified", claims: hit.claims, source, cached: true });
+      return Promise.resolve({
+        kind: "verified",
+        caller: hit.caller,
+        claims: hit.claims,
+        source,
+        cached: true,
+      });
     }
     const bad = refused.get(token);
     if (bad !== undefined) {
@@ -234,127 +169,56 @@ export function createIdentifier(
       inflight.set(token, started);
       pending = started;
     }
-    return pending.then((check) => outcome(check, source, false));
+    return pending.then(
+      (check): IdentityOutcome =>
+        check.ok
+          ? {
+              kind: "verified",
+              caller: check.entry.caller,
+              claims: check.entry.claims,
+              source,
+              cached: false,
+            }
+          : invalid(check.reason, check.detail),
+    );
   }
 
-  function fromAuthorization(value: string, nowMs: number): Promise<IdentityOutcome> {
-    // the length check first: the pattern never runs over an arbitrarily long header
-    if (value.length > MAX_TOKEN_BYTES + 64) {
-      return Promise.resolve(invalid("identity.malformed", "token larger than 8 KiB"));
+  /** Envoy verified signature, issuer and audience; the times are re-checked on our clock. */
+  function fromClaims(claims: Readonly<Record<string, unknown>>, nowMs: number): IdentityOutcome {
+    // a payload without exp is Envoy's to allow (jwt_authn accepts it); with exp, the same rules
+    if (typeof claims.exp === "number") {
+      const times = checkTimes(claims, nowMs, skew, maxLifetime);
+      if (times !== undefined) return invalid(times.reason, `jwt_authn payload: ${times.detail}`);
     }
-    const m = BEARER.exec(value);
-    if (m === null) {
-      return Promise.resolve(invalid("identity.malformed", `${header} is not a Bearer credential`));
-    }
-    return fromToken(m[1] as string, nowMs, "bearer");
+    const caller = callerOf(claims);
+    if (caller === undefined) return invalid(NO_SUBJECT.reason, NO_SUBJECT.detail);
+    return { kind: "verified", caller, claims, source: "jwt_authn", cached: false };
   }
 
-  function fromJwtAuthn(req: AccessRequest, nowMs: number): IdentityOutcome | undefined {
-    const payload = req.metadata[jwtAuthn.namespace]?.[jwtAuthn.key];
-    if (payload === undefined) return undefined;
-    if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
-      return invalid("identity.claims_invalid", "jwt_authn payload is not an object");
-    }
-    // Envoy verified signature, issuer and audience; expiry is re-checked on riskgate's clock
-    const claims = payload as Record<string, unknown>;
-    if (typeof claims.exp === "number" && claims.exp <= Math.floor(nowMs / 1000) - skew) {
-      return invalid("identity.expired", "jwt_authn payload expired");
-    }
-    return { kind: "verified", claims, source: "jwt_authn", cached: false };
-  }
+  const credentialOf = (req: AccessRequest): Credential | undefined =>
+    bearerCredential(req, header) ??
+    cookieCredential(req, cookie) ??
+    jwtAuthnCredential(req, jwtAuthn);
 
   return {
     identify(req, nowMs) {
       try {
-        const auth = req.headers.get(header);
-        if (auth !== undefined && auth !== "") return fromAuthorization(auth, nowMs);
-        if (cookie !== undefined) {
-          const value = cookieValue(req.headers.get("cookie"), cookie);
-          if (value !== undefined && value !== "") return fromToken(value, nowMs, "cookie");
+        const found = credentialOf(req);
+        if (found === undefined) return Promise.resolve({ kind: "anonymous" });
+        switch (found.kind) {
+          case "token":
+            return fromToken(found.token, nowMs, found.source);
+          case "claims":
+            return Promise.resolve(fromClaims(found.claims as Record<string, unknown>, nowMs));
+          case "unusable":
+            return Promise.resolve(invalid(found.reason, found.detail));
         }
-        if (jwtAuthn.enabled) {
-          const found = fromJwtAuthn(req, nowMs);
-          if (found !== undefined) return Promise.resolve(found);
-        }
-        return Promise.resolve({ kind: "anonymous" });
       } catch {
         // unreachable by design; the stage still never throws
         return Promise.resolve(invalid("identity.malformed", "unreadable credential"));
       }
     },
-    ready: () => keys?.ready() ?? Promise.resolve(),
+    ready: () => deps.keys?.ready() ?? Promise.resolve(),
     stats: () => ({ ...stats }),
   };
-}
-
-/**
- * jwtVerify, plus the case jose leaves to its caller: several keys fit the header (no kid, or
- * a kid shared by keys), so each is tried in turn.
- */
-async function verifyJwt(
-  token: string,
-  getKey: JWTVerifyGetKey,
-  options: JWTVerifyOptions,
-): Promise<JWTPayload> {
-  try {
-    return (await jwtVerify(token, getKey, options)).payload;
-  } catch (err) {
-    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
-    if (typeof err[Symbol.asyncIterator] !== "function") throw err;
-    for await (const key of err) {
-      try {
-        return (await jwtVerify(token, key, options)).payload;
-      } catch (inner) {
-        if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
-      }
-    }
-    throw new errors.JWSSignatureVerificationFailed();
-  }
-}
-
-/** Maps jose's (and the key source's) errors to a reason code and a token-free detail. */
-function classify(err: unknown): [ReasonCode, string] {
-  if (err instanceof KeysUnavailable) return ["identity.keys_unavailable", "keys unavailable"];
-  if (err instanceof errors.JWTExpired) return ["identity.expired", "token expired"];
-  if (err instanceof errors.JWTClaimValidationFailed) {
-    switch (err.claim) {
-      case "nbf":
-      case "iat":
-        // a time in the future; a time that is not a number is a broken claim
-        return err.reason === "check_failed"
-          ? ["identity.not_yet_valid", `${err.claim} in the future`]
-          : ["identity.claims_invalid", `claim ${err.claim}: ${err.reason}`];
-      case "iss":
-        return ["identity.issuer_mismatch", "unexpected iss"];
-      case "aud":
-        return ["identity.audience_mismatch", "unexpected aud"];
-      default:
-        return ["identity.claims_invalid", `claim ${printable(err.claim)}: ${err.reason}`];
-    }
-  }
-  if (err instanceof errors.JWSSignatureVerificationFailed) {
-    return ["identity.bad_signature", "signature does not verify"];
-  }
-  if (err instanceof errors.JWKSNoMatchingKey) return ["identity.unknown_key", "no key for kid"];
-  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) {
-    return ["identity.algorithm_not_allowed", "algorithm not allowed"];
-  }
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) {
-    return ["identity.keys_unavailable", "keys unavailable"];
-  }
-  return ["identity.malformed", "not a valid JWT"];
-}
-
-/** An attacker-chosen header value made safe for a log line. */
-function printable(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value.slice(0, 16)) : typeof value;
-}
-
-/** Cached claims are shared by every request bearing the token: nothing may change them. */
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }

@@ -13,13 +13,7 @@ import {
   type Throttle,
 } from "./decide.js";
 import type { IdentityOutcome } from "./identity.js";
-import {
-  anonymousCaller,
-  type Caller,
-  callerFromClaims,
-  checkLicense,
-  type LicenseOutcome,
-} from "./license.js";
+import { anonymousCaller, type Caller, checkLicense, type LicenseOutcome } from "./license.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import { type ResolvedRoute, resolveRoute } from "./routes.js";
@@ -152,16 +146,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return env;
   };
   const timeBudget = deps.timeBudget ?? true;
-  // Verified tokens' claims are frozen and shared by every Check that presents the token (the
-  // identity stage caches them), so the caller read from them is kept with them.
-  const callers = new WeakMap<object, { paths: ClaimPaths; caller: Caller }>();
-  const callerOf = (claims: Readonly<Record<string, unknown>>, paths: ClaimPaths): Caller => {
-    const known = callers.get(claims);
-    if (known?.paths === paths) return known.caller;
-    const caller = Object.freeze(callerFromClaims(claims, paths));
-    callers.set(claims, { paths, caller });
-    return caller;
-  };
 
   async function run(
     runtime: Runtime,
@@ -204,17 +188,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
       caller = anonymousCaller(doc.anonymous_tier, req.clientIp);
     } else {
-      caller =
-        identity.source === "jwt_authn"
-          ? callerFromClaims(identity.claims, doc.identity.claims)
-          : callerOf(identity.claims, doc.identity.claims);
-      if (caller.subject === "") {
-        return deny(base, "authentication", {
-          code: "identity.claims_invalid",
-          points: 0,
-          detail: "no subject",
-        });
-      }
+      // read from the claims by the identify stage, and cached with the verified token
+      caller = identity.caller;
     }
     seen.caller = caller;
     trace?.identity?.(identity, caller);
@@ -365,8 +340,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
   };
 }
-
-type ClaimPaths = PolicyDocument["identity"]["claims"];
 
 /** What the stages learnt that the decision's observers (audit) want besides the verdict. */
 interface Seen {

@@ -5,10 +5,13 @@
  */
 export const REASONS = {
   "identity.missing": "No credential was presented on a route that requires one.",
-  "identity.malformed": "The credential is not a well-formed JWT.",
+  "identity.malformed":
+    "The credential is not a well-formed JWT: not canonical base64url, not 3 segments, or a crit header.",
   "identity.expired": "The token's exp is in the past (beyond the allowed clock skew).",
   "identity.not_yet_valid":
     "The token's nbf or iat is in the future (beyond the allowed clock skew).",
+  "identity.lifetime_too_long":
+    "The token's lifetime (exp - iat, or exp - now) is longer than identity.max_token_lifetime_seconds.",
   "identity.bad_signature": "The token's signature does not verify with the issuer's key.",
   "identity.algorithm_not_allowed":
     "The token's alg is not in identity.algorithms (alg none is never allowed).",

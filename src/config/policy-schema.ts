@@ -46,6 +46,12 @@ const identity = z.strictObject({
   jwks: jwks.optional(),
   algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default(["RS256", "ES256", "EdDSA"]),
   clock_skew_seconds: seconds.max(300).default(30),
+  /**
+   * The longest lifetime a token may claim: exp - iat, or exp - now (plus the skew) when there
+   * is no iat. Always on, so a validly signed token with a far exp (1e300) does not live
+   * forever; raise it for an issuer that mints longer-lived tokens.
+   */
+  max_token_lifetime_seconds: z.number().int().positive().default(86_400),
   sources: z
     .strictObject({
       /** Header carrying `Bearer <jwt>`. */

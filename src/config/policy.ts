@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
+import { deepFreeze } from "../deep-freeze.js";
 import { PolicyError, type PolicyIssue } from "../errors.js";
 import { type PolicyDocument, policySchema } from "./policy-schema.js";
 
@@ -102,12 +103,4 @@ function crossCheck(doc: PolicyDocument): PolicyIssue[] {
     }
   });
   return issues;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }

@@ -1,4 +1,5 @@
 import type { Identifier, IdentityOutcome } from "../access/identity.js";
+import { callerFromClaims } from "../access/license.js";
 import type { ReasonCode } from "../access/reasons.js";
 import type { AccessRequest } from "../access/request.js";
 import { ROUTE_EXTENSION_KEY } from "../access/routes.js";
@@ -80,7 +81,8 @@ function identityOf(
     setAt(claims, paths.amr, strings(c.amr));
     if (text(c.acr) !== "") setAt(claims, paths.acr, text(c.acr));
     if (typeof c.auth_time === "number") setAt(claims, paths.auth_time, c.auth_time);
-    return { kind: "verified", claims, source: "bearer", cached: true };
+    const who = Object.freeze(callerFromClaims(claims, paths));
+    return { kind: "verified", caller: who, claims, source: "bearer", cached: true };
   }
   // no caller: identity refused it, or never ran (a public route, an unmatched one)
   const reasons = Array.isArray(line.reasons) ? line.reasons : [];

@@ -1,12 +1,16 @@
 import type { Identifier, IdentityOutcome } from "../../src/access/identity.js";
+import { callerFromClaims } from "../../src/access/license.js";
+import type { PolicyDocument } from "../../src/config/policy-schema.js";
 
 /**
  * A fake of our own identity port for pipeline unit tests: `Bearer NAME` answers the outcome
- * registered under NAME (claims given directly), anything else is a bad signature. Real JWT
+ * registered under NAME (claims given directly, read through `paths`, the default claim paths
+ * unless given), anything else is a bad signature. Real JWT
  * verification is tested in identity.test.ts and over the wire in the integration tests.
  */
 export function fakeIdentifier(
   tokens: Record<string, Record<string, unknown> | IdentityOutcome>,
+  paths: PolicyDocument["identity"]["claims"] = DEFAULT_PATHS,
 ): Identifier {
   let verifications = 0;
   return {
@@ -20,11 +24,40 @@ export function fakeIdentifier(
         return Promise.resolve({ kind: "invalid", reason: "identity.bad_signature", detail: "" });
       }
       if ("kind" in entry && typeof entry.kind === "string") {
-        return Promise.resolve(entry as IdentityOutcome);
+        const outcome = entry as IdentityOutcome;
+        // a verified outcome given without its caller gets the one its claims name
+        if (outcome.kind === "verified" && outcome.caller === undefined) {
+          return Promise.resolve({ ...outcome, caller: callerFromClaims(outcome.claims, paths) });
+        }
+        return Promise.resolve(outcome);
       }
-      return Promise.resolve({ kind: "verified", claims: entry, source: "bearer", cached: false });
+      const caller = callerFromClaims(entry, paths);
+      if (caller.subject === "") {
+        return Promise.resolve({
+          kind: "invalid",
+          reason: "identity.claims_invalid",
+          detail: "no subject",
+        });
+      }
+      return Promise.resolve({
+        kind: "verified",
+        caller,
+        claims: entry,
+        source: "bearer",
+        cached: false,
+      });
     },
     ready: () => Promise.resolve(),
     stats: () => ({ verifications, cacheHits: 0, failures: 0 }),
   };
 }
+
+const DEFAULT_PATHS: PolicyDocument["identity"]["claims"] = {
+  subject: "sub",
+  org: "org",
+  tier: "tier",
+  entitlements: "entitlements",
+  amr: "amr",
+  acr: "acr",
+  auth_time: "auth_time",
+};

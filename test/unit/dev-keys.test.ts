@@ -78,6 +78,7 @@ describe("dev keys", () => {
       kind: "verified",
       source: "bearer",
       cached: false,
+      caller: expect.objectContaining({ subject: "dana", tier: "pro", acr: "urn:rg:loa:2" }),
       claims: {
         iss: "https://issuer.test",
         aud: "api",

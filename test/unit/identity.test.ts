@@ -241,6 +241,7 @@ describe("credential sources", () => {
       kind: "verified",
       source: "jwt_authn",
       cached: false,
+      caller: expect.objectContaining({ subject: "erin", tier: "pro" }),
       claims: payload,
     });
     expectInvalid(
@@ -426,5 +427,188 @@ describe("key sets where several keys fit", () => {
       await id.identify(bearer(await c.sign({ header: { kid: undefined } })), NOW),
       "identity.bad_signature",
     );
+  });
+});
+
+describe("issue 12: times jose leaves to us", () => {
+  it("an iat in the future beyond the skew -> identity.not_yet_valid, within it verifies", async () => {
+    const id = identifier({ clock_skew_seconds: 30 });
+    const future = await es.sign({ claims: { iat: NOW_SEC + 31, exp: NOW_SEC + 600 } });
+    const withinSkew = await es.sign({ claims: { iat: NOW_SEC + 30, exp: NOW_SEC + 600 } });
+    expectInvalid(await id.identify(bearer(future), NOW), "identity.not_yet_valid", future);
+    expect((await id.identify(bearer(withinSkew), NOW)).kind).toBe("verified");
+    // not remembered as refused: it verifies once its time comes
+    expect((await id.identify(bearer(future), NOW + 1000)).kind).toBe("verified");
+  });
+
+  it("a validly signed exp: 1e300 does not live forever (max_token_lifetime_seconds, default 1 day)", async () => {
+    const id = identifier();
+    const forever = await es.sign({ claims: { exp: 1e300 } });
+    const noIatForever = await es.sign({ claims: { iat: undefined, exp: 1e300 } });
+    expectInvalid(await id.identify(bearer(forever), NOW), "identity.lifetime_too_long", forever);
+    expectInvalid(
+      await id.identify(bearer(noIatForever), NOW),
+      "identity.lifetime_too_long",
+      noIatForever,
+    );
+    const day = await es.sign({ claims: { exp: NOW_SEC + 86_400 } });
+    const dayAndOne = await es.sign({ claims: { exp: NOW_SEC + 86_401 } });
+    expect((await id.identify(bearer(day), NOW)).kind).toBe("verified");
+    expectInvalid(await id.identify(bearer(dayAndOne), NOW), "identity.lifetime_too_long");
+  });
+
+  it("measures exp - iat when there is iat, exp - now (plus skew) when there is not", async () => {
+    const id = identifier({ max_token_lifetime_seconds: 3600, clock_skew_seconds: 30 });
+    // issued long ago, short lifetime: fine however far exp is from now
+    const old = await es.sign({ claims: { iat: NOW_SEC - 3000, exp: NOW_SEC + 600 } });
+    expect((await id.identify(bearer(old), NOW)).kind).toBe("verified");
+    const noIat = (exp: number) => es.sign({ claims: { iat: undefined, exp } });
+    expect((await id.identify(bearer(await noIat(NOW_SEC + 3630)), NOW)).kind).toBe("verified");
+    expectInvalid(
+      await id.identify(bearer(await noIat(NOW_SEC + 3631)), NOW),
+      "identity.lifetime_too_long",
+    );
+  });
+
+  it("the policy rejects a lifetime that is not a positive whole number of seconds", () => {
+    for (const bad of [0, -1, 1.5, "1d"]) {
+      expect(() => identityPolicy({ max_token_lifetime_seconds: bad })).toThrow();
+    }
+    expect(identityPolicy().max_token_lifetime_seconds).toBe(86_400);
+  });
+});
+
+describe("issue 12: one token, one spelling", () => {
+  const respell: [string, (token: string) => string][] = [
+    ["standard base64 alphabet (+ and /)", (t) => t.replaceAll("-", "+").replaceAll("_", "/")],
+    // an ES256 signature is 64 bytes: 86 characters, which padded base64 ends with ==
+    ["= padding on the signature", (t) => `${t}==`],
+    [
+      "non-zero trailing bits in the signature",
+      (t) => {
+        const last = t.charAt(t.length - 1);
+        const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        return `${t.slice(0, -1)}${alphabet.charAt(alphabet.indexOf(last) | 1)}`;
+      },
+    ],
+    ["whitespace inside a segment", (t) => t.replace(".", ". ")],
+    ["a fourth segment", (t) => `${t}.AAAA`],
+  ];
+
+  for (const [name, spell] of respell) {
+    it(`${name} -> identity.malformed before any verification`, async () => {
+      const id = identifier();
+      let token = await es.sign({ claims: { pad: "xx" } });
+      // a token whose spelling changes under the transformation
+      for (let i = 0; spell(token) === token && i < 20; i++) {
+        token = await es.sign({ claims: { pad: "x".repeat(i) } });
+      }
+      const other = spell(token);
+      expect(other).not.toBe(token);
+      expectInvalid(await id.identify(bearer(other), NOW), "identity.malformed", other);
+      expect(id.stats().verifications).toBe(0);
+      expect((await id.identify(bearer(token), NOW)).kind).toBe("verified");
+    });
+  }
+
+  it("the canonical check accepts exactly the canonical spelling of random bytes", async () => {
+    const { isCanonicalBase64url } = await import("../../src/access/token-verifier.js");
+    for (let n = 0; n < 40; n++) {
+      const bytes = Buffer.from(Array.from({ length: n }, (_, i) => (i * 37 + n) & 0xff));
+      const canonical = bytes.toString("base64url");
+      expect(isCanonicalBase64url(canonical)).toBe(true);
+      expect(isCanonicalBase64url(bytes.toString("base64"))).toBe(
+        bytes.toString("base64") === canonical,
+      );
+    }
+    for (const bad of ["A", "AB", "ABC=", "AB==", "AR", "A+/_", "AAA\n"]) {
+      expect(isCanonicalBase64url(bad)).toBe(false);
+    }
+    expect(isCanonicalBase64url("AQ")).toBe(true);
+    expect(isCanonicalBase64url("AQE")).toBe(true);
+    expect(isCanonicalBase64url("AQF")).toBe(false);
+  });
+});
+
+describe("issue 12: crit", () => {
+  it("an unknown crit header parameter -> identity.malformed (not algorithm_not_allowed)", async () => {
+    const id = identifier();
+    const token = await new SignJWT({ sub: "alice", tier: "pro", exp: NOW_SEC + 600 })
+      .setProtectedHeader({
+        alg: "ES256",
+        kid: "es-1",
+        crit: ["urn:x:must-know"],
+        "urn:x:must-know": 1,
+      })
+      .setIssuer("https://issuer.test")
+      .setAudience("api")
+      .setIssuedAt(NOW_SEC)
+      .sign(es.privateKey, { crit: { "urn:x:must-know": true } });
+    expectInvalid(await id.identify(bearer(token), NOW), "identity.malformed", token);
+    expect(id.stats().verifications).toBe(0);
+  });
+});
+
+describe("the caller comes from identity", () => {
+  it("is read with the identifier's own claim paths and cached with the verified token", async () => {
+    const id = identifier({ claims: { subject: "uid", tier: "plan.name" } });
+    const token = await es.sign({ claims: { uid: "u-9", plan: { name: "enterprise" } } });
+    const first = await id.identify(bearer(token), NOW);
+    const second = await id.identify(bearer(token), NOW);
+    expect(first).toMatchObject({
+      kind: "verified",
+      caller: { subject: "u-9", tier: "enterprise" },
+    });
+    if (first.kind !== "verified" || second.kind !== "verified")
+      throw new Error("expected verified");
+    expect(second.cached).toBe(true);
+    expect(second.caller).toBe(first.caller);
+    expect(Object.isFrozen(first.caller) && Object.isFrozen(first.caller.amr)).toBe(true);
+  });
+
+  it("a verified token or jwt_authn payload without a subject -> identity.claims_invalid", async () => {
+    const id = identifier({ sources: { jwt_authn: { enabled: true } } });
+    const token = await es.sign({ claims: { sub: undefined } });
+    expectInvalid(await id.identify(bearer(token), NOW), "identity.claims_invalid", token);
+    expectInvalid(
+      await id.identify(
+        accessRequest({}, { "envoy.filters.http.jwt_authn": { jwt_payload: { tier: "pro" } } }),
+        NOW,
+      ),
+      "identity.claims_invalid",
+    );
+  });
+
+  it("a jwt_authn payload gets the same time rules when it has exp", async () => {
+    const id = identifier({ sources: { jwt_authn: { enabled: true } } });
+    const meta = (payload: unknown) => ({
+      "envoy.filters.http.jwt_authn": { jwt_payload: payload },
+    });
+    expectInvalid(
+      await id.identify(
+        accessRequest({}, meta({ sub: "e", iat: NOW_SEC + 300, exp: NOW_SEC + 600 })),
+        NOW,
+      ),
+      "identity.not_yet_valid",
+    );
+    expectInvalid(
+      await id.identify(accessRequest({}, meta({ sub: "e", iat: NOW_SEC, exp: 1e300 })), NOW),
+      "identity.lifetime_too_long",
+    );
+  });
+});
+
+describe("the refused-token cache", () => {
+  it("holds only tokens that cost a verification, so cheap refusals cannot push them out", async () => {
+    const id = identifier();
+    const forged = await (await testKey("es-1")).sign();
+    expectInvalid(await id.identify(bearer(forged), NOW), "identity.bad_signature");
+    // 2000 distinct tokens refused from their text alone (the refused cache holds 1024)
+    for (let i = 0; i < 2000; i++) {
+      const junk = `${forged.slice(0, -2)}${i}==`;
+      expectInvalid(await id.identify(bearer(junk), NOW), "identity.malformed");
+    }
+    expectInvalid(await id.identify(bearer(forged), NOW + 1000), "identity.bad_signature");
+    expect(id.stats().verifications).toBe(1);
   });
 });
