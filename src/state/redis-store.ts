@@ -202,8 +202,14 @@ export function createRedisStore(
         case "swap":
           args.push("s", op.value, op.ttlMs);
           break;
+        case "get":
+          args.push("g");
+          break;
         case "member":
           args.push("m", op.member, op.ttlMs, op.max);
+          break;
+        case "has":
+          args.push("h", op.member);
           break;
         case "baseline":
           args.push("b", op.bucketMs, op.alpha, op.ttlMs);
@@ -281,12 +287,14 @@ function decode(ops: readonly StoreOp[], flat: unknown[]): OpResult<StoreOp>[] {
       case "count":
       case "distinct":
         return { count: num() };
-      case "swap": {
+      case "swap":
+      case "get": {
         const has = num() === 1;
         const value = str();
         return { previous: has ? value : null };
       }
       case "member":
+      case "has":
         return { isNew: num() === 1, size: num() };
       case "baseline":
         return { current: num(), mean: num(), variance: num(), samples: num() };
