@@ -1,13 +1,20 @@
 import type { MemberReading } from "../../state/store.js";
 import type { Reason } from "../reasons.js";
-import { NOTHING, type Signal, tags } from "./signal.js";
+import { NO_OPS, NOTHING, type Signal, tags } from "./signal.js";
 
-/** New device: the device id joins the subject's bounded set; a new one (not the first) scores. */
+/**
+ * New device: a device id not in the subject's bounded set (and not the first) scores. Only a
+ * trusted (enforced allow) request adds its device to the set.
+ */
 export const newDevice: Signal = {
   name: "device.new",
   enabled: (ctx) =>
     ctx.policy.doc.signals.device.enabled && !ctx.caller.anonymous && ctx.deviceId !== "",
-  ops(ctx) {
+  ops: (ctx) => [
+    { op: "has", key: { tag: tags.subject(ctx), name: "devices" }, member: ctx.deviceId },
+  ],
+  record(ctx, outcome) {
+    if (!outcome.trusted) return NO_OPS;
     const cfg = ctx.policy.doc.signals.device;
     return [
       {
@@ -21,7 +28,8 @@ export const newDevice: Signal = {
   },
   evaluate(ctx, results) {
     const reading = results[0] as MemberReading | undefined;
-    if (reading === undefined || !reading.isNew || reading.size <= 1) return NOTHING;
+    // size is the set before this request: 0 means the first one seen, which is no news
+    if (reading === undefined || !reading.isNew || reading.size === 0) return NOTHING;
     return {
       reasons: [{ code: "device.new", points: ctx.policy.doc.signals.device.new_device_points }],
     };

@@ -1,7 +1,7 @@
 import { distanceKm } from "../../geo/distance.js";
 import type { GeoLocation } from "../../geo/geo-reader.js";
 import type { MemberReading, SwapReading } from "../../state/store.js";
-import { NOTHING, type Signal, tags } from "./signal.js";
+import { NO_OPS, NOTHING, type Signal, tags } from "./signal.js";
 
 const NOWHERE: GeoLocation = Object.freeze({});
 
@@ -69,9 +69,11 @@ function parseSighting(value: string | null): { lat: number; lon: number; at: nu
 }
 
 /**
- * Impossible travel: the subject's last sighting (location and time) is swapped for this one;
- * the great-circle speed between them above `max_kmh` scores. Hops shorter than
- * `min_distance_km` are geo-database noise; the first sighting is not travel.
+ * Impossible travel: the subject's last trusted sighting (location and time) is read before
+ * the verdict; the great-circle speed from it to this request above `max_kmh` scores. Hops
+ * shorter than `min_distance_km` are geo-database noise; the first sighting is not travel.
+ * Only a trusted (enforced allow) request replaces the sighting: a refused one from far away
+ * is evidence against the subject, and the owner's next request is measured from home.
  */
 export const impossibleTravel: Signal = {
   name: "geo.impossible_travel",
@@ -80,14 +82,15 @@ export const impossibleTravel: Signal = {
     const loc = ctx.location();
     return loc?.latitude !== undefined && loc.longitude !== undefined;
   },
-  ops(ctx) {
-    const loc = ctx.location();
+  ops: (ctx) => [{ op: "get", key: { tag: tags.subject(ctx), name: "loc" } }],
+  record(ctx, outcome) {
+    if (!outcome.trusted) return NO_OPS;
     const cfg = ctx.policy.doc.signals.impossible_travel;
     return [
       {
         op: "swap",
         key: { tag: tags.subject(ctx), name: "loc" },
-        value: sighting(loc ?? NOWHERE, ctx.now),
+        value: sighting(ctx.location() ?? NOWHERE, ctx.now),
         ttlMs: cfg.remember_seconds * 1000,
       },
     ];
@@ -120,14 +123,25 @@ export const impossibleTravel: Signal = {
   },
 };
 
-/** New country: the country joins the subject's bounded set; a new one (not the first) scores. */
+/**
+ * New country: a country not in the subject's bounded set (and not the first) scores. Only a
+ * trusted (enforced allow) request adds its country to the set.
+ */
 export const newCountry: Signal = {
   name: "geo.new_country",
   enabled: (ctx) =>
     ctx.policy.doc.signals.new_country.enabled &&
     !ctx.caller.anonymous &&
     ctx.location()?.country !== undefined,
-  ops(ctx) {
+  ops: (ctx) => [
+    {
+      op: "has",
+      key: { tag: tags.subject(ctx), name: "countries" },
+      member: ctx.location()?.country ?? "",
+    },
+  ],
+  record(ctx, outcome) {
+    if (!outcome.trusted) return NO_OPS;
     const cfg = ctx.policy.doc.signals.new_country;
     return [
       {
@@ -141,7 +155,8 @@ export const newCountry: Signal = {
   },
   evaluate(ctx, results) {
     const reading = results[0] as MemberReading | undefined;
-    if (reading === undefined || !reading.isNew || reading.size <= 1) return NOTHING;
+    // size is the set before this request: 0 means the first one seen, which is no news
+    if (reading === undefined || !reading.isNew || reading.size === 0) return NOTHING;
     return {
       reasons: [
         {
