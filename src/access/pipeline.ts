@@ -270,7 +270,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const { ctx, active } = learned;
     if (ctx !== undefined && active !== undefined) {
       const outcome: Outcome = {
-        served: verdict.kind === "allow" || (verdict.kind === "challenge" && verdict.style === "header"),
+        served:
+          verdict.kind === "allow" || (verdict.kind === "challenge" && verdict.style === "header"),
         trusted:
           enforced.kind === "allow" &&
           learned.stateRead === true &&
@@ -283,9 +284,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const attempts = policy.doc.signals.failed_attempts;
     if (attempts.enabled) ops.push(...failureRecord(enforced, req, attempts.window_seconds));
     if (ops.length === 0) return;
-    deps.store
-      .exec({ ops, now: req.receivedAt })
-      .catch((err: unknown) => deps.onStoreError?.(err));
+    deps.store.exec({ ops, now: req.receivedAt }).catch((err: unknown) => deps.onStoreError?.(err));
   }
 
   return {

@@ -85,7 +85,9 @@ describe("impossible travel", () => {
 
   it("reads the last sighting, and stores this one only when the verdict trusts it", () => {
     const c = ctx({ location: paris });
-    expect(impossibleTravel.ops?.(c)).toEqual([{ op: "get", key: { tag: "s:alice", name: "loc" } }]);
+    expect(impossibleTravel.ops?.(c)).toEqual([
+      { op: "get", key: { tag: "s:alice", name: "loc" } },
+    ]);
     expect(impossibleTravel.record?.(c, { served: true, trusted: false })).toEqual([]);
     const ops = impossibleTravel.record?.(c, { served: true, trusted: true }) ?? [];
     expect(ops).toEqual([

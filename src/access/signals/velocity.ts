@@ -75,19 +75,22 @@ export const orgVelocity = velocity(
   "velocity.org",
   "org_requests_per_window",
   tags.org,
-  (ctx) => ctx.caller.org !== "",  false,
+  (ctx) => ctx.caller.org !== "",
+  false,
 );
 export const ipVelocity = velocity(
   "velocity.ip",
   "ip_requests_per_window",
   tags.ip,
-  (ctx) => ctx.req.clientIp !== "",  false,
+  (ctx) => ctx.req.clientIp !== "",
+  false,
 );
 export const deviceVelocity = velocity(
   "velocity.device",
   "device_requests_per_window",
   tags.device,
-  (ctx) => ctx.deviceId !== "",  false,
+  (ctx) => ctx.deviceId !== "",
+  false,
 );
 
 /** The UTC calendar period a quota counts in: its id and when the next one starts (ms). */
@@ -143,5 +146,7 @@ function quotaOps(ctx: SignalContext, cost: number): readonly StoreOp[] {
   if (q === undefined) return NO_OPS;
   const { id, endsAt } = quotaPeriod(q.period, ctx.now);
   const tag = ctx.caller.org === "" ? tags.subject(ctx) : tags.org(ctx);
-  return [{ op: "count", key: { tag, name: `quota:${id}` }, cost, ttlMs: endsAt - ctx.now + 86_400_000 }];
+  return [
+    { op: "count", key: { tag, name: `quota:${id}` }, cost, ttlMs: endsAt - ctx.now + 86_400_000 },
+  ];
 }
