@@ -20,6 +20,8 @@ export interface GeoReader {
   lookup(ip: string): GeoLocation | undefined;
   /** Which databases answer (file, type, build date), for logs and health output. */
   readonly description: string;
+  /** What the reader can answer: locations (city/country) and network owners (ASN). */
+  readonly data: { readonly city: boolean; readonly asn: boolean };
   /** Drops the databases (their buffers are freed by GC); later lookups answer undefined. */
   close(): void;
 }
@@ -148,8 +150,13 @@ function createGeoReader(
     return place === undefined ? owner : Object.freeze({ ...place, ...owner });
   };
 
+  const data = Object.freeze({
+    city: city.length > 0,
+    asn: asn.length > 0 || asnRanges !== undefined,
+  });
   return {
     description,
+    data,
     lookup(ip) {
       if (closed) return undefined;
       const hit = cache?.get(ip);
@@ -205,7 +212,13 @@ const EMBEDDED_ASN_PACKAGE = "@ip-location-db/asn";
  * table.
  */
 export async function openEmbeddedGeoReader(
-  options: { cacheSize?: number; families?: readonly (4 | 6)[]; asn?: boolean } = {},
+  options: {
+    cacheSize?: number;
+    families?: readonly (4 | 6)[];
+    asn?: boolean;
+    /** ASN mmdb files of one's own (RISKGATE_GEO_ASN_FILES); given, they replace the table. */
+    asnFiles?: readonly string[];
+  } = {},
 ): Promise<GeoReader> {
   const cacheSize = checkCacheSize(options.cacheSize ?? DEFAULT_GEO_CACHE_SIZE);
   const families = options.families ?? [4, 6];
@@ -224,8 +237,9 @@ export async function openEmbeddedGeoReader(
       { cause: err },
     );
   }
+  const ownAsn = options.asnFiles ?? [];
   let asnFiles: { ipv4?: string; ipv6?: string } | undefined;
-  if (options.asn ?? true) {
+  if ((options.asn ?? true) && ownAsn.length === 0) {
     try {
       asnFiles = {};
       if (families.includes(4)) {
@@ -243,14 +257,17 @@ export async function openEmbeddedGeoReader(
       );
     }
   }
-  const [city, ranges] = await Promise.all([
+  const [city, asn, ranges] = await Promise.all([
     Promise.all(files.map(openDatabase)),
+    Promise.all(ownAsn.map(openDatabase)),
     asnFiles === undefined ? undefined : openAsnRanges(asnFiles),
   ]);
   const asnText =
-    ranges === undefined
-      ? ""
-      : `; ASN from ${EMBEDDED_ASN_PACKAGE} (${ranges.size} ranges); ${ASN_ATTRIBUTION}`;
+    ranges !== undefined
+      ? `; ASN from ${EMBEDDED_ASN_PACKAGE} (${ranges.size} ranges); ${ASN_ATTRIBUTION}`
+      : asn.length > 0
+        ? `; ASN: ${describe(asn)}`
+        : "";
   const description = `DB-IP City Lite from ${EMBEDDED_PACKAGE}: ${describe(city)}; ${DBIP_ATTRIBUTION}${asnText}`;
-  return createGeoReader(city, [], cacheSize, description, ranges);
+  return createGeoReader(city, asn, cacheSize, description, ranges);
 }

@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildCheckRequest, describeResponse } from "../../src/cli/check.js";
@@ -109,6 +111,58 @@ describe("geo signals with the embedded DB-IP database", () => {
     expect(codes(view.body)).toEqual(
       expect.arrayContaining(["geo.impossible_travel", "geo.new_country"]),
     );
+  });
+
+  // issue 14, defect 2: the embedded default carries ASN data, so hosting_asn scores
+  it("scores a hosting ASN with the embedded data alone", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "riskgate-asn-"));
+    const file = join(dir, "hosting.txt");
+    writeFileSync(file, "AS16509\n");
+    const hosting = `${policyText}\n`.replace(
+      "signals:\n",
+      `signals:\n  hosting_asn: { enabled: true, file: ${JSON.stringify(file)}, points: 60 }\n`,
+    );
+    const server = await startTestServer({ policyText: hosting, geo });
+    try {
+      const t = await server.token({ sub: "cloud", tier: "pro", amr: ["mfa"] });
+      // 60 points: past the pro tier's challenge_at, so the reasons come back in the body
+      const res = await server.client.check(get(t, "52.94.76.10")); // AWS, AS16509
+      const view = describeResponse(res);
+      expect(view.decision).toBe("challenge");
+      expect(codes(view.body)).toContain("ip.hosting_asn");
+      const home = await server.token({ sub: "home", tier: "pro", amr: ["mfa"] });
+      expect((await server.client.check(get(home, "193.0.6.139"))).status.code).toBe(
+        grpc.status.OK,
+      );
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it("refuses a policy whose hosting_asn has no ASN data to read", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "riskgate-asn-"));
+    const file = join(dir, "hosting.txt");
+    writeFileSync(file, "AS16509\n");
+    const hosting = `${policyText}\n`.replace(
+      "signals:\n",
+      `signals:\n  hosting_asn: { enabled: true, file: ${JSON.stringify(file)} }\n`,
+    );
+    try {
+      await expect(startTestServer({ policyText: hosting })).rejects.toMatchObject({
+        code: "RISKGATE_SIGNAL_DATA_MISSING",
+      });
+      const cityOnly = await openEmbeddedGeoReader({ families: [4], asn: false });
+      try {
+        await expect(startTestServer({ policyText: hosting, geo: cityOnly })).rejects.toMatchObject(
+          { code: "RISKGATE_SIGNAL_DATA_MISSING" },
+        );
+      } finally {
+        cityOnly.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 
   it("blocks a country the tier denies", async () => {

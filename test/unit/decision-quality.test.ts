@@ -24,6 +24,7 @@ const places: Record<string, GeoLocation> = {
 const geo: GeoReader = {
   lookup: (ip) => places[ip],
   description: "test places",
+  data: { city: true, asn: false },
   close() {},
 };
 

@@ -143,7 +143,12 @@ describe("impossible travel", () => {
 });
 
 describe("geo: country lists and new country", () => {
-  const geo = { lookup: () => undefined, description: "", close() {} };
+  const geo = {
+    lookup: () => undefined,
+    description: "",
+    data: { city: true, asn: false },
+    close() {},
+  };
   const policy = policyWith("", [
     [
       "    entitlements: [api.read, api.write, reports.export]\n",
