@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildCheckRequest, describeResponse } from "../../src/cli/check.js";
 import { type GeoReader, openEmbeddedGeoReader } from "../../src/geo/geo-reader.js";
@@ -64,6 +65,43 @@ describe.runIf(available)("signals on real state (Redis)", () => {
     const res = await b.client.check(get(tb));
     expect(res.status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(codes(describeResponse(res).body)).toContain("velocity.subject");
+  });
+
+  it("decides on one script, and writes what the verdict allows in one more", async () => {
+    const orgLimits = policyText.replace(
+      "limits: { requests_per_window: 300 }",
+      "limits: { requests_per_window: 300, org_requests_per_window: 1000 }",
+    );
+    const server = await startTestServer({ policyText: orgLimits, store: await newStore() });
+    const admin = new Redis(redis.url);
+    const scripts = async () => {
+      const stats = await admin.info("commandstats");
+      const calls = (name: string) =>
+        Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      return calls("evalsha") + calls("eval");
+    };
+    const settle = () => new Promise((r) => setTimeout(r, 100));
+    try {
+      const t = await server.token({ sub: "trips", tier: "pro", org: "trips-org", amr: ["mfa"] });
+      await server.client.check(get(t)); // loads the script on this connection
+      await settle();
+      let before = await scripts();
+      // served: the deciding batch, then the org window's count after the verdict
+      expect((await server.client.check(get(t))).status.code).toBe(grpc.status.OK);
+      await settle();
+      expect((await scripts()) - before).toBe(2);
+      // served with nothing to write after (no org, no geo): the deciding batch only
+      const lone = await server.token({ sub: "trips-lone", tier: "pro", amr: ["mfa"] });
+      await server.client.check(get(lone));
+      await settle();
+      before = await scripts();
+      expect((await server.client.check(get(lone))).status.code).toBe(grpc.status.OK);
+      await settle();
+      expect((await scripts()) - before).toBe(1);
+    } finally {
+      admin.disconnect();
+      await server.stop();
+    }
   });
 
   it("applies the failure mode while Redis is down and recovers when it returns", async () => {

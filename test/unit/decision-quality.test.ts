@@ -100,6 +100,20 @@ describe("defect 1: a refused request does not teach the profile", () => {
     expect(codes(again)).toEqual(["geo.impossible_travel", "geo.new_country"]);
   });
 
+  it("does not learn from a header-style challenge, though the upstream serves it", async () => {
+    const check = setup(
+      demoText.replace(
+        "challenge: { style: step_up, acr_values: mfa }",
+        "challenge: { style: header, acr_values: mfa }",
+      ),
+    );
+    await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
+    const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
+    expect(thief).toMatchObject({ kind: "challenge", style: "header" });
+    const again = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(11) });
+    expect(codes(again)).toEqual(["geo.impossible_travel", "geo.new_country"]);
+  });
+
   it("learns from an allowed request: a real trip is travel once, then home", async () => {
     const check = setup();
     await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
