@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
 import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
+import { signalDataGaps } from "../../src/access/signals/signal-data.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import type { GeoLocation, GeoReader } from "../../src/geo/geo-reader.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
@@ -222,5 +223,29 @@ describe("defect 4: one throttled subject does not lock out its org or IP", () =
     const sixth = await check("hammer");
     expect(sixth.kind).toBe("throttle");
     expect(codes(sixth)).toEqual(["velocity.org"]);
+  });
+});
+
+describe("defect 2: a signal without its data is refused or warned about, not silent", () => {
+  const withCountries = demoText.replace(
+    "    entitlements: [api.read]\n",
+    "    entitlements: [api.read]\n    countries: { deny: [KP] }\n",
+  );
+  const asn = (text: string) =>
+    text.replace("signals:\n", "signals:\n  hosting_asn: { enabled: true, file: asn.txt }\n");
+
+  it("refuses configured lists without data, warns about default signals left idle", () => {
+    const doc = parsePolicy(asn(withCountries), "t.yaml").doc;
+    const none = signalDataGaps(doc, undefined);
+    expect(none.missing).toEqual([
+      expect.stringMatching(/^signals\.hosting_asn needs ASN data/),
+      expect.stringMatching(/^tiers\.free\.countries needs geolocation/),
+    ]);
+    expect(none.idle).toEqual(["signals.impossible_travel", "signals.new_country"]);
+    expect(signalDataGaps(doc, geo).missing).toEqual([
+      expect.stringMatching(/^signals\.hosting_asn needs ASN data/),
+    ]);
+    const full = signalDataGaps(doc, { ...geo, data: { city: true, asn: true } });
+    expect(full).toEqual({ missing: [], idle: [] });
   });
 });
