@@ -3,6 +3,7 @@ import { createIdentifier } from "./access/identity.js";
 import { createFileKeySource, createRemoteKeySource, type KeySource } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import { buildRuntime as buildPolicyRuntime, type Runtime } from "./access/runtime.js";
+import { signalDataGaps } from "./access/signals/signal-data.js";
 import type { Policy } from "./config/policy.js";
 import type { Settings } from "./config/settings.js";
 import { RiskgateError } from "./errors.js";
@@ -70,6 +71,19 @@ export function createApp(deps: AppDeps): App {
 
   /** The policy's whole snapshot; rejects (holding nothing) when any part fails to load. */
   function buildRuntime(policy: Policy): Promise<Runtime> {
+    // a signal the policy configures but cannot see its data for would score nothing, silently
+    const gaps = signalDataGaps(policy.doc, deps.geo);
+    if (gaps.missing.length > 0) {
+      return Promise.reject(
+        new RiskgateError(
+          "RISKGATE_SIGNAL_DATA_MISSING",
+          `${policy.source}: ${gaps.missing.join("; ")}`,
+        ),
+      );
+    }
+    if (gaps.idle.length > 0) {
+      logger.warn({ signals: gaps.idle }, "signals on without geolocation: they score nothing");
+    }
     return buildPolicyRuntime(policy, {
       lists,
       ...(runtime === undefined ? {} : { previous: runtime }),

@@ -24,6 +24,11 @@ export const ERRORS = {
     message: "A geolocation (mmdb) database is missing or unreadable.",
     outcome: "startup fails (exit 2)",
   },
+  RISKGATE_SIGNAL_DATA_MISSING: {
+    message:
+      "The policy configures a signal whose data the server lacks (hosting_asn without ASN data, country lists without geolocation).",
+    outcome: "startup fails (exit 2); on reload the last good policy stays",
+  },
   RISKGATE_LIST_UNREADABLE: {
     message: "An IP or ASN list file is unreadable, empty or not a list.",
     outcome: "startup fails (exit 2); on reload the last good list stays",

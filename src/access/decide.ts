@@ -30,8 +30,9 @@ export interface Throttle {
 
 /**
  * Turns the score into a verdict with the tier's thresholds for the route's sensitivity:
- * throttle beats everything, then deny_at, then challenge_at (or a downgrade when the tier has
- * one that still grants the route), else allow.
+ * throttle beats everything, then deny_at, then a route's step-up `max_age_seconds` that the
+ * caller's `auth_time` does not meet (RFC 9470 `max_age`: challenged whatever the score), then
+ * challenge_at (or a downgrade when the tier has one that still grants the route), else allow.
  */
 export function decideRisk(
   input: RiskInput,
@@ -47,6 +48,10 @@ export function decideRisk(
   }
   const limits = tier.risk.by_sensitivity[route.sensitivity] ?? tier.risk;
   if (score >= limits.deny_at) return { ...base, kind: "deny", cause: "risk" };
+  const tooOld = authTooOld(input);
+  if (tooOld !== undefined) {
+    return challenge(input, context(input, [...reasons, tooOld], score, input.tierName), reasons);
+  }
   if (score < limits.challenge_at) return { ...base, kind: "allow" };
 
   const downgrade = tier.downgrade_to;
@@ -61,6 +66,12 @@ export function decideRisk(
     return { ...context(input, [...reasons, note], score, downgrade), kind: "allow" };
   }
 
+  return challenge(input, base, reasons);
+}
+
+/** A step-up challenge with the route's (else the policy's) RFC 9470 acr_values and max_age. */
+function challenge(input: RiskInput, base: DecisionContext, reasons: readonly Reason[]): Verdict {
+  const { policy, route } = input;
   const cfg = policy.doc.decisions.challenge;
   const stale = reasons.some((r) => r.code === "auth.stale");
   const maxAge =
@@ -74,6 +85,24 @@ export function decideRisk(
     ...(maxAge === undefined ? {} : { maxAge }),
     style: cfg.style,
   };
+}
+
+/**
+ * The route's step-up `max_age_seconds` is RFC 9470's `max_age`: the last active
+ * authentication must be at most that old. A caller whose `auth_time` is older, or who
+ * carries no `auth_time` to show (the route asks for a recent login the token cannot prove),
+ * gets an `auth.max_age` reason, and the decision challenges.
+ */
+function authTooOld(input: RiskInput): Reason | undefined {
+  const maxAge = input.route.rule?.step_up?.max_age_seconds;
+  if (maxAge === undefined || input.caller.anonymous) return undefined;
+  const authTime = input.caller.authTime;
+  if (authTime === undefined) {
+    return { code: "auth.max_age", points: 0, detail: `no auth_time; max_age ${maxAge}s` };
+  }
+  const age = Math.floor(input.req.receivedAt / 1000 - authTime);
+  if (age <= maxAge) return undefined;
+  return { code: "auth.max_age", points: 0, detail: `auth_time ${age}s ago; max_age ${maxAge}s` };
 }
 
 function context(

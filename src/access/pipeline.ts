@@ -25,7 +25,7 @@ import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
 import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
-import type { Signal, SignalContext, SignalEnv, SignalFinding } from "./signals/signal.js";
+import type { Outcome, Signal, SignalContext, SignalEnv, SignalFinding } from "./signals/signal.js";
 import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
   deviceVelocity,
@@ -154,6 +154,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     timings: StageTimings,
     seen: Seen,
     trace: DecisionTrace | undefined,
+    learned: Learned,
   ): Promise<Verdict> {
     const { policy } = runtime;
     const doc = policy.doc;
@@ -270,11 +271,48 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (finding.throttle && throttle === undefined) throttle = finding.throttle;
       if (finding.block && block === undefined) block = finding.block;
     }
+    // what the verdict may write, once it is known (see `record`)
+    learned.ctx = ctx;
+    learned.active = active;
+    learned.stateRead = results !== undefined;
     if (block !== undefined) {
       return deny({ ...who, reasons }, "risk", block);
     }
 
     return decideRisk(ctx, reasons, throttle);
+  }
+
+  /**
+   * The writes the verdict allows, after the answer: shared rate windows count served
+   * requests, the profile learns from trusted ones, failures are counted. One batch that
+   * nothing waits on, so the deciding path keeps its one round trip.
+   */
+  function record(
+    policy: Policy,
+    req: AccessRequest,
+    enforced: Verdict,
+    verdict: Verdict,
+    learned: Learned,
+  ): void {
+    const ops: StoreOp[] = [];
+    const { ctx, active } = learned;
+    if (ctx !== undefined && active !== undefined) {
+      const outcome: Outcome = {
+        served:
+          verdict.kind === "allow" || (verdict.kind === "challenge" && verdict.style === "header"),
+        trusted:
+          enforced.kind === "allow" &&
+          learned.stateRead === true &&
+          !enforced.reasons.some((r) => r.code === "risk.downgraded"),
+      };
+      for (const signal of active) {
+        if (signal.record !== undefined) ops.push(...signal.record(ctx, outcome));
+      }
+    }
+    const attempts = policy.doc.signals.failed_attempts;
+    if (attempts.enabled) ops.push(...failureRecord(enforced, req, attempts.window_seconds));
+    if (ops.length === 0) return;
+    deps.store.exec({ ops, now: req.receivedAt }).catch((err: unknown) => deps.onStoreError?.(err));
   }
 
   return {
@@ -292,11 +330,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       let enforced: Verdict;
       const timings: StageTimings = {};
       const seen: Seen = {};
+      const learned: Learned = {};
       try {
-        const running = run(runtime, req, route, timings, seen, trace);
+        const running = run(runtime, req, route, timings, seen, trace, learned);
         const outcome =
           overBudget === undefined ? await running : await Promise.race([running, overBudget]);
         if (outcome === "budget") {
+          learned.ctx = undefined; // decided without the signals: nothing to learn from
           const mode = failureModeOf(policy, undefined, route);
           const reason: Reason = { code: "failure.budget", points: 0, detail: `${budgetMs}ms` };
           enforced = failureVerdict(mode, req, {
@@ -311,22 +351,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       } finally {
         cancel?.();
       }
-      const attempts = policy.doc.signals.failed_attempts;
-      if (attempts.enabled) {
-        const ops = failureRecord(enforced, req, attempts.window_seconds);
-        if (ops.length > 0) {
-          // counted after the answer is known, off the decision's own round trip
-          deps.store
-            .exec({ ops, now: req.receivedAt })
-            .catch((err: unknown) => deps.onStoreError?.(err));
-        }
-      }
       const tier = enforced.tier === undefined ? undefined : policy.doc.tiers[enforced.tier];
       const mode = route.rule?.mode ?? tier?.mode ?? policy.doc.mode;
       const verdict: Verdict =
         mode === "shadow" && enforced.kind !== "allow"
           ? { ...enforced, kind: "allow", shadowOf: enforced.kind }
           : enforced;
+      record(policy, req, enforced, verdict, learned);
       return {
         verdict,
         enforced,
@@ -345,6 +376,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 interface Seen {
   caller?: Caller;
   deviceId?: string;
+}
+
+/** What the signal stage leaves for the writes after the verdict (unset: it did not run). */
+interface Learned {
+  ctx?: SignalContext | undefined;
+  active?: readonly Signal[];
+  /** The deciding batch answered (false: the store failed and signals sat out). */
+  stateRead?: boolean;
 }
 
 function failureModeOf(

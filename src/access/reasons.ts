@@ -52,6 +52,8 @@ export const REASONS = {
   "request.automation": "The user agent looks like automation.",
   "auth.weak": "The authentication methods (amr/acr) are weaker than the route asks for.",
   "auth.stale": "The last authentication (auth_time) is older than the route allows.",
+  "auth.max_age":
+    "The route's step-up max_age is not met (auth_time older, or absent): a challenge whatever the score.",
   "risk.downgraded":
     "Medium risk: the caller was served as its tier's downgrade_to tier instead of challenged.",
   "request.sensitivity": "The route is marked sensitive; touching it adds risk by itself.",

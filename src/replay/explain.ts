@@ -200,8 +200,12 @@ function describeOp(op: StoreOp): string {
       return `distinct ${key} add ${op.member} (${op.windowMs / 1000} s)`;
     case "swap":
       return `swap ${key} := ${op.value}`;
+    case "get":
+      return `get ${key}`;
     case "member":
       return `member ${key} add ${op.member} (max ${op.max})`;
+    case "has":
+      return `has ${key} ${op.member}`;
     case "baseline":
       return `baseline ${key} (bucket ${op.bucketMs / 1000} s, alpha ${op.alpha})`;
   }

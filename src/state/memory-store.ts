@@ -203,6 +203,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return { previous };
   }
 
+  function get(entries: Entries, key: string, now: number): SwapReading {
+    const e = live(entries, key, "swap", now);
+    return { previous: e === undefined ? null : e.value };
+  }
+
+  function has(entries: Entries, key: string, member: string, now: number): MemberReading {
+    const e = live(entries, key, "member" as SetEntry["kind"], now);
+    if (e === undefined) return { isNew: true, size: 0 };
+    return { isNew: !e.members.has(member), size: e.members.size };
+  }
+
   function baseline(entries: Entries, key: string, op: BaselineOp, now: number): BaselineReading {
     const bucket = Math.floor(now / op.bucketMs);
     let e = live(entries, key, "baseline", now);
@@ -234,8 +245,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return distinct(entries, key, op, now);
       case "swap":
         return swap(entries, key, op.value, op.ttlMs, now);
+      case "get":
+        return get(entries, key, now);
       case "member":
         return member(entries, key, op, now);
+      case "has":
+        return has(entries, key, op.member, now);
       case "baseline":
         return baseline(entries, key, op, now);
     }

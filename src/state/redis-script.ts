@@ -16,7 +16,7 @@ export const STORE_SCRIPT = `
 -- The clock is the Redis server's own (TIME): replicas with drifting clocks share one notion
 -- of "this window", and all keys of one tag live on one server, so they see one clock.
 -- Returns a flat array: window -> count, reset_ms; count/distinct -> count;
--- swap -> has_previous (0/1), previous or ""; member -> is_new (0/1), size;
+-- swap/get -> has_previous (0/1), previous or ""; member/has -> is_new (0/1), size;
 -- baseline -> current, mean (string), variance (string), samples.
 -- Fractions go back as strings: Redis would truncate Lua numbers to integers.
 local t = redis.call('TIME')
@@ -92,6 +92,24 @@ for i = 1, #KEYS do
       out[#out + 1] = 0
       out[#out + 1] = ''
     end
+  elseif op == 'g' then
+    -- read what 's' stored, without writing
+    a = a + 1
+    local v = redis.call('GET', key)
+    if v then
+      out[#out + 1] = 1
+      out[#out + 1] = v
+    else
+      out[#out + 1] = 0
+      out[#out + 1] = ''
+    end
+  elseif op == 'h' then
+    -- membership of an 'm' set, without adding (no key created, TTL untouched)
+    local member = ARGV[a + 1]
+    a = a + 2
+    local isNew = redis.call('ZSCORE', key, member) == false
+    out[#out + 1] = isNew and 1 or 0
+    out[#out + 1] = redis.call('ZCARD', key)
   elseif op == 'm' then
     -- bounded set: sorted set scored by last sighting, the stalest evicted past max
     local member = ARGV[a + 1]

@@ -48,7 +48,9 @@ const ENCODE: { readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>)
   count: (op) => ["c", op.cost, op.ttlMs],
   distinct: (op) => ["d", op.member, op.windowMs],
   swap: (op) => ["s", op.value, op.ttlMs],
+  get: () => ["g"],
   member: (op) => ["m", op.member, op.ttlMs, op.max],
+  has: (op) => ["h", op.member],
   baseline: (op) => ["b", op.bucketMs, op.alpha, op.ttlMs],
 };
 
@@ -173,12 +175,14 @@ function decode(ops: readonly StoreOp[], flat: unknown[]): OpResult<StoreOp>[] {
       case "count":
       case "distinct":
         return { count: num() };
-      case "swap": {
+      case "swap":
+      case "get": {
         const has = num() === 1;
         const value = str();
         return { previous: has ? value : null };
       }
       case "member":
+      case "has":
         return { isNew: num() === 1, size: num() };
       case "baseline":
         return { current: num(), mean: num(), variance: num(), samples: num() };

@@ -56,6 +56,25 @@ export interface SwapOp {
   readonly ttlMs: number;
 }
 
+/**
+ * Reads what `swap` stored, without replacing it (the last sighting, read before the verdict;
+ * the pipeline writes it back with `swap` only when the verdict allows). Creates no key.
+ */
+export interface GetOp {
+  readonly op: "get";
+  readonly key: StoreKey;
+}
+
+/**
+ * Tests membership of a `member` set without adding to it (`isNew`: not in the set; `size`:
+ * the set's size now). Creates no key and refreshes no TTL.
+ */
+export interface HasOp {
+  readonly op: "has";
+  readonly key: StoreKey;
+  readonly member: string;
+}
+
 /** Bounded set (known devices, countries): oldest evicted past `max`, TTL refreshed. */
 export interface MemberOp {
   readonly op: "member";
@@ -102,16 +121,24 @@ export interface BaselineReading {
   readonly samples: number;
 }
 
-export type StoreOp = WindowOp | CountOp | DistinctOp | SwapOp | MemberOp | BaselineOp;
+export type StoreOp =
+  | WindowOp
+  | CountOp
+  | DistinctOp
+  | SwapOp
+  | GetOp
+  | MemberOp
+  | HasOp
+  | BaselineOp;
 
 /** The result type of one op. */
 export type OpResult<O extends StoreOp> = O extends WindowOp
   ? WindowReading
   : O extends CountOp | DistinctOp
     ? CountReading
-    : O extends SwapOp
+    : O extends SwapOp | GetOp
       ? SwapReading
-      : O extends MemberOp
+      : O extends MemberOp | HasOp
         ? MemberReading
         : O extends BaselineOp
           ? BaselineReading
@@ -169,6 +196,10 @@ function opProblem(op: StoreOp): string | undefined {
     case "swap":
       if (typeof op.value !== "string") return "value must be a string";
       return positiveInt(op.ttlMs) ? undefined : "ttlMs must be a positive integer";
+    case "get":
+      return undefined;
+    case "has":
+      return typeof op.member === "string" ? undefined : "member must be a string";
     case "member":
       if (typeof op.member !== "string") return "member must be a string";
       if (!positiveInt(op.max)) return "max must be a positive integer";

@@ -166,6 +166,64 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       if (s.ttl) expect(await s.ttl(key)).toBeGreaterThan(59_000);
     });
 
+    it("reads the last sighting without replacing it (get), and creates no key", async () => {
+      const key = k("loc");
+      const none = await exec([{ op: "get", key }]);
+      expect(none.results[0]).toEqual({ previous: null });
+      if (s.ttl) expect(await s.ttl(key)).toBe(-2);
+      await exec([{ op: "swap", key, value: "52.52,13.40,1,DE", ttlMs: 60_000 }]);
+      // reading twice gives the same value: a get never writes
+      expect((await exec([{ op: "get", key }])).results[0]).toEqual({
+        previous: "52.52,13.40,1,DE",
+      });
+      expect((await exec([{ op: "get", key }])).results[0]).toEqual({
+        previous: "52.52,13.40,1,DE",
+      });
+      const swapped = await exec([{ op: "swap", key, value: "x", ttlMs: 60_000 }]);
+      expect(swapped.results[0].previous).toBe("52.52,13.40,1,DE");
+    });
+
+    it("tests set membership without adding (has): no key, no TTL refresh", async () => {
+      const key = k("devices");
+      expect((await exec([{ op: "has", key, member: "d1" }])).results[0]).toEqual({
+        isNew: true,
+        size: 0,
+      });
+      if (s.ttl) expect(await s.ttl(key)).toBe(-2);
+      await exec([{ op: "member", key, member: "d1", ttlMs: 60_000, max: 3 }]);
+      const asked = await exec([
+        { op: "has", key, member: "d2" },
+        { op: "has", key, member: "d2" },
+        { op: "has", key, member: "d1" },
+      ]);
+      expect(asked.results).toEqual([
+        { isNew: true, size: 1 },
+        { isNew: true, size: 1 }, // the first test did not add d2
+        { isNew: false, size: 1 },
+      ]);
+    });
+
+    it("lets a set expire although has asked about it (has refreshes nothing)", async () => {
+      const key = k("countries");
+      const seen = k("loc");
+      await exec([
+        { op: "member", key, member: "FR", ttlMs: 300, max: 5 },
+        { op: "swap", key: seen, value: "a", ttlMs: 300 },
+      ]);
+      await s.clock.sleep(150);
+      const mid = await exec([
+        { op: "has", key, member: "FR" },
+        { op: "get", key: seen },
+      ]);
+      expect(mid.results).toEqual([{ isNew: false, size: 1 }, { previous: "a" }]);
+      await s.clock.sleep(250); // 400 ms after the write
+      const late = await exec([
+        { op: "has", key, member: "FR" },
+        { op: "get", key: seen },
+      ]);
+      expect(late.results).toEqual([{ isNew: true, size: 0 }, { previous: null }]);
+    });
+
     it("expires sets and last sightings by TTL, and a sighting refreshes a set's TTL", async () => {
       const seen = k("loc");
       const known = k("devices");

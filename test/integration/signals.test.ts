@@ -1,5 +1,8 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildCheckRequest, describeResponse } from "../../src/cli/check.js";
 import { type GeoReader, openEmbeddedGeoReader } from "../../src/geo/geo-reader.js";
@@ -64,6 +67,43 @@ describe.runIf(available)("signals on real state (Redis)", () => {
     expect(codes(describeResponse(res).body)).toContain("velocity.subject");
   });
 
+  it("decides on one script, and writes what the verdict allows in one more", async () => {
+    const orgLimits = policyText.replace(
+      "limits: { requests_per_window: 300 }",
+      "limits: { requests_per_window: 300, org_requests_per_window: 1000 }",
+    );
+    const server = await startTestServer({ policyText: orgLimits, store: await newStore() });
+    const admin = new Redis(redis.url);
+    const scripts = async () => {
+      const stats = await admin.info("commandstats");
+      const calls = (name: string) =>
+        Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      return calls("evalsha") + calls("eval");
+    };
+    const settle = () => new Promise((r) => setTimeout(r, 100));
+    try {
+      const t = await server.token({ sub: "trips", tier: "pro", org: "trips-org", amr: ["mfa"] });
+      await server.client.check(get(t)); // loads the script on this connection
+      await settle();
+      let before = await scripts();
+      // served: the deciding batch, then the org window's count after the verdict
+      expect((await server.client.check(get(t))).status.code).toBe(grpc.status.OK);
+      await settle();
+      expect((await scripts()) - before).toBe(2);
+      // served with nothing to write after (no org, no geo): the deciding batch only
+      const lone = await server.token({ sub: "trips-lone", tier: "pro", amr: ["mfa"] });
+      await server.client.check(get(lone));
+      await settle();
+      before = await scripts();
+      expect((await server.client.check(get(lone))).status.code).toBe(grpc.status.OK);
+      await settle();
+      expect((await scripts()) - before).toBe(1);
+    } finally {
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+
   it("applies the failure mode while Redis is down and recovers when it returns", async () => {
     const t = await a.token({ sub: "outage-user", tier: "pro", amr: ["mfa"] });
     expect((await a.client.check(get(t))).status.code).toBe(grpc.status.OK);
@@ -109,6 +149,58 @@ describe("geo signals with the embedded DB-IP database", () => {
     expect(codes(view.body)).toEqual(
       expect.arrayContaining(["geo.impossible_travel", "geo.new_country"]),
     );
+  });
+
+  // issue 14, defect 2: the embedded default carries ASN data, so hosting_asn scores
+  it("scores a hosting ASN with the embedded data alone", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "riskgate-asn-"));
+    const file = join(dir, "hosting.txt");
+    writeFileSync(file, "AS16509\n");
+    const hosting = `${policyText}\n`.replace(
+      "signals:\n",
+      `signals:\n  hosting_asn: { enabled: true, file: ${JSON.stringify(file)}, points: 60 }\n`,
+    );
+    const server = await startTestServer({ policyText: hosting, geo });
+    try {
+      const t = await server.token({ sub: "cloud", tier: "pro", amr: ["mfa"] });
+      // 60 points: past the pro tier's challenge_at, so the reasons come back in the body
+      const res = await server.client.check(get(t, "52.94.76.10")); // AWS, AS16509
+      const view = describeResponse(res);
+      expect(view.decision).toBe("challenge");
+      expect(codes(view.body)).toContain("ip.hosting_asn");
+      const home = await server.token({ sub: "home", tier: "pro", amr: ["mfa"] });
+      expect((await server.client.check(get(home, "193.0.6.139"))).status.code).toBe(
+        grpc.status.OK,
+      );
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it("refuses a policy whose hosting_asn has no ASN data to read", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "riskgate-asn-"));
+    const file = join(dir, "hosting.txt");
+    writeFileSync(file, "AS16509\n");
+    const hosting = `${policyText}\n`.replace(
+      "signals:\n",
+      `signals:\n  hosting_asn: { enabled: true, file: ${JSON.stringify(file)} }\n`,
+    );
+    try {
+      await expect(startTestServer({ policyText: hosting })).rejects.toMatchObject({
+        code: "RISKGATE_SIGNAL_DATA_MISSING",
+      });
+      const cityOnly = await openEmbeddedGeoReader({ families: [4], asn: false });
+      try {
+        await expect(startTestServer({ policyText: hosting, geo: cityOnly })).rejects.toMatchObject(
+          { code: "RISKGATE_SIGNAL_DATA_MISSING" },
+        );
+      } finally {
+        cityOnly.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 
   it("blocks a country the tier denies", async () => {

@@ -3,12 +3,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RiskgateError } from "../../src/errors.js";
+import { parseAsnRanges } from "../../src/geo/asn-ranges.js";
 import {
+  ASN_ATTRIBUTION,
   DBIP_ATTRIBUTION,
   type GeoReader,
   openEmbeddedGeoReader,
   openGeoReader,
 } from "../../src/geo/geo-reader.js";
+import { parseIp } from "../../src/geo/ip-address.js";
 import { type MmdbValue, writeMmdb } from "../fixtures/geo/mmdb-writer.js";
 
 const record = (name: string): MmdbValue =>
@@ -81,10 +84,53 @@ describe("the embedded DB-IP City Lite database", () => {
     expect(geo.lookup("9.9.9.9")).toBe(first);
   });
 
+  // issue 14, defect 2: the embedded default had no ASN data, so signals.hosting_asn never fired
+  it.each([
+    ["8.8.8.8", 15169],
+    ["1.1.1.1", 13335],
+    ["52.94.76.10", 16509], // Amazon (AWS us-east-1)
+    ["2001:4860:4860::8888", 15169],
+  ])("knows the ASN of %s (AS%i) from @ip-location-db/asn", (ip, asn) => {
+    const found = geo.lookup(ip);
+    expect(found?.asn).toBe(asn);
+    expect(found?.asOrg).toBeTypeOf("string");
+    expect(found?.country).toMatch(/^[A-Z]{2}$/); // merged with the city record
+  });
+
   it("describes its files and carries DB-IP's attribution", () => {
+    expect(geo.description).toContain(ASN_ATTRIBUTION);
     expect(geo.description).toMatch(/dbip-city-ipv4\.mmdb \(city ipv4, built \d{4}-\d\d-\d\d\)/);
     expect(geo.description).toMatch(/dbip-city-ipv6\.mmdb \(city ipv6, built/);
     expect(geo.description).toContain(DBIP_ATTRIBUTION);
+  });
+});
+
+describe("the ip-location-db ASN table", () => {
+  const table = parseAsnRanges(
+    [
+      '16777216,16777471,13335,"Cloudflare, Inc."',
+      "16778240,16779263,38803,Gtelecom Pty Ltd",
+      'junk,line,x,"y"',
+      '16779264,16779264,64500,"Quote ""Co"""',
+      "",
+    ].join("\n"),
+    "2001:200::,2001:200:ffff:ffff:ffff:ffff:ffff:ffff,2500,WIDE Project\n",
+  );
+  const at = (ip: string) => {
+    const addr = parseIp(ip);
+    return addr === undefined ? undefined : table.lookup(addr);
+  };
+
+  it("finds the range holding an address, and nothing between ranges", () => {
+    expect(table.size).toBe(4);
+    expect(at("1.0.0.0")).toEqual({ asn: 13335, asOrg: "Cloudflare, Inc." });
+    expect(at("1.0.0.255")).toEqual({ asn: 13335, asOrg: "Cloudflare, Inc." });
+    expect(at("1.0.1.0")).toBeUndefined();
+    expect(at("1.0.7.255")).toEqual({ asn: 38803, asOrg: "Gtelecom Pty Ltd" });
+    expect(at("1.0.8.0")).toEqual({ asn: 64500, asOrg: 'Quote "Co"' });
+    expect(at("0.255.255.255")).toBeUndefined();
+    expect(at("2001:200:1::1")).toEqual({ asn: 2500, asOrg: "WIDE Project" });
+    expect(at("2001:201::1")).toBeUndefined();
   });
 });
 

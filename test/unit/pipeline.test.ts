@@ -133,9 +133,11 @@ describe("access pipeline on the demo policy", () => {
       (await p.evaluate(request({ token: "entMfa", path: "/admin/users" }))).verdict.kind,
     ).toBe("allow");
     const stale = await p.evaluate(request({ token: "entStale", path: "/admin/users" }));
-    expect(codes(stale.verdict)).toEqual(["auth.stale", "request.sensitivity"]);
-    // 10 + 15 = 25 stays under the enterprise high-sensitivity challenge_at of 40
-    expect(stale.verdict.kind).toBe("allow");
+    // 10 + 15 = 25 is under the enterprise high-sensitivity challenge_at of 40, but the
+    // route's step_up.max_age_seconds (900) is RFC 9470's max_age: a login an hour old is
+    // challenged whatever the score
+    expect(codes(stale.verdict)).toEqual(["auth.stale", "request.sensitivity", "auth.max_age"]);
+    expect(stale.verdict).toMatchObject({ kind: "challenge", maxAge: 900, acrValues: "mfa" });
   });
 
   it("throttles past the tier's velocity limit with Retry-After from the window", async () => {

@@ -83,8 +83,13 @@ describe("impossible travel", () => {
   const at = (loc: typeof paris, secondsAgo: number) =>
     `${loc.latitude},${loc.longitude},${NOW / 1000 - secondsAgo},${loc.country}`;
 
-  it("stores this sighting with the subject's tag and a TTL", () => {
-    const ops = impossibleTravel.ops?.(ctx({ location: paris })) ?? [];
+  it("reads the last sighting, and stores this one only when the verdict trusts it", () => {
+    const c = ctx({ location: paris });
+    expect(impossibleTravel.ops?.(c)).toEqual([
+      { op: "get", key: { tag: "s:alice", name: "loc" } },
+    ]);
+    expect(impossibleTravel.record?.(c, { served: true, trusted: false })).toEqual([]);
+    const ops = impossibleTravel.record?.(c, { served: true, trusted: true }) ?? [];
     expect(ops).toEqual([
       {
         op: "swap",
@@ -138,7 +143,12 @@ describe("impossible travel", () => {
 });
 
 describe("geo: country lists and new country", () => {
-  const geo = { lookup: () => undefined, description: "", close() {} };
+  const geo = {
+    lookup: () => undefined,
+    description: "",
+    data: { city: true, asn: false },
+    close() {},
+  };
   const policy = policyWith("", [
     [
       "    entitlements: [api.read, api.write, reports.export]\n",
@@ -159,9 +169,10 @@ describe("geo: country lists and new country", () => {
 
   it("scores a new country only after the first", () => {
     const fr = ctx({ location: { country: "FR" } });
-    expect(newCountry.evaluate(fr, [{ isNew: true, size: 1 }]).reasons).toEqual([]);
+    // the reading is the set before this request (a `has`): size 0 is the first country
+    expect(newCountry.evaluate(fr, [{ isNew: true, size: 0 }]).reasons).toEqual([]);
     expect(newCountry.evaluate(fr, [{ isNew: false, size: 2 }]).reasons).toEqual([]);
-    expect(newCountry.evaluate(fr, [{ isNew: true, size: 2 }]).reasons).toEqual([
+    expect(newCountry.evaluate(fr, [{ isNew: true, size: 1 }]).reasons).toEqual([
       { code: "geo.new_country", points: 15, detail: "FR" },
     ]);
   });
@@ -208,6 +219,10 @@ describe("devices", () => {
     const c = ctx({ req: { headers: new Map([["x-device-id", "dev-2"]]) } });
     expect(newDevice.enabled(c)).toBe(true);
     expect(newDevice.ops?.(c)).toEqual([
+      { op: "has", key: { tag: "s:alice", name: "devices" }, member: "dev-2" },
+    ]);
+    expect(newDevice.record?.(c, { served: true, trusted: false })).toEqual([]);
+    expect(newDevice.record?.(c, { served: true, trusted: true })).toEqual([
       {
         op: "member",
         key: { tag: "s:alice", name: "devices" },
@@ -216,8 +231,9 @@ describe("devices", () => {
         max: 20,
       },
     ]);
-    expect(newDevice.evaluate(c, [{ isNew: true, size: 1 }]).reasons).toEqual([]);
-    expect(newDevice.evaluate(c, [{ isNew: true, size: 3 }]).reasons).toEqual([
+    expect(newDevice.evaluate(c, [{ isNew: true, size: 0 }]).reasons).toEqual([]);
+    expect(newDevice.evaluate(c, [{ isNew: false, size: 1 }]).reasons).toEqual([]);
+    expect(newDevice.evaluate(c, [{ isNew: true, size: 1 }]).reasons).toEqual([
       { code: "device.new", points: 10 },
     ]);
     expect(newDevice.enabled(ctx())).toBe(false);
@@ -336,7 +352,13 @@ describe("org velocity and quota", () => {
     ]);
     const c = ctx({ policy });
     expect(orgVelocity.enabled(c)).toBe(true);
-    expect(orgVelocity.evaluate(c, [{ count: 1001, resetMs: 2500 }]).throttle).toEqual({
+    // the org window is read before the verdict (cost 0): this request makes 1001
+    expect(orgVelocity.ops?.(c)).toMatchObject([{ op: "window", cost: 0 }]);
+    expect(orgVelocity.record?.(c, { served: false, trusted: false })).toEqual([]);
+    expect(orgVelocity.record?.(c, { served: true, trusted: false })).toMatchObject([
+      { op: "window", key: { tag: "o:acme", name: "vel" }, cost: 1 },
+    ]);
+    expect(orgVelocity.evaluate(c, [{ count: 1000, resetMs: 2500 }]).throttle).toEqual({
       retryAfterSeconds: 3,
       reason: { code: "velocity.org", points: 0, detail: "1001/1000 per 60s" },
     });
@@ -356,15 +378,16 @@ describe("org velocity and quota", () => {
       ],
     ]);
     const c = ctx({ policy });
-    expect(quota.ops?.(c)).toEqual([
-      {
-        op: "count",
-        key: { tag: "o:acme", name: "quota:2026-11-22" },
-        cost: 1,
-        ttlMs: 12 * 3600_000 + 86_400_000,
-      },
-    ]);
-    expect(quota.evaluate(c, [{ count: 1001 }]).throttle?.retryAfterSeconds).toBe(12 * 3600);
+    const op = {
+      op: "count",
+      key: { tag: "o:acme", name: "quota:2026-11-22" },
+      cost: 0,
+      ttlMs: 12 * 3600_000 + 86_400_000,
+    };
+    expect(quota.ops?.(c)).toEqual([op]);
+    expect(quota.record?.(c, { served: false, trusted: false })).toEqual([]);
+    expect(quota.record?.(c, { served: true, trusted: false })).toEqual([{ ...op, cost: 1 }]);
+    expect(quota.evaluate(c, [{ count: 1000 }]).throttle?.retryAfterSeconds).toBe(12 * 3600);
     expect(quota.evaluate(c, [{ count: 950 }]).reasons.map((r) => r.code)).toEqual(["quota.near"]);
   });
 });

@@ -2,7 +2,7 @@ import { distanceKm } from "../../geo/distance.js";
 import type { GeoLocation } from "../../geo/geo-reader.js";
 import type { SwapReading } from "../../state/store.js";
 import { newMember } from "./new-member.js";
-import { NOTHING, type Signal, tags } from "./signal.js";
+import { NO_OPS, NOTHING, type Signal, tags } from "./signal.js";
 
 const NOWHERE: GeoLocation = Object.freeze({});
 
@@ -63,9 +63,11 @@ function parseSighting(value: string | null): { lat: number; lon: number; at: nu
 }
 
 /**
- * Impossible travel: the subject's last sighting (location and time) is swapped for this one;
- * the great-circle speed between them above `max_kmh` scores. Hops shorter than
- * `min_distance_km` are geo-database noise; the first sighting is not travel.
+ * Impossible travel: the subject's last trusted sighting (location and time) is read before
+ * the verdict; the great-circle speed from it to this request above `max_kmh` scores. Hops
+ * shorter than `min_distance_km` are geo-database noise; the first sighting is not travel.
+ * Only a trusted (enforced allow) request replaces the sighting: a refused one from far away
+ * is evidence against the subject, and the owner's next request is measured from home.
  */
 export const impossibleTravel: Signal = {
   name: "geo.impossible_travel",
@@ -74,14 +76,15 @@ export const impossibleTravel: Signal = {
     const loc = ctx.location();
     return loc?.latitude !== undefined && loc.longitude !== undefined;
   },
-  ops(ctx) {
-    const loc = ctx.location();
+  ops: (ctx) => [{ op: "get", key: { tag: tags.subject(ctx), name: "loc" } }],
+  record(ctx, outcome) {
+    if (!outcome.trusted) return NO_OPS;
     const cfg = ctx.policy.doc.signals.impossible_travel;
     return [
       {
         op: "swap",
         key: { tag: tags.subject(ctx), name: "loc" },
-        value: sighting(loc ?? NOWHERE, ctx.now),
+        value: sighting(ctx.location() ?? NOWHERE, ctx.now),
         ttlMs: cfg.remember_seconds * 1000,
       },
     ];

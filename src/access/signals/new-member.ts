@@ -1,7 +1,7 @@
 import type { PolicyDocument } from "../../config/policy-schema.js";
 import type { MemberReading } from "../../state/store.js";
 import type { ReasonCode } from "../reasons.js";
-import { NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
+import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
 
 type Sections = PolicyDocument["signals"];
 
@@ -33,8 +33,10 @@ export interface NewMemberSpec<S extends SetSection> {
 }
 
 /**
- * A value (device id, country) joins the subject's bounded set of known values; a new one
- * scores, except the first, which is not a change. Only authenticated callers have a set.
+ * A value (device id, country) not in the subject's bounded set of known values scores, except
+ * the first, which is not a change. The set is read before the verdict and only a trusted
+ * (enforced allow) request adds its value to it, so a refused request never becomes the
+ * subject's new normal. Only authenticated callers have a set.
  */
 export function newMember<S extends SetSection>(spec: NewMemberSpec<S>): Signal {
   const { code, member } = spec;
@@ -42,7 +44,11 @@ export function newMember<S extends SetSection>(spec: NewMemberSpec<S>): Signal 
   return {
     name: code,
     enabled: (ctx) => section(ctx).enabled && !ctx.caller.anonymous && !!member(ctx),
-    ops(ctx) {
+    ops: (ctx) => [
+      { op: "has", key: { tag: tags.subject(ctx), name: spec.set }, member: member(ctx) ?? "" },
+    ],
+    record(ctx, outcome) {
+      if (!outcome.trusted) return NO_OPS;
       const cfg = section(ctx);
       return [
         {
@@ -56,7 +62,8 @@ export function newMember<S extends SetSection>(spec: NewMemberSpec<S>): Signal 
     },
     evaluate(ctx, results) {
       const reading = results[0] as MemberReading | undefined;
-      if (reading === undefined || !reading.isNew || reading.size <= 1) return NOTHING;
+      // size is the set before this request: 0 means the first one seen, which is no news
+      if (reading === undefined || !reading.isNew || reading.size === 0) return NOTHING;
       const points = section(ctx)[spec.points] as number;
       return {
         reasons: [spec.detail ? { code, points, detail: member(ctx) ?? "" } : { code, points }],

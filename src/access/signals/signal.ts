@@ -49,16 +49,33 @@ export interface SignalFinding {
 
 export const NOTHING: SignalFinding = Object.freeze({ reasons: [] });
 
+/** What the verdict allows the signals to write once it is known. */
+export interface Outcome {
+  /**
+   * The request reaches the upstream: allowed, a header-style challenge, or anything shadow
+   * mode let through. Served requests count toward shared rate windows (org, IP, device, quota).
+   */
+  readonly served: boolean;
+  /**
+   * The enforced verdict is allow (not relaxed by shadow mode, not a header-style challenge)
+   * and was decided on the store's state: only such a request may teach the subject's profile
+   * (last location, known countries and devices).
+   */
+  readonly trusted: boolean;
+}
+
 /**
- * One risk signal. `ops` names the store operations it needs (all signals' ops go to the store
- * in one batch, one round trip); `evaluate` turns their results (aligned with its ops) into
- * reasons. Signals without state have no `ops`.
+ * One risk signal. `ops` names the store operations it reads before the verdict (all signals'
+ * ops go to the store in one batch, one round trip); `evaluate` turns their results (aligned
+ * with its ops) into reasons. `record` names the writes the verdict allows; they go out after
+ * the answer, in a second batch nothing waits on. Signals without state have neither.
  */
 export interface Signal {
   readonly name: string;
   enabled(ctx: SignalContext): boolean;
   ops?(ctx: SignalContext): readonly StoreOp[];
   evaluate(ctx: SignalContext, results: readonly OpResult<StoreOp>[]): SignalFinding;
+  record?(ctx: SignalContext, outcome: Outcome): readonly StoreOp[];
 }
 
 /** Store key tags of plain values, for code that has no SignalContext (after a verdict). */
@@ -68,6 +85,8 @@ export const tagOf = {
   ip: (clientIp: string) => `ip:${clientIp}`,
   device: (deviceId: string) => `d:${deviceId}`,
 };
+
+export const NO_OPS: readonly StoreOp[] = Object.freeze([]);
 
 /** Store key tags: every key of one subject (org, IP, device) shares a Redis Cluster slot. */
 export const tags = {
