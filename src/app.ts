@@ -14,6 +14,7 @@ import type { Logger } from "./telemetry/logger.js";
 import type { Telemetry } from "./telemetry/telemetry.js";
 import { createCheckHandler } from "./transport/envoy-grpc.js";
 import { createHealth, type Health, ServingStatus } from "./transport/health.js";
+import { type HttpAuthzServer, startHttpAuthz } from "./transport/http-authz.js";
 import { loadProtos } from "./transport/protos.js";
 
 export interface AppDeps {
@@ -42,6 +43,8 @@ export interface App {
   current(): Runtime;
   readonly health: Health;
   readonly pipeline: Pipeline;
+  /** The HTTP forward-auth listener's port, once started; undefined when it is off. */
+  httpPort(): number | undefined;
   /** NOT_SERVING, let in-flight checks finish (up to graceMs), close the store. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -61,6 +64,7 @@ export function createApp(deps: AppDeps): App {
   });
   let runtime: Runtime | undefined;
   let server: grpc.Server | undefined;
+  let httpServer: HttpAuthzServer | undefined;
   // the reload in progress: reloads run one after another, so each builds on the last swap
   let reloading: Promise<void> = Promise.resolve();
 
@@ -140,6 +144,38 @@ export function createApp(deps: AppDeps): App {
           (err, bound) => (err ? reject(err) : resolve(bound)),
         );
       });
+      // --- HTTP forward-auth listener (issue 15): after gRPC, closed in shutdown ---
+      const httpAddress = httpAddressOf(settings);
+      if (httpAddress !== undefined) {
+        try {
+          httpServer = await startHttpAuthz(httpAddress, {
+            pipeline,
+            runtime: () => runtime as Runtime,
+            clock,
+            logger,
+            trustedHops: settings.trustedHops,
+            trustedProxies: settings.httpTrustedProxies,
+            ready: () => health.get() === ServingStatus.SERVING,
+            ...(deps.telemetry
+              ? { onDecision: deps.telemetry.onDecision, inflight: deps.telemetry.inflight }
+              : {}),
+          });
+          logger.info(
+            { address: httpAddress, port: httpServer.port },
+            "riskgate forward-auth serving",
+          );
+        } catch (err) {
+          // dev mode's default port may be taken (two dev servers): dev goes on without it
+          if (settings.httpAddress !== "" || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") {
+            throw err;
+          }
+          logger.warn(
+            { address: httpAddress },
+            "dev mode: forward-auth port in use; HTTP listener off",
+          );
+        }
+      }
+      // --- end HTTP forward-auth listener ---
       health.set(ServingStatus.SERVING);
       logger.info(
         { address: settings.grpcAddress, port, policy: policy.source, version: policy.version },
@@ -158,9 +194,12 @@ export function createApp(deps: AppDeps): App {
       reloading = swap.catch(() => {});
       return swap;
     },
+    httpPort: () => httpServer?.port,
     async shutdown(graceMs) {
       health.set(ServingStatus.NOT_SERVING);
       health.close();
+      // HTTP forward-auth listener (issue 15): drains beside the gRPC server
+      const httpClosed = httpServer?.close(graceMs);
       const s = server;
       if (s !== undefined) {
         await new Promise<void>((resolve) => {
@@ -175,10 +214,19 @@ export function createApp(deps: AppDeps): App {
           });
         });
       }
+      await httpClosed;
       lists.close();
       await store.close();
     },
   };
+}
+
+/** The HTTP forward-auth listener's address: unset is off, or 0.0.0.0:9192 in dev mode. */
+function httpAddressOf(settings: Settings): string | undefined {
+  const address = settings.httpAddress;
+  if (address === "off") return undefined;
+  if (address === "") return settings.dev ? "0.0.0.0:9192" : undefined;
+  return address;
 }
 
 /** fetch that counts JWKS fetches and failures in the metrics. */
