@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import ipaddr from "ipaddr.js";
-import type { AccessRequest } from "../access/request.js";
 import type { ReasonCode } from "../access/reasons.js";
+import type { AccessRequest } from "../access/request.js";
 import { RiskgateError } from "../errors.js";
 import type { IpList } from "../geo/ip-list.js";
 import { splitPath } from "./check-request.js";

@@ -8,8 +8,9 @@ import {
   MalformedHttpRequest,
 } from "../../src/transport/http-request.js";
 
-const proxies = loadSettings({ RISKGATE_HTTP_TRUSTED_PROXIES: "10.0.0.0/8,127.0.0.1,::1" })
-  .httpTrustedProxies;
+const proxies = loadSettings({
+  RISKGATE_HTTP_TRUSTED_PROXIES: "10.0.0.0/8,127.0.0.1,::1",
+}).httpTrustedProxies;
 
 function parse(dialect: HttpDialect, input: Partial<HttpAuthzInput>, trustedHops = 0) {
   return httpToAccessRequest(
