@@ -1,6 +1,6 @@
 import { RiskgateError } from "../errors.js";
-import { createIpList, type IpList } from "../geo/ip-list.js";
 import { type IpRange, parseCidr } from "../geo/ip-address.js";
+import { createIpList, type IpList } from "../geo/ip-list.js";
 
 /**
  * Process settings: one flat table, every entry an environment variable with a default and a
