@@ -161,7 +161,7 @@ export function createApp(deps: AppDeps): App {
               : {}),
           });
           logger.info(
-            { address: httpAddress, port: httpServer.port },
+            { address: httpAddress, http_port: httpServer.port },
             "riskgate forward-auth serving",
           );
         } catch (err) {
