@@ -66,10 +66,7 @@ export function createHttpAuthzHandler(
       });
       return;
     }
-    const dialect = dialectOf(
-      pathOnly.startsWith("/auth/envoy/") ? "/auth/envoy" : pathOnly,
-      request.headers,
-    );
+    const dialect = dialectOf(pathOnly, request.headers);
     if (dialect === undefined && !pathOnly.startsWith("/auth")) {
       send(response, {
         status: 404,
@@ -264,7 +261,14 @@ function send(response: ServerResponse, a: HttpAnswer): void {
   const headers: Record<string, string> = {};
   for (const [k, v] of a.headers) headers[k] = v;
   headers["content-length"] = String(Buffer.byteLength(a.body));
-  response.writeHead(a.status, headers);
+  try {
+    response.writeHead(a.status, headers);
+  } catch (err) {
+    // a header value Node refuses to send: the answer is not sent half-rendered, it is refused
+    if (response.headersSent || a === LAST_RESORT) throw err;
+    send(response, LAST_RESORT);
+    return;
+  }
   response.end(a.body);
 }
 
