@@ -127,7 +127,8 @@ function originalTarget(
       }
       return {
         method: method(input.method, "request method"),
-        host: headers.get("x-forwarded-host") || headers.get("host") || "",
+        // Envoy sends the original Host; an X-Forwarded-Host would be the client's own
+        host: headers.get("host") || "",
         target: target.startsWith("?") ? `/${target}` : target,
       };
     }

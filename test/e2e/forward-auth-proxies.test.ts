@@ -270,6 +270,21 @@ describe.skipIf(NGINX === undefined && CADDY === undefined)(
           expect(echo.seen.slice(before)).toEqual([]);
         });
 
+        it("a client's own forward-auth headers do not change what is decided", async () => {
+          const token = await s.token({ sub: `spoof-${proxy.name}`, tier: "pro", amr: ["mfa"] });
+          const before = echo.seen.length;
+          const r = await call(port, "/admin/users", {
+            authorization: `Bearer ${token}`,
+            "x-original-uri": "/v1/items",
+            "x-original-url": "http://api.example.com/v1/items",
+            "x-original-method": "GET",
+            "x-forwarded-uri": "/v1/items",
+            "x-forwarded-method": "GET",
+          });
+          expect([400, 403]).toContain(r.status);
+          expect(echo.seen.length).toBe(before);
+        });
+
         it("throttle is a 429 with Retry-After", async () => {
           const token = await s.token({ sub: `vel-${proxy.name}`, tier: "free", amr: ["mfa"] });
           let r: Reply | undefined;

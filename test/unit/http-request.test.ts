@@ -138,6 +138,12 @@ describe("forward-auth dialects: Envoy HTTP ext_authz", () => {
       }),
     ).toMatchObject({ method: "PUT", path: "/v1/items", query: "z=3", clientIp: "203.0.113.7" });
     expect(parse("envoy", { url: "/auth/envoy" }).path).toBe("/");
+    // the original Host, never a client's X-Forwarded-Host
+    expect(
+      parse("envoy", {
+        headers: { host: "api.example.com", "x-forwarded-host": "admin.example.com" },
+      }).host,
+    ).toBe("api.example.com");
   });
 });
 
