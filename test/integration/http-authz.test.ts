@@ -170,7 +170,13 @@ describe("HTTP forward-auth listener", () => {
     expect(span?.spanContext().traceId).toBe(trace);
     expect(span?.attributes["riskgate.transport"]).toBe("http");
     expect(span?.attributes["rpc.system.name"]).toBeUndefined();
-    expect(audit.join("")).toContain("http-trace-1");
+    const line = audit
+      .join("")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.request_id === "http-trace-1");
+    expect(line).toMatchObject({ transport: "http", trace_id: trace, decision: "allow" });
     expect(audit.join("")).not.toContain(token);
   });
 
