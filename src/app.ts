@@ -15,6 +15,7 @@ import type { Logger } from "./telemetry/logger.js";
 import type { Telemetry } from "./telemetry/telemetry.js";
 import { createCheckHandler } from "./transport/envoy-grpc.js";
 import { createHealth, type Health, ServingStatus } from "./transport/health.js";
+import { type HttpAuthzServer, startHttpAuthz } from "./transport/http-authz.js";
 import { loadProtos } from "./transport/protos.js";
 
 export interface AppDeps {
@@ -43,6 +44,8 @@ export interface App {
   current(): Runtime;
   readonly health: Health;
   readonly pipeline: Pipeline;
+  /** The HTTP forward-auth listener's port, once started; undefined when it is off. */
+  httpPort(): number | undefined;
   /**
    * Drains: health NOT_SERVING while Checks are still answered for `drainDelayMs`, then stops
    * accepting, lets in-flight checks finish (up to graceMs), closes the lists and the store.
@@ -66,6 +69,7 @@ export function createApp(deps: AppDeps): App {
   });
   let runtime: Runtime | undefined;
   let server: grpc.Server | undefined;
+  let httpServer: HttpAuthzServer | undefined;
   // the reload in progress: reloads run one after another, so each builds on the last swap
   let reloading: Promise<void> = Promise.resolve();
 
@@ -170,6 +174,40 @@ export function createApp(deps: AppDeps): App {
         lists.close();
         throw err;
       });
+      // --- HTTP forward-auth listener (issue 15): after gRPC, closed in shutdown ---
+      const httpAddress = httpAddressOf(settings);
+      if (httpAddress !== undefined) {
+        try {
+          httpServer = await startHttpAuthz(httpAddress, {
+            pipeline,
+            runtime: () => runtime as Runtime,
+            clock,
+            logger,
+            trustedHops: settings.trustedHops,
+            trustedProxies: settings.httpTrustedProxies,
+            ready: () => health.get() === ServingStatus.SERVING,
+            ...(deps.telemetry
+              ? { onDecision: deps.telemetry.onDecision, inflight: deps.telemetry.inflight }
+              : {}),
+          });
+          logger.info(
+            { address: httpAddress, http_port: httpServer.port },
+            "riskgate forward-auth serving",
+          );
+        } catch (err) {
+          // dev mode's default port may be taken (two dev servers): dev goes on without it
+          if (settings.httpAddress !== "" || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") {
+            throw err instanceof Error
+              ? listenFailed(httpAddress, err, "RISKGATE_HTTP_ADDRESS")
+              : err;
+          }
+          logger.warn(
+            { address: httpAddress },
+            "dev mode: forward-auth port in use; HTTP listener off",
+          );
+        }
+      }
+      // --- end HTTP forward-auth listener ---
       health.set(ServingStatus.SERVING);
       logger.info(
         { address: settings.grpcAddress, port, policy: policy.source, version: policy.version },
@@ -188,6 +226,7 @@ export function createApp(deps: AppDeps): App {
       reloading = swap.catch(() => {});
       return swap;
     },
+    httpPort: () => httpServer?.port,
     async shutdown(graceMs, drainDelayMs = 0) {
       // health says NOT_SERVING first, while Checks are still answered, so that health-checking
       // load balancers and Envoy move away before the port closes (watchers see it too)
@@ -197,6 +236,8 @@ export function createApp(deps: AppDeps): App {
         await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
       }
       health.close();
+      // HTTP forward-auth listener (issue 15): drains beside the gRPC server
+      const httpClosed = httpServer?.close(graceMs);
       const s = server;
       if (s !== undefined) {
         await new Promise<void>((resolve) => {
@@ -211,6 +252,7 @@ export function createApp(deps: AppDeps): App {
           });
         });
       }
+      await httpClosed;
       lists.close();
       await store.close();
     },
@@ -218,15 +260,27 @@ export function createApp(deps: AppDeps): App {
 }
 
 /** A bind failure as RISKGATE_LISTEN_FAILED naming the address, the reason and the setting. */
-function listenFailed(address: string, err: Error): RiskgateError {
+function listenFailed(
+  address: string,
+  err: Error,
+  setting = "RISKGATE_GRPC_ADDRESS (or --address)",
+): RiskgateError {
   // grpc-js: "No address added ... errors: [listen EADDRINUSE: ...]" ("[bind EADDRINUSE ...]" in a worker)
   const reason = /(?:listen|bind):? (E[A-Z]+)/.exec(err.message)?.[1] ?? err.message;
   return new RiskgateError(
     "RISKGATE_LISTEN_FAILED",
-    `cannot listen on ${address} (${reason}); set RISKGATE_GRPC_ADDRESS (or --address) to a free address`,
-    { address, setting: "RISKGATE_GRPC_ADDRESS" },
+    `cannot listen on ${address} (${reason}); set ${setting} to a free address`,
+    { address, setting: setting.split(" ")[0] },
     { cause: err },
   );
+}
+
+/** The HTTP forward-auth listener's address: unset is off, or 0.0.0.0:9192 in dev mode. */
+function httpAddressOf(settings: Settings): string | undefined {
+  const address = settings.httpAddress;
+  if (address === "off") return undefined;
+  if (address === "") return settings.dev ? "0.0.0.0:9192" : undefined;
+  return address;
 }
 
 /** fetch that counts JWKS fetches and failures in the metrics. */

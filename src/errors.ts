@@ -38,8 +38,9 @@ export const ERRORS = {
     outcome: "the failure mode (open, closed, safe_methods_only) decides",
   },
   RISKGATE_REQUEST_MALFORMED: {
-    message: "The CheckRequest carries no HTTP request to decide on.",
-    outcome: "denied with request.malformed (403), whatever failure.on_internal_error says",
+    message: "The CheckRequest or forward-auth request carries no HTTP request to decide on.",
+    outcome:
+      "denied with request.malformed (403; 400 on the HTTP listener), whatever failure.on_internal_error says",
   },
   RISKGATE_INTERNAL: {
     message: "An unexpected internal error.",

@@ -57,7 +57,12 @@ export const REASONS = {
   "risk.downgraded":
     "Medium risk: the caller was served as its tier's downgrade_to tier instead of challenged.",
   "request.sensitivity": "The route is marked sensitive; touching it adds risk by itself.",
-  "request.malformed": "The CheckRequest lacks what a decision needs (no HTTP attributes).",
+  "request.malformed":
+    "The CheckRequest or forward-auth request lacks what a decision needs (no HTTP attributes, missing or contradictory forwarded headers, too large).",
+  "request.untrusted_proxy":
+    "A forward-auth request came from a peer not in RISKGATE_HTTP_TRUSTED_PROXIES.",
+  "request.unknown_dialect":
+    "A forward-auth request whose dialect (nginx, forward, envoy) is neither in its path nor in its headers.",
   "failure.store": "The state store failed or timed out; the failure mode decided.",
   "failure.budget": "The decision ran out of its time budget; the failure mode decided.",
   "failure.internal": "An unexpected internal error; the configured safe outcome decided.",

@@ -1,4 +1,6 @@
 import { RiskgateError } from "../errors.js";
+import { type IpRange, parseCidr } from "../geo/ip-address.js";
+import { createIpList, type IpList } from "../geo/ip-list.js";
 
 /**
  * Process settings: one flat table, every entry an environment variable with a default and a
@@ -67,6 +69,18 @@ const keyValues = (raw: string): Readonly<Record<string, string>> => {
   return Object.freeze(out);
 };
 const otlpProtocol = oneOf("http/protobuf", "http/json", "grpc");
+/** A comma-separated list of addresses or CIDR blocks, as an {@link IpList}. */
+const cidrList = (raw: string): IpList => {
+  const ranges: IpRange[] = [];
+  for (const entry of raw.split(",")) {
+    const text = entry.trim();
+    if (text === "") continue;
+    const range = parseCidr(text);
+    if (typeof range === "string") throw new Error(range);
+    ranges.push(range);
+  }
+  return createIpList(ranges, raw);
+};
 /** A parser whose setting may stay unset (""), falling back to another one. */
 const orUnset =
   <T>(parse: (raw: string) => T) =>
@@ -109,6 +123,20 @@ export const SETTINGS = {
     default: 0,
     doc: "Proxies in front of Envoy whose x-forwarded-for entries are trusted; 0 uses Envoy's source address only.",
     parse: int(0, 16),
+  },
+  httpAddress: {
+    env: "RISKGATE_HTTP_ADDRESS",
+    default: "",
+    docDefault: "off",
+    doc: "host:port of the HTTP forward-auth listener (nginx, ingress-nginx, Traefik, Caddy, Envoy HTTP ext_authz; `/healthz`, `/readyz`); unset, off, or `0.0.0.0:9192` with `--dev`; `off` turns it off.",
+    parse: text,
+  },
+  httpTrustedProxies: {
+    env: "RISKGATE_HTTP_TRUSTED_PROXIES",
+    default: cidrList("127.0.0.1,::1"),
+    docDefault: "127.0.0.1,::1",
+    doc: "Comma-separated addresses or CIDR blocks of the proxies allowed to call the HTTP listener; forward-auth requests from any other peer are refused (403).",
+    parse: cidrList,
   },
   logLevel: {
     env: "RISKGATE_LOG_LEVEL",

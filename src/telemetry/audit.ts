@@ -156,6 +156,7 @@ export function createAudit(options: AuditOptions): Audit {
           mode: event.decision.mode,
           failure_mode: event.decision.failureMode,
           latency_ms: Number(event.durationNs) / 1e6,
+          transport: event.transport === "http" ? "http" : undefined,
           sample_rate: enforced.kind === "allow" && rate < 1 ? rate : undefined,
         },
         "decision",

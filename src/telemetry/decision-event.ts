@@ -18,4 +18,6 @@ export interface DecisionEvent {
   /** Time spent inside the server for this request, in nanoseconds. */
   readonly durationNs: bigint;
   readonly error?: unknown;
+  /** The transport that answered; "grpc" when absent. */
+  readonly transport?: "grpc" | "http";
 }

@@ -149,8 +149,9 @@ export function createTracing(options: TracingOptions): Tracing {
       const reasons = verdict.reasons.map((r) => r.code);
       const req = event.req;
       const attributes: Attributes = {
-        "rpc.system.name": "grpc",
-        "rpc.method": RPC_METHOD,
+        ...(event.transport === "http"
+          ? { "riskgate.transport": "http" }
+          : { "rpc.system.name": "grpc", "rpc.method": RPC_METHOD }),
         "riskgate.decision": verdict.kind,
         "riskgate.score": verdict.score,
         "riskgate.risk_level": riskLevel(verdict.score),

@@ -181,7 +181,7 @@ function placeholderRequest(): AccessRequest {
 }
 
 /** The outcome for a request the pipeline could not decide: malformed, or an internal error. */
-function safeDecision(
+export function safeDecision(
   runtime: Runtime,
   req: AccessRequest | undefined,
   malformed: boolean,

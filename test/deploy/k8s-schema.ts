@@ -22,6 +22,7 @@ const MODELS: Record<string, [string, string]> = {
   "autoscaling/v2/HorizontalPodAutoscaler": ["autoscaling/v2", "HorizontalPodAutoscaler"],
   "policy/v1/PodDisruptionBudget": ["policy/v1", "PodDisruptionBudget"],
   "networking.k8s.io/v1/NetworkPolicy": ["networking.k8s.io/v1", "NetworkPolicy"],
+  "networking.k8s.io/v1/Ingress": ["networking.k8s.io/v1", "Ingress"],
 };
 
 export interface SchemaIssue {

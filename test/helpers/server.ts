@@ -47,7 +47,10 @@ export async function startTestServer(
     },
   });
   const app = createApp({
-    settings: loadSettings({}, { grpcAddress: "127.0.0.1:0", dev: true }),
+    settings: loadSettings(
+      {},
+      { grpcAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", dev: true },
+    ),
     logger: createLogger("info", sink),
     devKeys: createDevKeySource(devKeys.publicJwks),
     ...(options.store ? { store: options.store } : {}),

@@ -52,6 +52,7 @@ async function events(): Promise<DecisionEvent[]> {
     await run("pro", "/v1/items"),
     await run("free", "/billing", demoText.replace("mode: enforce", "mode: shadow")),
     await run("pro", "/v1/items", demoText, down),
+    { ...(await run("pro", "/v1/items")), transport: "http" },
   ];
 }
 

@@ -1,0 +1,318 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Decision, Pipeline } from "../access/pipeline.js";
+import type { ReasonCode } from "../access/reasons.js";
+import type { AccessRequest } from "../access/request.js";
+import type { Runtime } from "../access/runtime.js";
+import type { Verdict } from "../access/verdict.js";
+import { asRiskgateError } from "../errors.js";
+import type { IpList } from "../geo/ip-list.js";
+import type { DecisionEvent } from "../telemetry/decision-event.js";
+import type { Logger } from "../telemetry/logger.js";
+import { safeDecision } from "./envoy-grpc.js";
+import {
+  dialectOf,
+  type HttpDialect,
+  httpToAccessRequest,
+  MalformedHttpRequest,
+} from "./http-request.js";
+import { type HttpAnswer, renderHttpAnswer } from "./http-response.js";
+
+export interface HttpAuthzDeps {
+  readonly pipeline: Pipeline;
+  /** The current policy snapshot; read once per request so a reload never splits a decision. */
+  readonly runtime: () => Runtime;
+  readonly clock: () => number;
+  readonly logger: Logger;
+  readonly trustedHops: number;
+  /** Peers whose forward-auth headers are believed (RISKGATE_HTTP_TRUSTED_PROXIES). */
+  readonly trustedProxies: IpList;
+  /** True while the server takes traffic (`/readyz`); false during start-up and drain. */
+  readonly ready: () => boolean;
+  /** Observes every decision (telemetry); its errors are caught and logged. */
+  readonly onDecision?: (event: DecisionEvent) => void;
+  readonly inflight?: (delta: 1 | -1) => void;
+}
+
+export interface HttpAuthzServer {
+  readonly port: number;
+  /** Stops accepting, lets requests in flight finish (up to graceMs), then closes the rest. */
+  close(graceMs: number): Promise<void>;
+}
+
+/** A forward-auth request declaring a larger body than this is refused (400) unread. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The HTTP forward-auth handler and the transport's one error boundary, like the gRPC Check
+ * handler: every request is answered exactly once, whatever throws. Bad input is a 400 deny
+ * with a reason code; an unexpected error the configured safe outcome; when even that cannot be
+ * rendered, a bare 503.
+ */
+export function createHttpAuthzHandler(
+  deps: HttpAuthzDeps,
+): (request: IncomingMessage, response: ServerResponse) => void {
+  const { pipeline, logger } = deps;
+  return (request, response) => {
+    const started = process.hrtime.bigint();
+    const url = request.url ?? "/";
+    const pathOnly = url.split("?")[0] as string;
+    if (pathOnly === "/healthz" || pathOnly === "/readyz") {
+      const up = pathOnly === "/healthz" || deps.ready();
+      send(response, {
+        status: up ? 200 : 503,
+        headers: [["content-type", "text/plain"]],
+        body: up ? "ok\n" : "not ready\n",
+      });
+      return;
+    }
+    const dialect = dialectOf(pathOnly, request.headers);
+    if (dialect === undefined && !pathOnly.startsWith("/auth")) {
+      send(response, {
+        status: 404,
+        headers: [["content-type", "application/json"]],
+        body: '{"error":"not found: forward-auth lives under /auth"}',
+      });
+      return;
+    }
+    // the request's own body is never needed; read it away so keep-alive works, within a bound
+    let bodyBytes = 0;
+    request.on("data", (chunk: Buffer) => {
+      bodyBytes += chunk.length;
+      if (bodyBytes > MAX_BODY_BYTES) request.destroy();
+    });
+    request.on("error", () => {});
+
+    let answered = false;
+    let runtime: Runtime | undefined;
+    let req: AccessRequest | undefined;
+    const rendering: HttpDialect = dialect ?? "forward";
+    const answer = (a: HttpAnswer) => {
+      if (answered) return;
+      answered = true;
+      try {
+        send(response, a);
+      } catch (err) {
+        logger.error({ err, request_id: req?.id }, "forward-auth answer failed");
+      }
+      try {
+        deps.inflight?.(-1);
+      } catch (err) {
+        logger.error({ err }, "inflight gauge failed");
+      }
+    };
+    const observe = (decision: Decision, error: unknown) => {
+      if (!deps.onDecision) return;
+      try {
+        deps.onDecision({
+          decision,
+          req,
+          traceHeader: (name) => {
+            const v = request.headers[name];
+            return typeof v === "string" ? v : undefined;
+          },
+          durationNs: process.hrtime.bigint() - started,
+          transport: "http",
+          ...(error === undefined ? {} : { error }),
+        });
+      } catch (err) {
+        logger.error({ err }, "decision observer failed");
+      }
+    };
+    const finish = (decision: Decision, error?: unknown) => {
+      if (answered) return;
+      let a: HttpAnswer;
+      try {
+        a = renderHttpAnswer(
+          rendering,
+          decision.verdict,
+          req ?? placeholder(),
+          (runtime as Runtime).policy.doc.decisions,
+        );
+      } catch (err) {
+        logger.error({ err, request_id: req?.id }, "forward-auth answer not rendered; denying");
+        answer(LAST_RESORT);
+        observe(decision, error ?? err);
+        return;
+      }
+      answer(a);
+      observe(decision, error);
+    };
+    const fail = (err: unknown) => {
+      if (answered) return;
+      const error = asRiskgateError(err);
+      if (runtime === undefined) {
+        logger.error({ err: error }, "no policy snapshot for a forward-auth request");
+        answer(LAST_RESORT);
+        return;
+      }
+      if (error instanceof MalformedHttpRequest) {
+        finish(refusal(runtime, error.reason, error.message), error);
+        return;
+      }
+      logger.error({ err: error, request_id: req?.id }, "internal error during forward-auth");
+      finish(safeDecision(runtime, req, false), error);
+    };
+    try {
+      deps.inflight?.(1);
+      runtime = deps.runtime();
+      if (dialect === undefined) {
+        throw new MalformedHttpRequest(
+          "unknown forward-auth dialect: use /auth/nginx, /auth/forward or /auth/envoy/<path>, or send X-Original-URI or X-Forwarded-Uri (not both) to /auth",
+          "request.unknown_dialect",
+        );
+      }
+      const declared = Number(request.headers["content-length"] ?? 0);
+      if (declared > MAX_BODY_BYTES) {
+        throw new MalformedHttpRequest(`request body of ${declared} bytes is too large`);
+      }
+      req = httpToAccessRequest(
+        dialect,
+        {
+          method: request.method ?? "GET",
+          url,
+          headers: request.headers,
+          peer: request.socket.remoteAddress ?? "",
+        },
+        { trustedProxies: deps.trustedProxies, trustedHops: deps.trustedHops, now: deps.clock() },
+      );
+      pipeline
+        .evaluate(runtime, req)
+        .then((decision) => finish(decision), fail)
+        .catch((err: unknown) => {
+          logger.error({ err, request_id: req?.id }, "forward-auth boundary failed; denying");
+          answer(LAST_RESORT);
+        });
+    } catch (err) {
+      try {
+        fail(err);
+      } catch (lastErr) {
+        logger.error({ err: lastErr }, "forward-auth boundary failed; denying");
+        answer(LAST_RESORT);
+      }
+    }
+  };
+}
+
+/** Starts the forward-auth listener on `address` (`host:port`; port 0 picks a free one). */
+export async function startHttpAuthz(
+  address: string,
+  deps: HttpAuthzDeps,
+): Promise<HttpAuthzServer> {
+  const { host, port } = splitAddress(address);
+  const server: Server = createServer(
+    {
+      maxHeaderSize: 32 * 1024,
+      requestTimeout: 10_000,
+      headersTimeout: 5_000,
+      keepAliveTimeout: 65_000,
+    },
+    createHttpAuthzHandler(deps),
+  );
+  // unreadable requests (oversized headers, broken framing) get a 400, never a crash
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+    const body = JSON.stringify({
+      decision: "deny",
+      reasons: [{ code: "request.malformed", points: 0 }],
+      error: tooLarge ? "request headers too large" : "unreadable HTTP request",
+    });
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? 431 : 400} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close(graceMs) {
+      return new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.closeAllConnections();
+          resolve();
+        }, graceMs);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
+
+/** `host:port`, `[v6]:port` or `:port`. */
+export function splitAddress(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address.trim());
+  if (m === null) throw new TypeError(`expected host:port, got ${address}`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port: Number(m[3]) };
+}
+
+function send(response: ServerResponse, a: HttpAnswer): void {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of a.headers) headers[k] = v;
+  headers["content-length"] = String(Buffer.byteLength(a.body));
+  try {
+    response.writeHead(a.status, headers);
+  } catch (err) {
+    // a header value Node refuses to send: the answer is not sent half-rendered, it is refused
+    if (response.headersSent || a === LAST_RESORT) throw err;
+    send(response, LAST_RESORT);
+    return;
+  }
+  response.end(a.body);
+}
+
+/** A 503 with no policy in it: when not even the safe outcome could be rendered. */
+const LAST_RESORT: HttpAnswer = Object.freeze({
+  status: 503,
+  headers: [["content-type", "application/json"]] as const,
+  body: '{"decision":"deny","reasons":[{"code":"failure.internal","points":0}]}',
+});
+
+/** The decision for a request the transport could not read: a deny naming why. */
+function refusal(runtime: Runtime, code: ReasonCode, detail: string): Decision {
+  const verdict: Verdict = {
+    kind: "deny",
+    cause: "malformed",
+    requestId: "",
+    score: 0,
+    reasons: [{ code, points: 0, detail }],
+  };
+  const { policy } = runtime;
+  return {
+    verdict,
+    enforced: verdict,
+    timings: {},
+    mode: policy.doc.mode,
+    failureMode: policy.doc.failure.mode,
+    policyVersion: policy.version,
+  };
+}
+
+function placeholder(): AccessRequest {
+  return {
+    id: "",
+    method: "",
+    host: "",
+    path: "/",
+    query: "",
+    headers: new Map(),
+    clientIp: "",
+    size: -1,
+    principal: "",
+    sni: "",
+    contextExtensions: {},
+    metadata: {},
+    receivedAt: 0,
+  };
+}
