@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { createIdentifier } from "./access/identity.js";
-import { createFileKeySource, createRemoteKeySource, type KeySource } from "./access/key-source.js";
+import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import { buildRuntime as buildPolicyRuntime, type Runtime } from "./access/runtime.js";
 import { signalDataGaps } from "./access/signals/signal-data.js";
@@ -106,17 +106,11 @@ export function createApp(deps: AppDeps): App {
   }
 
   function keySourceFor(policy: Policy): KeySource | undefined {
-    const jwks = policy.doc.identity.jwks;
-    if (jwks?.uri !== undefined) {
-      return createRemoteKeySource({
-        uri: jwks.uri,
-        cacheMaxAgeMs: jwks.cache_max_age_seconds * 1000,
-        cooldownMs: jwks.cooldown_seconds * 1000,
-        timeoutMs: jwks.timeout_ms,
-        ...(deps.telemetry ? { fetch: countingFetch(deps.telemetry) } : {}),
-      });
-    }
-    if (jwks?.file !== undefined) return createFileKeySource({ file: jwks.file });
+    const named = keySourceOfPolicy(
+      policy.doc.identity.jwks,
+      deps.telemetry ? { fetch: countingFetch(deps.telemetry) } : {},
+    );
+    if (named !== undefined) return named;
     if (deps.devKeys !== undefined) return deps.devKeys;
     if (policy.doc.identity.sources.jwt_authn.enabled) return undefined;
     throw new RiskgateError(

@@ -7,6 +7,7 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from "jose";
+import type { PolicyDocument } from "../config/policy-schema.js";
 import { RiskgateError } from "../errors.js";
 
 /** Where the issuer's public keys come from. */
@@ -132,6 +133,27 @@ export function createRemoteKeySource(options: RemoteKeySourceOptions): KeySourc
 }
 
 /** A JWKS from a local JSON file, read by `ready()` (once it succeeded, later calls resolve at once). */
+/**
+ * The key source a policy's `identity.jwks` names (a URI, else a file), or undefined when it
+ * names none: the caller decides what stands in (dev keys, `--jwks`, jwt_authn only, an error).
+ */
+export function keySourceOfPolicy(
+  jwks: PolicyDocument["identity"]["jwks"],
+  options: { fetch?: typeof fetch } = {},
+): KeySource | undefined {
+  if (jwks?.uri !== undefined) {
+    return createRemoteKeySource({
+      uri: jwks.uri,
+      cacheMaxAgeMs: jwks.cache_max_age_seconds * 1000,
+      cooldownMs: jwks.cooldown_seconds * 1000,
+      timeoutMs: jwks.timeout_ms,
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    });
+  }
+  if (jwks?.file !== undefined) return createFileKeySource({ file: jwks.file });
+  return undefined;
+}
+
 export function createFileKeySource(options: { file: string }): KeySource {
   let resolver: JWTVerifyGetKey | undefined;
   let loading: Promise<void> | undefined;

@@ -117,6 +117,21 @@ export interface Decision {
   readonly deviceId?: string | undefined;
 }
 
+/**
+ * The decision for a verdict reached outside the stages (a request that could not be read, an
+ * internal error): enforced as given, under the policy's own mode.
+ */
+export function fixedDecision(policy: Policy, verdict: Verdict): Decision {
+  return {
+    verdict,
+    enforced: verdict,
+    timings: {},
+    mode: policy.doc.mode,
+    failureMode: policy.doc.failure.mode,
+    policyVersion: policy.version,
+  };
+}
+
 export interface Pipeline {
   /**
    * Decides one request. Expected failures (store down, keys unavailable, over budget) resolve

@@ -30,3 +30,25 @@ export interface AccessRequest {
   /** When the decision started (ms since epoch, from the injected clock). */
   readonly receivedAt: number;
 }
+
+/**
+ * A request with nothing in it: what a transport renders against, or replay records, when the
+ * wire request could not be read.
+ */
+export function emptyRequest(over: { id?: string; receivedAt?: number } = {}): AccessRequest {
+  return {
+    id: over.id ?? "",
+    method: "",
+    host: "",
+    path: "/",
+    query: "",
+    headers: new Map(),
+    clientIp: "",
+    size: -1,
+    principal: "",
+    sni: "",
+    contextExtensions: {},
+    metadata: {},
+    receivedAt: over.receivedAt ?? 0,
+  };
+}

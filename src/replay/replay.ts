@@ -1,17 +1,14 @@
 import { pino } from "pino";
 import { createIdentifier, type Identifier } from "../access/identity.js";
-import {
-  createFileKeySource,
-  createRemoteKeySource,
-  type KeySource,
-} from "../access/key-source.js";
+import { createFileKeySource, type KeySource, keySourceOfPolicy } from "../access/key-source.js";
 import {
   createPipeline,
   type Decision,
   type DecisionTrace,
+  fixedDecision,
   type Pipeline,
 } from "../access/pipeline.js";
-import type { AccessRequest } from "../access/request.js";
+import { type AccessRequest, emptyRequest } from "../access/request.js";
 import { buildRuntime, type Runtime } from "../access/runtime.js";
 import type { Policy } from "../config/policy.js";
 import { RiskgateError } from "../errors.js";
@@ -194,7 +191,12 @@ function readLine(
   } catch (err) {
     if (!(err instanceof MalformedCheckRequest)) throw err;
     // the transport answers such a request request.malformed; so does replay
-    return { line: n, time: parsed.time, req: malformedRequest(n, parsed.time), malformed: true };
+    return {
+      line: n,
+      time: parsed.time,
+      req: emptyRequest({ id: `line-${n}`, receivedAt: parsed.time }),
+      malformed: true,
+    };
   }
 }
 
@@ -250,21 +252,13 @@ export async function createReplayEngine(options: ReplayOptions): Promise<Replay
         );
       },
       malformed(req) {
-        const verdict = {
+        return fixedDecision(policy, {
           requestId: req.id,
           score: 0,
-          reasons: [{ code: "request.malformed", points: 0 }] as const,
+          reasons: [{ code: "request.malformed", points: 0 }],
           kind: "deny",
           cause: "malformed",
-        } as const;
-        return {
-          verdict,
-          enforced: verdict,
-          timings: {},
-          mode: policy.doc.mode,
-          failureMode: policy.doc.failure.mode,
-          policyVersion: policy.version,
-        };
+        });
       },
       async close() {
         runtime.close();
@@ -282,37 +276,11 @@ export async function createReplayEngine(options: ReplayOptions): Promise<Replay
 function keySourceFor(policy: Policy, keys: KeySource | string | undefined): KeySource | undefined {
   if (typeof keys === "string") return createFileKeySource({ file: keys });
   if (keys !== undefined) return keys;
-  const jwks = policy.doc.identity.jwks;
-  if (jwks?.file !== undefined) return createFileKeySource({ file: jwks.file });
-  if (jwks?.uri !== undefined) {
-    return createRemoteKeySource({
-      uri: jwks.uri,
-      cacheMaxAgeMs: jwks.cache_max_age_seconds * 1000,
-      cooldownMs: jwks.cooldown_seconds * 1000,
-      timeoutMs: jwks.timeout_ms,
-    });
-  }
+  const named = keySourceOfPolicy(policy.doc.identity.jwks);
+  if (named !== undefined) return named;
   if (policy.doc.identity.sources.jwt_authn.enabled) return undefined;
   throw new RiskgateError(
     "RISKGATE_JWKS_UNAVAILABLE",
     `${policy.source}: identity.jwks is not set; pass --jwks FILE, or --dev to trust the local dev key`,
   );
-}
-
-function malformedRequest(line: number, time: number): AccessRequest {
-  return {
-    id: `line-${line}`,
-    method: "",
-    host: "",
-    path: "/",
-    query: "",
-    headers: new Map(),
-    clientIp: "",
-    size: -1,
-    principal: "",
-    sni: "",
-    contextExtensions: {},
-    metadata: {},
-    receivedAt: time,
-  };
 }

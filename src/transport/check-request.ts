@@ -78,9 +78,9 @@ export function toAccessRequest(
   const headers = readHeaders(http);
   const rawPath = http.path || headers.get(":path") || "/";
   const { path, query } = splitPath(rawPath);
-  const host = stripPort(http.host || headers.get(":authority") || headers.get("host") || "");
+  const host = hostWithoutPort(http.host || headers.get(":authority") || headers.get("host") || "");
   const method = (http.method || headers.get(":method") || "GET").toUpperCase();
-  const sourceIp = parseIp(attrs?.source?.address?.socket_address?.address);
+  const sourceIp = canonicalIp(attrs?.source?.address?.socket_address?.address);
   return {
     id: http.id || headers.get("x-request-id") || randomUUID(),
     method,
@@ -162,7 +162,8 @@ export function normalisePath(path: string): string {
   return `/${out.join("/")}${trailing ? "/" : ""}`;
 }
 
-function stripPort(host: string): string {
+/** A Host (or :authority) value without its port, lower-case; IPv6 brackets removed. */
+export function hostWithoutPort(host: string): string {
   const h = host.trim().toLowerCase();
   if (h.startsWith("[")) {
     const end = h.indexOf("]");
@@ -172,7 +173,8 @@ function stripPort(host: string): string {
   return colon === -1 || h.indexOf(":", colon + 1) !== -1 ? h : h.slice(0, colon);
 }
 
-function parseIp(raw: string | undefined): string {
+/** Canonical text of an IP ("" when invalid); IPv4-mapped IPv6 as IPv4. */
+export function canonicalIp(raw: string | undefined): string {
   if (!raw) return "";
   const text = raw.trim();
   // the common case, cheaply: node:net accepts only canonical dotted quads (no leading zeros)
@@ -194,7 +196,7 @@ function clientIp(sourceIp: string, xff: string | undefined, trustedHops: number
   if (trustedHops === 0 || xff === undefined) return sourceIp;
   const chain = xff
     .split(",")
-    .map((s) => parseIp(s))
+    .map((s) => canonicalIp(s))
     .filter((s) => s !== "");
   if (sourceIp !== "" && chain[chain.length - 1] !== sourceIp) chain.push(sourceIp);
   const index = chain.length - 1 - trustedHops;

@@ -1,15 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import type { Decision, Pipeline } from "../access/pipeline.js";
-import type { ReasonCode } from "../access/reasons.js";
-import type { AccessRequest } from "../access/request.js";
-import type { Runtime } from "../access/runtime.js";
-import type { Verdict } from "../access/verdict.js";
-import { asRiskgateError } from "../errors.js";
 import type { IpList } from "../geo/ip-list.js";
-import type { DecisionEvent } from "../telemetry/decision-event.js";
-import type { Logger } from "../telemetry/logger.js";
-import { safeDecision } from "./envoy-grpc.js";
+import { type BoundaryDeps, decideAtBoundary } from "./decision-boundary.js";
 import {
   dialectOf,
   type HttpDialect,
@@ -18,20 +10,13 @@ import {
 } from "./http-request.js";
 import { type HttpAnswer, renderHttpAnswer } from "./http-response.js";
 
-export interface HttpAuthzDeps {
-  readonly pipeline: Pipeline;
-  /** The current policy snapshot; read once per request so a reload never splits a decision. */
-  readonly runtime: () => Runtime;
+export interface HttpAuthzDeps extends BoundaryDeps {
   readonly clock: () => number;
-  readonly logger: Logger;
   readonly trustedHops: number;
   /** Peers whose forward-auth headers are believed (RISKGATE_HTTP_TRUSTED_PROXIES). */
   readonly trustedProxies: IpList;
   /** True while the server takes traffic (`/readyz`); false during start-up and drain. */
   readonly ready: () => boolean;
-  /** Observes every decision (telemetry); its errors are caught and logged. */
-  readonly onDecision?: (event: DecisionEvent) => void;
-  readonly inflight?: (delta: 1 | -1) => void;
 }
 
 export interface HttpAuthzServer {
@@ -44,15 +29,14 @@ export interface HttpAuthzServer {
 const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
- * The HTTP forward-auth handler and the transport's one error boundary, like the gRPC Check
- * handler: every request is answered exactly once, whatever throws. Bad input is a 400 deny
- * with a reason code; an unexpected error the configured safe outcome; when even that cannot be
- * rendered, a bare 503.
+ * The HTTP forward-auth handler: every request is answered exactly once, whatever throws (the
+ * boundary is `decision-boundary.ts`, shared with the gRPC Check handler). Bad input is a 400
+ * deny with a reason code; an unexpected error the configured safe outcome; when even that
+ * cannot be rendered, a bare 503.
  */
 export function createHttpAuthzHandler(
   deps: HttpAuthzDeps,
 ): (request: IncomingMessage, response: ServerResponse) => void {
-  const { pipeline, logger } = deps;
   return (request, response) => {
     const started = process.hrtime.bigint();
     const url = request.url ?? "/";
@@ -83,114 +67,42 @@ export function createHttpAuthzHandler(
     });
     request.on("error", () => {});
 
-    let answered = false;
-    let runtime: Runtime | undefined;
-    let req: AccessRequest | undefined;
     const rendering: HttpDialect = dialect ?? "forward";
-    const answer = (a: HttpAnswer) => {
-      if (answered) return;
-      answered = true;
-      try {
-        send(response, a);
-      } catch (err) {
-        logger.error({ err, request_id: req?.id }, "forward-auth answer failed");
-      }
-      try {
-        deps.inflight?.(-1);
-      } catch (err) {
-        logger.error({ err }, "inflight gauge failed");
-      }
-    };
-    const observe = (decision: Decision, error: unknown) => {
-      if (!deps.onDecision) return;
-      try {
-        deps.onDecision({
-          decision,
-          req,
-          traceHeader: (name) => {
-            const v = request.headers[name];
-            return typeof v === "string" ? v : undefined;
+    decideAtBoundary(deps, {
+      label: "forward-auth",
+      transport: "http",
+      started,
+      traceHeader: (name) => {
+        const v = request.headers[name];
+        return typeof v === "string" ? v : undefined;
+      },
+      read() {
+        if (dialect === undefined) {
+          throw new MalformedHttpRequest(
+            "unknown forward-auth dialect: use /auth/nginx, /auth/forward or /auth/envoy/<path>, or send X-Original-URI or X-Forwarded-Uri (not both) to /auth",
+            "request.unknown_dialect",
+          );
+        }
+        const declared = Number(request.headers["content-length"] ?? 0);
+        if (declared > MAX_BODY_BYTES) {
+          throw new MalformedHttpRequest(`request body of ${declared} bytes is too large`);
+        }
+        return httpToAccessRequest(
+          dialect,
+          {
+            method: request.method ?? "GET",
+            url,
+            headers: request.headers,
+            peer: request.socket.remoteAddress ?? "",
           },
-          durationNs: process.hrtime.bigint() - started,
-          transport: "http",
-          ...(error === undefined ? {} : { error }),
-        });
-      } catch (err) {
-        logger.error({ err }, "decision observer failed");
-      }
-    };
-    const finish = (decision: Decision, error?: unknown) => {
-      if (answered) return;
-      let a: HttpAnswer;
-      try {
-        a = renderHttpAnswer(
-          rendering,
-          decision.verdict,
-          req ?? placeholder(),
-          (runtime as Runtime).policy.doc.decisions,
+          { trustedProxies: deps.trustedProxies, trustedHops: deps.trustedHops, now: deps.clock() },
         );
-      } catch (err) {
-        logger.error({ err, request_id: req?.id }, "forward-auth answer not rendered; denying");
-        answer(LAST_RESORT);
-        observe(decision, error ?? err);
-        return;
-      }
-      answer(a);
-      observe(decision, error);
-    };
-    const fail = (err: unknown) => {
-      if (answered) return;
-      const error = asRiskgateError(err);
-      if (runtime === undefined) {
-        logger.error({ err: error }, "no policy snapshot for a forward-auth request");
-        answer(LAST_RESORT);
-        return;
-      }
-      if (error instanceof MalformedHttpRequest) {
-        finish(refusal(runtime, error.reason, error.message), error);
-        return;
-      }
-      logger.error({ err: error, request_id: req?.id }, "internal error during forward-auth");
-      finish(safeDecision(runtime, req, false), error);
-    };
-    try {
-      deps.inflight?.(1);
-      runtime = deps.runtime();
-      if (dialect === undefined) {
-        throw new MalformedHttpRequest(
-          "unknown forward-auth dialect: use /auth/nginx, /auth/forward or /auth/envoy/<path>, or send X-Original-URI or X-Forwarded-Uri (not both) to /auth",
-          "request.unknown_dialect",
-        );
-      }
-      const declared = Number(request.headers["content-length"] ?? 0);
-      if (declared > MAX_BODY_BYTES) {
-        throw new MalformedHttpRequest(`request body of ${declared} bytes is too large`);
-      }
-      req = httpToAccessRequest(
-        dialect,
-        {
-          method: request.method ?? "GET",
-          url,
-          headers: request.headers,
-          peer: request.socket.remoteAddress ?? "",
-        },
-        { trustedProxies: deps.trustedProxies, trustedHops: deps.trustedHops, now: deps.clock() },
-      );
-      pipeline
-        .evaluate(runtime, req)
-        .then((decision) => finish(decision), fail)
-        .catch((err: unknown) => {
-          logger.error({ err, request_id: req?.id }, "forward-auth boundary failed; denying");
-          answer(LAST_RESORT);
-        });
-    } catch (err) {
-      try {
-        fail(err);
-      } catch (lastErr) {
-        logger.error({ err: lastErr }, "forward-auth boundary failed; denying");
-        answer(LAST_RESORT);
-      }
-    }
+      },
+      render: (verdict, req, runtime) =>
+        renderHttpAnswer(rendering, verdict, req, runtime.policy.doc.decisions),
+      send: (answer) => send(response, answer),
+      lastResort: LAST_RESORT,
+    });
   };
 }
 
@@ -278,41 +190,3 @@ const LAST_RESORT: HttpAnswer = Object.freeze({
   headers: [["content-type", "application/json"]] as const,
   body: '{"decision":"deny","reasons":[{"code":"failure.internal","points":0}]}',
 });
-
-/** The decision for a request the transport could not read: a deny naming why. */
-function refusal(runtime: Runtime, code: ReasonCode, detail: string): Decision {
-  const verdict: Verdict = {
-    kind: "deny",
-    cause: "malformed",
-    requestId: "",
-    score: 0,
-    reasons: [{ code, points: 0, detail }],
-  };
-  const { policy } = runtime;
-  return {
-    verdict,
-    enforced: verdict,
-    timings: {},
-    mode: policy.doc.mode,
-    failureMode: policy.doc.failure.mode,
-    policyVersion: policy.version,
-  };
-}
-
-function placeholder(): AccessRequest {
-  return {
-    id: "",
-    method: "",
-    host: "",
-    path: "/",
-    query: "",
-    headers: new Map(),
-    clientIp: "",
-    size: -1,
-    principal: "",
-    sni: "",
-    contextExtensions: {},
-    metadata: {},
-    receivedAt: 0,
-  };
-}

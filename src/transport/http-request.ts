@@ -1,11 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
-import ipaddr from "ipaddr.js";
 import type { ReasonCode } from "../access/reasons.js";
 import type { AccessRequest } from "../access/request.js";
 import { RiskgateError } from "../errors.js";
 import type { IpList } from "../geo/ip-list.js";
-import { splitPath } from "./check-request.js";
+import { canonicalIp, hostWithoutPort, splitPath } from "./check-request.js";
 
 /**
  * The forward-auth dialects the HTTP listener speaks. `envoy`: Envoy's (or Istio's) HTTP
@@ -80,7 +79,7 @@ export function httpToAccessRequest(
   input: HttpAuthzInput,
   options: HttpNormaliseOptions,
 ): AccessRequest {
-  const peer = parseIp(input.peer);
+  const peer = canonicalIp(input.peer);
   if (peer === "" || !options.trustedProxies.has(peer)) {
     throw new MalformedHttpRequest(
       `forward-auth request from ${peer || "an unknown peer"}, which is not in RISKGATE_HTTP_TRUSTED_PROXIES`,
@@ -93,7 +92,7 @@ export function httpToAccessRequest(
   return {
     id: headers.get("x-request-id") || randomUUID(),
     method: original.method,
-    host: stripPort(original.host),
+    host: hostWithoutPort(original.host),
     path,
     query,
     headers,
@@ -211,25 +210,6 @@ function declaredSize(raw: string | undefined): number {
   return Number(raw);
 }
 
-function stripPort(host: string): string {
-  const h = host.trim().toLowerCase();
-  if (h.startsWith("[")) {
-    const end = h.indexOf("]");
-    return end === -1 ? h : h.slice(1, end);
-  }
-  const colon = h.indexOf(":");
-  return colon === -1 || h.indexOf(":", colon + 1) !== -1 ? h : h.slice(0, colon);
-}
-
-/** Canonical text of an IP ("" when invalid); IPv4-mapped IPv6 as IPv4. */
-export function parseIp(raw: string | undefined): string {
-  if (!raw) return "";
-  const text = raw.trim();
-  if (!ipaddr.isValid(text)) return "";
-  const addr = ipaddr.process(text);
-  return addr.toString();
-}
-
 /**
  * The client IP, as for gRPC: the chain is X-Forwarded-For's entries followed by what the
  * proxy itself saw (X-Real-IP, else the last X-Forwarded-For entry, else the peer), and
@@ -238,9 +218,9 @@ export function parseIp(raw: string | undefined): string {
 function clientIp(peer: string, headers: ReadonlyMap<string, string>, trustedHops: number): string {
   const chain = (headers.get("x-forwarded-for") ?? "")
     .split(",")
-    .map((s) => parseIp(s))
+    .map((s) => canonicalIp(s))
     .filter((s) => s !== "");
-  const real = parseIp(headers.get("x-real-ip"));
+  const real = canonicalIp(headers.get("x-real-ip"));
   if (real !== "" && chain[chain.length - 1] !== real) chain.push(real);
   if (chain.length === 0) return peer;
   const seen = chain[chain.length - 1] as string;

@@ -1,0 +1,179 @@
+import { type Decision, fixedDecision, type Pipeline } from "../access/pipeline.js";
+import type { ReasonCode } from "../access/reasons.js";
+import { type AccessRequest, emptyRequest } from "../access/request.js";
+import type { Runtime } from "../access/runtime.js";
+import type { Verdict } from "../access/verdict.js";
+import { asRiskgateError, type RiskgateError } from "../errors.js";
+import type { DecisionEvent } from "../telemetry/decision-event.js";
+import type { Logger } from "../telemetry/logger.js";
+import type { HeaderGetter } from "../telemetry/trace-header.js";
+
+/** What every transport's handler shares: the pipeline, the snapshot and the observers. */
+export interface BoundaryDeps {
+  readonly pipeline: Pipeline;
+  /** The current policy snapshot; read once per request so a reload never splits a decision. */
+  readonly runtime: () => Runtime;
+  readonly logger: Logger;
+  /** Observes every decision (telemetry); its errors are caught and logged. */
+  readonly onDecision?: (event: DecisionEvent) => void;
+  /** Counts requests in flight (+1 on arrival, -1 once answered). */
+  readonly inflight?: (delta: 1 | -1) => void;
+}
+
+/** One request as a transport hands it to the boundary: how to read it and how to answer. */
+export interface BoundaryCall<Answer> {
+  /** Names the transport in log lines ("Check", "forward-auth"). */
+  readonly label: string;
+  readonly transport?: DecisionEvent["transport"];
+  /** `process.hrtime.bigint()` when the request arrived. */
+  readonly started: bigint;
+  readonly traceHeader: HeaderGetter;
+  /** Reads the wire request; throws a RISKGATE_REQUEST_MALFORMED error for bad input. */
+  read(): AccessRequest;
+  /** Renders a decision for the wire (may throw: the boundary then answers the safe outcome). */
+  render(verdict: Verdict, req: AccessRequest, runtime: Runtime): Answer;
+  /** Writes the answer (may throw: logged). */
+  send(answer: Answer): void;
+  /** A failure denial that needs no policy: when not even the safe outcome can be rendered. */
+  readonly lastResort: Answer;
+}
+
+/**
+ * A transport's one error boundary: reads the request, runs the pipeline and answers exactly
+ * once, whatever throws. Bad input is a denial naming why (`request.malformed` or the error's
+ * own reason); an unexpected error (in the pipeline, in rendering, in reading the snapshot) is
+ * the configured safe outcome; when even that cannot be rendered, the transport's last resort
+ * (a failure denial, never an allow: an allow that failed to render may not have stripped
+ * spoofed identity headers). Every answered decision is reported to `onDecision`.
+ */
+export function decideAtBoundary<Answer>(deps: BoundaryDeps, call: BoundaryCall<Answer>): void {
+  const { pipeline, logger } = deps;
+  let answered = false;
+  let runtime: Runtime | undefined;
+  let req: AccessRequest | undefined;
+  const answer = (a: Answer) => {
+    if (answered) return;
+    answered = true;
+    try {
+      call.send(a);
+    } catch (err) {
+      logger.error({ err, request_id: req?.id }, `${call.label} answer failed`);
+    }
+    try {
+      deps.inflight?.(-1);
+    } catch (err) {
+      logger.error({ err }, "inflight gauge failed");
+    }
+  };
+  const observe = (decision: Decision, error: unknown) => {
+    if (!deps.onDecision) return;
+    try {
+      deps.onDecision({
+        decision,
+        req,
+        traceHeader: call.traceHeader,
+        durationNs: process.hrtime.bigint() - call.started,
+        ...(call.transport === undefined ? {} : { transport: call.transport }),
+        ...(error === undefined ? {} : { error }),
+      });
+    } catch (err) {
+      logger.error({ err }, "decision observer failed");
+    }
+  };
+  const finish = (decision: Decision, error?: unknown) => {
+    if (answered) return;
+    let rendered: Answer;
+    try {
+      rendered = call.render(decision.verdict, req ?? emptyRequest(), runtime as Runtime);
+    } catch (err) {
+      if (error !== undefined) {
+        // the safe outcome itself could not be rendered: the last resort answers
+        logger.error({ err, request_id: req?.id }, "safe outcome not rendered; denying");
+        answer(call.lastResort);
+        observe(decision, error);
+        return;
+      }
+      fail(err);
+      return;
+    }
+    answer(rendered);
+    observe(decision, error);
+  };
+  const fail = (err: unknown) => {
+    if (answered) return;
+    const error = asRiskgateError(err);
+    const malformed = error.code === "RISKGATE_REQUEST_MALFORMED";
+    if (!malformed) {
+      logger.error({ err: error, request_id: req?.id }, `internal error during ${call.label}`);
+    }
+    if (runtime === undefined) {
+      answer(call.lastResort);
+      return;
+    }
+    let decision: Decision;
+    try {
+      decision = malformed ? refusal(runtime, req, error) : safeDecision(runtime, req, false);
+    } catch (safeErr) {
+      logger.error({ err: safeErr, request_id: req?.id }, "safe outcome not decided; denying");
+      answer(call.lastResort);
+      return;
+    }
+    finish(decision, error);
+  };
+  try {
+    deps.inflight?.(1);
+    runtime = deps.runtime();
+    req = call.read();
+    pipeline
+      .evaluate(runtime, req)
+      .then((decision) => finish(decision), fail)
+      // finish and fail answer whatever throws inside them; this is the net under that net
+      .catch((err: unknown) => {
+        logger.error({ err, request_id: req?.id }, `${call.label} boundary failed; denying`);
+        answer(call.lastResort);
+      });
+  } catch (err) {
+    try {
+      fail(err);
+    } catch (lastErr) {
+      logger.error({ err: lastErr }, `${call.label} boundary failed; denying`);
+      answer(call.lastResort);
+    }
+  }
+}
+
+/** The outcome for a request the pipeline could not decide: malformed, or an internal error. */
+export function safeDecision(
+  runtime: Runtime,
+  req: AccessRequest | undefined,
+  malformed: boolean,
+): Decision {
+  const { policy } = runtime;
+  const allow = !malformed && policy.doc.failure.on_internal_error === "allow";
+  const base = {
+    requestId: req?.id ?? "",
+    score: 0,
+    reasons: [
+      malformed
+        ? ({ code: "request.malformed", points: 0 } as const)
+        : ({ code: "failure.internal", points: 0 } as const),
+    ],
+  };
+  const verdict: Verdict = allow
+    ? { ...base, kind: "allow" }
+    : { ...base, kind: "deny", cause: malformed ? "malformed" : "failure" };
+  return fixedDecision(policy, verdict);
+}
+
+/** The denial of a request the transport could not read, naming why (the error's reason). */
+function refusal(runtime: Runtime, req: AccessRequest | undefined, error: RiskgateError): Decision {
+  const reason = (error as { reason?: ReasonCode }).reason;
+  if (reason === undefined) return safeDecision(runtime, req, true);
+  return fixedDecision(runtime.policy, {
+    kind: "deny",
+    cause: "malformed",
+    requestId: req?.id ?? "",
+    score: 0,
+    reasons: [{ code: reason, points: 0, detail: error.message }],
+  });
+}
