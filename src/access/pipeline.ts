@@ -327,7 +327,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const attempts = policy.doc.signals.failed_attempts;
     if (attempts.enabled) ops.push(...failureRecord(enforced, req, attempts.window_seconds));
     if (ops.length === 0) return;
-    deps.store.exec({ ops, now: req.receivedAt }).catch((err: unknown) => deps.onStoreError?.(err));
+    deps.store
+      .exec({ ops, now: req.receivedAt, background: true })
+      .catch((err: unknown) => deps.onStoreError?.(err));
   }
 
   return {

@@ -54,6 +54,9 @@ const ENCODE: { readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>)
   baseline: (op) => ["b", op.bucketMs, op.alpha, op.ttlMs],
 };
 
+/** Most ops of background batches coalesced into one script. */
+const MAX_BACKGROUND_OPS = 512;
+
 /** Most ops of one tag in one script on a Cluster; a larger group is sent in chunks. */
 const MAX_GROUP = 16;
 
@@ -144,6 +147,40 @@ export function createRedisStore(
     return results;
   }
 
+  // Background batches (the writes after each verdict) of one event-loop turn go out as one
+  // script: under load that is one round trip for many Checks' writes instead of one each.
+  let queued: { ops: readonly StoreOp[]; done: (r: Promise<OpResult<StoreOp>[]>) => void }[] = [];
+  const flushBackground = () => {
+    const entries = queued;
+    queued = [];
+    for (let from = 0; from < entries.length; ) {
+      // one script holds at most MAX_BACKGROUND_OPS ops (a lone larger batch goes alone)
+      let to = from;
+      let size = 0;
+      while (to < entries.length) {
+        const n = (entries[to] as (typeof entries)[number]).ops.length;
+        if (to > from && size + n > MAX_BACKGROUND_OPS) break;
+        size += n;
+        to++;
+      }
+      const group = entries.slice(from, to);
+      const ops = group.flatMap((e) => e.ops);
+      const all = clustered ? runPerTag(ops) : runGroup(ops);
+      let at = 0;
+      for (const e of group) {
+        const start = at;
+        at += e.ops.length;
+        e.done(all.then((results) => results.slice(start, start + e.ops.length)));
+      }
+      from = to;
+    }
+  };
+  const background = (ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> =>
+    new Promise((resolve) => {
+      if (queued.length === 0) setImmediate(flushBackground);
+      queued.push({ ops, done: resolve });
+    });
+
   return {
     kind: "redis",
     client,
@@ -154,7 +191,11 @@ export function createRedisStore(
     async exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>): Promise<StoreResult<T>> {
       assertValidOps(batch.ops);
       if (batch.ops.length === 0) return { results: [] as unknown as StoreResult<T>["results"] };
-      const results = clustered ? await runPerTag(batch.ops) : await runGroup(batch.ops);
+      const results = batch.background
+        ? await background(batch.ops)
+        : clustered
+          ? await runPerTag(batch.ops)
+          : await runGroup(batch.ops);
       return { results: results as StoreResult<T>["results"] };
     },
     async close() {

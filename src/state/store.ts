@@ -148,6 +148,12 @@ export interface StoreBatch<T extends readonly StoreOp[] = readonly StoreOp[]> {
   readonly ops: T;
   /** The decision's clock (ms since epoch). */
   readonly now: number;
+  /**
+   * Nothing waits on this batch to decide (the writes after a verdict): a store may send it
+   * together with the other background batches of the same event-loop turn, in one round
+   * trip. Its ops are still applied in order, and its results still come back.
+   */
+  readonly background?: boolean;
 }
 
 export interface StoreResult<T extends readonly StoreOp[] = readonly StoreOp[]> {

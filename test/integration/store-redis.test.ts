@@ -121,6 +121,37 @@ describe.runIf(available)("Redis store (single server)", () => {
       await store.close();
     });
 
+    it("sends the background batches of one event-loop turn as one EVALSHA, each with its results", async () => {
+      const store = createRedisStore({ url: server.url, keyPrefix: "rgbg:" });
+      await store.ready();
+      await store.exec({ ops: checkOps, now: Date.now() });
+      await admin.config("RESETSTAT");
+      // the writes after 50 verdicts, made in the same turn: one round trip, not 50
+      const pending = Array.from({ length: 50 }, (_, i) =>
+        store.exec({
+          ops: [
+            { op: "window", key: { tag: `s:w${i}`, name: "vel" }, windowMs: 60_000, cost: i + 1 },
+            { op: "window", key: { tag: "o:shared", name: "vel" }, windowMs: 60_000, cost: 1 },
+          ],
+          now: Date.now(),
+          background: true,
+        }),
+      );
+      const results = await Promise.all(pending);
+      expect(await calls(admin, "evalsha")).toBe(1);
+      // each batch reads its own ops' results, in order
+      expect(results.map((r) => (r.results[0] as { count: number }).count)).toEqual(
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
+      const shared = results.map((r) => (r.results[1] as { count: number }).count);
+      expect(shared).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      // a foreground batch is never held back for them
+      await admin.config("RESETSTAT");
+      await store.exec({ ops: checkOps, now: Date.now() });
+      expect(await calls(admin, "evalsha")).toBe(1);
+      await store.close();
+    });
+
     it.each([
       ["written as made (the default)", undefined],
       ["auto-pipelined", true],
