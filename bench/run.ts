@@ -165,7 +165,8 @@ function h2load(
     : load.rps !== undefined
       ? ["-c", String(CLIENTS), "-m", "1", "--rps", String(load.rps)]
       : ["-c", String(CLIENTS), "-m", String(STREAMS)];
-  const log = join(work, `${scenario.replace(/\W+/g, "_")}.h2load.log`);
+  // a fresh file per run: h2load appends to an existing --log-file, which would mix rounds
+  const log = join(mkdtempSync(join(work, "h2load-")), `${scenario.replace(/\W+/g, "_")}.log`);
   const out = execFileSync(
     "h2load",
     [
