@@ -12,9 +12,13 @@
  * random, against riskgate and the no-op server alike, then walks 2 x 100k more callers once
  * each to show the server's RSS levelling off. h2load only sees HTTP status, so the servers'
  * own decision counters are read too: any decision but allow counts as a failure.
- * Needs h2load (Debian: nghttp2-client) and redis-server.
+ * The HTTP rows (bench/http.ts) run last: riskgate's forward-auth listener directly and through
+ * nginx with auth_request (the shipped config), against a plain nginx, over HTTP/1.1 (h2load --h1).
+ * Needs h2load (Debian: nghttp2-client), redis-server and nginx.
  * Env: BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_CLIENTS (8), BENCH_STREAMS (16),
- * BENCH_SUBJECTS (100000: callers per RSS pass).
+ * BENCH_SUBJECTS (100000: callers per RSS pass), BENCH_HTTP_CONNECTIONS (32: HTTP/1.1
+ * connections of the HTTP rows), BENCH_ONLY=http (only the HTTP rows; rewrites only the
+ * "## HTTP forward-auth" section of BENCHMARKS.md).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
@@ -25,6 +29,7 @@ import { Redis } from "ioredis";
 import { describeResponse } from "../src/cli/check.js";
 import { createClient } from "../src/cli/client.js";
 import { freePort } from "../test/helpers/free-port.js";
+import { findNginx, type HttpBenchResult, httpBench } from "./http.js";
 import { closedLoop, quantileMs } from "./load.js";
 import {
   benchEnv,
@@ -42,6 +47,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 16);
 const SUBJECTS = Number(process.env.BENCH_SUBJECTS ?? 100_000);
+const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 32);
+const ONLY = process.env.BENCH_ONLY;
 const DISTINCT = 10_000;
 /**
  * Streams per connection for (c) and the RSS passes: each first-seen token costs a signature
@@ -158,7 +165,8 @@ function h2load(
     : load.rps !== undefined
       ? ["-c", String(CLIENTS), "-m", "1", "--rps", String(load.rps)]
       : ["-c", String(CLIENTS), "-m", String(STREAMS)];
-  const log = join(work, `${scenario.replace(/\W+/g, "_")}.h2load.log`);
+  // a fresh file per run: h2load appends to an existing --log-file, which would mix rounds
+  const log = join(mkdtempSync(join(work, "h2load-")), `${scenario.replace(/\W+/g, "_")}.log`);
   const out = execFileSync(
     "h2load",
     [
@@ -248,7 +256,85 @@ async function scrapeBuckets(metricsPort: number): Promise<Map<number, number>> 
   return sums;
 }
 
+/** The HTTP rows (bench/http.ts), with riskgate and the no-op HTTP server started as above. */
+async function httpRows(
+  keys: Awaited<ReturnType<typeof benchKeys>>,
+  base: Record<string, string>,
+  grpcMemory?: number,
+): Promise<HttpBenchResult> {
+  const nginx = findNginx();
+  if (nginx === undefined) {
+    process.stderr.write("bench needs nginx: apt-get install nginx-light (or nginx)\n");
+    process.exit(2);
+  }
+  return httpBench(nginx, {
+    work,
+    pin: PIN,
+    seconds: SECONDS,
+    rounds: ROUNDS,
+    connections: HTTP_CONNECTIONS,
+    token: await benchToken(keys, SINGLE),
+    children,
+    riskgate: async (name, env) =>
+      Number(
+        (
+          await start(
+            name,
+            [cli, "serve", "--address", "127.0.0.1:0"],
+            { ...base, RISKGATE_HTTP_ADDRESS: "127.0.0.1:0", ...env },
+            /"http_port":(\d+)/,
+          )
+        ).match,
+      ),
+    noopHttp: async () =>
+      Number(
+        (
+          await start(
+            "noop-http",
+            [new URL("./noop-http-server.js", import.meta.url).pathname, "0"],
+            {},
+            /listening (\d+)/,
+          )
+        ).match,
+      ),
+    freePort,
+    decisions: scrapeDecisions,
+    ...(grpcMemory === undefined ? {} : { grpcMemory }),
+  });
+}
+
+/** BENCH_ONLY=http: the HTTP rows alone; only their section of BENCHMARKS.md is rewritten. */
+async function onlyHttp(): Promise<void> {
+  requireTool("h2load", "nghttp2-client");
+  if (PIN)
+    execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
+  const keysDir = join(work, "keys");
+  const http = await httpRows(await benchKeys(keysDir), benchEnv(keysDir));
+  process.stdout.write(`${http.markdown}\n`);
+  let old = "# Benchmarks\n";
+  try {
+    old = readFileSync("BENCHMARKS.md", "utf8");
+  } catch {
+    // no file yet
+  }
+  const at = old.indexOf("\n## HTTP forward-auth");
+  const next = at === -1 ? -1 : old.indexOf("\n## ", at + 1);
+  const replay = old.indexOf("\n## Replay");
+  const [head, tail] =
+    at !== -1
+      ? [old.slice(0, at), next === -1 ? "" : old.slice(next)]
+      : replay !== -1
+        ? [old.slice(0, replay), old.slice(replay)]
+        : [old, ""];
+  writeFileSync("BENCHMARKS.md", `${head.trimEnd()}\n\n${http.markdown}${tail}`);
+  if (http.failed > 0) {
+    process.stderr.write(`${http.failed} HTTP requests failed or were not allowed\n`);
+    process.exitCode = 1;
+  }
+}
+
 async function main(): Promise<void> {
+  if (ONLY === "http") return onlyHttp();
   requireTool("h2load", "nghttp2-client");
   requireTool("redis-server", "redis-server");
   // every thread of this process (and so h2load and Redis, its children) on core 1
@@ -451,6 +537,8 @@ async function main(): Promise<void> {
     .flatMap((d) => Object.entries(d))
     .filter(([k]) => k !== "allow")
     .reduce((n, [, v]) => n + v, 0);
+  // the HTTP rows, on the same pinning, after the gRPC rows
+  const http = await httpRows(keys, base, best("(a) riskgate, memory store").rps);
   const fmt = (n: number) => n.toFixed(2);
   const rows = runs.map(
     (r) =>
@@ -487,6 +575,8 @@ async function main(): Promise<void> {
     ...summary,
     "",
     ...verdicts,
+    "",
+    http.markdown,
   ].join("\n");
   process.stdout.write(`${table}\n`);
   // sections other scripts write (## Replay, from bench/replay.bench.ts) are kept
@@ -502,7 +592,7 @@ async function main(): Promise<void> {
     "BENCHMARKS.md",
     `# Benchmarks\n\nProduced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Numbers on this 2-core machine are noisy (±15%).${PIN ? " Servers ran pinned to core 0 (--workers 2 on both cores), h2load and bench/load.ts to core 1, Redis to either core." : ""}\n\n${table}\n${kept}`,
   );
-  const failed = runs.reduce((n, r) => n + r.failed, 0) + notAllowed;
+  const failed = runs.reduce((n, r) => n + r.failed, 0) + notAllowed + http.failed;
   if (failed > 0) {
     process.stderr.write(`${failed} requests failed\n`);
     process.exitCode = 1;
