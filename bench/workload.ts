@@ -22,6 +22,8 @@ export function benchEnv(keysDir: string): Record<string, string> {
     RISKGATE_LOG_LEVEL: "info",
     RISKGATE_GEO: "embedded",
     RISKGATE_METRICS_ADDRESS: "off",
+    // the gRPC rows need no forward-auth listener (the HTTP rows turn theirs on)
+    RISKGATE_HTTP_ADDRESS: "off",
     RISKGATE_AUDIT: "false",
   };
 }
