@@ -45,7 +45,13 @@ const cookieSession: IdentityOutcome = {
 const claims: Record<string, Record<string, unknown> | IdentityOutcome> = {
   // Okta / Auth0 style client-credentials tokens: no amr, the subject is the client
   okta: { sub: "0oa1svc", cid: "0oa1svc", tier: "pro", org: "acme" },
-  auth0: { sub: "svc-2@clients", azp: "svc-2", gty: "client-credentials", tier: "pro", org: "acme" },
+  auth0: {
+    sub: "svc-2@clients",
+    azp: "svc-2",
+    gty: "client-credentials",
+    tier: "pro",
+    org: "acme",
+  },
   person: { sub: "u-person", tier: "pro", org: "acme", amr: ["pwd"] },
   ent: { sub: "u-ent", tier: "enterprise", org: "big", amr: ["pwd"] },
   web: cookieSession,
@@ -59,7 +65,8 @@ const claims: Record<string, Record<string, unknown> | IdentityOutcome> = {
     auth_time: TEST_NOW / 1000 + 110,
   },
 };
-for (let i = 1; i <= 25; i++) claims[`stuffed${i}`] = { sub: `victim-${i}`, tier: "pro", org: `o${i}` };
+for (let i = 1; i <= 25; i++)
+  claims[`stuffed${i}`] = { sub: `victim-${i}`, tier: "pro", org: `o${i}` };
 
 function setup(policyText = demoText) {
   const runtime = runtimeOf(parsePolicy(policyText, "t.yaml"), fakeIdentifier(claims));
@@ -178,4 +185,3 @@ describe("distributed stuffing", () => {
     expect(networkOf("not an ip")).toBeUndefined();
   });
 });
-

@@ -10,7 +10,9 @@ import { NO_OPS, NOTHING, type Signal, type SignalContext, tagOf, tags } from ".
 export function tokenIdOf(ctx: SignalContext): string {
   const { jti, iat } = ctx.claims;
   const basis =
-    typeof jti === "string" && jti !== "" ? `jti:${jti}` : `sub:${ctx.caller.subject}:${String(iat)}`;
+    typeof jti === "string" && jti !== ""
+      ? `jti:${jti}`
+      : `sub:${ctx.caller.subject}:${String(iat)}`;
   return createHash("sha256").update(basis).digest("base64url").slice(0, 22);
 }
 
