@@ -32,9 +32,11 @@ import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
   deviceVelocity,
   ipVelocity,
+  ipVelocityAnyTier,
   orgVelocity,
   quota,
   subjectVelocity,
+  sustainedVelocity,
 } from "./signals/velocity.js";
 import type { DecisionContext, Verdict } from "./verdict.js";
 
@@ -44,6 +46,8 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   orgVelocity,
   ipVelocity,
   deviceVelocity,
+  ipVelocityAnyTier,
+  sustainedVelocity,
   quota,
   failedAttempts,
   countryPolicy,

@@ -30,6 +30,10 @@ export const REASONS = {
   "velocity.org": "The org's request rate (all its subjects) is near or over its tier's limit.",
   "velocity.ip": "The client IP's request rate is near or over the tier's limit.",
   "velocity.device": "The device's request rate is near or over the tier's limit.",
+  "velocity.sustained":
+    "The subject kept a high share of its tier's per-window limit busy for a long window (paced scraping).",
+  "velocity.ip_any_tier":
+    "The client IP's request rate is over the limit that applies whatever the tier.",
   "quota.exceeded": "The org (or subject) used up its tier's quota for the day or month.",
   "quota.near": "The org (or subject) used most of its tier's quota for the period.",
   "attempts.failed_subject": "Many recent denials for this subject (credential stuffing, probing).",

@@ -225,6 +225,17 @@ const signals = z
         /** Points once the subject used this share of its limit. */
         near_limit_ratio: z.number().gt(0).lte(1).default(0.8),
         near_limit_points: z.number().int().min(0).max(100).default(15),
+        /** Requests per window from one client IP whatever the caller's tier (unset: none). */
+        ip_requests_per_window: z.number().int().positive().optional(),
+        /** The subject's rate over a long window against its tier's per-window limit. */
+        sustained: z
+          .strictObject({
+            window_seconds: z.number().int().positive().default(3600),
+            /** Share of the tier's limit, kept up over the whole window, that scores (0 = off). */
+            ratio: z.number().min(0).max(1).default(0.5),
+            points: points.default(25),
+          })
+          .prefault({}),
       })
       .prefault({}),
     weak_auth: z

@@ -54,6 +54,8 @@ const claims: Record<string, Record<string, unknown> | IdentityOutcome> = {
   },
   person: { sub: "u-person", tier: "pro", org: "acme", amr: ["pwd"] },
   ent: { sub: "u-ent", tier: "enterprise", org: "big", amr: ["pwd"] },
+  scraper: { sub: "u-scraper", tier: "free", org: "acme", amr: ["mfa"] },
+  big: { sub: "u-big", tier: "enterprise", org: "big", amr: ["mfa"] },
   web: cookieSession,
   owner: { sub: "u-owner", tier: "pro", org: "acme", amr: ["mfa"], jti: "tok-1" },
   ownerFresh: {
@@ -120,7 +122,12 @@ describe("client classes", () => {
   });
 
   it("can be turned off: every signal applies again", async () => {
-    const check = setup(withSignals("  client_class: { enabled: false }\n"));
+    const off = demoText.replace(
+      "client_class: { enabled: true }",
+      "client_class: { enabled: false }",
+    );
+    expect(off).not.toBe(demoText);
+    const check = setup(off);
     expect(codes(await check("okta", { ua: "python-requests/2.32" }))).toEqual([
       "request.automation",
       "auth.weak",
@@ -168,20 +175,51 @@ describe("distributed stuffing", () => {
     expect(codes(last as never)).toContain("attempts.distinct_subjects_network");
   });
 
-  it("counts challenges as failed attempts of the subject", async () => {
+  it("counts challenges as failed attempts of the client IP", async () => {
     const check = setup();
     // no auth_time on a step-up route: challenged (auth.max_age) whatever the score
-    for (let i = 0; i < 5; i++) {
-      const v = await check("ent", { path: "/admin/users", receivedAt: minutes(i) });
+    for (let i = 0; i < 20; i++) {
+      const v = await check("ent", { path: "/admin/users", receivedAt: minutes(i / 10) });
       expect(v.kind).toBe("challenge");
     }
-    const next = await check("ent", { receivedAt: minutes(6) });
-    expect(codes(next)).toContain("attempts.failed_subject");
+    const next = await check("person", { receivedAt: minutes(3) });
+    expect(codes(next)).toContain("attempts.failed_ip");
   });
 
   it("names networks by their /24 and /48", () => {
     expect(networkOf("198.51.100.77")).toBe("198.51.100.0/24");
     expect(networkOf("2001:db8:abcd:12::1")).toBe("2001:db8:abcd::/48");
     expect(networkOf("not an ip")).toBeUndefined();
+  });
+});
+
+describe("velocity that fits APIs", () => {
+  it("scores scraping paced just under the per-minute limit, once it is sustained", async () => {
+    // free: 20 a minute; sustained: half of that kept up for an hour (600) scores
+    const check = setup();
+    const seen: string[][] = [];
+    for (let m = 0; m < 40; m++) {
+      for (let i = 0; i < 18; i++) {
+        const v = await check("scraper", { receivedAt: minutes(m + i / 18) });
+        seen.push(codes(v));
+      }
+    }
+    expect(seen[100]).not.toContain("velocity.sustained");
+    expect(seen.at(-1)).toContain("velocity.sustained");
+  });
+
+  it("limits a client IP whatever the caller's tier", async () => {
+    const check = setup(
+      demoText.replace(
+        "velocity: { enabled: true, window_seconds: 60,",
+        "velocity: { enabled: true, ip_requests_per_window: 5, window_seconds: 60,",
+      ),
+    );
+    for (let i = 0; i < 5; i++) expect((await check("big")).kind).toBe("allow");
+    const sixth = await check("big");
+    expect(sixth.kind).toBe("throttle");
+    expect(codes(sixth)).toContain("velocity.ip_any_tier");
+    // another address is not affected
+    expect((await check("big", { clientIp: CLOUD })).kind).toBe("allow");
   });
 });

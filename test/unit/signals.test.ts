@@ -349,21 +349,16 @@ describe("failed attempts", () => {
     expect(failureRecord({ ...denial, kind: "allow" }, req, cfg)).toEqual([]);
   });
 
-  it("counts risk denials and challenges as failed attempts (the default)", () => {
+  it("counts risk denials and challenges against the IP (the default), not the subject", () => {
     const req = ctx().req;
     const cfg = { window_seconds: 600, count_risk_refusals: true };
     const denial = { requestId: "r", score: 60, reasons: [], subject: "bob" };
     const both = [
       { op: "window", key: { tag: "ip:198.51.100.10", name: "fail" }, windowMs: 600_000, cost: 1 },
-      { op: "window", key: { tag: "s:bob", name: "fail" }, windowMs: 600_000, cost: 1 },
     ];
     expect(failureRecord({ ...denial, kind: "deny", cause: "risk" }, req, cfg)).toEqual(both);
     expect(
-      failureRecord(
-        { ...denial, kind: "challenge", style: "step_up", acrValues: "mfa" },
-        req,
-        cfg,
-      ),
+      failureRecord({ ...denial, kind: "challenge", style: "step_up", acrValues: "mfa" }, req, cfg),
     ).toEqual(both);
     expect(failureRecord({ ...denial, kind: "allow" }, req, cfg)).toEqual([]);
   });

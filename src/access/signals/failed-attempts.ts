@@ -110,9 +110,11 @@ export const failedAttempts: Signal = {
 };
 
 /**
- * The store ops that count one refusal against the IP and, when known, the subject: an
- * authentication or license denial, and with `count_risk_refusals` a risk denial or a
- * challenge too (a stuffer whose logins are valid is refused for risk, not for credentials).
+ * The store ops that count one refusal: an authentication or license denial against the IP
+ * and, when known, the subject; with `count_risk_refusals` a risk denial or a challenge against
+ * the IP too (a stuffer whose logins are valid is refused for risk, not for credentials).
+ * A risk refusal is not counted against the subject: that would feed the subject's next score
+ * with its own last refusal, a loop only a fresh authentication should break (sticky risk).
  * Empty when the verdict is no such refusal.
  */
 export function failureRecord(
@@ -120,13 +122,12 @@ export function failureRecord(
   req: AccessRequest,
   cfg: { readonly window_seconds: number; readonly count_risk_refusals: boolean },
 ): StoreOp[] {
-  const counted =
-    verdict.kind === "deny"
-      ? verdict.cause === "authentication" ||
-        verdict.cause === "license" ||
-        (verdict.cause === "risk" && cfg.count_risk_refusals)
-      : verdict.kind === "challenge" && cfg.count_risk_refusals;
-  if (!counted) return [];
+  const credentials =
+    verdict.kind === "deny" && (verdict.cause === "authentication" || verdict.cause === "license");
+  const risk =
+    cfg.count_risk_refusals &&
+    ((verdict.kind === "deny" && verdict.cause === "risk") || verdict.kind === "challenge");
+  if (!credentials && !risk) return [];
   const windowSeconds = cfg.window_seconds;
   const windowMs = windowSeconds * 1000;
   const ops: StoreOp[] = [];
@@ -138,7 +139,7 @@ export function failureRecord(
       cost: 1,
     });
   }
-  if (verdict.subject !== undefined && verdict.subject !== "") {
+  if (credentials && verdict.subject !== undefined && verdict.subject !== "") {
     ops.push({
       op: "window",
       key: { tag: tagOf.subject(verdict.subject), name: FAILED },
