@@ -2,7 +2,7 @@ import type { PolicyDocument } from "../../config/policy-schema.js";
 import type { CredentialSource } from "../credentials/credential.js";
 import { claimAt } from "../license.js";
 import type { AccessRequest } from "../request.js";
-import { NOTHING, type ClientClass, type Signal, type SignalFinding } from "./signal.js";
+import { type ClientClass, NOTHING, type Signal, type SignalFinding } from "./signal.js";
 
 type ClientClassPolicy = PolicyDocument["signals"]["client_class"];
 
