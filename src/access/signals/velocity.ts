@@ -128,7 +128,8 @@ function windowLimit(spec: WindowLimitSpec): Signal {
  * Sustained velocity: the subject's requests over `sustained.window_seconds` (an hour) against
  * `sustained.ratio` of what its tier's per-window limit would allow over that time. Scraping
  * paced just under the per-minute limit never trips it, nor the near-limit points for long;
- * a person or an SDK does not keep half its per-minute limit busy for an hour. It scores
+ * a person or an SDK does not keep half its per-minute limit busy for an hour. Off when the
+ * long window is not at least twice the velocity window. It scores
  * (`sustained.points`), it does not throttle: a nightly batch job may do this by design.
  */
 export const sustainedVelocity = windowLimit({
@@ -141,6 +142,8 @@ export const sustainedVelocity = windowLimit({
     const perWindow = ctx.tier.limits?.requests_per_window;
     if (cfg.sustained.ratio === 0 || perWindow === undefined) return undefined;
     const windows = cfg.sustained.window_seconds / cfg.window_seconds;
+    // a long window no longer than the velocity window would only be a lower limit
+    if (windows < 2) return undefined;
     return Math.max(1, Math.floor(perWindow * windows * cfg.sustained.ratio));
   },
   windowSeconds: (ctx) => ctx.policy.doc.signals.velocity.sustained.window_seconds,
