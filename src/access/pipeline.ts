@@ -19,10 +19,12 @@ import type { AccessRequest } from "./request.js";
 import { type ResolvedRoute, resolveRoute } from "./routes.js";
 import type { Runtime } from "./runtime.js";
 import { staleAuthentication, weakAuthentication } from "./signals/auth-strength.js";
-import { devicePosture, newDevice } from "./signals/device.js";
+import { clientClassOf, forClientClass } from "./signals/client-class.js";
+import { deviceMissing, devicePosture, newDevice } from "./signals/device.js";
 import { failedAttempts, failureRecord } from "./signals/failed-attempts.js";
 import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
 import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
+import { places } from "./signals/places.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
 import type { Outcome, Signal, SignalContext, SignalEnv, SignalFinding } from "./signals/signal.js";
@@ -30,9 +32,11 @@ import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
   deviceVelocity,
   ipVelocity,
+  ipVelocityAnyTier,
   orgVelocity,
   quota,
   subjectVelocity,
+  sustainedVelocity,
 } from "./signals/velocity.js";
 import type { DecisionContext, Verdict } from "./verdict.js";
 
@@ -42,21 +46,25 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   orgVelocity,
   ipVelocity,
   deviceVelocity,
+  ipVelocityAnyTier,
+  sustainedVelocity,
   quota,
   failedAttempts,
   countryPolicy,
   impossibleTravel,
   newCountry,
+  places,
   ipReputation,
   hostingAsn,
   newDevice,
   devicePosture,
+  deviceMissing,
   usageAnomaly,
   requestShape,
   weakAuthentication,
   staleAuthentication,
   routeSensitivity,
-];
+].map(forClientClass);
 
 export interface PipelineDeps {
   readonly store: Store;
@@ -236,6 +244,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         return location;
       },
       deviceId: deviceIdOf(req, doc.signals.device),
+      ...credentialFacts(doc, req, identity, caller),
     };
     seen.deviceId = ctx.deviceId;
     trace?.context?.(ctx);
@@ -325,7 +334,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
     }
     const attempts = policy.doc.signals.failed_attempts;
-    if (attempts.enabled) ops.push(...failureRecord(enforced, req, attempts.window_seconds));
+    if (attempts.enabled) ops.push(...failureRecord(enforced, req, attempts));
     if (ops.length === 0) return;
     deps.store
       .exec({ ops, now: req.receivedAt, background: true })
@@ -421,6 +430,31 @@ function deny(
 }
 
 const NO_RESULTS: readonly OpResult<StoreOp>[] = Object.freeze([]);
+
+/** What the signals read about the credential: its claims, its source, its client class. */
+function credentialFacts(
+  doc: PolicyDocument,
+  req: AccessRequest,
+  identity: IdentityOutcome,
+  caller: Caller,
+): Pick<SignalContext, "claims" | "credentialSource" | "clientClass"> {
+  if (identity.kind !== "verified") {
+    return { claims: NO_CLAIMS, credentialSource: undefined, clientClass: "unknown" };
+  }
+  const { claims, source } = identity;
+  return {
+    claims,
+    credentialSource: source,
+    clientClass: clientClassOf(doc.signals.client_class, {
+      req,
+      claims,
+      subject: caller.subject,
+      source,
+    }),
+  };
+}
+
+const NO_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /** The device id from the configured header, else the configured cookie ("" when none). */
 function deviceIdOf(req: AccessRequest, cfg: PolicyDocument["signals"]["device"]): string {

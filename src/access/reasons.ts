@@ -30,22 +30,34 @@ export const REASONS = {
   "velocity.org": "The org's request rate (all its subjects) is near or over its tier's limit.",
   "velocity.ip": "The client IP's request rate is near or over the tier's limit.",
   "velocity.device": "The device's request rate is near or over the tier's limit.",
+  "velocity.sustained":
+    "The subject kept a high share of its tier's per-window limit busy for a long window (paced scraping).",
+  "velocity.ip_any_tier":
+    "The client IP's request rate is over the limit that applies whatever the tier.",
   "quota.exceeded": "The org (or subject) used up its tier's quota for the day or month.",
   "quota.near": "The org (or subject) used most of its tier's quota for the period.",
   "attempts.failed_subject": "Many recent denials for this subject (credential stuffing, probing).",
   "attempts.failed_ip": "Many recent denials from this client IP.",
   "attempts.distinct_subjects_ip":
     "Many distinct subjects from one client IP (credential stuffing, enumeration).",
+  "attempts.distinct_subjects_network":
+    "Many distinct subjects from one /24 or /48 network (distributed credential stuffing).",
+  "attempts.distinct_subjects_asn":
+    "Many distinct subjects from one ASN (credential stuffing spread over a provider's addresses).",
+  "attempts.new_tokens_ip": "Many distinct tokens first seen from one client IP in the window.",
   "geo.country_denied": "The client IP's country is not allowed for the caller's tier.",
   "geo.unknown_location": "The client IP has no known location, on a sensitive route.",
   "geo.impossible_travel": "The subject moved between locations faster than max_kmh allows.",
   "geo.new_country": "The subject is seen from a country it was not seen from before.",
+  "geo.places":
+    "The subject or its token is in use from more countries, ASNs or networks at once than allowed, from a network it is not trusted on.",
   "ip.blocklisted": "The client IP is on a block list.",
   "ip.allowlisted": "The client IP is on an allow list (lowers the score).",
   "ip.hosting_asn": "The client IP belongs to a hosting or datacenter network.",
   "device.new": "The subject uses a device id it was not seen with before.",
   "device.posture": "The device posture header is missing or not compliant.",
   "device.no_mtls": "The connection carries no mTLS client identity.",
+  "device.missing": "A browser session (by its client class) sent no device id.",
   "usage.anomaly": "The subject's request rate is far above its own usual rate.",
   "request.oversized": "The declared request body is larger than allowed.",
   "request.unusual_method": "The HTTP method is unusual for an API (TRACE, CONNECT, WebDAV, ...).",

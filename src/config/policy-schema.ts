@@ -1,5 +1,6 @@
 import { RE2JS } from "re2js";
 import { z } from "zod";
+import { REASONS, type ReasonCode } from "../access/reasons.js";
 
 /**
  * The policy file's schema. Every object is strict (unknown keys are errors, so a typo never
@@ -184,8 +185,39 @@ const route = z.strictObject({
   mode: mode.optional(),
 });
 
+/** A reason code of the registry (src/access/reasons.ts). */
+const reasonCode = z.enum(Object.keys(REASONS) as [ReasonCode, ...ReasonCode[]]);
+
 const signals = z
   .strictObject({
+    client_class: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Claims whose value names the class (Auth0 `gty`, Entra ID `idtyp`, your own). */
+        claims: z.array(claimPath).default(["client_class", "gty", "idtyp"]),
+        machine_values: z
+          .array(z.string().min(1).toLowerCase())
+          .default(["machine", "client-credentials", "client_credentials", "app", "service"]),
+        browser_values: z.array(z.string().min(1).toLowerCase()).default(["browser", "user"]),
+        /** A subject equal to one of these claims is the OAuth client itself: a machine. */
+        client_id_claims: z.array(claimPath).default(["azp", "client_id", "cid"]),
+        /** A token read from the session cookie is a browser session. */
+        cookie_is_browser: z.boolean().default(true),
+        /** Reason codes that describe every legitimate machine client, dropped on machine tokens. */
+        machine_skips: z
+          .array(reasonCode)
+          .default([
+            "auth.weak",
+            "auth.stale",
+            "device.posture",
+            "device.no_mtls",
+            "request.automation",
+            "ip.hosting_asn",
+            "geo.impossible_travel",
+            "geo.places",
+          ]),
+      })
+      .prefault({}),
     velocity: z
       .strictObject({
         enabled: z.boolean().default(true),
@@ -193,6 +225,17 @@ const signals = z
         /** Points once the subject used this share of its limit. */
         near_limit_ratio: z.number().gt(0).lte(1).default(0.8),
         near_limit_points: z.number().int().min(0).max(100).default(15),
+        /** Requests per window from one client IP whatever the caller's tier (unset: none). */
+        ip_requests_per_window: z.number().int().positive().optional(),
+        /** The subject's rate over a long window against its tier's per-window limit. */
+        sustained: z
+          .strictObject({
+            window_seconds: z.number().int().positive().default(3600),
+            /** Share of the tier's limit, kept up over the whole window, that scores (0 = off). */
+            ratio: z.number().min(0).max(1).default(0.5),
+            points: points.default(25),
+          })
+          .prefault({}),
       })
       .prefault({}),
     weak_auth: z
@@ -226,6 +269,14 @@ const signals = z
         /** Distinct subjects seen from one IP in the window before it scores (credential stuffing). */
         distinct_subjects_per_ip: z.number().int().positive().default(10),
         distinct_subjects_points: points.default(15),
+        /** Distinct subjects from one /24 (IPv4) or /48 (IPv6) network in the window before it scores (0 = off). */
+        distinct_subjects_per_network: z.number().int().nonnegative().default(20),
+        /** Distinct subjects from one ASN in the window before it scores (0 = off). */
+        distinct_subjects_per_asn: z.number().int().nonnegative().default(100),
+        /** Distinct tokens first seen from one IP in the window before it scores (0 = off). */
+        distinct_tokens_per_ip: z.number().int().nonnegative().default(20),
+        /** Count risk denials and challenges as failed attempts too, not only authentication and license denials. */
+        count_risk_refusals: z.boolean().default(true),
       })
       .prefault({}),
     geo: z
@@ -248,6 +299,30 @@ const signals = z
           .int()
           .positive()
           .default(30 * 86400),
+      })
+      .prefault({}),
+    places: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        window_seconds: z.number().int().positive().default(3600),
+        /** More distinct countries than this per subject or token in the window scores. */
+        max_countries: z.number().int().nonnegative().default(1),
+        /** More distinct ASNs than this (0 = not counted). */
+        max_asns: z.number().int().nonnegative().default(2),
+        /** More distinct /24 (IPv4) or /48 (IPv6) networks than this (0 = not counted). */
+        max_networks: z.number().int().nonnegative().default(4),
+        points: points.default(50),
+        /** Count per token too (a hash of its jti, or of its subject and iat). */
+        per_token: z.boolean().default(true),
+        /** An authentication younger than this clears the signal (the caller proved itself there). */
+        fresh_auth_seconds: seconds.default(900),
+        /** How long a trusted network (one an allowed request came from) is remembered. */
+        remember_seconds: z
+          .number()
+          .int()
+          .positive()
+          .default(30 * 86400),
+        max_known_networks: z.number().int().positive().max(1000).default(32),
       })
       .prefault({}),
     new_country: z
@@ -302,6 +377,8 @@ const signals = z
         posture_points: points.default(15),
         /** Points when the connection has no mTLS principal (0 = off). */
         no_mtls_points: points.default(0),
+        /** Points when a browser session (see client_class) sends no device id (0 = off). */
+        missing_points: points.default(0),
       })
       .prefault({}),
     usage_anomaly: z

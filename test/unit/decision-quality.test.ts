@@ -133,15 +133,32 @@ describe("defect 1: a refused request does not teach the profile", () => {
     const first = await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
     expect(first.kind).toBe("allow");
     expect(batches.map((b) => b.map((op) => op.op))).toEqual([
-      // subject velocity, failed attempts (3), last sighting, known countries, usage baseline
-      ["window", "window", "window", "distinct", "get", "has", "baseline"],
+      // subject velocity (per window, sustained), failed attempts (5: per subject, per IP,
+      // subjects per IP and per network, tokens per IP), last sighting, known countries,
+      // usage baseline
+      [
+        "window",
+        "window",
+        "window",
+        "window",
+        "distinct",
+        "distinct",
+        "distinct",
+        "get",
+        "has",
+        "baseline",
+      ],
       ["swap", "member"], // the allowed request's sighting and country
     ]);
     const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
     expect(thief.kind).toBe("challenge");
     // challenged: one read batch; of the profile nothing is written (only usage counters
-    // would be, and a challenge is not served)
-    expect(batches).toHaveLength(3);
+    // would be, and a challenge is not served); the challenge counts as a failed attempt of
+    // the client IP
+    expect(batches).toHaveLength(4);
+    expect(batches[3]?.map((op) => [op.op, op.key.tag, op.key.name])).toEqual([
+      ["window", `ip:${SAO_PAULO}`, "fail"],
+    ]);
   });
 });
 

@@ -46,6 +46,8 @@ function ctx(
     caller?: Caller;
     now?: number;
     tier?: string;
+    clientClass?: SignalContext["clientClass"];
+    claims?: Record<string, unknown>;
   } = {},
 ): SignalContext {
   const policy = over.policy ?? policyWith();
@@ -73,6 +75,9 @@ function ctx(
     env: { ...EMPTY_ENV, ...over.env },
     location: () => over.location,
     deviceId: (over.req?.headers as Map<string, string> | undefined)?.get("x-device-id") ?? "",
+    claims: over.claims ?? {},
+    credentialSource: "bearer",
+    clientClass: over.clientClass ?? "unknown",
   };
 }
 
@@ -318,6 +323,8 @@ describe("failed attempts", () => {
       ["window", "s:alice", "fail"],
       ["window", "ip:198.51.100.10", "fail"],
       ["distinct", "ip:198.51.100.10", "subjects"],
+      ["distinct", "ip:198.51.100.0/24", "subjects"],
+      ["distinct", "ip:198.51.100.10", "tokens"],
     ]);
     const found = failedAttempts.evaluate(c, [
       { count: 5, resetMs: 1 },
@@ -330,15 +337,30 @@ describe("failed attempts", () => {
     ]);
   });
 
-  it("records authentication and license denials, nothing else", () => {
+  it("records authentication and license denials, nothing else, when risk refusals are off", () => {
     const req = ctx().req;
+    const cfg = { window_seconds: 600, count_risk_refusals: false };
     const denial = { requestId: "r", score: 0, reasons: [], subject: "bob" };
-    expect(failureRecord({ ...denial, kind: "deny", cause: "license" }, req, 600)).toEqual([
+    expect(failureRecord({ ...denial, kind: "deny", cause: "license" }, req, cfg)).toEqual([
       { op: "window", key: { tag: "ip:198.51.100.10", name: "fail" }, windowMs: 600_000, cost: 1 },
       { op: "window", key: { tag: "s:bob", name: "fail" }, windowMs: 600_000, cost: 1 },
     ]);
-    expect(failureRecord({ ...denial, kind: "deny", cause: "risk" }, req, 600)).toEqual([]);
-    expect(failureRecord({ ...denial, kind: "allow" }, req, 600)).toEqual([]);
+    expect(failureRecord({ ...denial, kind: "deny", cause: "risk" }, req, cfg)).toEqual([]);
+    expect(failureRecord({ ...denial, kind: "allow" }, req, cfg)).toEqual([]);
+  });
+
+  it("counts risk denials and challenges against the IP (the default), not the subject", () => {
+    const req = ctx().req;
+    const cfg = { window_seconds: 600, count_risk_refusals: true };
+    const denial = { requestId: "r", score: 60, reasons: [], subject: "bob" };
+    const both = [
+      { op: "window", key: { tag: "ip:198.51.100.10", name: "fail" }, windowMs: 600_000, cost: 1 },
+    ];
+    expect(failureRecord({ ...denial, kind: "deny", cause: "risk" }, req, cfg)).toEqual(both);
+    expect(
+      failureRecord({ ...denial, kind: "challenge", style: "step_up", acrValues: "mfa" }, req, cfg),
+    ).toEqual(both);
+    expect(failureRecord({ ...denial, kind: "allow" }, req, cfg)).toEqual([]);
   });
 });
 

@@ -35,3 +35,19 @@ export const devicePosture: Signal = {
     return reasons.length === 0 ? NOTHING : { reasons };
   },
 };
+
+/**
+ * Missing device id: a browser session (see client classes) that sends no device id, where
+ * the site's own script always sets one. Only browsers: a machine token has no device.
+ */
+export const deviceMissing: Signal = {
+  name: "device.missing",
+  enabled: (ctx) =>
+    ctx.policy.doc.signals.device.enabled &&
+    ctx.policy.doc.signals.device.missing_points > 0 &&
+    ctx.clientClass === "browser" &&
+    ctx.deviceId === "",
+  evaluate: (ctx) => ({
+    reasons: [{ code: "device.missing", points: ctx.policy.doc.signals.device.missing_points }],
+  }),
+};

@@ -2,6 +2,8 @@ import type { StoreOp, WindowReading } from "../../state/store.js";
 import type { Reason } from "../reasons.js";
 import type { AccessRequest } from "../request.js";
 import type { Verdict } from "../verdict.js";
+import { networkOf } from "./network.js";
+import { tokenIdOf } from "./places.js";
 import { NOTHING, type Signal, tagOf, tags } from "./signal.js";
 
 /** Store key name of the denial counters (per subject and per IP). */
@@ -22,16 +24,25 @@ export const failedAttempts: Signal = {
     const ops: StoreOp[] = [
       { op: "window", key: { tag: tags.subject(ctx), name: FAILED }, windowMs, cost: 0 },
     ];
-    if (ctx.req.clientIp !== "") {
-      ops.push(
-        { op: "window", key: { tag: tags.ip(ctx), name: FAILED }, windowMs, cost: 0 },
-        {
-          op: "distinct",
-          key: { tag: tags.ip(ctx), name: "subjects" },
-          member: ctx.caller.subject,
-          windowMs,
-        },
-      );
+    if (ctx.req.clientIp === "") return ops;
+    const subject = ctx.caller.subject;
+    ops.push(
+      { op: "window", key: { tag: tags.ip(ctx), name: FAILED }, windowMs, cost: 0 },
+      { op: "distinct", key: { tag: tags.ip(ctx), name: "subjects" }, member: subject, windowMs },
+    );
+    const network = networkOf(ctx.req.clientIp);
+    if (cfg.distinct_subjects_per_network > 0 && network !== undefined) {
+      const tag = tagOf.network(network);
+      ops.push({ op: "distinct", key: { tag, name: "subjects" }, member: subject, windowMs });
+    }
+    const asn = ctx.location()?.asn;
+    if (cfg.distinct_subjects_per_asn > 0 && asn !== undefined) {
+      const tag = tagOf.network(`AS${asn}`);
+      ops.push({ op: "distinct", key: { tag, name: "subjects" }, member: subject, windowMs });
+    }
+    if (cfg.distinct_tokens_per_ip > 0) {
+      const member = tokenIdOf(ctx);
+      ops.push({ op: "distinct", key: { tag: tags.ip(ctx), name: "tokens" }, member, windowMs });
     }
     return ops;
   },
@@ -41,25 +52,57 @@ export const failedAttempts: Signal = {
     const subject = results[0] as WindowReading | undefined;
     const ip = results[1] as WindowReading | undefined;
     const distinct = results[2] as { count: number } | undefined;
+    const per = `in ${cfg.window_seconds}s`;
     if (subject !== undefined && subject.count >= cfg.subject_threshold) {
       reasons.push({
         code: "attempts.failed_subject",
         points: cfg.points,
-        detail: `${subject.count} denials in ${cfg.window_seconds}s`,
+        detail: `${subject.count} refusals ${per}`,
       });
     }
     if (ip !== undefined && ip.count >= cfg.ip_threshold) {
       reasons.push({
         code: "attempts.failed_ip",
         points: cfg.points,
-        detail: `${ip.count} denials in ${cfg.window_seconds}s`,
+        detail: `${ip.count} refusals ${per}`,
       });
     }
     if (distinct !== undefined && distinct.count >= cfg.distinct_subjects_per_ip) {
       reasons.push({
         code: "attempts.distinct_subjects_ip",
         points: cfg.distinct_subjects_points,
-        detail: `${distinct.count} subjects in ${cfg.window_seconds}s`,
+        detail: `${distinct.count} subjects ${per}`,
+      });
+    }
+    // the optional readings follow in the order ops() pushed them
+    let next = 3;
+    const reading = (on: boolean) =>
+      on ? ((results[next++] as { count: number } | undefined)?.count ?? 0) : 0;
+    if (ctx.req.clientIp === "") return reasons.length === 0 ? NOTHING : { reasons };
+    const network = networkOf(ctx.req.clientIp);
+    const asn = ctx.location()?.asn;
+    const perNetwork = reading(cfg.distinct_subjects_per_network > 0 && network !== undefined);
+    const perAsn = reading(cfg.distinct_subjects_per_asn > 0 && asn !== undefined);
+    const tokens = reading(cfg.distinct_tokens_per_ip > 0);
+    if (cfg.distinct_subjects_per_network > 0 && perNetwork >= cfg.distinct_subjects_per_network) {
+      reasons.push({
+        code: "attempts.distinct_subjects_network",
+        points: cfg.distinct_subjects_points,
+        detail: `${perNetwork} subjects from ${network} ${per}`,
+      });
+    }
+    if (cfg.distinct_subjects_per_asn > 0 && perAsn >= cfg.distinct_subjects_per_asn) {
+      reasons.push({
+        code: "attempts.distinct_subjects_asn",
+        points: cfg.distinct_subjects_points,
+        detail: `${perAsn} subjects from AS${asn} ${per}`,
+      });
+    }
+    if (cfg.distinct_tokens_per_ip > 0 && tokens >= cfg.distinct_tokens_per_ip) {
+      reasons.push({
+        code: "attempts.new_tokens_ip",
+        points: cfg.distinct_subjects_points,
+        detail: `${tokens} tokens ${per}`,
       });
     }
     return reasons.length === 0 ? NOTHING : { reasons };
@@ -67,20 +110,25 @@ export const failedAttempts: Signal = {
 };
 
 /**
- * The store ops that count one denial (authentication or license) against the IP and, when
- * known, the subject. Empty when the verdict is not such a denial.
+ * The store ops that count one refusal: an authentication or license denial against the IP
+ * and, when known, the subject; with `count_risk_refusals` a risk denial or a challenge against
+ * the IP too (a stuffer whose logins are valid is refused for risk, not for credentials).
+ * A risk refusal is not counted against the subject: that would feed the subject's next score
+ * with its own last refusal, a loop only a fresh authentication should break (sticky risk).
+ * Empty when the verdict is no such refusal.
  */
 export function failureRecord(
   verdict: Verdict,
   req: AccessRequest,
-  windowSeconds: number,
+  cfg: { readonly window_seconds: number; readonly count_risk_refusals: boolean },
 ): StoreOp[] {
-  if (
-    verdict.kind !== "deny" ||
-    (verdict.cause !== "authentication" && verdict.cause !== "license")
-  ) {
-    return [];
-  }
+  const credentials =
+    verdict.kind === "deny" && (verdict.cause === "authentication" || verdict.cause === "license");
+  const risk =
+    cfg.count_risk_refusals &&
+    ((verdict.kind === "deny" && verdict.cause === "risk") || verdict.kind === "challenge");
+  if (!credentials && !risk) return [];
+  const windowSeconds = cfg.window_seconds;
   const windowMs = windowSeconds * 1000;
   const ops: StoreOp[] = [];
   if (req.clientIp !== "") {
@@ -91,7 +139,7 @@ export function failureRecord(
       cost: 1,
     });
   }
-  if (verdict.subject !== undefined && verdict.subject !== "") {
+  if (credentials && verdict.subject !== undefined && verdict.subject !== "") {
     ops.push({
       op: "window",
       key: { tag: tagOf.subject(verdict.subject), name: FAILED },

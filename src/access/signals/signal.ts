@@ -4,6 +4,7 @@ import type { AsnList } from "../../geo/asn-list.js";
 import type { GeoLocation, GeoReader } from "../../geo/geo-reader.js";
 import type { IpList } from "../../geo/ip-list.js";
 import type { OpResult, StoreOp } from "../../state/store.js";
+import type { CredentialSource } from "../credentials/credential.js";
 import type { Caller } from "../license.js";
 import type { Reason } from "../reasons.js";
 import type { AccessRequest } from "../request.js";
@@ -37,7 +38,20 @@ export interface SignalContext {
   location(): GeoLocation | undefined;
   /** The device id from the configured header or cookie ("" when none). */
   readonly deviceId: string;
+  /** The verified token's claims (empty for an anonymous caller). */
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** Where the credential came from (undefined for an anonymous caller). */
+  readonly credentialSource: CredentialSource | undefined;
+  /** Browser session, machine token, or unknown (see client-class.ts). */
+  readonly clientClass: ClientClass;
 }
+
+/**
+ * What kind of client holds the credential: a person's browser session, a machine token
+ * (client credentials, an SDK, a batch job), or unknown (no evidence either way: every signal
+ * applies, as before client classes existed).
+ */
+export type ClientClass = "browser" | "machine" | "unknown";
 
 /** What a signal found: scored reasons, and optionally a hard throttle or block. */
 export interface SignalFinding {
@@ -84,6 +98,13 @@ export const tagOf = {
   org: (org: string) => `o:${org}`,
   ip: (clientIp: string) => `ip:${clientIp}`,
   device: (deviceId: string) => `d:${deviceId}`,
+  /** A token (a hash of its jti, or of its subject and issue time). */
+  token: (tokenId: string) => `t:${tokenId}`,
+  /**
+   * A network prefix or an ASN: per-address state (the memory store's address budget takes
+   * every `ip:` tag), like a client IP.
+   */
+  network: (prefix: string) => `ip:${prefix}`,
 };
 
 export const NO_OPS: readonly StoreOp[] = Object.freeze([]);

@@ -23,45 +23,15 @@ function velocity(
   present: (ctx: SignalContext) => boolean,
   attempts: boolean,
 ): Signal {
-  const windowOp = (ctx: SignalContext, cost: number): StoreOp => ({
-    op: "window",
-    key: { tag: tag(ctx), name: "vel" },
-    windowMs: ctx.policy.doc.signals.velocity.window_seconds * 1000,
-    cost,
+  return windowLimit({
+    code,
+    tag,
+    keyName: "vel",
+    attempts,
+    limit: (ctx) => (present(ctx) ? ctx.tier.limits?.[limitKey] : undefined),
+    windowSeconds: (ctx) => ctx.policy.doc.signals.velocity.window_seconds,
+    throttles: true,
   });
-  return {
-    name: code,
-    enabled: (ctx) =>
-      ctx.policy.doc.signals.velocity.enabled &&
-      ctx.tier.limits?.[limitKey] !== undefined &&
-      present(ctx),
-    ops: (ctx) => [windowOp(ctx, attempts ? 1 : 0)],
-    ...(attempts
-      ? {}
-      : { record: (ctx, outcome) => (outcome.served ? [windowOp(ctx, 1)] : NO_OPS) }),
-    evaluate(ctx, results) {
-      const limit = ctx.tier.limits?.[limitKey];
-      const reading = results[0] as WindowReading | undefined;
-      if (limit === undefined || reading === undefined) return NOTHING;
-      const cfg = ctx.policy.doc.signals.velocity;
-      // a shared window was only read: this request is not in it yet
-      const count = attempts ? reading.count : reading.count + 1;
-      const detail = `${count}/${limit} per ${cfg.window_seconds}s`;
-      if (count > limit) {
-        return {
-          reasons: [],
-          throttle: {
-            retryAfterSeconds: Math.max(1, Math.ceil(reading.resetMs / 1000)),
-            reason: { code, points: 0, detail },
-          },
-        };
-      }
-      if (count >= cfg.near_limit_ratio * limit && cfg.near_limit_points > 0) {
-        return { reasons: [{ code, points: cfg.near_limit_points, detail }] };
-      }
-      return NOTHING;
-    },
-  };
 }
 
 export const subjectVelocity = velocity(
@@ -92,6 +62,110 @@ export const deviceVelocity = velocity(
   (ctx) => ctx.deviceId !== "",
   false,
 );
+
+/** One sliding-window limit: where it counts, how long, how much, and what going over does. */
+interface WindowLimitSpec {
+  readonly code: ReasonCode;
+  readonly tag: (ctx: SignalContext) => string;
+  /** Store key name of the window. */
+  readonly keyName: string;
+  /** Count every request (the subject's own windows) or only served ones (shared windows). */
+  readonly attempts: boolean;
+  /** The limit of this request's caller; undefined turns the signal off for it. */
+  readonly limit: (ctx: SignalContext) => number | undefined;
+  readonly windowSeconds: (ctx: SignalContext) => number;
+  /** Over the limit: throttle (true), or add the near-limit points only (false). */
+  readonly throttles: boolean;
+  /** Points over the limit when it does not throttle. */
+  readonly overPoints?: (ctx: SignalContext) => number;
+}
+
+function windowLimit(spec: WindowLimitSpec): Signal {
+  const { code, attempts } = spec;
+  const windowOp = (ctx: SignalContext, cost: number): StoreOp => ({
+    op: "window",
+    key: { tag: spec.tag(ctx), name: spec.keyName },
+    windowMs: spec.windowSeconds(ctx) * 1000,
+    cost,
+  });
+  return {
+    name: code,
+    enabled: (ctx) => ctx.policy.doc.signals.velocity.enabled && spec.limit(ctx) !== undefined,
+    ops: (ctx) => [windowOp(ctx, attempts ? 1 : 0)],
+    ...(attempts
+      ? {}
+      : { record: (ctx, outcome) => (outcome.served ? [windowOp(ctx, 1)] : NO_OPS) }),
+    evaluate(ctx, results) {
+      const limit = spec.limit(ctx);
+      const reading = results[0] as WindowReading | undefined;
+      if (limit === undefined || reading === undefined) return NOTHING;
+      const cfg = ctx.policy.doc.signals.velocity;
+      // a shared window was only read: this request is not in it yet
+      const count = attempts ? reading.count : reading.count + 1;
+      const detail = `${Math.round(count)}/${limit} per ${spec.windowSeconds(ctx)}s`;
+      if (count > limit) {
+        if (!spec.throttles) {
+          const points = spec.overPoints?.(ctx) ?? cfg.near_limit_points;
+          return points > 0 ? { reasons: [{ code, points, detail }] } : NOTHING;
+        }
+        return {
+          reasons: [],
+          throttle: {
+            retryAfterSeconds: Math.max(1, Math.ceil(reading.resetMs / 1000)),
+            reason: { code, points: 0, detail },
+          },
+        };
+      }
+      if (spec.throttles && count >= cfg.near_limit_ratio * limit && cfg.near_limit_points > 0) {
+        return { reasons: [{ code, points: cfg.near_limit_points, detail }] };
+      }
+      return NOTHING;
+    },
+  };
+}
+
+/**
+ * Sustained velocity: the subject's requests over `sustained.window_seconds` (an hour) against
+ * `sustained.ratio` of what its tier's per-window limit would allow over that time. Scraping
+ * paced just under the per-minute limit never trips it, nor the near-limit points for long;
+ * a person or an SDK does not keep half its per-minute limit busy for an hour. Off when the
+ * long window is not at least twice the velocity window. It scores
+ * (`sustained.points`), it does not throttle: a nightly batch job may do this by design.
+ */
+export const sustainedVelocity = windowLimit({
+  code: "velocity.sustained",
+  tag: tags.subject,
+  keyName: "sus",
+  attempts: true,
+  limit(ctx) {
+    const cfg = ctx.policy.doc.signals.velocity;
+    const perWindow = ctx.tier.limits?.requests_per_window;
+    if (cfg.sustained.ratio === 0 || perWindow === undefined) return undefined;
+    const windows = cfg.sustained.window_seconds / cfg.window_seconds;
+    // a long window no longer than the velocity window would only be a lower limit
+    if (windows < 2) return undefined;
+    return Math.max(1, Math.floor(perWindow * windows * cfg.sustained.ratio));
+  },
+  windowSeconds: (ctx) => ctx.policy.doc.signals.velocity.sustained.window_seconds,
+  throttles: false,
+  overPoints: (ctx) => ctx.policy.doc.signals.velocity.sustained.points,
+});
+
+/**
+ * A client IP's limit whatever the caller's tier (`signals.velocity.ip_requests_per_window`):
+ * an attacker holding an enterprise token does not get the enterprise IP budget. Counts
+ * served requests in its own window, like the tier's IP limit.
+ */
+export const ipVelocityAnyTier = windowLimit({
+  code: "velocity.ip_any_tier",
+  tag: tags.ip,
+  keyName: "velip",
+  attempts: false,
+  limit: (ctx) =>
+    ctx.req.clientIp === "" ? undefined : ctx.policy.doc.signals.velocity.ip_requests_per_window,
+  windowSeconds: (ctx) => ctx.policy.doc.signals.velocity.window_seconds,
+  throttles: true,
+});
 
 /** The UTC calendar period a quota counts in: its id and when the next one starts (ms). */
 export function quotaPeriod(period: "day" | "month", now: number): { id: string; endsAt: number } {

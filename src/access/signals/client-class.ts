@@ -1,0 +1,75 @@
+import type { PolicyDocument } from "../../config/policy-schema.js";
+import type { CredentialSource } from "../credentials/credential.js";
+import { claimAt } from "../license.js";
+import type { AccessRequest } from "../request.js";
+import { type ClientClass, NOTHING, type Signal, type SignalFinding } from "./signal.js";
+
+type ClientClassPolicy = PolicyDocument["signals"]["client_class"];
+
+/** What the client class is read from: the request, the verified claims, the token's source. */
+export interface ClientClassInput {
+  readonly req: AccessRequest;
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly subject: string;
+  readonly source: CredentialSource | undefined;
+}
+
+/**
+ * The client class of one request, first evidence wins:
+ * 1. the route says so (Envoy `context_extensions.client_class`: `browser` or `machine`);
+ * 2. a class claim (`client_class`, Auth0's `gty: client-credentials`, Entra ID's
+ *    `idtyp: app`) holds one of the configured values;
+ * 3. the subject is the OAuth client itself (`sub` equals `azp`/`client_id`/`cid`, or Auth0's
+ *    `<client_id>@clients`): a client-credentials token, no person behind it;
+ * 4. the token came from a cookie: a browser session.
+ * Otherwise `unknown`, where every signal applies as it did before classes.
+ */
+export function clientClassOf(cfg: ClientClassPolicy, input: ClientClassInput): ClientClass {
+  if (!cfg.enabled || input.source === undefined) return "unknown";
+  const routed = input.req.contextExtensions.client_class;
+  if (routed === "browser" || routed === "machine") return routed;
+  for (const path of cfg.claims) {
+    const value = claimAt(input.claims, path);
+    if (typeof value !== "string") continue;
+    const v = value.toLowerCase();
+    if (cfg.machine_values.includes(v)) return "machine";
+    if (cfg.browser_values.includes(v)) return "browser";
+  }
+  if (input.subject !== "") {
+    for (const path of cfg.client_id_claims) {
+      const client = claimAt(input.claims, path);
+      if (
+        typeof client === "string" &&
+        client !== "" &&
+        (input.subject === client || input.subject === `${client}@clients`)
+      ) {
+        return "machine";
+      }
+    }
+  }
+  if (cfg.cookie_is_browser && input.source === "cookie") return "browser";
+  return "unknown";
+}
+
+/**
+ * The signal as its client class sees it: on a machine token the reasons listed in
+ * `signals.client_class.machine_skips` (no `amr`, no posture, a cloud host, an SDK's user
+ * agent) are dropped, because there they describe every legitimate machine client.
+ */
+export function forClientClass(signal: Signal): Signal {
+  const { evaluate } = signal;
+  return {
+    ...signal,
+    evaluate(ctx, results): SignalFinding {
+      const finding = evaluate(ctx, results);
+      if (ctx.clientClass !== "machine" || finding.reasons.length === 0) return finding;
+      const skips = ctx.policy.doc.signals.client_class.machine_skips;
+      const reasons = finding.reasons.filter((r) => !skips.includes(r.code));
+      if (reasons.length === finding.reasons.length) return finding;
+      if (reasons.length === 0 && finding.throttle === undefined && finding.block === undefined) {
+        return NOTHING;
+      }
+      return { ...finding, reasons };
+    },
+  };
+}

@@ -1,0 +1,225 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import type { IdentityOutcome } from "../../src/access/identity.js";
+import { createPipeline } from "../../src/access/pipeline.js";
+import type { AccessRequest } from "../../src/access/request.js";
+import { runtimeOf } from "../../src/access/runtime.js";
+import { networkOf } from "../../src/access/signals/network.js";
+import { parsePolicy } from "../../src/config/policy.js";
+import type { GeoLocation, GeoReader } from "../../src/geo/geo-reader.js";
+import { createMemoryStore } from "../../src/state/memory-store.js";
+import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
+import { fakeIdentifier } from "../helpers/fake-identifier.js";
+
+// Issue 14: client classes, one token in many places, distributed stuffing. Whole pipeline,
+// real (memory) state; the store ops they use (distinct, has, member) run against Redis in the
+// store contract suite.
+
+const demoText = readFileSync("policies/demo.yaml", "utf8");
+const withSignals = (yaml: string) => demoText.replace("\nsignals:\n", `\nsignals:\n${yaml}`);
+
+const BERLIN = "192.0.2.10";
+const BERLIN_2 = "192.0.2.77"; // the same /24
+const SAO_PAULO = "198.51.100.20";
+const CLOUD = "203.0.113.50";
+const where: Record<string, GeoLocation> = {
+  [BERLIN]: { country: "DE", latitude: 52.52, longitude: 13.405, asn: 3320 },
+  [BERLIN_2]: { country: "DE", latitude: 52.52, longitude: 13.405, asn: 3320 },
+  [SAO_PAULO]: { country: "BR", latitude: -23.55, longitude: -46.633, asn: 28573 },
+  [CLOUD]: { country: "US", latitude: 39.04, longitude: -77.49, asn: 16509 },
+};
+const geo: GeoReader = {
+  lookup: (ip) => where[ip],
+  description: "test places",
+  data: { city: true, asn: true },
+  close() {},
+};
+
+const cookieSession: IdentityOutcome = {
+  kind: "verified",
+  claims: { sub: "u-web", tier: "pro", org: "acme", amr: ["pwd"] },
+  source: "cookie",
+  cached: false,
+} as unknown as IdentityOutcome; // the fake identifier fills in the caller
+
+const claims: Record<string, Record<string, unknown> | IdentityOutcome> = {
+  // Okta / Auth0 style client-credentials tokens: no amr, the subject is the client
+  okta: { sub: "0oa1svc", cid: "0oa1svc", tier: "pro", org: "acme" },
+  auth0: {
+    sub: "svc-2@clients",
+    azp: "svc-2",
+    gty: "client-credentials",
+    tier: "pro",
+    org: "acme",
+  },
+  person: { sub: "u-person", tier: "pro", org: "acme", amr: ["pwd"] },
+  ent: { sub: "u-ent", tier: "enterprise", org: "big", amr: ["pwd"] },
+  scraper: { sub: "u-scraper", tier: "free", org: "acme", amr: ["mfa"] },
+  big: { sub: "u-big", tier: "enterprise", org: "big", amr: ["mfa"] },
+  web: cookieSession,
+  owner: { sub: "u-owner", tier: "pro", org: "acme", amr: ["mfa"], jti: "tok-1" },
+  ownerFresh: {
+    sub: "u-owner",
+    tier: "pro",
+    org: "acme",
+    amr: ["mfa"],
+    jti: "tok-2",
+    auth_time: TEST_NOW / 1000 + 110,
+  },
+};
+for (let i = 1; i <= 25; i++)
+  claims[`stuffed${i}`] = { sub: `victim-${i}`, tier: "pro", org: `o${i}` };
+
+function setup(policyText = demoText) {
+  const runtime = runtimeOf(parsePolicy(policyText, "t.yaml"), fakeIdentifier(claims));
+  const pipeline = createPipeline({ store: createMemoryStore(), clock: () => TEST_NOW, geo });
+  let n = 0;
+  return async (token: string, over: Partial<AccessRequest> & { ua?: string } = {}) => {
+    const headers = new Map([["authorization", `Bearer ${token}`]]);
+    if (over.ua !== undefined) headers.set("user-agent", over.ua);
+    const req = accessRequest({ id: `r${++n}`, headers, ...over });
+    return (await pipeline.evaluate(runtime, req)).verdict;
+  };
+}
+
+const codes = (v: { reasons: readonly { code: string }[] }) => v.reasons.map((r) => r.code);
+const minutes = (m: number) => TEST_NOW + m * 60_000;
+
+describe("client classes", () => {
+  it("does not score a machine token for having no amr or an SDK's user agent (defaults)", async () => {
+    const check = setup();
+    for (const token of ["okta", "auth0"]) {
+      const verdict = await check(token, { ua: "python-requests/2.32" });
+      expect(codes(verdict)).toEqual([]);
+      expect(verdict.kind).toBe("allow");
+    }
+    // a person's password-only token with the same user agent still scores both
+    const person = await check("person", { ua: "python-requests/2.32" });
+    expect(codes(person)).toEqual(["request.automation", "auth.weak"]);
+  });
+
+  it("lets the route name the class (Envoy context_extensions)", async () => {
+    const check = setup();
+    const routed = await check("person", {
+      ua: "curl/8.5",
+      contextExtensions: { client_class: "machine" },
+    });
+    expect(codes(routed)).toEqual([]);
+  });
+
+  it("scores a missing device id on a browser session only, when configured", async () => {
+    const check = setup(withSignals("  device: { missing_points: 10 }\n"));
+    const web = await check("web");
+    expect(codes(web)).toEqual(["device.missing", "auth.weak"]);
+    const headers = new Map([
+      ["authorization", "Bearer web"],
+      ["x-device-id", "dev-1"],
+    ]);
+    expect(codes(await check("web", { headers }))).toEqual(["auth.weak"]);
+    // a machine token and an unknown client send no device id either: nothing
+    expect(codes(await check("okta"))).toEqual([]);
+    expect(codes(await check("person"))).toEqual(["auth.weak"]);
+  });
+
+  it("can be turned off: every signal applies again", async () => {
+    const off = demoText.replace(
+      "client_class: { enabled: true }",
+      "client_class: { enabled: false }",
+    );
+    expect(off).not.toBe(demoText);
+    const check = setup(off);
+    expect(codes(await check("okta", { ua: "python-requests/2.32" }))).toEqual([
+      "request.automation",
+      "auth.weak",
+    ]);
+  });
+});
+
+describe("one token, many places", () => {
+  const PLACES = withSignals("  places: { enabled: true }\n");
+
+  it("scores the thief's stream abroad, not the owner's interleaved one at home", async () => {
+    const check = setup(PLACES);
+    expect((await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) })).kind).toBe("allow");
+    for (let m = 1; m < 10; m += 2) {
+      const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(m) });
+      expect(codes(thief)).toContain("geo.places");
+      expect(thief.kind).not.toBe("allow");
+      const home = await check("owner", { clientIp: BERLIN_2, receivedAt: minutes(m + 1) });
+      expect(codes(home)).not.toContain("geo.places");
+    }
+  });
+
+  it("is cleared by a fresh authentication (the traveller who stepped up)", async () => {
+    const check = setup(PLACES);
+    await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
+    const fresh = await check("ownerFresh", { clientIp: SAO_PAULO, receivedAt: minutes(2) });
+    expect(codes(fresh)).not.toContain("geo.places");
+  });
+
+  it("does not apply to machine tokens (multi-region cloud NAT)", async () => {
+    const check = setup(PLACES);
+    await check("okta", { clientIp: CLOUD, receivedAt: minutes(0) });
+    const other = await check("okta", { clientIp: SAO_PAULO, receivedAt: minutes(1) });
+    expect(codes(other)).not.toContain("geo.places");
+  });
+});
+
+describe("distributed stuffing", () => {
+  it("counts distinct subjects per /24 network across its addresses", async () => {
+    const check = setup();
+    let last: Awaited<ReturnType<ReturnType<typeof setup>>> | undefined;
+    for (let i = 1; i <= 20; i++) {
+      last = await check(`stuffed${i}`, { clientIp: `198.51.100.${100 + i}` });
+    }
+    expect(codes(last as never)).toContain("attempts.distinct_subjects_network");
+  });
+
+  it("counts challenges as failed attempts of the client IP", async () => {
+    const check = setup();
+    // no auth_time on a step-up route: challenged (auth.max_age) whatever the score
+    for (let i = 0; i < 20; i++) {
+      const v = await check("ent", { path: "/admin/users", receivedAt: minutes(i / 10) });
+      expect(v.kind).toBe("challenge");
+    }
+    const next = await check("person", { receivedAt: minutes(3) });
+    expect(codes(next)).toContain("attempts.failed_ip");
+  });
+
+  it("names networks by their /24 and /48", () => {
+    expect(networkOf("198.51.100.77")).toBe("198.51.100.0/24");
+    expect(networkOf("2001:db8:abcd:12::1")).toBe("2001:db8:abcd::/48");
+    expect(networkOf("not an ip")).toBeUndefined();
+  });
+});
+
+describe("velocity that fits APIs", () => {
+  it("scores scraping paced just under the per-minute limit, once it is sustained", async () => {
+    // free: 20 a minute; sustained: half of that kept up for an hour (600) scores
+    const check = setup();
+    const seen: string[][] = [];
+    for (let m = 0; m < 40; m++) {
+      for (let i = 0; i < 18; i++) {
+        const v = await check("scraper", { receivedAt: minutes(m + i / 18) });
+        seen.push(codes(v));
+      }
+    }
+    expect(seen[100]).not.toContain("velocity.sustained");
+    expect(seen.at(-1)).toContain("velocity.sustained");
+  });
+
+  it("limits a client IP whatever the caller's tier", async () => {
+    const check = setup(
+      demoText.replace(
+        "velocity: { enabled: true, window_seconds: 60,",
+        "velocity: { enabled: true, ip_requests_per_window: 5, window_seconds: 60,",
+      ),
+    );
+    for (let i = 0; i < 5; i++) expect((await check("big")).kind).toBe("allow");
+    const sixth = await check("big");
+    expect(sixth.kind).toBe("throttle");
+    expect(codes(sixth)).toContain("velocity.ip_any_tier");
+    // another address is not affected
+    expect((await check("big", { clientIp: CLOUD })).kind).toBe("allow");
+  });
+});
