@@ -61,10 +61,12 @@ export const REASONS = {
   "failure.store": "The state store failed or timed out; the failure mode decided.",
   "failure.budget": "The decision ran out of its time budget; the failure mode decided.",
   "failure.internal": "An unexpected internal error; the configured safe outcome decided.",
+  "rule.<name>":
+    "The policy rule <name> matched and forced its action (detail: the action; `shadow: would ...` for a shadow rule).",
 } as const;
 
-/** A reason code: the key of {@link REASONS}. */
-export type ReasonCode = keyof typeof REASONS;
+/** A reason code: a key of {@link REASONS}, or `rule.<name>` for a policy rule that matched. */
+export type ReasonCode = keyof typeof REASONS | `rule.${string}`;
 
 /** One explained contribution to a verdict. */
 export interface Reason {
