@@ -25,6 +25,7 @@ import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
 import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
+import { stickyRisk } from "./signals/sticky-risk.js";
 import type { Outcome, Signal, SignalContext, SignalEnv, SignalFinding } from "./signals/signal.js";
 import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
@@ -56,6 +57,7 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   weakAuthentication,
   staleAuthentication,
   routeSensitivity,
+  stickyRisk,
 ];
 
 export interface PipelineDeps {
@@ -304,6 +306,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           enforced.kind === "allow" &&
           learned.stateRead === true &&
           !enforced.reasons.some((r) => r.code === "risk.downgraded"),
+        riskRefusal:
+          verdict.kind === "challenge" || (verdict.kind === "deny" && verdict.cause === "risk"),
       };
       for (const signal of active) {
         if (signal.record !== undefined) ops.push(...signal.record(ctx, outcome));

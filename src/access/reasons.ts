@@ -56,6 +56,8 @@ export const REASONS = {
     "The route's step-up max_age is not met (auth_time older, or absent): a challenge whatever the score.",
   "risk.downgraded":
     "Medium risk: the caller was served as its tier's downgrade_to tier instead of challenged.",
+  "risk.sticky":
+    "A recent risk challenge or deny of this subject still raises its risk (until it expires or a fresh login).",
   "request.sensitivity": "The route is marked sensitive; touching it adds risk by itself.",
   "request.malformed": "The CheckRequest lacks what a decision needs (no HTTP attributes).",
   "failure.store": "The state store failed or timed out; the failure mode decided.",

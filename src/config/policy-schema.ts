@@ -214,6 +214,17 @@ const signals = z
         points: z.number().int().min(0).max(100).default(10),
       })
       .prefault({}),
+    /**
+     * Sticky risk: after a risk challenge or deny, the subject carries `points` for
+     * `duration_seconds`, or until it authenticates afresh (`auth_time` after the refusal).
+     */
+    sticky_risk: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        points: points.default(30),
+        duration_seconds: z.number().int().positive().default(3600),
+      })
+      .prefault({}),
     failed_attempts: z
       .strictObject({
         enabled: z.boolean().default(true),
@@ -475,7 +486,11 @@ const rules = z
     const seen = new Set<string>();
     list.forEach((r, i) => {
       if (seen.has(r.name)) {
-        ctx.addIssue({ code: "custom", message: `duplicate rule name ${r.name}`, path: [i, "name"] });
+        ctx.addIssue({
+          code: "custom",
+          message: `duplicate rule name ${r.name}`,
+          path: [i, "name"],
+        });
       }
       seen.add(r.name);
     });

@@ -38,10 +38,19 @@ const lists = {
 const claims = {
   owner: { sub: "u-owner", tier: "pro", org: "acme", amr: ["mfa"] },
   weak: { sub: "u-weak", tier: "pro", org: "acme", amr: ["pwd"] },
+  // the owner after a new login, 20 minutes into the tests' clock
+  fresh: {
+    sub: "u-owner",
+    tier: "pro",
+    org: "acme",
+    amr: ["mfa"],
+    auth_time: TEST_NOW / 1000 + 1200,
+  },
 };
 
 function setup(extra: string, signals = "") {
-  const text = (signals === "" ? demoText : demoText.replace(/^signals:\n/m, `signals:\n${signals}`)) + extra;
+  const text =
+    (signals === "" ? demoText : demoText.replace(/^signals:\n/m, `signals:\n${signals}`)) + extra;
   const runtime = runtimeOf(parsePolicy(text, "t.yaml"), fakeIdentifier(claims), {
     ipList: (f) => lists[f as keyof typeof lists],
     asnList: () => undefined,
@@ -69,7 +78,11 @@ rules:
     await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
     const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
     expect(thief).toMatchObject({ kind: "deny", cause: "risk" });
-    expect(codes(thief)).toEqual(["geo.impossible_travel", "geo.new_country", "rule.travel-abroad"]);
+    expect(codes(thief)).toEqual([
+      "geo.impossible_travel",
+      "geo.new_country",
+      "rule.travel-abroad",
+    ]);
     expect(thief.score).toBeLessThan(85);
   });
 
@@ -121,7 +134,11 @@ rules:
 `);
     const v = await check("owner", { clientIp: SAO_PAULO });
     expect(v.kind).toBe("allow");
-    expect(v.reasons).toContainEqual({ code: "rule.brazil", points: 0, detail: "shadow: would deny" });
+    expect(v.reasons).toContainEqual({
+      code: "rule.brazil",
+      points: 0,
+      detail: "shadow: would deny",
+    });
   });
 
   it("a rule's allow does not lift a signal's throttle", async () => {
@@ -186,5 +203,48 @@ describe("the rules section is validated, with errors naming the path", () => {
     expect(
       issues("rules:\n  - { name: a, action: deny }\n  - { name: a, action: allow }\n"),
     ).toEqual(["rules[1].name"]);
+  });
+});
+
+describe("sticky risk: a subject refused for risk stays at raised risk", () => {
+  const sticky = "  sticky_risk: { enabled: true, points: 30, duration_seconds: 3600 }\n";
+  const forceChallenge = `
+rules:
+  - name: sticky
+    when: { reasons_any: [risk.sticky] }
+    action: challenge
+`;
+
+  it("challenges the subject at home after a challenge abroad, until a fresh login", async () => {
+    const check = setup(forceChallenge, sticky);
+    expect(await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) })).toMatchObject({
+      kind: "allow",
+    });
+    const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
+    expect(thief.kind).toBe("challenge");
+    const home = await check("owner", { clientIp: BERLIN, receivedAt: minutes(12) });
+    expect(home.kind).toBe("challenge");
+    expect(codes(home)).toEqual(["risk.sticky", "rule.sticky"]);
+    // a login after the refusal clears it
+    const fresh = await check("fresh", { clientIp: BERLIN, receivedAt: minutes(21) });
+    expect(fresh).toMatchObject({ kind: "allow", reasons: [] });
+  });
+
+  it("adds its points without a rule, and expires after duration_seconds", async () => {
+    const check = setup("", sticky);
+    await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
+    await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
+    const home = await check("owner", { clientIp: BERLIN, receivedAt: minutes(12) });
+    expect(home).toMatchObject({ kind: "allow", score: 30 });
+    expect(codes(home)).toEqual(["risk.sticky"]);
+    const later = await check("owner", { clientIp: BERLIN, receivedAt: minutes(71) });
+    expect(later).toMatchObject({ kind: "allow", reasons: [] });
+  });
+
+  it("does not stick after a license denial", async () => {
+    const check = setup(forceChallenge, sticky);
+    const denied = await check("owner", { path: "/admin/users", receivedAt: minutes(0) });
+    expect(denied).toMatchObject({ kind: "deny", cause: "license" });
+    expect(await check("owner", { receivedAt: minutes(1) })).toMatchObject({ kind: "allow" });
   });
 });

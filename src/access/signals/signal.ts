@@ -62,6 +62,8 @@ export interface Outcome {
    * (last location, known countries and devices).
    */
   readonly trusted: boolean;
+  /** The verdict served is a challenge or a deny for risk (not license, identity or failure). */
+  readonly riskRefusal?: boolean;
 }
 
 /**
