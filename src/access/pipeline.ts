@@ -25,8 +25,8 @@ import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
 import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
-import { stickyRisk } from "./signals/sticky-risk.js";
 import type { Outcome, Signal, SignalContext, SignalEnv, SignalFinding } from "./signals/signal.js";
+import { stickyRisk } from "./signals/sticky-risk.js";
 import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
   deviceVelocity,
