@@ -7,6 +7,7 @@ import { parsePolicy } from "../../src/config/policy.js";
 import { PolicyError } from "../../src/errors.js";
 import type { GeoLocation, GeoReader } from "../../src/geo/geo-reader.js";
 import { parseIpList } from "../../src/geo/ip-list.js";
+import { createExplainTrace, renderExplanation } from "../../src/replay/explain.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
@@ -246,5 +247,38 @@ rules:
     const denied = await check("owner", { path: "/admin/users", receivedAt: minutes(0) });
     expect(denied).toMatchObject({ kind: "deny", cause: "license" });
     expect(await check("owner", { receivedAt: minutes(1) })).toMatchObject({ kind: "allow" });
+  });
+});
+
+describe("riskgate explain shows which rule fired", () => {
+  it("names the enforcing rule and the shadow matches", async () => {
+    const policy = parsePolicy(
+      `${demoText}
+rules:
+  - name: watch-brazil
+    when: { countries: [BR] }
+    action: challenge
+    mode: shadow
+  - name: brazil-writes
+    when: { countries: [BR], methods: [POST] }
+    action: deny
+`,
+      "t.yaml",
+    );
+    const runtime = runtimeOf(policy, fakeIdentifier(claims));
+    const pipeline = createPipeline({ store: createMemoryStore(), clock: () => TEST_NOW, geo });
+    const explainOf = async (method: string) => {
+      const headers = new Map([["authorization", "Bearer owner"]]);
+      const req = accessRequest({ headers, clientIp: SAO_PAULO, method });
+      const { trace, explanation } = createExplainTrace();
+      const decision = await pipeline.evaluate(runtime, req, trace);
+      return renderExplanation(explanation, req, decision, policy);
+    };
+    expect(await explainOf("POST")).toMatch(
+      /^rules {6}rule\.brazil-writes fired: deny; shadow: rule\.watch-brazil \(shadow: would challenge\)$/m,
+    );
+    expect(await explainOf("GET")).toMatch(
+      /^rules {6}none of 2 matched; shadow: rule\.watch-brazil \(shadow: would challenge\)$/m,
+    );
   });
 });
