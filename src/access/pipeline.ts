@@ -308,6 +308,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           !enforced.reasons.some((r) => r.code === "risk.downgraded"),
         riskRefusal:
           verdict.kind === "challenge" || (verdict.kind === "deny" && verdict.cause === "risk"),
+        sticky: enforced.reasons.some((r) => r.code === "risk.sticky"),
       };
       for (const signal of active) {
         if (signal.record !== undefined) ops.push(...signal.record(ctx, outcome));

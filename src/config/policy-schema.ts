@@ -221,8 +221,8 @@ const signals = z
     sticky_risk: z
       .strictObject({
         enabled: z.boolean().default(false),
-        points: points.default(30),
-        duration_seconds: z.number().int().positive().default(3600),
+        points: points.default(20),
+        duration_seconds: z.number().int().positive().default(900),
       })
       .prefault({}),
     failed_attempts: z

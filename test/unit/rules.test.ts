@@ -212,6 +212,18 @@ describe("the rules section is validated, with errors naming the path", () => {
 
 describe("sticky risk: a subject refused for risk stays at raised risk", () => {
   const sticky = "  sticky_risk: { enabled: true, points: 30, duration_seconds: 3600 }\n";
+  it("counts from the first refusal: its own challenges do not hold a subject forever", async () => {
+    const check = setup(forceChallenge, sticky);
+    await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
+    await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
+    for (let m = 11; m < 70; m += 5) {
+      expect((await check("owner", { clientIp: BERLIN, receivedAt: minutes(m) })).kind).toBe(
+        "challenge",
+      );
+    }
+    const later = await check("owner", { clientIp: BERLIN, receivedAt: minutes(71) });
+    expect(later).toMatchObject({ kind: "allow", reasons: [] });
+  });
   const forceChallenge = `
 rules:
   - name: sticky

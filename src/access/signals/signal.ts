@@ -64,6 +64,8 @@ export interface Outcome {
   readonly trusted: boolean;
   /** The verdict served is a challenge or a deny for risk (not license, identity or failure). */
   readonly riskRefusal?: boolean;
+  /** The verdict carries `risk.sticky` (the subject was already at raised risk). */
+  readonly sticky?: boolean;
 }
 
 /**

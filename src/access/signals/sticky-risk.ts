@@ -30,7 +30,10 @@ export const stickyRisk: Signal = {
     };
   },
   record(ctx, outcome) {
-    if (outcome.riskRefusal !== true) return NO_OPS;
+    // a refusal while already sticky does not restart the clock: the raised risk lasts
+    // duration_seconds from the first refusal, so a client that cannot log in again (an SDK,
+    // a batch job) is not held forever by the stickiness's own challenges
+    if (outcome.riskRefusal !== true || outcome.sticky === true) return NO_OPS;
     const cfg = ctx.policy.doc.signals.sticky_risk;
     return [
       {
