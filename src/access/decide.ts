@@ -3,6 +3,7 @@ import { type Caller, grants } from "./license.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import type { ResolvedRoute } from "./routes.js";
+import { evaluateRules } from "./rules/rules.js";
 import type { SignalContext } from "./signals/signal.js";
 import type { DecisionContext, Verdict } from "./verdict.js";
 
@@ -19,7 +20,7 @@ export function scoreOf(reasons: readonly Reason[]): number {
 /** What scoring needs from the request's signal context (the signals' findings come apart). */
 export type RiskInput = Pick<
   SignalContext,
-  "policy" | "req" | "caller" | "route" | "tierName" | "tier"
+  "policy" | "req" | "caller" | "route" | "tierName" | "tier" | "env" | "location"
 >;
 
 /** A throttle a signal asked for: it beats any score. */
@@ -29,10 +30,14 @@ export interface Throttle {
 }
 
 /**
- * Turns the score into a verdict with the tier's thresholds for the route's sensitivity:
- * throttle beats everything, then deny_at, then a route's step-up `max_age_seconds` that the
- * caller's `auth_time` does not meet (RFC 9470 `max_age`: challenged whatever the score), then
- * challenge_at (or a downgrade when the tier has one that still grants the route), else allow.
+ * Turns the findings into a verdict. License denials and hard blocks were decided before this
+ * (pipeline). Then the policy's `rules:` table (first enforcing match): a rule's deny beats
+ * everything here; a signal's throttle beats a rule's other actions; a rule's throttle,
+ * challenge or allow beats the score (an allow still meets a route's step-up `max_age`).
+ * Without a rule, the score decides with the tier's thresholds for the route's sensitivity:
+ * deny_at, then a route's step-up `max_age_seconds` that the caller's `auth_time` does not meet
+ * (RFC 9470 `max_age`: challenged whatever the score), then challenge_at (or a downgrade when
+ * the tier has one that still grants the route), else allow.
  */
 export function decideRisk(
   input: RiskInput,
@@ -40,11 +45,32 @@ export function decideRisk(
   throttle?: Throttle,
 ): Verdict {
   const { policy, route, tier } = input;
-  const reasons = throttle ? [...found, throttle.reason] : found;
-  const score = scoreOf(reasons);
+  const signalled = throttle ? [...found, throttle.reason] : found;
+  const score = scoreOf(signalled);
+  const ruled = evaluateRules(input, signalled, score);
+  const hit = ruled.hit;
+  const reasons =
+    ruled.shadow.length === 0 && hit === undefined
+      ? signalled
+      : hit === undefined
+        ? [...signalled, ...ruled.shadow]
+        : [...signalled, ...ruled.shadow, hit.reason];
   const base = context(input, reasons, score, input.tierName);
+  if (hit?.rule.action === "deny") return { ...base, kind: "deny", cause: "risk" };
   if (throttle) {
     return { ...base, kind: "throttle", retryAfterSeconds: throttle.retryAfterSeconds };
+  }
+  if (hit !== undefined) {
+    const { rule } = hit;
+    if (rule.action === "throttle") {
+      return { ...base, kind: "throttle", retryAfterSeconds: rule.retry_after_seconds };
+    }
+    if (rule.action === "challenge") return challenge(input, base, reasons);
+    const tooOld = authTooOld(input);
+    if (tooOld !== undefined) {
+      return challenge(input, context(input, [...reasons, tooOld], score, input.tierName), reasons);
+    }
+    return { ...base, kind: "allow" };
   }
   const limits = tier.risk.by_sensitivity[route.sensitivity] ?? tier.risk;
   if (score >= limits.deny_at) return { ...base, kind: "deny", cause: "risk" };

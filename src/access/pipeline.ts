@@ -28,6 +28,7 @@ import { places } from "./signals/places.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
 import type { Outcome, Signal, SignalContext, SignalEnv, SignalFinding } from "./signals/signal.js";
+import { stickyRisk } from "./signals/sticky-risk.js";
 import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
   deviceVelocity,
@@ -64,6 +65,7 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   weakAuthentication,
   staleAuthentication,
   routeSensitivity,
+  stickyRisk,
 ].map(forClientClass);
 
 export interface PipelineDeps {
@@ -328,6 +330,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           enforced.kind === "allow" &&
           learned.stateRead === true &&
           !enforced.reasons.some((r) => r.code === "risk.downgraded"),
+        riskRefusal:
+          verdict.kind === "challenge" || (verdict.kind === "deny" && verdict.cause === "risk"),
+        sticky: enforced.reasons.some((r) => r.code === "risk.sticky"),
       };
       for (const signal of active) {
         if (signal.record !== undefined) ops.push(...signal.record(ctx, outcome));

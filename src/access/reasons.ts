@@ -68,6 +68,8 @@ export const REASONS = {
     "The route's step-up max_age is not met (auth_time older, or absent): a challenge whatever the score.",
   "risk.downgraded":
     "Medium risk: the caller was served as its tier's downgrade_to tier instead of challenged.",
+  "risk.sticky":
+    "A recent risk challenge or deny of this subject still raises its risk (until it expires or a fresh login).",
   "request.sensitivity": "The route is marked sensitive; touching it adds risk by itself.",
   "request.malformed":
     "The CheckRequest or forward-auth request lacks what a decision needs (no HTTP attributes, missing or contradictory forwarded headers, too large).",
@@ -78,10 +80,12 @@ export const REASONS = {
   "failure.store": "The state store failed or timed out; the failure mode decided.",
   "failure.budget": "The decision ran out of its time budget; the failure mode decided.",
   "failure.internal": "An unexpected internal error; the configured safe outcome decided.",
+  "rule.<name>":
+    "The policy rule <name> matched and forced its action (detail: the action; `shadow: would ...` for a shadow rule).",
 } as const;
 
-/** A reason code: the key of {@link REASONS}. */
-export type ReasonCode = keyof typeof REASONS;
+/** A reason code: a key of {@link REASONS}, or `rule.<name>` for a policy rule that matched. */
+export type ReasonCode = keyof typeof REASONS | `rule.${string}`;
 
 /** One explained contribution to a verdict. */
 export interface Reason {

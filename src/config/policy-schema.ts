@@ -257,6 +257,17 @@ const signals = z
         points: z.number().int().min(0).max(100).default(10),
       })
       .prefault({}),
+    /**
+     * Sticky risk: after a risk challenge or deny, the subject carries `points` for
+     * `duration_seconds`, or until it authenticates afresh (`auth_time` after the refusal).
+     */
+    sticky_risk: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        points: points.default(20),
+        duration_seconds: z.number().int().positive().default(900),
+      })
+      .prefault({}),
     failed_attempts: z
       .strictObject({
         enabled: z.boolean().default(true),
@@ -340,13 +351,31 @@ const signals = z
     ip_reputation: z
       .strictObject({
         enabled: z.boolean().default(true),
-        /** Block lists (FireHOL netset, Spamhaus DROP, one IP a line): a match adds `points`. */
+        /**
+         * Block lists (FireHOL netset, Spamhaus DROP, one IP a line): a match adds `points`, or
+         * with `action: deny` refuses the request whatever the score (a hard block).
+         */
         block: z
-          .array(z.strictObject({ file: z.string().min(1), points: points.default(50) }))
+          .array(
+            z.strictObject({
+              file: z.string().min(1),
+              points: points.default(50),
+              action: z.enum(["score", "deny"]).default("score"),
+            }),
+          )
           .default([]),
-        /** Allow lists (office CIDRs): a match subtracts `points`. */
+        /**
+         * Allow lists (office CIDRs): a match subtracts `points`. It never lifts a block list's
+         * `action: deny` unless `overrides_block: true`.
+         */
         allow: z
-          .array(z.strictObject({ file: z.string().min(1), points: points.default(20) }))
+          .array(
+            z.strictObject({
+              file: z.string().min(1),
+              points: points.default(20),
+              overrides_block: z.boolean().default(false),
+            }),
+          )
           .default([]),
       })
       .prefault({}),
@@ -477,6 +506,73 @@ const decisions = z
   })
   .prefault({});
 
+/**
+ * One rule of the `rules:` table: conditions over the signals' findings and the request's
+ * facts (all set conditions must hold; an empty `when` matches every request) and the outcome
+ * it forces. Rules run in order after license and hard blocks; the first enforcing match wins.
+ */
+const ruleWhen = z
+  .strictObject({
+    /** Any of these reason codes fired. */
+    reasons_any: z.array(z.string().min(1)).optional(),
+    /** All of these reason codes fired. */
+    reasons_all: z.array(z.string().min(1)).optional(),
+    /** None of these reason codes fired (e.g. `ip.allowlisted` to let an allow list win). */
+    reasons_none: z.array(z.string().min(1)).optional(),
+    /** The summed score (0..100) is at least this. */
+    score_at_least: points.optional(),
+    /** The route rule's name is one of these. */
+    routes: z.array(z.string().min(1)).optional(),
+    sensitivity: z.array(sensitivity).optional(),
+    /** HTTP methods, upper case. */
+    methods: z.array(z.string().min(1).toUpperCase()).optional(),
+    /** The caller's (licensed) tier is one of these. */
+    tiers: z.array(z.string().min(1)).optional(),
+    /** The client IP is on one of these list files (same format as ip_reputation lists). */
+    ip_lists: z.array(z.string().min(1)).optional(),
+    /** The client IP's country (ISO 3166-1 alpha-2) is one of these. */
+    countries: z.array(z.string().length(2).toUpperCase()).optional(),
+    /** The caller is (true) or is not (false) anonymous. */
+    anonymous: z.boolean().optional(),
+    /** The token's amr lacks every one of these methods (e.g. ["mfa", "otp", "hwk"]). */
+    amr_lacks: z.array(z.string().min(1)).optional(),
+    /** The token's acr is one of these. */
+    acr: z.array(z.string().min(1)).optional(),
+  })
+  .prefault({});
+
+const rule = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, "use letters, digits, _ -"),
+    when: ruleWhen,
+    action: z.enum(["allow", "challenge", "throttle", "deny"]),
+    /** Retry-After of a `throttle` action. */
+    retry_after_seconds: seconds.min(1).default(60),
+    /** `shadow`: the match is logged as a 0-point reason and the decision goes on as if it had not matched. */
+    mode: mode.default("enforce"),
+  })
+  .refine((r) => r.action === "throttle" || r.retry_after_seconds === 60, {
+    message: "retry_after_seconds applies to action throttle only",
+    path: ["retry_after_seconds"],
+  });
+
+const rules = z
+  .array(rule)
+  .default([])
+  .superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((r, i) => {
+      if (seen.has(r.name)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `duplicate rule name ${r.name}`,
+          path: [i, "name"],
+        });
+      }
+      seen.add(r.name);
+    });
+  });
+
 export const policySchema = z.strictObject({
   version: z.literal(1),
   mode: mode.default("enforce"),
@@ -495,6 +591,8 @@ export const policySchema = z.strictObject({
     })
     .prefault({}),
   signals,
+  /** Ordered rules that force an outcome (see the README's Rules section). */
+  rules,
   decisions,
   failure: z
     .strictObject({
@@ -529,3 +627,5 @@ function checkRe2(source: string, ctx: z.RefinementCtx): void {
     ctx.addIssue({ code: "custom", message: `not a valid RE2 regular expression: ${why}` });
   }
 }
+export type RulePolicy = PolicyDocument["rules"][number];
+export type RuleCondition = RulePolicy["when"];

@@ -47,7 +47,7 @@ export function createExplainTrace(): { trace: DecisionTrace; explanation: Expla
 /**
  * The decision stage by stage, in one screen: the request, the route matched, the identity
  * outcome, the license, every signal that ran with its inputs, its state readings and points,
- * the score, the thresholds that applied and the verdict.
+ * the score, the thresholds that applied, the rule that fired (if any) and the verdict.
  */
 export function renderExplanation(
   e: Explanation,
@@ -150,6 +150,19 @@ export function renderExplanation(
     );
   } else {
     row("thresholds", "none applied (decided before scoring)");
+  }
+  const table = policy.doc.rules;
+  if (table.length > 0) {
+    const matched = enforced.reasons.filter((r) => r.code.startsWith("rule."));
+    const fired = matched.find((r) => !r.detail?.startsWith("shadow:"));
+    const shadows = matched.filter((r) => r !== fired).map((r) => `${r.code} (${r.detail})`);
+    const head =
+      fired !== undefined
+        ? `${fired.code} fired: ${fired.detail ?? ""}`
+        : e.license?.ok === true
+          ? `none of ${table.length} matched`
+          : "not reached (decided before the rules)";
+    row("rules", `${head}${shadows.length > 0 ? `; shadow: ${shadows.join(", ")}` : ""}`);
   }
   let outcome: string = enforced.kind;
   if (enforced.kind === "challenge") {

@@ -236,6 +236,7 @@ describe("riskgate explain (CLI)", () => {
       "signals",
       "score",
       "thresholds",
+      "rules",
       "verdict",
     ]);
     expect(res.stdout).toMatch(new RegExp(`^request +req-${n} `));

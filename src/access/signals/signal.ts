@@ -76,6 +76,10 @@ export interface Outcome {
    * (last location, known countries and devices).
    */
   readonly trusted: boolean;
+  /** The verdict served is a challenge or a deny for risk (not license, identity or failure). */
+  readonly riskRefusal?: boolean;
+  /** The verdict carries `risk.sticky` (the subject was already at raised risk). */
+  readonly sticky?: boolean;
 }
 
 /**

@@ -1,0 +1,47 @@
+import type { SwapReading } from "../../state/store.js";
+import { NO_OPS, NOTHING, type Signal, tags } from "./signal.js";
+
+/**
+ * Sticky risk. A subject refused for risk (challenged, or denied with cause risk) stays at
+ * raised risk for `duration_seconds`: each later request carries `risk.sticky` with `points`,
+ * until a fresh authentication (`auth_time` after the refusal) clears it, as Entra ID
+ * Protection remediates a risky user by MFA. Pair it with a rule (`reasons_any: [risk.sticky]`,
+ * `action: challenge`) to force a challenge instead of adding points.
+ *
+ * Read before the verdict (`get`, in the deciding batch); written after it (`swap`, the
+ * refusal time in ms), so the deciding path keeps its one round trip.
+ */
+export const stickyRisk: Signal = {
+  name: "risk.sticky",
+  enabled: (ctx) => ctx.policy.doc.signals.sticky_risk.enabled && !ctx.caller.anonymous,
+  ops: (ctx) => [{ op: "get", key: { tag: tags.subject(ctx), name: "sticky" } }],
+  evaluate(ctx, results) {
+    const previous = (results[0] as SwapReading | undefined)?.previous ?? null;
+    if (previous === null) return NOTHING;
+    const refusedAt = Number(previous);
+    if (!Number.isFinite(refusedAt)) return NOTHING;
+    const cfg = ctx.policy.doc.signals.sticky_risk;
+    if (ctx.now - refusedAt >= cfg.duration_seconds * 1000) return NOTHING;
+    const authTime = ctx.caller.authTime;
+    if (authTime !== undefined && authTime * 1000 > refusedAt) return NOTHING;
+    const ago = Math.max(0, Math.round((ctx.now - refusedAt) / 1000));
+    return {
+      reasons: [{ code: "risk.sticky", points: cfg.points, detail: `refused ${ago}s ago` }],
+    };
+  },
+  record(ctx, outcome) {
+    // a refusal while already sticky does not restart the clock: the raised risk lasts
+    // duration_seconds from the first refusal, so a client that cannot log in again (an SDK,
+    // a batch job) is not held forever by the stickiness's own challenges
+    if (outcome.riskRefusal !== true || outcome.sticky === true) return NO_OPS;
+    const cfg = ctx.policy.doc.signals.sticky_risk;
+    return [
+      {
+        op: "swap",
+        key: { tag: tags.subject(ctx), name: "sticky" },
+        value: String(ctx.now),
+        ttlMs: cfg.duration_seconds * 1000,
+      },
+    ];
+  },
+};
