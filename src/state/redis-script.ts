@@ -26,6 +26,17 @@ local a = 1
 local MAX_DISTINCT = ${MAX_DISTINCT}
 local MAX_EMPTY = ${MAX_EMPTY_BUCKETS}
 
+-- a value that may be absent: 1 and the value, or 0 and ''
+local function optional(v)
+  if v then
+    out[#out + 1] = 1
+    out[#out + 1] = v
+  else
+    out[#out + 1] = 0
+    out[#out + 1] = ''
+  end
+end
+
 -- keeps the max most recently seen members of a sorted set; returns its size after
 local function trim(key, max)
   local n = redis.call('ZCARD', key)
@@ -84,25 +95,11 @@ for i = 1, #KEYS do
     local value = ARGV[a + 1]
     local ttl = tonumber(ARGV[a + 2])
     a = a + 3
-    local prev = redis.call('SET', key, value, 'PX', ttl, 'GET')
-    if prev then
-      out[#out + 1] = 1
-      out[#out + 1] = prev
-    else
-      out[#out + 1] = 0
-      out[#out + 1] = ''
-    end
+    optional(redis.call('SET', key, value, 'PX', ttl, 'GET'))
   elseif op == 'g' then
     -- read what 's' stored, without writing
     a = a + 1
-    local v = redis.call('GET', key)
-    if v then
-      out[#out + 1] = 1
-      out[#out + 1] = v
-    else
-      out[#out + 1] = 0
-      out[#out + 1] = ''
-    end
+    optional(redis.call('GET', key))
   elseif op == 'h' then
     -- membership of an 'm' set, without adding (no key created, TTL untouched)
     local member = ARGV[a + 1]
