@@ -13,8 +13,8 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
+import { waitForPort } from "../test/helpers/free-port.js";
 import { SINGLE } from "./workload.js";
 
 export interface HttpRun {
@@ -198,24 +198,6 @@ http {
   return conf;
 }
 
-async function waitForPort(port: number, proc: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`nginx exited (${proc.exitCode}): ${log()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const s = connect(port, "127.0.0.1");
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nginx did not listen on ${port}: ${log()}`);
-}
-
 export function findNginx(): string | undefined {
   for (const candidate of ["nginx", "/usr/sbin/nginx"]) {
     try {
@@ -257,7 +239,7 @@ export async function httpBench(nginx: string, deps: HttpBenchDeps): Promise<Htt
     output += c.toString();
   });
   for (const p of [ports.auth, ports.plain, ports.upstream])
-    await waitForPort(p, proc, () => output);
+    await waitForPort(p, proc, "nginx", () => output);
 
   const token = deps.token;
   const direct = `http://127.0.0.1:${riskgate}/auth/forward`;

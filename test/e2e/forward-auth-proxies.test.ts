@@ -1,13 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, request, type Server } from "node:http";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
-import { freePort } from "../helpers/free-port.js";
+import { freePort, waitForPort } from "../helpers/free-port.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
@@ -65,24 +64,6 @@ function call(port: number, path: string, headers: Record<string, string> = {}):
     req.on("error", reject);
     req.end();
   });
-}
-
-async function waitForPort(port: number, proc: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`proxy exited (${proc.exitCode}): ${log()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const s = connect(port, "127.0.0.1");
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`proxy did not listen on ${port}: ${log()}`);
 }
 
 /** The echo upstream: answers every request with the headers and target it received. */
@@ -199,7 +180,7 @@ describe.skipIf(NGINX === undefined && CADDY === undefined)(
           child.stderr?.on("data", (c: Buffer) => {
             output += c.toString();
           });
-          await waitForPort(port, child, () => output);
+          await waitForPort(port, child, "proxy", () => output);
         });
 
         it("allow reaches the upstream with riskgate's headers; spoofed ones are gone", async () => {
