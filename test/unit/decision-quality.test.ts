@@ -5,11 +5,12 @@ import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
 import { signalDataGaps } from "../../src/access/signals/signal-data.js";
 import { parsePolicy } from "../../src/config/policy.js";
-import type { GeoLocation, GeoReader } from "../../src/geo/geo-reader.js";
+import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store, StoreBatch, StoreOp } from "../../src/state/store.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
+import { fixedGeo } from "../helpers/fixed-geo.js";
 
 // Issue 14, "Decision quality": the four named defects, over the whole pipeline with real
 // (memory) state. Redis runs the same store ops through the contract suite.
@@ -25,12 +26,7 @@ const places: Record<string, GeoLocation> = {
   [BERLIN]: { country: "DE", latitude: 52.52, longitude: 13.405 },
   [SAO_PAULO]: { country: "BR", latitude: -23.55, longitude: -46.633 },
 };
-const geo: GeoReader = {
-  lookup: (ip) => places[ip],
-  description: "test places",
-  data: { city: true, asn: false },
-  close() {},
-};
+const geo = fixedGeo(places);
 
 const claims = {
   owner: { sub: "u-owner", tier: "pro", org: "acme", amr: ["mfa"] },

@@ -5,12 +5,13 @@ import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { PolicyError } from "../../src/errors.js";
-import type { GeoLocation, GeoReader } from "../../src/geo/geo-reader.js";
+import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { parseIpList } from "../../src/geo/ip-list.js";
 import { createExplainTrace, renderExplanation } from "../../src/replay/explain.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
+import { fixedGeo } from "../helpers/fixed-geo.js";
 
 // Issue 14, item 1: "a signal cannot throttle, challenge or deny by itself, and signals cannot
 // be combined". The `rules:` table, over the whole pipeline with real (memory) state and lists.
@@ -28,12 +29,7 @@ const places: Record<string, GeoLocation> = {
   [BERLIN]: { country: "DE", latitude: 52.52, longitude: 13.405 },
   [SAO_PAULO]: { country: "BR", latitude: -23.55, longitude: -46.633 },
 };
-const geo: GeoReader = {
-  lookup: (ip) => places[ip],
-  description: "test places",
-  data: { city: true, asn: false },
-  close() {},
-};
+const geo = fixedGeo(places);
 const lists = {
   "drop.txt": parseIpList("198.18.0.0/24\n", "drop.txt").list,
   "office.txt": parseIpList("198.18.0.9\n", "office.txt").list,

@@ -6,10 +6,11 @@ import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
 import { networkOf } from "../../src/access/signals/network.js";
 import { parsePolicy } from "../../src/config/policy.js";
-import type { GeoLocation, GeoReader } from "../../src/geo/geo-reader.js";
+import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
+import { fixedGeo } from "../helpers/fixed-geo.js";
 
 // Issue 14: client classes, one token in many places, distributed stuffing. Whole pipeline,
 // real (memory) state; the store ops they use (distinct, has, member) run against Redis in the
@@ -28,12 +29,7 @@ const where: Record<string, GeoLocation> = {
   [SAO_PAULO]: { country: "BR", latitude: -23.55, longitude: -46.633, asn: 28573 },
   [CLOUD]: { country: "US", latitude: 39.04, longitude: -77.49, asn: 16509 },
 };
-const geo: GeoReader = {
-  lookup: (ip) => where[ip],
-  description: "test places",
-  data: { city: true, asn: true },
-  close() {},
-};
+const geo = fixedGeo(where, { city: true, asn: true });
 
 const cookieSession: IdentityOutcome = {
   kind: "verified",
