@@ -15,6 +15,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitForPort } from "../test/helpers/free-port.js";
+import { h2loadQuantiles } from "./h2load-log.js";
 import { SINGLE } from "./workload.js";
 
 export interface HttpRun {
@@ -110,14 +111,7 @@ function h1load(
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
   const not2xx = codes ? Number(codes[2]) + Number(codes[3]) + Number(codes[4]) : 0;
   const failed = Math.max(Number(counts?.[1] ?? 0) + Number(counts?.[2] ?? 0), not2xx);
-  const micros = readFileSync(log, "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => Number(l.split("\t")[2]))
-    .filter((n) => Number.isFinite(n))
-    .sort((a, b) => a - b);
-  const q = (p: number) =>
-    (micros[Math.min(micros.length - 1, Math.floor(p * micros.length))] ?? 0) / 1000;
+  const q = h2loadQuantiles(log);
   return {
     scenario,
     rps,

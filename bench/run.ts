@@ -29,6 +29,7 @@ import { Redis } from "ioredis";
 import { describeResponse } from "../src/cli/check.js";
 import { createClient } from "../src/cli/client.js";
 import { freePort } from "../test/helpers/free-port.js";
+import { h2loadQuantiles } from "./h2load-log.js";
 import { findNginx, type HttpBenchResult, httpBench } from "./http.js";
 import { closedLoop, quantileMs } from "./load.js";
 import {
@@ -179,14 +180,7 @@ function h2load(
   );
   const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
   const failed = Number(/\d+ succeeded, (\d+) failed, (\d+) errored/.exec(out)?.[1] ?? 0);
-  const micros = readFileSync(log, "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => Number(l.split("\t")[2]))
-    .filter((n) => Number.isFinite(n))
-    .sort((a, b) => a - b);
-  const q = (p: number) =>
-    (micros[Math.min(micros.length - 1, Math.floor(p * micros.length))] ?? 0) / 1000;
+  const q = h2loadQuantiles(log);
   return { scenario, rps, failed, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: q(1) };
 }
 
