@@ -177,7 +177,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     req: AccessRequest,
     route: ResolvedRoute,
     timings: StageTimings,
-    seen: Seen,
     trace: DecisionTrace | undefined,
     learned: Learned,
   ): Promise<Verdict> {
@@ -217,7 +216,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // read from the claims by the identify stage, and cached with the verified token
       caller = identity.caller;
     }
-    seen.caller = caller;
+    learned.caller = caller;
     trace?.identity?.(identity, caller);
     const who = decisionContext(req.id, route, caller, caller.tier || undefined, 0, []);
 
@@ -248,7 +247,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       deviceId: deviceIdOf(req, doc.signals.device),
       ...credentialFacts(doc, req, identity, caller),
     };
-    seen.deviceId = ctx.deviceId;
+    learned.deviceId = ctx.deviceId;
     trace?.context?.(ctx);
     const active: Signal[] = [];
     const batch: StoreOp[] = [];
@@ -360,10 +359,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           });
       let enforced: Verdict;
       const timings: StageTimings = {};
-      const seen: Seen = {};
       const learned: Learned = {};
       try {
-        const running = run(runtime, req, route, timings, seen, trace, learned);
+        const running = run(runtime, req, route, timings, trace, learned);
         const outcome =
           overBudget === undefined ? await running : await Promise.race([running, overBudget]);
         if (outcome === "budget") {
@@ -396,21 +394,20 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         mode,
         failureMode: failureModeOf(policy, tier, route),
         policyVersion: policy.version,
-        caller: seen.caller,
-        deviceId: seen.deviceId,
+        caller: learned.caller,
+        deviceId: learned.deviceId,
       };
     },
   };
 }
 
-/** What the stages learnt that the decision's observers (audit) want besides the verdict. */
-interface Seen {
+/**
+ * What the stages learnt besides the verdict: for the decision's observers (audit) and for the
+ * writes after the verdict (unset where the stage did not run).
+ */
+interface Learned {
   caller?: Caller;
   deviceId?: string;
-}
-
-/** What the signal stage leaves for the writes after the verdict (unset: it did not run). */
-interface Learned {
   ctx?: SignalContext | undefined;
   active?: readonly Signal[];
   /** The deciding batch answered (false: the store failed and signals sat out). */
