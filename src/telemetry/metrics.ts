@@ -38,8 +38,8 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry });
   const decisions = new Counter({
     name: "riskgate_decisions_total",
-    help: "Decisions answered, by outcome (decision), the policy's own outcome before shadow mode (enforced), tier, route and mode.",
-    labelNames: ["decision", "enforced", "tier", "route", "mode"] as const,
+    help: "Decisions answered, by outcome (decision), the policy's own outcome before shadow mode (enforced), tier, route, mode and the transport that answered (grpc, http).",
+    labelNames: ["decision", "enforced", "tier", "route", "mode", "transport"] as const,
     registers: [registry],
   });
   const reasons = new Counter({
@@ -125,6 +125,7 @@ export function createMetrics(): Metrics {
         tier: tierLabel(verdict.tier),
         route: routeLabel(verdict.route),
         mode,
+        transport: event.transport ?? "grpc",
       });
       for (const r of verdict.reasons) reasons.inc({ reason: r.code, enforced: enforced.kind });
       durationBy[verdict.kind].observe(Number(event.durationNs) / 1e9);

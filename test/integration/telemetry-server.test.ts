@@ -120,10 +120,10 @@ describe("telemetry through the real Envoy Check server", () => {
     await r.server.client.check(get(token, {}, "/billing"));
     const text = await r.scrape();
     expect(text).toContain(
-      'riskgate_decisions_total{decision="allow",enforced="allow",tier="free",route="api-read",mode="enforce"} 1',
+      'riskgate_decisions_total{decision="allow",enforced="allow",tier="free",route="api-read",mode="enforce",transport="grpc"} 1',
     );
     expect(text).toContain(
-      'riskgate_decisions_total{decision="deny",enforced="deny",tier="free",route="billing",mode="enforce"} 1',
+      'riskgate_decisions_total{decision="deny",enforced="deny",tier="free",route="billing",mode="enforce",transport="grpc"} 1',
     );
     expect(text).toContain("riskgate_checks_in_flight 0");
   });
@@ -178,7 +178,7 @@ describe("telemetry through the real Envoy Check server", () => {
       expect.objectContaining({ decision: "allow", would_be: "deny", mode: "shadow" }),
     ]);
     expect(await r.scrape()).toContain(
-      'riskgate_decisions_total{decision="allow",enforced="deny",tier="free",route="billing",mode="shadow"} 1',
+      'riskgate_decisions_total{decision="allow",enforced="deny",tier="free",route="billing",mode="shadow",transport="grpc"} 1',
     );
     expect((await checkSpans(r))[0]?.attributes["riskgate.would_be"]).toBe("deny");
   });

@@ -79,7 +79,7 @@ describe("the /metrics endpoint", () => {
     const { telemetry, scrape } = await served();
     expect(telemetry.metricsPort).toBeGreaterThan(0);
     const allowSeries =
-      'riskgate_decisions_total{decision="allow",enforced="allow",tier="free",route="api-read",mode="enforce"}';
+      'riskgate_decisions_total{decision="allow",enforced="allow",tier="free",route="api-read",mode="enforce",transport="grpc"}';
     expect(sample(await scrape(), allowSeries)).toBeUndefined();
 
     telemetry.onDecision(await decide("free"));
@@ -89,7 +89,7 @@ describe("the /metrics endpoint", () => {
     expect(
       sample(
         text,
-        'riskgate_decisions_total{decision="deny",enforced="deny",tier="free",route="billing",mode="enforce"}',
+        'riskgate_decisions_total{decision="deny",enforced="deny",tier="free",route="billing",mode="enforce",transport="grpc"}',
       ),
     ).toBe(1);
     expect(
@@ -110,6 +110,18 @@ describe("the /metrics endpoint", () => {
     telemetry.onDecision(await decide("free"));
     text = await scrape();
     expect(sample(text, allowSeries)).toBe(2);
+  });
+
+  it("labels each decision with the transport that answered it", async () => {
+    const { telemetry, scrape } = await served();
+    telemetry.onDecision(await decide("free"));
+    telemetry.onDecision({ ...(await decide("free")), transport: "http" });
+    telemetry.onDecision({ ...(await decide("free")), transport: "http" });
+    const text = await scrape();
+    const series = (t: string) =>
+      `riskgate_decisions_total{decision="allow",enforced="allow",tier="free",route="api-read",mode="enforce",transport="${t}"}`;
+    expect(sample(text, series("grpc"))).toBe(1);
+    expect(sample(text, series("http"))).toBe(2);
   });
 
   it("counts what the other parts report through the hooks", async () => {
@@ -166,7 +178,7 @@ describe("the /metrics endpoint", () => {
     expect(
       sample(
         text,
-        'riskgate_decisions_total{decision="allow",enforced="deny",tier="free",route="billing",mode="shadow"}',
+        'riskgate_decisions_total{decision="allow",enforced="deny",tier="free",route="billing",mode="shadow",transport="grpc"}',
       ),
     ).toBe(1);
   });
