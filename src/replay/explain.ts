@@ -156,12 +156,17 @@ export function renderExplanation(
     const matched = enforced.reasons.filter((r) => r.code.startsWith("rule."));
     const fired = matched.find((r) => !r.detail?.startsWith("shadow:"));
     const shadows = matched.filter((r) => r !== fired).map((r) => `${r.code} (${r.detail})`);
+    // a signal's hard block (a denied country, a block list with `action: deny`) refuses
+    // before the rules table runs, like a license denial
+    const block = e.signals.find((s) => s.finding?.block !== undefined)?.finding?.block;
     const head =
       fired !== undefined
         ? `${fired.code} fired: ${fired.detail ?? ""}`
-        : e.license?.ok === true
-          ? `none of ${table.length} matched`
-          : "not reached (decided before the rules)";
+        : block !== undefined
+          ? `not reached (hard block ${block.code} decided first)`
+          : e.license?.ok === true
+            ? `none of ${table.length} matched`
+            : "not reached (decided before the rules)";
     row("rules", `${head}${shadows.length > 0 ? `; shadow: ${shadows.join(", ")}` : ""}`);
   }
   let outcome: string = enforced.kind;

@@ -292,4 +292,34 @@ rules:
       /^rules {6}none of 2 matched; shadow: rule\.watch-brazil \(shadow: would challenge\)$/m,
     );
   });
+
+  it("says the rules were not reached when a hard block decided first", async () => {
+    const policy = parsePolicy(
+      demoText.replace(
+        /^signals:\n/m,
+        "signals:\n  ip_reputation: { enabled: true, block: [{ file: drop.txt, action: deny }] }\n",
+      ) +
+        `rules:
+  - name: let-it-through
+    when: {}
+    action: allow
+`,
+      "t.yaml",
+    );
+    const runtime = runtimeOf(policy, fakeIdentifier(claims), {
+      ipList: (f) => lists[f as keyof typeof lists],
+      asnList: () => undefined,
+    });
+    const pipeline = createPipeline({ store: createMemoryStore(), clock: () => TEST_NOW, geo });
+    const req = accessRequest({
+      headers: new Map([["authorization", "Bearer owner"]]),
+      clientIp: DROP_IP,
+    });
+    const { trace, explanation } = createExplainTrace();
+    const decision = await pipeline.evaluate(runtime, req, trace);
+    expect(decision.enforced).toMatchObject({ kind: "deny", cause: "risk" });
+    expect(renderExplanation(explanation, req, decision, policy)).toMatch(
+      /^rules {6}not reached \(hard block ip\.blocklisted decided first\)$/m,
+    );
+  });
 });
