@@ -282,7 +282,11 @@ const scoringWebhook = z
         open_seconds: z.number().int().positive().default(10),
       })
       .prefault({}),
-    /** A `score` (0-100) maps by the first band holding it; an answer with `points` uses them as is. */
+    /**
+     * A `score` (0-100) maps by the first band holding it; an answer with `points` uses them as
+     * is. The default scales a service's 0-100 fraud score like the thresholds: 60 points alone
+     * reach a challenge (40) but not a deny (80).
+     */
     bands: z
       .array(
         externalMapping.extend({ min: z.number(), max: z.number() }).refine((b) => b.min <= b.max, {
@@ -290,9 +294,10 @@ const scoringWebhook = z
         }),
       )
       .default([
+        // first match wins: 90+ is near-certain fraud, 70+ likely, 50+ doubtful
         { min: 90, max: 100, points: 60 },
-        { min: 70, max: 89.999, points: 30 },
-        { min: 50, max: 69.999, points: 10 },
+        { min: 70, max: 100, points: 30 },
+        { min: 50, max: 100, points: 10 },
       ]),
   })
   .refine((w) => !w.enabled || w.url !== undefined, { message: "set url when enabled" });
