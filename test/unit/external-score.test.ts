@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
+import type { Reason } from "../../src/access/reasons.js";
 import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
-import { PolicyError, parsePolicy } from "../../src/config/policy.js";
+import { parsePolicy } from "../../src/config/policy.js";
+import { PolicyError } from "../../src/errors.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { toAccessRequest } from "../../src/transport/check-request.js";
 import { renderCheckResponse } from "../../src/transport/check-response.js";
@@ -38,7 +40,7 @@ async function decide(req: AccessRequest) {
   return pipeline.evaluate(runtimeOf(policy, fakeIdentifier(claims)), req);
 }
 
-const external = (d: { verdict: { reasons: readonly { code: string }[] } }) =>
+const external = (d: { verdict: { reasons: readonly Reason[] } }) =>
   d.verdict.reasons.filter((r) => r.code.startsWith("external."));
 
 describe("the external scores example policy", () => {
