@@ -321,6 +321,7 @@ async function webhookRows(
           )
         ).match,
       ),
+    freePort,
   });
 }
 

@@ -25,6 +25,7 @@ export interface WebhookBenchDeps {
   readonly body: Buffer;
   /** Starts riskgate with these extra settings; resolves to its gRPC port. */
   riskgate(name: string, env: Record<string, string>): Promise<number>;
+  freePort(): Promise<number>;
 }
 
 export interface WebhookRow {
@@ -35,6 +36,9 @@ export interface WebhookRow {
   readonly failed: number;
   /** Calls the scoring service answered during the run. */
   readonly calls: number;
+  /** Decisions by outcome and webhook asks by outcome, from the server's metrics. */
+  readonly decisions: Record<string, number>;
+  readonly webhook: Record<string, number>;
 }
 
 export interface WebhookBenchResult {
@@ -66,10 +70,23 @@ export async function webhookBench(deps: WebhookBenchDeps): Promise<WebhookBench
   try {
     const policy = join(deps.work, "webhook-policy.yaml");
     writeFileSync(policy, webhookPolicy(readFileSync(BENCH_POLICY, "utf8"), url));
-    const off = await deps.riskgate("webhook-off", {});
-    const on = await deps.riskgate("webhook-on", { RISKGATE_POLICY: policy });
-    const run = async (scenario: string, port: number): Promise<WebhookRow> => {
+    const serve = async (name: string, env: Record<string, string>) => {
+      const metrics = await deps.freePort();
+      const port = await deps.riskgate(name, {
+        ...env,
+        RISKGATE_METRICS_ADDRESS: `127.0.0.1:${metrics}`,
+      });
+      return { port, metrics };
+    };
+    const off = await serve("webhook-off", {});
+    const on = await serve("webhook-on", { RISKGATE_POLICY: policy });
+    const run = async (
+      scenario: string,
+      { port, metrics }: { port: number; metrics: number },
+    ): Promise<WebhookRow> => {
       const before = calls;
+      const decisionsBefore = await counter(metrics, "riskgate_decisions_total", "decision");
+      const webhookBefore = await counter(metrics, "riskgate_webhook_calls_total", "outcome");
       const r = await closedLoop({
         port,
         bodies: [deps.body],
@@ -85,6 +102,14 @@ export async function webhookBench(deps: WebhookBenchDeps): Promise<WebhookBench
         p99: quantileMs(r.micros, 0.99),
         failed: r.failed,
         calls: calls - before,
+        decisions: since(
+          decisionsBefore,
+          await counter(metrics, "riskgate_decisions_total", "decision"),
+        ),
+        webhook: since(
+          webhookBefore,
+          await counter(metrics, "riskgate_webhook_calls_total", "outcome"),
+        ),
       };
     };
     const rows: WebhookRow[] = [await run("webhook off (route does not ask)", off)];
@@ -92,15 +117,41 @@ export async function webhookBench(deps: WebhookBenchDeps): Promise<WebhookBench
       delayMs = ms;
       rows.push(await run(`webhook on, service answers in ${ms} ms`, on));
     }
+    // a Check the server denied is an OK gRPC call: the decision counters tell
+    const notAllowed = rows.reduce(
+      (n, r) =>
+        n + Object.entries(r.decisions).reduce((m, [k, v]) => m + (k === "allow" ? 0 : v), 0),
+      0,
+    );
     return {
       rows,
-      failed: rows.reduce((n, r) => n + r.failed, 0),
+      failed: rows.reduce((n, r) => n + r.failed, 0) + notAllowed,
       markdown: markdownOf(deps, rows),
     };
   } finally {
     service.closeAllConnections();
     service.close();
   }
+}
+
+/** A counter's samples summed by one label, from a server's metrics. */
+async function counter(port: number, name: string, label: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const out: Record<string, number> = {};
+  const re = new RegExp(`^${name}\\{[^}]*${label}="([^"]+)"[^}]*\\} (\\d+)`, "gm");
+  for (const m of text.matchAll(re))
+    out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[2]);
+  return out;
+}
+
+function since(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after))
+    if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
+  return out;
 }
 
 /** bench/policy.yaml with its read route asking a webhook that answers `{"score":5}` (0 points). */
@@ -121,6 +172,11 @@ failure:
 `;
 }
 
+const show = (counts: Record<string, number>) =>
+  Object.entries(counts)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ") || "-";
+
 function markdownOf(deps: WebhookBenchDeps, rows: readonly WebhookRow[]): string {
   const fmt = (n: number) => n.toFixed(2);
   return [
@@ -128,11 +184,11 @@ function markdownOf(deps: WebhookBenchDeps, rows: readonly WebhookRow[]): string
     "",
     `Load: bench/load.ts, ${deps.connections} connections x ${deps.streams} streams, ${deps.seconds} s a run, the bench CheckRequest (route api-read). The service is a local node:http server with a fixed delay; the answer cache is off, so every Check calls it.`,
     "",
-    "| scenario | Check/s | p50 ms | p99 ms | service calls | failed |",
-    "|---|---|---|---|---|---|",
+    "| scenario | Check/s | p50 ms | p99 ms | service calls | decisions | webhook asks | failed |",
+    "|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.scenario} | ${r.rps.toFixed(0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.calls} | ${r.failed} |`,
+        `| ${r.scenario} | ${r.rps.toFixed(0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.calls} | ${show(r.decisions)} | ${show(r.webhook)} | ${r.failed} |`,
     ),
     "",
   ].join("\n");

@@ -178,6 +178,12 @@ export interface Pipeline {
    * `trace` observes the stages (for `riskgate explain`).
    */
   evaluate(runtime: Runtime, req: AccessRequest, trace?: DecisionTrace): Promise<Decision>;
+  /**
+   * Builds what a snapshot's decisions reach outside the process before it serves: the scoring
+   * webhook's client, warmed so the first Checks do not pay for loading fetch. Optional: the
+   * first decision that needs it builds it otherwise.
+   */
+  prepare?(runtime: Runtime): void;
 }
 
 /**
@@ -427,6 +433,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   return {
+    prepare(runtime) {
+      if (runtime.policy.doc.signals.scoring_webhook.enabled) webhookOf(runtime).warm();
+    },
     async evaluate(runtime, req, trace) {
       const { policy } = runtime;
       const route = resolveRoute(runtime.routes, req);

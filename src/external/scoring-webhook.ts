@@ -62,6 +62,11 @@ export interface ScoringWebhook {
   /** Asks the service (or the cache). Never rejects: a failure is an outcome. */
   score(body: WebhookRequest, cacheKey: string): Promise<WebhookOutcome>;
   readonly breakerState: BreakerState;
+  /**
+   * Loads Node's fetch (undici loads on the first call, tens of ms: more than a webhook's
+   * budget) without touching the service. Never rejects.
+   */
+  warm(): void;
 }
 
 /** Answers larger than this are malformed: a scoring answer is a few dozen bytes. */
@@ -121,16 +126,22 @@ export function createScoringWebhook(
     get breakerState() {
       return breaker.state;
     },
+    warm() {
+      doFetch("data:application/json,{}")
+        .then((res) => res.body?.cancel())
+        .catch(() => {});
+    },
     async score(body, cacheKey) {
       const hit = cache?.get(cacheKey);
       if (hit !== undefined) return { kind: "ok", answer: hit, cached: true };
-      if (!breaker.tryAcquire()) return failed("breaker_open");
+      const ticket = breaker.acquire();
+      if (ticket === undefined) return failed("breaker_open");
       const outcome = await call(body);
       if (outcome.kind === "ok") {
         breaker.success();
         cache?.set(cacheKey, outcome.answer);
       } else {
-        breaker.failure();
+        breaker.failure(ticket);
       }
       return outcome;
     },

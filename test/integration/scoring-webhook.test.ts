@@ -166,6 +166,16 @@ describe("the scoring webhook", () => {
     });
   });
 
+  it("is prepared with the policy without calling the service", async () => {
+    const policy = parsePolicy(policyText(service.url), "t.yaml");
+    const pipeline = createPipeline({ store: createMemoryStore(), clock: () => TEST_NOW });
+    const runtime = runtimeOf(policy, fakeIdentifier(claims));
+    pipeline.prepare?.(runtime);
+    const d = await pipeline.evaluate(runtime, checkout());
+    expect(service.received).toHaveLength(1); // the Check's own call, no warm-up call
+    expect(d.timings.webhook?.outcome).toBe("ok");
+  });
+
   it("is never called on routes that do not ask for it", async () => {
     const d = await setup().evaluate(
       accessRequest({ headers: new Map([["authorization", "Bearer alice"]]) }),
