@@ -134,7 +134,6 @@ export function createApp(deps: AppDeps): App {
     async start(policy) {
       try {
         runtime = await buildRuntime(policy);
-        pipeline.prepare?.(runtime);
       } catch (err) {
         lists.close(); // list watchers opened for this policy
         throw err;
@@ -218,7 +217,6 @@ export function createApp(deps: AppDeps): App {
       const swap = reloading.then(async () => {
         // built in full before the swap; a failure leaves the old snapshot as it was
         const next = await buildRuntime(policy);
-        pipeline.prepare?.(next);
         const old = runtime;
         runtime = next;
         old?.close();

@@ -104,7 +104,7 @@ export interface PipelineDeps {
    * without it they go out as an unkeyed HMAC, never as they are unless the policy says so.
    */
   readonly pseudonym?: (value: string) => string;
-  /** The scoring webhook's fetch, clock and breaker observer (tests, metrics). */
+  /** The scoring webhook's breaker clock and observer (tests, metrics). */
   readonly webhook?: ScoringWebhookDeps;
 }
 
@@ -178,12 +178,6 @@ export interface Pipeline {
    * `trace` observes the stages (for `riskgate explain`).
    */
   evaluate(runtime: Runtime, req: AccessRequest, trace?: DecisionTrace): Promise<Decision>;
-  /**
-   * Builds what a snapshot's decisions reach outside the process before it serves: the scoring
-   * webhook's client, warmed so the first Checks do not pay for loading fetch. Optional: the
-   * first decision that needs it builds it otherwise.
-   */
-  prepare?(runtime: Runtime): void;
 }
 
 /**
@@ -433,9 +427,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   return {
-    prepare(runtime) {
-      if (runtime.policy.doc.signals.scoring_webhook.enabled) webhookOf(runtime).warm();
-    },
     async evaluate(runtime, req, trace) {
       const { policy } = runtime;
       const route = resolveRoute(runtime.routes, req);

@@ -166,16 +166,6 @@ describe("the scoring webhook", () => {
     });
   });
 
-  it("is prepared with the policy without calling the service", async () => {
-    const policy = parsePolicy(policyText(service.url), "t.yaml");
-    const pipeline = createPipeline({ store: createMemoryStore(), clock: () => TEST_NOW });
-    const runtime = runtimeOf(policy, fakeIdentifier(claims));
-    pipeline.prepare?.(runtime);
-    const d = await pipeline.evaluate(runtime, checkout());
-    expect(service.received).toHaveLength(1); // the Check's own call, no warm-up call
-    expect(d.timings.webhook?.outcome).toBe("ok");
-  });
-
   it("is never called on routes that do not ask for it", async () => {
     const d = await setup().evaluate(
       accessRequest({ headers: new Map([["authorization", "Bearer alice"]]) }),
@@ -258,6 +248,12 @@ describe("the scoring webhook", () => {
       service.reply.body = bad;
       expect(await client.score(body, "k")).toMatchObject({ kind: "failed", failure: "malformed" });
     }
+    service.reply.body = JSON.stringify({ score: 1, reasons: ["x".repeat(20_000)] });
+    expect(await client.score(body, "k")).toMatchObject({ kind: "failed", failure: "malformed" });
+    service.reply.status = 302;
+    service.reply.body = "{}";
+    expect(await client.score(body, "k")).toMatchObject({ kind: "failed", failure: "status" });
+    service.reply.status = 200;
     service.reply.body = '{"score": 12, "reasons": ["ok", 5, "<script>"]}';
     expect(await client.score(body, "k")).toEqual({
       kind: "ok",
