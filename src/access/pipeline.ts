@@ -104,6 +104,11 @@ export interface PipelineDeps {
    * without it they go out as an unkeyed HMAC, never as they are unless the policy says so.
    */
   readonly pseudonym?: (value: string) => string;
+  /**
+   * Call the scoring webhook on routes that ask for it (default true). Replay turns it off: a
+   * recorded week must not call a live service, nor its decisions depend on one.
+   */
+  readonly scoringWebhook?: boolean;
   /** The scoring webhook's breaker clock and observer (tests, metrics). */
   readonly webhook?: ScoringWebhookDeps;
 }
@@ -309,7 +314,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     learned.deviceId = ctx.deviceId;
     trace?.context?.(ctx);
     // the scoring webhook goes out now, in parallel with the store read, on routes that ask
-    const scoring = wantsWebhook(ctx) ? askWebhook(runtime, ctx) : undefined;
+    const scoring =
+      deps.scoringWebhook !== false && wantsWebhook(ctx) ? askWebhook(runtime, ctx) : undefined;
     const active: Signal[] = [];
     const batch: StoreOp[] = [];
     // opsEnd[i]: where active[i]'s ops end in the batch (they start where the previous end)

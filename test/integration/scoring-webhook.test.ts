@@ -175,6 +175,18 @@ describe("the scoring webhook", () => {
     expect(d.timings.webhook).toBeUndefined();
   });
 
+  it("is never called when the pipeline turns it off (replay)", async () => {
+    const policy = parsePolicy(policyText(service.url), "t.yaml");
+    const pipeline = createPipeline({
+      store: createMemoryStore(),
+      clock: () => TEST_NOW,
+      scoringWebhook: false,
+    });
+    const d = await pipeline.evaluate(runtimeOf(policy, fakeIdentifier(claims)), checkout());
+    expect(d.verdict.kind).toBe("allow");
+    expect(service.received).toHaveLength(0);
+  });
+
   it("answers from its cache for the same subject and network", async () => {
     const { evaluate } = setup();
     await evaluate(checkout("POST", "203.0.113.7"));
