@@ -5,10 +5,12 @@ import type { Reason } from "../../src/access/reasons.js";
 import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
 import { parsePolicy } from "../../src/config/policy.js";
+import { loadSettings } from "../../src/config/settings.js";
 import { PolicyError } from "../../src/errors.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { toAccessRequest } from "../../src/transport/check-request.js";
 import { renderCheckResponse } from "../../src/transport/check-response.js";
+import { httpToAccessRequest } from "../../src/transport/http-request.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
@@ -181,5 +183,27 @@ describe("the edge proxy a request came through", () => {
     const one = toAccessRequest(msg, { trustedHops: 2, now: 1 });
     expect([one.clientIp, one.edgeProxy]).toEqual(["192.0.2.1", "104.16.1.1"]);
     expect(toAccessRequest(msg, { trustedHops: 5, now: 1 }).edgeProxy).toBeUndefined();
+  });
+
+  it("is read the same way from a forward-auth request", () => {
+    const trustedProxies = loadSettings({
+      RISKGATE_HTTP_TRUSTED_PROXIES: "10.0.0.0/8",
+    }).httpTrustedProxies;
+    const input = {
+      method: "GET",
+      url: "/auth",
+      peer: "10.1.2.3",
+      headers: {
+        "x-original-uri": "/v1/items",
+        "x-original-method": "GET",
+        host: "api.example.com",
+        // the CDN edge appended the client, nginx the edge (its $proxy_add_x_forwarded_for)
+        "x-forwarded-for": "192.0.2.1, 104.16.1.1",
+      },
+    };
+    const one = httpToAccessRequest("nginx", input, { trustedProxies, trustedHops: 1, now: 1 });
+    expect([one.clientIp, one.edgeProxy]).toEqual(["192.0.2.1", "104.16.1.1"]);
+    const none = httpToAccessRequest("nginx", input, { trustedProxies, trustedHops: 0, now: 1 });
+    expect([none.clientIp, none.edgeProxy]).toEqual(["104.16.1.1", undefined]);
   });
 });
