@@ -364,6 +364,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (finding.throttle && throttle === undefined) throttle = finding.throttle;
       if (finding.block && block === undefined) block = finding.block;
     }
+    // what the verdict may write, once it is known (see `record`)
+    learned.ctx = ctx;
+    learned.active = active;
+    learned.stateRead = results !== undefined;
+    if (block !== undefined) {
+      return deny({ ...who, reasons }, "risk", block);
+    }
+    // a hard block did not wait for the webhook; anything else does (it ran beside the store)
     if (scoring !== undefined) {
       const { start, end, outcome } = await scoring;
       const ok = outcome.kind === "ok";
@@ -382,13 +390,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         if (!failureLetsThrough(failure, req)) return deny({ ...who, reasons }, "failure", reason);
         reasons.push(reason);
       }
-    }
-    // what the verdict may write, once it is known (see `record`)
-    learned.ctx = ctx;
-    learned.active = active;
-    learned.stateRead = results !== undefined;
-    if (block !== undefined) {
-      return deny({ ...who, reasons }, "risk", block);
     }
 
     return decideRisk(ctx, reasons, throttle);
