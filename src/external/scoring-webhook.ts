@@ -1,8 +1,8 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { LRUCache } from "lru-cache";
+import { type BreakerState, createCircuitBreaker } from "../circuit-breaker.js";
 import { afterPendingIo } from "../deadline.js";
-import { type BreakerState, createCircuitBreaker } from "./circuit-breaker.js";
 
 /**
  * What riskgate tells the scoring service about one request: no token, no cookie, no header
@@ -110,7 +110,7 @@ export function createScoringWebhook(
       if (ticket === undefined) return failed("breaker_open");
       const outcome = await call(body);
       if (outcome.kind === "ok") {
-        breaker.success();
+        breaker.success(ticket);
         cache?.set(cacheKey, outcome.answer);
       } else {
         breaker.failure(ticket);

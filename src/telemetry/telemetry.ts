@@ -1,8 +1,8 @@
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { DestinationStream } from "pino";
+import type { BreakerState } from "../circuit-breaker.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { RiskgateError } from "../errors.js";
-import type { BreakerState } from "../state/guarded-store.js";
 import { type Audit, createAudit } from "./audit.js";
 import type { DecisionEvent } from "./decision-event.js";
 import type { Logger } from "./logger.js";
