@@ -741,6 +741,7 @@ export const policySchema = z
       .prefault({}),
   })
   .superRefine((doc, ctx) => {
+    checkRuleReasons(doc, ctx);
     const webhook = doc.signals.scoring_webhook;
     if (webhook.enabled && webhook.timeout_ms >= doc.failure.budget_ms) {
       ctx.addIssue({
@@ -759,6 +760,53 @@ export const policySchema = z
     const strip_headers = [...doc.decisions.strip_headers, ...missing];
     return { ...doc, decisions: { ...doc.decisions, strip_headers } };
   });
+
+/**
+ * A rule's `reasons_*` codes must be ones riskgate can fire: a misspelt code would never match
+ * and silently turn the rule into a no-op (or, in `reasons_none`, into a rule that always
+ * holds). Registered codes, and `external.<name>` for the names this policy's external sources
+ * and scoring webhook produce.
+ */
+function checkRuleReasons(
+  doc: {
+    signals: {
+      external_scores: { sources: readonly z.output<typeof externalSource>[] };
+      scoring_webhook: { bands: readonly { reason?: string | undefined }[] };
+    };
+    rules: readonly { when: Record<string, unknown> }[];
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const external = new Set<string>(["webhook"]);
+  for (const src of doc.signals.external_scores.sources) {
+    external.add(src.name);
+    for (const m of [...(src.number?.bands ?? []), ...Object.values(src.labels ?? {})]) {
+      if (m.reason !== undefined) external.add(m.reason);
+    }
+  }
+  for (const band of doc.signals.scoring_webhook.bands) {
+    if (band.reason !== undefined) external.add(band.reason);
+  }
+  const known = (code: string) =>
+    code.startsWith("external.")
+      ? external.has(code.slice("external.".length))
+      : !code.includes("<") && Object.hasOwn(REASONS, code);
+  doc.rules.forEach((rule, i) => {
+    for (const key of ["reasons_any", "reasons_all", "reasons_none"] as const) {
+      const codes = rule.when[key] as readonly string[] | undefined;
+      codes?.forEach((code, j) => {
+        if (known(code)) return;
+        ctx.addIssue({
+          code: "custom",
+          message: code.startsWith("external.")
+            ? `no external source or webhook band of this policy produces ${code}`
+            : `unknown reason code ${code} (see the README's reason codes)`,
+          path: ["rules", i, "when", key, j],
+        });
+      });
+    }
+  });
+}
 
 /** The policy as written (before defaults). */
 export type PolicyInput = z.input<typeof policySchema>;

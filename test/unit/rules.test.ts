@@ -204,6 +204,27 @@ describe("the rules section is validated, with errors naming the path", () => {
       issues("rules:\n  - { name: a, action: deny }\n  - { name: a, action: allow }\n"),
     ).toEqual(["rules[1].name"]);
   });
+
+  it("refuses a reason code no signal can fire, which would silently disable the rule", () => {
+    expect(
+      issues(
+        "rules:\n  - { name: a, when: { reasons_all: [geo.impossible_travel, geo.impossible_trip] }, action: deny }\n",
+      ),
+    ).toEqual(["rules[0].when.reasons_all[1]"]);
+    // a placeholder of the registry is not a code
+    expect(
+      issues("rules:\n  - { name: a, when: { reasons_none: [rule.<name>] }, action: deny }\n"),
+    ).toEqual(["rules[0].when.reasons_none[0]"]);
+    // external.<name> only for names this policy's sources produce
+    expect(
+      issues("rules:\n  - { name: a, when: { reasons_any: [external.bot] }, action: deny }\n"),
+    ).toEqual(["rules[0].when.reasons_any[0]"]);
+    expect(
+      issues(
+        "rules:\n  - { name: a, when: { reasons_any: [external.webhook, ip.blocklisted] }, action: deny }\n",
+      ),
+    ).toEqual([]);
+  });
 });
 
 describe("sticky risk: a subject refused for risk stays at raised risk", () => {
