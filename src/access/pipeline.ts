@@ -34,6 +34,7 @@ import { failedAttempts, failureRecord } from "./signals/failed-attempts.js";
 import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
 import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
 import { places } from "./signals/places.js";
+import { populationPace } from "./signals/population-pace.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
 import type {
@@ -65,6 +66,7 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   deviceVelocity,
   ipVelocityAnyTier,
   sustainedVelocity,
+  populationPace,
   quota,
   failedAttempts,
   countryPolicy,

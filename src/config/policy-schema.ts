@@ -317,6 +317,11 @@ const signals = z
         client_id_claims: z.array(claimPath).default(["azp", "client_id", "cid"]),
         /** A token read from the session cookie is a browser session. */
         cookie_is_browser: z.boolean().default(true),
+        /**
+         * A token carrying one of these claims records an interactive login (OIDC `auth_time`,
+         * `amr`): a person's session, classed browser. [] turns this evidence off.
+         */
+        person_claims: z.array(claimPath).default(["auth_time", "amr"]),
         /** Reason codes that describe every legitimate machine client, dropped on machine tokens. */
         machine_skips: z
           .array(reasonCode)
@@ -341,6 +346,26 @@ const signals = z
         near_limit_points: z.number().int().min(0).max(100).default(15),
         /** Requests per window from one client IP whatever the caller's tier (unset: none). */
         ip_requests_per_window: z.number().int().positive().optional(),
+        /**
+         * The subject's pace in the velocity window against its client class's average pace
+         * (signals/population-pace.ts): a new token is not blind.
+         */
+        population: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            /** Client classes measured against their own population. */
+            classes: z.array(z.enum(["browser", "machine", "unknown"])).default(["browser"]),
+            /** Window of the class's average (trusted requests / distinct subjects). */
+            window_seconds: z.number().int().positive().default(300),
+            /** Scores above this multiple of the class's average per-subject pace. */
+            multiple: z.number().gt(1).default(10),
+            /** Requests in the velocity window below which nothing scores. */
+            min_requests: z.number().int().positive().default(30),
+            /** Distinct subjects of the class in the window before its average is trusted. */
+            min_subjects: z.number().int().positive().default(5),
+            points: points.default(30),
+          })
+          .prefault({}),
         /** The subject's rate over a long window against its tier's per-window limit. */
         sustained: z
           .strictObject({
@@ -673,6 +698,8 @@ const ruleWhen = z
     amr_lacks: z.array(z.string().min(1)).optional(),
     /** The token's acr is one of these. */
     acr: z.array(z.string().min(1)).optional(),
+    /** The request's client class (signals.client_class) is one of these. */
+    client_class: z.array(z.enum(["browser", "machine", "unknown"])).optional(),
   })
   .prefault({});
 

@@ -132,12 +132,16 @@ describe("defect 1: a refused request does not teach the profile", () => {
     const first = await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
     expect(first.kind).toBe("allow");
     expect(batches.map((b) => b.map((op) => op.op))).toEqual([
-      // subject velocity (per window, sustained), failed attempts (5: per subject, per IP,
+      // subject velocity (per window, sustained), pace against the population (own pace,
+      // the class's trusted requests and subjects), failed attempts (5: per subject, per IP,
       // subjects per IP and per network, tokens per IP), last sighting, known countries,
       // usage baseline
       [
         "window",
         "window",
+        "window",
+        "window",
+        "distinct",
         "window",
         "window",
         "distinct",
@@ -147,7 +151,9 @@ describe("defect 1: a refused request does not teach the profile", () => {
         "has",
         "baseline",
       ],
-      ["swap", "member"], // the allowed request's sighting and country
+      // the allowed request counts toward its class's population, and teaches its sighting
+      // and country
+      ["window", "swap", "member"],
     ]);
     const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
     expect(thief.kind).toBe("challenge");

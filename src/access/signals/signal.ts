@@ -121,6 +121,8 @@ export const tagOf = {
    * every `ip:` tag), like a client IP.
    */
   network: (prefix: string) => `ip:${prefix}`,
+  /** Every subject of one client class (population baselines): one shared key per class. */
+  population: (clientClass: string) => `pop:${clientClass}`,
 };
 
 export const NO_OPS: readonly StoreOp[] = Object.freeze([]);
