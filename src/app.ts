@@ -6,7 +6,11 @@ import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import { buildRuntime as buildPolicyRuntime, type Runtime } from "./access/runtime.js";
 import { signalDataGaps } from "./access/signals/signal-data.js";
 import { type ClearanceKeys, generateClearanceKeys, loadClearanceKeys } from "./challenge/keys.js";
-import { type ChallengeService, createChallengeService, withChallenges } from "./challenge/service.js";
+import {
+  type ChallengeService,
+  createChallengeService,
+  withChallenges,
+} from "./challenge/service.js";
 import { createSiteVerifier } from "./challenge/siteverify.js";
 import type { Policy } from "./config/policy.js";
 import type { Settings } from "./config/settings.js";

@@ -42,7 +42,9 @@ export function clearanceKeysOf(
 
 /** A fresh random key set of one key (dev mode: clearances do not survive a restart). */
 export function generateClearanceKeys(): ClearanceKeys {
-  return clearanceKeysOf([{ kid: `dev-${randomBytes(4).toString("hex")}`, secret: randomBytes(32) }]);
+  return clearanceKeysOf([
+    { kid: `dev-${randomBytes(4).toString("hex")}`, secret: randomBytes(32) },
+  ]);
 }
 
 /**
@@ -69,7 +71,8 @@ export async function loadClearanceKeys(file: string): Promise<ClearanceKeys> {
   const keys = list.map((jwk: Record<string, unknown>, i) => {
     if (jwk?.kty !== "oct" || typeof jwk.k !== "string") throw fail(`key ${i} is not an oct JWK`);
     if (typeof jwk.kid !== "string" || jwk.kid === "") throw fail(`key ${i} has no kid`);
-    if (jwk.alg !== undefined && jwk.alg !== CLEARANCE_ALG) throw fail(`key ${i}: alg must be HS256`);
+    if (jwk.alg !== undefined && jwk.alg !== CLEARANCE_ALG)
+      throw fail(`key ${i}: alg must be HS256`);
     return { kid: jwk.kid, secret: new Uint8Array(Buffer.from(jwk.k, "base64url")) };
   });
   try {

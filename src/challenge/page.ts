@@ -11,7 +11,7 @@ export interface Page {
   readonly body: string;
 }
 
-function escape(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(
     /[&<>"']/g,
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string,
@@ -58,8 +58,8 @@ export function powPage(token: string, nonce: string, bits: number): Page {
 <p>Your browser is solving a small puzzle. This takes a moment and needs no action from you.</p>
 <progress id="p" max="100" value="0"></progress>
 <p id="s" class="muted">Starting\u2026</p>
-<form id="f" method="post" action="${CHALLENGE_PATH}" data-nonce="${escape(nonce)}" data-bits="${bits}">
-<input type="hidden" name="c" value="${escape(token)}"><input type="hidden" name="answer" id="a" value="">
+<form id="f" method="post" action="${CHALLENGE_PATH}" data-nonce="${escapeHtml(nonce)}" data-bits="${bits}">
+<input type="hidden" name="c" value="${escapeHtml(token)}"><input type="hidden" name="answer" id="a" value="">
 <noscript><p><strong>This check needs JavaScript.</strong> Turn it on and reload the page.</p></noscript>
 </form>
 <p class="muted">Protected by riskgate \u00b7 proof of work, ${bits} bits</p>
@@ -87,8 +87,8 @@ export function captchaPage(token: string, provider: CaptchaProvider, siteKey: s
 <script src="${p.script}" async defer></script></head><body><main>
 <h1>Checking that you are a person</h1>
 <form id="f" method="post" action="${CHALLENGE_PATH}">
-<input type="hidden" name="c" value="${escape(token)}">
-<div class="${p.widgetClass}" data-sitekey="${escape(siteKey)}"></div>
+<input type="hidden" name="c" value="${escapeHtml(token)}">
+<div class="${p.widgetClass}" data-sitekey="${escapeHtml(siteKey)}"></div>
 <button type="submit">Continue</button>
 </form></main></body></html>`;
   return {
@@ -106,15 +106,18 @@ export function captchaPage(token: string, provider: CaptchaProvider, siteKey: s
 
 /** A short page saying what happened, with a link to try again (the original URL). */
 export function messagePage(status: number, title: string, text: string, retry?: string): Page {
-  const link = retry === undefined ? "" : `<p><a href="${escape(retry)}">Try again</a></p>`;
+  const link = retry === undefined ? "" : `<p><a href="${escapeHtml(retry)}">Try again</a></p>`;
   const body = `<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1"><title>${escape(title)}</title>
-<style>${STYLE}</style></head><body><main><h1>${escape(title)}</h1><p>${escape(text)}</p>${link}</main></body></html>`;
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title>
+<style>${STYLE}</style></head><body><main><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>${link}</main></body></html>`;
   return {
     status,
     headers: [
       ...COMMON_HEADERS,
-      ["content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"],
+      [
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+      ],
     ],
     body,
   };

@@ -14,7 +14,13 @@ import type { ClearanceKeys } from "./keys.js";
 import { CHALLENGE_PATH, captchaPage, messagePage, type Page, powPage } from "./page.js";
 import { powBits, verifyPow } from "./pow.js";
 import { type CaptchaProvider, PROVIDERS, type SiteVerifier } from "./siteverify.js";
-import { type ChallengeClaims, readClearance, signChallenge, signClearance, verifyChallenge } from "./tokens.js";
+import {
+  type ChallengeClaims,
+  readClearance,
+  signChallenge,
+  signClearance,
+  verifyChallenge,
+} from "./tokens.js";
 
 export interface ChallengeServiceDeps {
   readonly keys: ClearanceKeys;
@@ -56,12 +62,20 @@ export function safeReturn(target: string): string {
     target.length > 2048 ||
     !target.startsWith("/") ||
     target.startsWith("//") ||
-    /[\\\u0000-\u001f\u007f]/.test(target) ||
+    hasControlOrBackslash(target) ||
     target.startsWith(CHALLENGE_PATH)
   ) {
     return "/";
   }
   return target;
+}
+
+function hasControlOrBackslash(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0x5c) return true;
+  }
+  return false;
 }
 
 /** The challenge service over riskgate's own keys, the store and a siteverify client. */
@@ -71,7 +85,9 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
   async function pass(claims: ChallengeClaims, kind: string, hit: ChallengeHit, policy: Policy) {
     const cfg = policy.doc.decisions.challenge.interactive.clearance;
     const sub =
-      claims.sub !== "" ? claims.sub : `${ANONYMOUS_CLEARANCE_PREFIX}${randomBytes(12).toString("base64url")}`;
+      claims.sub !== ""
+        ? claims.sub
+        : `${ANONYMOUS_CLEARANCE_PREFIX}${randomBytes(12).toString("base64url")}`;
     const token = await signClearance(
       keys,
       { sub, kind, net: claims.net, uah: claims.uah },
@@ -154,24 +170,41 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
       if (!("nonce" in claims)) return claims;
       const retry = safeReturn(claims.ret);
       if (hit.method === "GET" || hit.method === "HEAD") {
-        if (claims.mechanism === "pow") return powPage(hit.params.get("c") ?? "", claims.nonce, claims.bits);
-        return captchaPage(hit.params.get("c") ?? "", claims.mechanism as CaptchaProvider, cfg.captcha.site_key);
+        if (claims.mechanism === "pow")
+          return powPage(hit.params.get("c") ?? "", claims.nonce, claims.bits);
+        return captchaPage(
+          hit.params.get("c") ?? "",
+          claims.mechanism as CaptchaProvider,
+          cfg.captcha.site_key,
+        );
       }
       // single use: the first answer to a nonce spends it, right or wrong
       let used: boolean;
       try {
         const ttlMs = Math.max(1000, claims.exp * 1000 - hit.now);
         const { results } = await deps.store.exec({
-          ops: [{ op: "swap", key: { tag: `ch:${claims.nonce}`, name: "used" }, value: "1", ttlMs }],
+          ops: [
+            { op: "swap", key: { tag: `ch:${claims.nonce}`, name: "used" }, value: "1", ttlMs },
+          ],
           now: hit.now,
         });
         used = (results[0] as SwapReading | undefined)?.previous != null;
       } catch (err) {
         deps.logger.warn({ err: (err as Error).message }, "challenge nonce not recorded; refused");
-        return messagePage(503, "Please try again", "The check could not be completed right now.", retry);
+        return messagePage(
+          503,
+          "Please try again",
+          "The check could not be completed right now.",
+          retry,
+        );
       }
       if (used) {
-        return messagePage(403, "This check was already used", "Reload the page to get a new one.", retry);
+        return messagePage(
+          403,
+          "This check was already used",
+          "Reload the page to get a new one.",
+          retry,
+        );
       }
       if (claims.mechanism === "pow") {
         if (!verifyPow(claims.nonce, hit.params.get("answer") ?? "", claims.bits)) {
@@ -182,7 +215,12 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
       const provider = claims.mechanism as CaptchaProvider;
       const response = hit.params.get(PROVIDERS[provider]?.field ?? "") ?? "";
       if (PROVIDERS[provider] === undefined || response === "") {
-        return messagePage(403, "The check did not pass", "Complete the check and continue.", retry);
+        return messagePage(
+          403,
+          "The check did not pass",
+          "Complete the check and continue.",
+          retry,
+        );
       }
       const result =
         deps.captchaSecret === ""
@@ -203,7 +241,12 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
       deps.logger.warn({ provider, why: result.why }, "CAPTCHA siteverify unavailable");
       // the route's failure mode, decided when the challenge was issued
       if (claims.failOpen) return pass(claims, `${provider}-unverified`, hit, policy);
-      return messagePage(503, "Please try again", "The check could not be verified right now.", retry);
+      return messagePage(
+        503,
+        "Please try again",
+        "The check could not be verified right now.",
+        retry,
+      );
     },
   };
 }

@@ -8,10 +8,7 @@ export type CaptchaProvider = "turnstile" | "hcaptcha" | "recaptcha";
  * field its widget fills (Cloudflare Turnstile, hCaptcha and Google reCAPTCHA v2 docs).
  */
 export const PROVIDERS: Readonly<
-  Record<
-    CaptchaProvider,
-    { verifyUrl: string; script: string; widgetClass: string; field: string }
-  >
+  Record<CaptchaProvider, { verifyUrl: string; script: string; widgetClass: string; field: string }>
 > = Object.freeze({
   turnstile: {
     verifyUrl: "https://challenges.cloudflare.com/turnstile/v0/siteverify",

@@ -621,7 +621,6 @@ const signals = z
   })
   .prefault({});
 
-
 /** The CAPTCHA providers riskgate can verify, each with its documented siteverify URL. */
 export const CAPTCHA_PROVIDERS = ["turnstile", "hcaptcha", "recaptcha"] as const;
 

@@ -20,9 +20,12 @@ export const clearance: Signal = {
     const fact = ctx.req.clearance;
     if (fact === undefined) return NOTHING;
     if (fact.kind === "refused") {
-      const code = fact.why === "forged" ? "challenge.clearance_forged" : fact.why === "expired"
-        ? "challenge.clearance_expired"
-        : "challenge.clearance_rebound";
+      const code =
+        fact.why === "forged"
+          ? "challenge.clearance_forged"
+          : fact.why === "expired"
+            ? "challenge.clearance_expired"
+            : "challenge.clearance_rebound";
       return { reasons: [{ code, points: 0, detail: fact.why }] };
     }
     const bound = ctx.caller.anonymous
