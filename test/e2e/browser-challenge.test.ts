@@ -142,9 +142,7 @@ describe.skipIf(!present)("browser challenge through nginx in headless Chromium"
           route.request().method() === "POST" ? route.fulfill({ status: 204 }) : route.continue(),
       );
       await page.goto(`${base}/app/welcome?from=film`, { timeout: 30_000, waitUntil: "commit" });
-      await page.waitForFunction(() =>
-        document.getElementById("s")?.textContent?.startsWith("Done"),
-      );
+      await page.locator("#s", { hasText: /^Done in / }).waitFor({ timeout: 20_000 });
       // the README's picture is refreshed on request only, so a test run leaves the tree clean
       const shot =
         process.env.UPDATE_SCREENSHOTS === "1"
