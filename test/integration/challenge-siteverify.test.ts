@@ -42,15 +42,13 @@ function answer(token: string, res: ServerResponse): void {
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify(body));
   };
-  if (token === "good") return json({ success: true, hostname: "app.example.com" });
-  if (token === "elsewhere") return json({ success: true, hostname: "evil.example.net" });
-  if (token === "slow") return void setTimeout(() => json({ success: true }), 1000);
-  if (token === "down") {
+  if (token === "good") json({ success: true, hostname: "app.example.com" });
+  else if (token === "elsewhere") json({ success: true, hostname: "evil.example.net" });
+  else if (token === "slow") setTimeout(() => json({ success: true }), 1000);
+  else if (token === "down") {
     res.writeHead(502);
     res.end();
-    return;
-  }
-  json({ success: false, "error-codes": ["invalid-input-response"] });
+  } else json({ success: false, "error-codes": ["invalid-input-response"] });
 }
 
 beforeAll(async () => {
