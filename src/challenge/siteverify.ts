@@ -1,3 +1,4 @@
+import { type CircuitBreaker, createCircuitBreaker } from "../circuit-breaker.js";
 import type { InteractivePolicy } from "../config/policy-schema.js";
 
 /** A CAPTCHA provider riskgate verifies with. */
@@ -64,34 +65,32 @@ export interface SiteVerifierDeps {
 /**
  * Verifies CAPTCHA answers with the provider's siteverify: a form POST of `secret`, `response`
  * and `remoteip`, read as JSON `success`, `hostname` and `error-codes`, within `timeout_ms`.
- * A breaker per verify URL opens after `breaker_failures` consecutive unavailable answers and
- * stays open `breaker_open_seconds`; then one call tries again (half-open).
+ * The shared circuit breaker, one per verify URL, opens after `breaker_failures` consecutive
+ * unavailable answers and stays open `breaker_open_seconds`; then one call probes (half-open).
  */
 export function createSiteVerifier(deps: SiteVerifierDeps = {}): SiteVerifier {
   const doFetch = deps.fetch ?? fetch;
   const clock = deps.clock ?? Date.now;
-  const breakers = new Map<string, { failures: number; openUntil: number }>();
+  // one breaker per verify URL (and its settings, which a policy reload may change)
+  const breakers = new Map<string, CircuitBreaker>();
   return {
     async verify(call) {
       const url = call.cfg.verify_url ?? PROVIDERS[call.provider].verifyUrl;
-      let breaker = breakers.get(url);
+      const key = `${url} ${call.cfg.breaker_failures} ${call.cfg.breaker_open_seconds}`;
+      let breaker = breakers.get(key);
       if (breaker === undefined) {
-        breaker = { failures: 0, openUntil: 0 };
-        breakers.set(url, breaker);
+        breaker = createCircuitBreaker({
+          failures: call.cfg.breaker_failures,
+          openMs: call.cfg.breaker_open_seconds * 1000,
+          now: clock,
+        });
+        breakers.set(key, breaker);
       }
-      const now = clock();
-      if (breaker.openUntil > now) return { kind: "unavailable", why: "breaker_open" };
+      const ticket = breaker.acquire();
+      if (ticket === undefined) return { kind: "unavailable", why: "breaker_open" };
       const result = await post(doFetch, url, call);
-      if (result.kind === "unavailable") {
-        breaker.failures++;
-        if (breaker.failures >= call.cfg.breaker_failures) {
-          breaker.openUntil = clock() + call.cfg.breaker_open_seconds * 1000;
-          breaker.failures = 0;
-        }
-      } else {
-        breaker.failures = 0;
-        breaker.openUntil = 0;
-      }
+      if (result.kind === "unavailable") breaker.failure(ticket);
+      else breaker.success(ticket);
       return result;
     },
   };

@@ -221,7 +221,7 @@ export function browserClientIp(
 ): string {
   const peer = canonicalIp(peerRaw);
   if (peer === "" || !options.trustedProxies.has(peer)) return peer;
-  return clientIp(peer, readHeaders(raw), options.trustedHops);
+  return forwardedChain(peer, readHeaders(raw), options.trustedHops).clientIp;
 }
 
 /**
