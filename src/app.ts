@@ -5,7 +5,7 @@ import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import { buildRuntime as buildPolicyRuntime, type Runtime } from "./access/runtime.js";
 import { signalDataGaps } from "./access/signals/signal-data.js";
-import { type ClearanceKeys, generateClearanceKeys, loadClearanceKeys } from "./challenge/keys.js";
+import { type ClearanceKeys, devClearanceKeys, loadClearanceKeys } from "./challenge/keys.js";
 import {
   type ChallengeService,
   createChallengeService,
@@ -159,7 +159,7 @@ export function createApp(deps: AppDeps): App {
       if (clearanceKeys === undefined && settings.clearanceKeysFile !== "") {
         clearanceKeys = await loadClearanceKeys(settings.clearanceKeysFile);
       } else if (clearanceKeys === undefined && settings.dev) {
-        clearanceKeys = generateClearanceKeys();
+        clearanceKeys = await devClearanceKeys(settings.devKeysDir);
       }
       if (clearanceKeys !== undefined) {
         challenges = createChallengeService({

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { RiskgateError } from "../errors.js";
 
 /**
@@ -40,11 +41,31 @@ export function clearanceKeysOf(
   });
 }
 
-/** A fresh random key set of one key (dev mode: clearances do not survive a restart). */
-export function generateClearanceKeys(): ClearanceKeys {
-  return clearanceKeysOf([
-    { kid: `dev-${randomBytes(4).toString("hex")}`, secret: randomBytes(32) },
-  ]);
+/**
+ * Dev mode's key set: `clearance-keys.json` in the dev keys folder, made on first use. Every
+ * `--workers` process reads the same file (the first to write it wins, atomically), so a
+ * clearance one worker set is good on the others and across restarts.
+ */
+export async function devClearanceKeys(dir: string): Promise<ClearanceKeys> {
+  const file = join(dir, "clearance-keys.json");
+  try {
+    return await loadClearanceKeys(file);
+  } catch {
+    // not made yet (or unreadable): make one below
+  }
+  await mkdir(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
+  const jwk = { kty: "oct", kid: `dev-${randomBytes(4).toString("hex")}`, alg: CLEARANCE_ALG };
+  const k = randomBytes(32).toString("base64url");
+  await writeFile(tmp, JSON.stringify({ keys: [{ ...jwk, k }] }), { mode: 0o600 });
+  try {
+    await link(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
+  return loadClearanceKeys(file);
 }
 
 /**

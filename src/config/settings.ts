@@ -142,7 +142,7 @@ export const SETTINGS = {
     env: "RISKGATE_CLEARANCE_KEYS_FILE",
     default: "",
     docDefault: "unset",
-    doc: "JWK Set file of `oct` keys (with `kid`, at least 32 bytes) signing browser challenges and clearance cookies; the first key signs, all verify (rotation). Unset: `--dev` generates one per process, otherwise interactive challenges are refused at start.",
+    doc: "JWK Set file of `oct` keys (with `kid`, at least 32 bytes) signing browser challenges and clearance cookies; the first key signs, all verify (rotation). Unset: `--dev` makes one in RISKGATE_DEV_KEYS_DIR, otherwise interactive challenges are refused at start.",
     parse: text,
   },
   captchaSecretFile: {

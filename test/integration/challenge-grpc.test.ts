@@ -1,6 +1,11 @@
+import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../src/app.js";
 import { solvePow } from "../../src/challenge/pow.js";
 import { buildCheckRequest, describeResponse } from "../../src/cli/check.js";
+import { parsePolicy } from "../../src/config/policy.js";
+import { loadSettings } from "../../src/config/settings.js";
+import { createLogger } from "../../src/telemetry/logger.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // The whole browser challenge through Envoy's gRPC ext_authz and the HTTP listener that
@@ -87,5 +92,23 @@ describe("browser challenge through Envoy gRPC", () => {
       await s.client.check(check({ cookie, "user-agent": "curl/8" })),
     );
     expect(otherUa.httpStatus).toBe(302);
+  });
+});
+
+describe("interactive challenges need riskgate's own key set", () => {
+  it("refuses to start without RISKGATE_CLEARANCE_KEYS_FILE outside --dev", async () => {
+    const app = createApp({
+      settings: loadSettings({}, { grpcAddress: "127.0.0.1:0", httpAddress: "off", dev: false }),
+      logger: createLogger(
+        "fatal",
+        new Writable({
+          write: (_c, _e, done) => done(),
+        }),
+      ),
+    });
+    await expect(app.start(parsePolicy(POLICY, "interactive.yaml"))).rejects.toMatchObject({
+      code: "RISKGATE_CLEARANCE_KEYS_INVALID",
+    });
+    await app.shutdown(0);
   });
 });

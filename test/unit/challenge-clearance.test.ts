@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { decodeProtectedHeader, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { bindingOf } from "../../src/challenge/binding.js";
-import { clearanceKeysOf, loadClearanceKeys } from "../../src/challenge/keys.js";
+import { clearanceKeysOf, devClearanceKeys, loadClearanceKeys } from "../../src/challenge/keys.js";
 import { leadingZeroBits, powBits, solvePow, verifyPow } from "../../src/challenge/pow.js";
 import {
   type ChallengeClaims,
@@ -143,6 +143,17 @@ describe("clearance cookie: signed, bound, short-lived", () => {
         (e: unknown) => e instanceof RiskgateError && e.code === "RISKGATE_CLEARANCE_KEYS_INVALID",
       );
     }
+  });
+});
+
+describe("dev mode's clearance keys", () => {
+  it("are made once in the dev keys folder and shared by every process that reads it", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "riskgate-devkeys-")), "keys");
+    const [a, b] = await Promise.all([devClearanceKeys(dir), devClearanceKeys(dir)]);
+    expect(a.signing.kid).toMatch(/^dev-/);
+    expect(b.signing.kid).toBe(a.signing.kid);
+    const token = await signClearance(a, claims, NOW, 60);
+    expect((await readClearance(await devClearanceKeys(dir), token, here, NOW)).kind).toBe("valid");
   });
 });
 
