@@ -44,8 +44,11 @@ export interface ChallengeHit {
 
 /** Issues and checks browser challenges, and reads clearance cookies. */
 export interface ChallengeService {
-  /** The request with its clearance cookie read (`req.clearance`), or the same request. */
-  withClearance(req: AccessRequest, policy: Policy): Promise<AccessRequest>;
+  /**
+   * The request with its clearance cookie read (`req.clearance`), or the same request, at once,
+   * when it carries none (the hot path pays no extra await).
+   */
+  withClearance(req: AccessRequest, policy: Policy): AccessRequest | Promise<AccessRequest>;
   /** Signs a challenge for an interactive verdict; returns the page's same-host location. */
   issue(verdict: Verdict, req: AccessRequest, decision: Decision, policy: Policy): Promise<string>;
   /** Serves the challenge page (GET) or checks an answer (POST) and sets the clearance. */
@@ -138,12 +141,15 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
   }
 
   return {
-    async withClearance(req, policy) {
+    withClearance(req, policy) {
       const cfg = policy.doc.decisions.challenge.interactive.clearance;
       const token = cookieValue(req.headers.get("cookie"), cfg.cookie);
       if (token === undefined || token === "") return req;
       const binding = bindingOf(req.clientIp, req.headers.get("user-agent"));
-      return { ...req, clearance: await readClearance(keys, token, binding, req.receivedAt) };
+      return readClearance(keys, token, binding, req.receivedAt).then((clearance) => ({
+        ...req,
+        clearance,
+      }));
     },
 
     async issue(verdict, req, decision, policy) {
@@ -258,13 +264,22 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
  */
 export function withChallenges(inner: Pipeline, service: ChallengeService): Pipeline {
   return {
-    async evaluate(runtime, req, trace) {
-      const read = await service.withClearance(req, runtime.policy);
-      const decision = await inner.evaluate(runtime, read, trace);
-      const v = decision.verdict;
-      if (v.kind !== "challenge" || v.style !== "interactive") return decision;
-      const location = await service.issue(v, read, decision, runtime.policy);
-      return { ...decision, verdict: { ...v, location } };
+    evaluate(runtime, req, trace) {
+      const withPage = async (read: AccessRequest, decision: Decision): Promise<Decision> => {
+        const v = decision.verdict;
+        if (v.kind !== "challenge" || v.style !== "interactive") return decision;
+        const location = await service.issue(v, read, decision, runtime.policy);
+        return { ...decision, verdict: { ...v, location } };
+      };
+      const read = service.withClearance(req, runtime.policy);
+      if (read instanceof Promise) {
+        return read.then((r) => inner.evaluate(runtime, r, trace).then((d) => withPage(r, d)));
+      }
+      return inner.evaluate(runtime, read, trace).then((d) => {
+        const v = d.verdict;
+        // the common case (no page to issue) resolves with the pipeline's own decision
+        return v.kind === "challenge" && v.style === "interactive" ? withPage(read, d) : d;
+      });
     },
   };
 }
