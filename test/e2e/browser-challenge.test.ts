@@ -4,20 +4,23 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { solvePow } from "../../src/challenge/pow.js";
 import { freePort, waitForPort } from "../helpers/free-port.js";
-import { findNginx, startNginx } from "../helpers/nginx.js";
+import { findProxy, startCaddy, startNginx } from "../helpers/proxies.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
  * A person's browser passes riskgate's proof-of-work challenge through a real nginx running
  * the shipped config: the first request is sent to the challenge page, the page solves the
  * puzzle in a real headless Chromium, the clearance cookie is set, and the next request
- * reaches the upstream. A client without JavaScript stays challenged. Under CI=true a missing
+ * reaches the upstream. A client without JavaScript stays challenged. The same flow, answered
+ * by hand, passes through the shipped Caddyfile when Caddy is installed. Under CI=true a missing
  * nginx or Chromium fails the run; elsewhere the test is skipped.
  */
 
 const CHROMIUM = "/usr/bin/chromium";
-const NGINX = findNginx();
+const NGINX = findProxy("nginx");
+const CADDY = findProxy("caddy");
 const present = NGINX !== undefined && existsSync(CHROMIUM);
 if (!present && process.env.CI === "true") {
   throw new Error(
@@ -62,7 +65,9 @@ describe.skipIf(!present)("browser challenge through nginx in headless Chromium"
   let s: TestServer;
   let upstream: Server;
   let nginx: ChildProcess;
+  let caddy: ChildProcess | undefined;
   let base: string;
+  let caddyBase: string | undefined;
   const seen: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), "riskgate-challenge-"));
   chmodSync(dir, 0o755);
@@ -92,9 +97,28 @@ describe.skipIf(!present)("browser challenge through nginx in headless Chromium"
     });
     await waitForPort(port, nginx, "nginx", () => output);
     base = `http://127.0.0.1:${port}`;
+    if (CADDY !== undefined) {
+      const caddyPort = await freePort();
+      const caddyDir = join(dir, "caddy");
+      mkdirSync(caddyDir);
+      caddy = startCaddy(
+        CADDY,
+        caddyDir,
+        caddyPort,
+        s.app.httpPort() as number,
+        (upstream.address() as { port: number }).port,
+      );
+      let caddyOutput = "";
+      caddy.stderr?.on("data", (c: Buffer) => {
+        caddyOutput += c.toString();
+      });
+      await waitForPort(caddyPort, caddy, "caddy", () => caddyOutput);
+      caddyBase = `http://127.0.0.1:${caddyPort}`;
+    }
   });
   afterAll(async () => {
     nginx?.kill("SIGTERM");
+    caddy?.kill("SIGTERM");
     await new Promise<void>((r) => (upstream ? upstream.close(() => r()) : r()));
     await s?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -191,5 +215,35 @@ describe.skipIf(!present)("browser challenge through nginx in headless Chromium"
     // an API client (no HTML asked) keeps the step-up answer
     const api = await fetch(`${base}/app/welcome`, { headers: { accept: "application/json" } });
     expect(api.status).toBe(401);
+  });
+
+  it.skipIf(CADDY === undefined)("passes through Caddy's forward_auth too", async () => {
+    const at = caddyBase as string;
+    const headers = { accept: "text/html", "user-agent": "Mozilla/5.0 Chrome/131" };
+    const first = await fetch(`${at}/caddy/page`, { headers, redirect: "manual" });
+    expect(first.status).toBe(302);
+    const location = new URL(first.headers.get("location") ?? "", at);
+    expect(location.pathname).toBe("/.riskgate/challenge");
+    const html = await (await fetch(location, { headers })).text();
+    const nonce = /data-nonce="([^"]+)"/.exec(html)?.[1] as string;
+    const bits = Number(/data-bits="(\d+)"/.exec(html)?.[1]);
+    const answered = await fetch(`${at}/.riskgate/challenge`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        c: location.searchParams.get("c") as string,
+        answer: solvePow(nonce, bits) as string,
+      }).toString(),
+      redirect: "manual",
+    });
+    expect(answered.status).toBe(303);
+    expect(answered.headers.get("location")).toBe("/caddy/page");
+    const cookie = (answered.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    const next = await fetch(`${at}/caddy/page`, {
+      headers: { ...headers, cookie },
+      redirect: "manual",
+    });
+    expect(next.status).toBe(200);
+    expect(await next.text()).toContain("welcome /caddy/page");
   });
 });

@@ -2,17 +2,42 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-/** nginx's path, or undefined when it is not installed (Debian: nginx-light). */
-export function findNginx(): string | undefined {
-  for (const candidate of ["nginx", "/usr/sbin/nginx", "/usr/bin/nginx"]) {
+/** A proxy's path (`nginx -v`, `caddy version`), or undefined when it is not installed. */
+export function findProxy(name: "nginx" | "caddy"): string | undefined {
+  for (const candidate of [name, `/usr/sbin/${name}`, `/usr/bin/${name}`]) {
     try {
-      execFileSync(candidate, ["-v"], { stdio: "ignore", timeout: 10_000 });
+      execFileSync(candidate, [name === "caddy" ? "version" : "-v"], {
+        stdio: "ignore",
+        timeout: 10_000,
+      });
       return candidate;
     } catch {
       // next candidate
     }
   }
   return undefined;
+}
+
+/** Runs the shipped proxies/caddy/Caddyfile with its addresses from the environment. */
+export function startCaddy(
+  caddy: string,
+  dir: string,
+  listen: number,
+  riskgate: number,
+  upstream: number,
+): ChildProcess {
+  return spawn(caddy, ["run", "--config", "proxies/caddy/Caddyfile", "--adapter", "caddyfile"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      HOME: dir,
+      XDG_DATA_HOME: join(dir, "data"),
+      XDG_CONFIG_HOME: join(dir, "config"),
+      RISKGATE_PROXY_PORT: String(listen),
+      RISKGATE_HTTP: `127.0.0.1:${riskgate}`,
+      RISKGATE_UPSTREAM: `127.0.0.1:${upstream}`,
+    },
+  });
 }
 
 /**
