@@ -35,9 +35,3 @@ export function verifyPow(nonce: string, answer: string, bits: number): boolean 
   const digest = createHash("sha256").update(`${nonce}:${answer}`).digest();
   return leadingZeroBits(digest) >= bits;
 }
-
-/** Solves a puzzle here (tests and the CLI): the first counter whose hash has `bits` zeros. */
-export function solvePow(nonce: string, bits: number, limit = 1 << 26): string | undefined {
-  for (let i = 0; i < limit; i++) if (verifyPow(nonce, String(i), bits)) return String(i);
-  return undefined;
-}

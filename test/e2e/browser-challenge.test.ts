@@ -4,8 +4,8 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { solvePow } from "../../src/challenge/pow.js";
 import { freePort, waitForPort } from "../helpers/free-port.js";
+import { solvePow } from "../helpers/pow.js";
 import { findProxy, startCaddy, startNginx } from "../helpers/proxies.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 

@@ -1,11 +1,11 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
-import { solvePow } from "../../src/challenge/pow.js";
 import { buildCheckRequest, describeResponse } from "../../src/cli/check.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { loadSettings } from "../../src/config/settings.js";
 import { createLogger } from "../../src/telemetry/logger.js";
+import { solvePow } from "../helpers/pow.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // The whole browser challenge through Envoy's gRPC ext_authz and the HTTP listener that

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runtimeOf } from "../../src/access/runtime.js";
 import { bindingOf } from "../../src/challenge/binding.js";
 import { clearanceKeysOf } from "../../src/challenge/keys.js";
-import { solvePow } from "../../src/challenge/pow.js";
 import {
   type ChallengeHit,
   createChallengeService,
@@ -17,6 +16,7 @@ import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
+import { solvePow } from "../helpers/pow.js";
 
 // The CAPTCHA providers cannot be reached from here: a local server speaks their documented
 // siteverify contract (form POST secret, response, remoteip; JSON success, hostname,

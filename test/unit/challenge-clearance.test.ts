@@ -5,7 +5,7 @@ import { decodeProtectedHeader, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { bindingOf } from "../../src/challenge/binding.js";
 import { clearanceKeysOf, devClearanceKeys, loadClearanceKeys } from "../../src/challenge/keys.js";
-import { leadingZeroBits, powBits, solvePow, verifyPow } from "../../src/challenge/pow.js";
+import { leadingZeroBits, powBits, verifyPow } from "../../src/challenge/pow.js";
 import {
   type ChallengeClaims,
   readClearance,
@@ -14,6 +14,7 @@ import {
   verifyChallenge,
 } from "../../src/challenge/tokens.js";
 import { RiskgateError } from "../../src/errors.js";
+import { solvePow } from "../helpers/pow.js";
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const secret = (fill: number) => new Uint8Array(32).fill(fill);
