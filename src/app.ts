@@ -1,9 +1,17 @@
+import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { createIdentifier } from "./access/identity.js";
 import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import { buildRuntime as buildPolicyRuntime, type Runtime } from "./access/runtime.js";
 import { signalDataGaps } from "./access/signals/signal-data.js";
+import { type ClearanceKeys, devClearanceKeys, loadClearanceKeys } from "./challenge/keys.js";
+import {
+  type ChallengeService,
+  createChallengeService,
+  withChallenges,
+} from "./challenge/service.js";
+import { createSiteVerifier } from "./challenge/siteverify.js";
 import type { Policy } from "./config/policy.js";
 import type { Settings } from "./config/settings.js";
 import { RiskgateError } from "./errors.js";
@@ -31,6 +39,10 @@ export interface AppDeps {
   readonly geo?: GeoReader;
   /** Tracing, metrics and audit; the app feeds it every decision. */
   readonly telemetry?: Telemetry;
+  /** Keys for browser challenges; else RISKGATE_CLEARANCE_KEYS_FILE, else generated in dev. */
+  readonly clearanceKeys?: ClearanceKeys;
+  /** fetch for CAPTCHA siteverify calls (tests serve the contract locally). */
+  readonly siteverifyFetch?: typeof fetch;
 }
 
 export interface App {
@@ -72,6 +84,10 @@ export function createApp(deps: AppDeps): App {
     ...(deps.telemetry ? { webhook: { onBreakerState: deps.telemetry.webhookBreakerState } } : {}),
   });
   let runtime: Runtime | undefined;
+  // browser challenges (issue 17): set up in start(), once the key set is read
+  let clearanceKeys: ClearanceKeys | undefined = deps.clearanceKeys;
+  let challenges: ChallengeService | undefined;
+  let served: Pipeline = pipeline;
   let server: grpc.Server | undefined;
   let httpServer: HttpAuthzServer | undefined;
   // the reload in progress: reloads run one after another, so each builds on the last swap
@@ -86,6 +102,14 @@ export function createApp(deps: AppDeps): App {
         new RiskgateError(
           "RISKGATE_SIGNAL_DATA_MISSING",
           `${policy.source}: ${gaps.missing.join("; ")}`,
+        ),
+      );
+    }
+    if (clearanceKeys === undefined && usesInteractive(policy)) {
+      return Promise.reject(
+        new RiskgateError(
+          "RISKGATE_CLEARANCE_KEYS_INVALID",
+          `${policy.source}: interactive challenges need RISKGATE_CLEARANCE_KEYS_FILE (or --dev)`,
         ),
       );
     }
@@ -132,6 +156,23 @@ export function createApp(deps: AppDeps): App {
       return runtime;
     },
     async start(policy) {
+      if (clearanceKeys === undefined && settings.clearanceKeysFile !== "") {
+        clearanceKeys = await loadClearanceKeys(settings.clearanceKeysFile);
+      } else if (clearanceKeys === undefined && settings.dev) {
+        clearanceKeys = await devClearanceKeys(settings.devKeysDir);
+      }
+      if (clearanceKeys !== undefined) {
+        challenges = createChallengeService({
+          keys: clearanceKeys,
+          store,
+          logger,
+          captchaSecret: await readSecret(settings.captchaSecretFile),
+          siteverify: createSiteVerifier(
+            deps.siteverifyFetch === undefined ? {} : { fetch: deps.siteverifyFetch },
+          ),
+        });
+        served = withChallenges(pipeline, challenges);
+      }
       try {
         runtime = await buildRuntime(policy);
       } catch (err) {
@@ -145,7 +186,7 @@ export function createApp(deps: AppDeps): App {
       });
       server.addService(protos.authorization.service, {
         Check: createCheckHandler({
-          pipeline,
+          pipeline: served,
           runtime: () => runtime as Runtime,
           clock,
           logger,
@@ -177,7 +218,8 @@ export function createApp(deps: AppDeps): App {
       if (httpAddress !== undefined) {
         try {
           httpServer = await startHttpAuthz(httpAddress, {
-            pipeline,
+            pipeline: served,
+            ...(challenges === undefined ? {} : { challenges }),
             runtime: () => runtime as Runtime,
             clock,
             logger,
@@ -279,6 +321,30 @@ function httpAddressOf(settings: Settings): string | undefined {
   if (address === "off") return undefined;
   if (address === "") return settings.dev ? "0.0.0.0:9192" : undefined;
   return address;
+}
+
+/** True when the policy (or one of its routes) asks for interactive challenges. */
+function usesInteractive(policy: Policy): boolean {
+  const doc = policy.doc;
+  return (
+    doc.decisions.challenge.style === "interactive" ||
+    doc.routes.some((r) => r.challenge_style === "interactive")
+  );
+}
+
+/** A secret file's contents, trimmed ("" when no file is set). */
+async function readSecret(file: string): Promise<string> {
+  if (file === "") return "";
+  try {
+    return (await readFile(file, "utf8")).trim();
+  } catch (err) {
+    throw new RiskgateError(
+      "RISKGATE_SETTING_INVALID",
+      `RISKGATE_CAPTCHA_SECRET_FILE: ${file} is not readable`,
+      { setting: "RISKGATE_CAPTCHA_SECRET_FILE" },
+      { cause: err },
+    );
+  }
 }
 
 /** fetch that counts JWKS fetches and failures in the metrics. */

@@ -59,6 +59,11 @@ export const ERRORS = {
     message: "A `--workers` server process exited before it was serving.",
     outcome: "the primary stops the other workers and exits with that worker's code",
   },
+  RISKGATE_CLEARANCE_KEYS_INVALID: {
+    message:
+      "The clearance key set (RISKGATE_CLEARANCE_KEYS_FILE) is unreadable or holds a key without a kid, not oct, or shorter than 32 bytes; or a policy asks for interactive challenges and no key set is configured outside --dev.",
+    outcome: "startup fails (exit 2); on reload the last good policy stays",
+  },
   RISKGATE_CHECK_FAILED: {
     message: "The CLI could not reach the server or the server refused the call.",
     outcome: "`riskgate check` exits 2",

@@ -45,7 +45,8 @@ export function decideRisk(
   throttle?: Throttle,
 ): Verdict {
   const { policy, route, tier } = input;
-  const signalled = throttle ? [...found, throttle.reason] : found;
+  const kept = clearedOfSticky(input, found);
+  const signalled = throttle ? [...kept, throttle.reason] : kept;
   const score = scoreOf(signalled);
   const ruled = evaluateRules(input, signalled, score);
   const hit = ruled.hit;
@@ -104,13 +105,38 @@ function challenge(input: RiskInput, base: DecisionContext, reasons: readonly Re
     route.rule?.step_up?.max_age_seconds ??
     cfg.max_age_seconds ??
     (stale ? policy.doc.signals.stale_auth.max_age_seconds : undefined);
+  const style = route.rule?.challenge_style ?? cfg.style;
   return {
     ...base,
     kind: "challenge",
     acrValues: route.rule?.step_up?.acr_values ?? cfg.acr_values,
     ...(maxAge === undefined ? {} : { maxAge }),
-    style: cfg.style,
+    // only a browser can pass a page; an API client keeps the step-up it can answer
+    style: style === "interactive" && !isBrowser(input) ? "step_up" : style,
   };
+}
+
+/**
+ * A request a person's browser made: its client class says so, or (class unknown) it is a
+ * GET or HEAD that asks for HTML, as a navigation does. A machine token is never a browser.
+ */
+export function isBrowser(input: Pick<RiskInput, "req" | "clientClass">): boolean {
+  if (input.clientClass === "browser") return true;
+  if (input.clientClass === "machine") return false;
+  const { req } = input;
+  if (req.method !== "GET" && req.method !== "HEAD") return false;
+  return /(^|[\s,])text\/html\b/i.test(req.headers.get("accept") ?? "");
+}
+
+/**
+ * The findings, less `risk.sticky` when a valid clearance is among them and the policy lets a
+ * passed challenge clear sticky risk (a person proved themselves since the refusal).
+ */
+function clearedOfSticky(input: RiskInput, found: readonly Reason[]): readonly Reason[] {
+  if (!input.policy.doc.decisions.challenge.interactive.clearance.clears_sticky) return found;
+  if (!found.some((r) => r.code === "challenge.cleared")) return found;
+  if (!found.some((r) => r.code === "risk.sticky")) return found;
+  return found.filter((r) => r.code !== "risk.sticky");
 }
 
 /**

@@ -26,6 +26,7 @@ import type { AccessRequest } from "./request.js";
 import { type ResolvedRoute, resolveRoute } from "./routes.js";
 import type { Runtime } from "./runtime.js";
 import { staleAuthentication, weakAuthentication } from "./signals/auth-strength.js";
+import { clearance } from "./signals/clearance.js";
 import { clientClassOf, forClientClass } from "./signals/client-class.js";
 import { deviceMissing, devicePosture, newDevice } from "./signals/device.js";
 import { externalScores } from "./signals/external-score.js";
@@ -85,6 +86,7 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   routeSensitivity,
   externalScores,
   stickyRisk,
+  clearance,
 ].map(forClientClass);
 
 export interface PipelineDeps {

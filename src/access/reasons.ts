@@ -72,6 +72,13 @@ export const REASONS = {
     "Medium risk: the caller was served as its tier's downgrade_to tier instead of challenged.",
   "risk.sticky":
     "A recent risk challenge or deny of this subject still raises its risk (until it expires or a fresh login).",
+  "challenge.cleared":
+    "A valid clearance cookie (a passed browser challenge) lowers the score, and may clear sticky risk.",
+  "challenge.clearance_forged":
+    "A clearance cookie that is not riskgate's: bad signature, unknown kid, or not a clearance. Ignored.",
+  "challenge.clearance_expired": "A clearance cookie past its lifetime. Ignored.",
+  "challenge.clearance_rebound":
+    "A clearance cookie replayed from another network, user agent or subject than it was issued to. Ignored.",
   "request.sensitivity": "The route is marked sensitive; touching it adds risk by itself.",
   "request.malformed":
     "The CheckRequest or forward-auth request lacks what a decision needs (no HTTP attributes, missing or contradictory forwarded headers, too large).",

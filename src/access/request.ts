@@ -35,7 +35,20 @@ export interface AccessRequest {
   readonly metadata: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** When the decision started (ms since epoch, from the injected clock). */
   readonly receivedAt: number;
+  /**
+   * The browser challenge clearance the request carried, as the transport read it (its
+   * signature, lifetime, network and user agent checked); absent when it carried none.
+   */
+  readonly clearance?: ClearanceFact;
 }
+
+/**
+ * A clearance cookie as read: `valid` names the subject it was issued to (an anonymous
+ * session's is `anon:<id>`) and the challenge passed; `refused` says why it does not count.
+ */
+export type ClearanceFact =
+  | { readonly kind: "valid"; readonly subject: string; readonly mechanism: string }
+  | { readonly kind: "refused"; readonly why: "forged" | "expired" | "network" | "user_agent" };
 
 /**
  * A request with nothing in it: what a transport renders against, or replay records, when the

@@ -25,8 +25,13 @@ export type Verdict =
       readonly acrValues: string;
       /** RFC 9470 max_age in seconds (undefined when none). */
       readonly maxAge?: number;
-      /** step_up: 401 to the client; header: allow with a challenge header for the upstream. */
-      readonly style: "step_up" | "header";
+      /**
+       * step_up: 401 to the client; header: allow with a challenge header for the upstream;
+       * interactive: a browser is sent to riskgate's challenge page (`location`).
+       */
+      readonly style: "step_up" | "header" | "interactive";
+      /** The challenge page an interactive challenge sends the browser to (same host, relative). */
+      readonly location?: string;
     })
   | (DecisionContext & { readonly kind: "throttle"; readonly retryAfterSeconds: number })
   | (DecisionContext & { readonly kind: "deny"; readonly cause: DenyCause });

@@ -24,6 +24,7 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   RISKGATE_POLICY_UNREADABLE: EXIT.config,
   RISKGATE_LIST_UNREADABLE: EXIT.config,
   RISKGATE_GEO_UNAVAILABLE: EXIT.config,
+  RISKGATE_CLEARANCE_KEYS_INVALID: EXIT.config,
   RISKGATE_JWKS_UNAVAILABLE: EXIT.unavailable,
   RISKGATE_STORE_UNAVAILABLE: EXIT.unavailable,
   RISKGATE_LISTEN_FAILED: EXIT.listen,
@@ -34,6 +35,8 @@ const HINT: Partial<Record<ErrorCode, string>> = {
   RISKGATE_POLICY_INVALID: "fix the policy file (RISKGATE_POLICY or --policy)",
   RISKGATE_POLICY_UNREADABLE: "fix the policy file (RISKGATE_POLICY or --policy)",
   RISKGATE_LIST_UNREADABLE: "fix the list file the policy names (RISKGATE_POLICY or --policy)",
+  RISKGATE_CLEARANCE_KEYS_INVALID:
+    "set RISKGATE_CLEARANCE_KEYS_FILE to a JWK Set of oct keys with kids",
   RISKGATE_GEO_UNAVAILABLE: "set RISKGATE_GEO, RISKGATE_GEO_CITY_FILES or RISKGATE_GEO_ASN_FILES",
   RISKGATE_JWKS_UNAVAILABLE:
     "set identity.jwks in the policy (RISKGATE_POLICY or --policy), make it reachable, or use --dev (RISKGATE_DEV)",

@@ -10,6 +10,8 @@ import { parseCidr } from "../geo/ip-address.js";
  */
 
 const seconds = z.number().int().nonnegative();
+/** How a challenge is rendered: RFC 9470 step-up, a header for the upstream, or a page a person passes. */
+const challengeStyle = z.enum(["step_up", "header", "interactive"]);
 const claimPath = z.string().min(1).describe("dot-separated path into the JWT payload");
 
 /** JWS algorithms riskgate accepts. `none` and HS* are not representable: no alg confusion. */
@@ -184,6 +186,8 @@ const route = z.strictObject({
     .optional(),
   /** Ask the scoring webhook (signals.scoring_webhook) about requests of this route; others never call it. */
   scoring_webhook: z.boolean().default(false),
+  /** This route's challenge style (else `decisions.challenge.style`). */
+  challenge_style: challengeStyle.optional(),
   failure: failureMode.optional(),
   mode: mode.optional(),
 });
@@ -642,16 +646,81 @@ const signals = z
   })
   .prefault({});
 
+/** The CAPTCHA providers riskgate can verify, each with its documented siteverify URL. */
+export const CAPTCHA_PROVIDERS = ["turnstile", "hcaptcha", "recaptcha"] as const;
+
+/**
+ * Browser challenges (style `interactive`): a page riskgate serves that a person passes, and
+ * the clearance cookie a pass sets. See the README's "Browser challenges" section.
+ */
+const interactive = z
+  .strictObject({
+    /** `pow`: a proof-of-work page (no third party); or a CAPTCHA provider's widget. */
+    mechanism: z.enum(["pow", ...CAPTCHA_PROVIDERS]).default("pow"),
+    /** How long an issued challenge may be answered. */
+    ttl_seconds: z.number().int().min(10).max(3600).default(300),
+    pow: z
+      .strictObject({
+        /**
+         * Leading zero bits of SHA-256 asked at score 0 and at score 100 (linear between).
+         * Anubis asks 16 bits (4 hex zeros) by default; 12-18 keeps a phone under a few seconds.
+         */
+        min_bits: z.number().int().min(1).max(32).default(12),
+        max_bits: z.number().int().min(1).max(32).default(18),
+      })
+      .refine((p) => p.min_bits <= p.max_bits, {
+        message: "min_bits must not be above max_bits",
+      })
+      .prefault({}),
+    captcha: z
+      .strictObject({
+        /** The provider's public site key, put in the page's widget. */
+        site_key: z.string().default(""),
+        /** siteverify URL; unset: the provider's documented one. Tests point it at a local server. */
+        verify_url: z.url().optional(),
+        /** Time budget of one siteverify call; past it the route's failure mode decides. */
+        timeout_ms: z.number().int().positive().max(10_000).default(2000),
+        /** Consecutive siteverify failures that open the breaker. */
+        breaker_failures: z.number().int().positive().default(5),
+        /** How long an open breaker answers "unavailable" before one call tries again. */
+        breaker_open_seconds: z.number().int().positive().default(30),
+      })
+      .prefault({}),
+    clearance: z
+      .strictObject({
+        cookie: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/, "use letters, digits, _ -")
+          .default("riskgate_clearance"),
+        /** Lifetime of a clearance (Cloudflare's Challenge Passage defaults to 30 minutes). */
+        ttl_seconds: z.number().int().min(60).max(86_400).default(1800),
+        /** Points a valid clearance takes off the score (a reason with negative points). */
+        points: z.number().int().min(0).max(100).default(30),
+        /** A valid clearance also clears sticky risk (`risk.sticky`) for its lifetime. */
+        clears_sticky: z.boolean().default(true),
+        /** Set the cookie with `Secure` (HTTPS only); turn off only for plain-HTTP tests. */
+        secure: z.boolean().default(true),
+      })
+      .prefault({}),
+  })
+  .refine((i) => i.mechanism === "pow" || i.captcha.site_key !== "", {
+    message: "a CAPTCHA mechanism needs captcha.site_key",
+    path: ["captcha", "site_key"],
+  })
+  .prefault({});
+
 const decisions = z
   .strictObject({
     challenge: z
       .strictObject({
-        style: z.enum(["step_up", "header"]).default("step_up"),
+        /** `interactive` applies to browser requests; others get `step_up`. */
+        style: challengeStyle.default("step_up"),
         /** Default acr_values for a step-up when the route names none. */
         acr_values: z.string().default("mfa"),
         max_age_seconds: seconds.optional(),
         /** Upstream header carrying the challenge when style is `header`. */
         header: z.string().toLowerCase().default("x-riskgate-challenge"),
+        interactive,
       })
       .prefault({}),
     /** Prefix of the headers riskgate adds upstream; inbound headers with it are removed. */
@@ -844,6 +913,8 @@ export type RoutePolicy = PolicyDocument["routes"][number];
 export type FailureMode = z.output<typeof failureMode>;
 export type Sensitivity = z.output<typeof sensitivity>;
 export type Mode = z.output<typeof mode>;
+export type ChallengeStyle = z.output<typeof challengeStyle>;
+export type InteractivePolicy = PolicyDocument["decisions"]["challenge"]["interactive"];
 
 /**
  * Route patterns use RE2 syntax, matched in linear time: a backtracking pattern such as

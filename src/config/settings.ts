@@ -138,6 +138,20 @@ export const SETTINGS = {
     doc: "Comma-separated addresses or CIDR blocks of the proxies allowed to call the HTTP listener; forward-auth requests from any other peer are refused (403).",
     parse: cidrList,
   },
+  clearanceKeysFile: {
+    env: "RISKGATE_CLEARANCE_KEYS_FILE",
+    default: "",
+    docDefault: "unset",
+    doc: "JWK Set file of `oct` keys (with `kid`, at least 32 bytes) signing browser challenges and clearance cookies; the first key signs, all verify (rotation). Unset: `--dev` makes one in RISKGATE_DEV_KEYS_DIR, otherwise interactive challenges are refused at start.",
+    parse: text,
+  },
+  captchaSecretFile: {
+    env: "RISKGATE_CAPTCHA_SECRET_FILE",
+    default: "",
+    docDefault: "unset",
+    doc: "File holding the CAPTCHA provider's secret key, sent to its siteverify; unset: CAPTCHA answers cannot be verified and the route's failure mode decides.",
+    parse: text,
+  },
   logLevel: {
     env: "RISKGATE_LOG_LEVEL",
     default: "info",

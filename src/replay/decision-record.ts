@@ -14,7 +14,7 @@ export interface DecisionRecord {
   /** In shadow mode: the outcome that was relaxed to allow. */
   readonly shadow_of?: VerdictKind;
   /** How a challenge is rendered (set when the enforced outcome is a challenge). */
-  readonly challenge_style?: "step_up" | "header";
+  readonly challenge_style?: "step_up" | "header" | "interactive";
   readonly score: number;
   readonly reasons: readonly { readonly code: string; readonly points: number }[];
   readonly route: string;

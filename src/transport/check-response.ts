@@ -44,6 +44,13 @@ export function renderCheckResponse(
     case "allow":
       return ok(verdict, req, decisions, []);
     case "challenge":
+      if (verdict.style === "interactive" && verdict.location !== undefined) {
+        // a browser goes to riskgate's challenge page (same host), and comes back after a pass
+        return denied(verdict, GrpcCode.UNAUTHENTICATED, 302, [
+          header("location", verdict.location),
+          header("cache-control", "no-store"),
+        ]);
+      }
       if (verdict.style === "header") {
         return ok(verdict, req, decisions, [
           header(decisions.challenge.header, challengeParams(verdict.acrValues, verdict.maxAge)),

@@ -1,8 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { CHALLENGE_PATH, type Page } from "../challenge/page.js";
+import type { ChallengeService } from "../challenge/service.js";
 import type { IpList } from "../geo/ip-list.js";
 import { type BoundaryDeps, decideAtBoundary } from "./decision-boundary.js";
 import {
+  browserClientIp,
   dialectOf,
   type HttpDialect,
   httpToAccessRequest,
@@ -17,6 +20,8 @@ export interface HttpAuthzDeps extends BoundaryDeps {
   readonly trustedProxies: IpList;
   /** True while the server takes traffic (`/readyz`); false during start-up and drain. */
   readonly ready: () => boolean;
+  /** Serves the browser challenge page at `/.riskgate/challenge` (absent: 404 there). */
+  readonly challenges?: ChallengeService;
 }
 
 export interface HttpAuthzServer {
@@ -48,6 +53,10 @@ export function createHttpAuthzHandler(
         headers: [["content-type", "text/plain"]],
         body: up ? "ok\n" : "not ready\n",
       });
+      return;
+    }
+    if (pathOnly === CHALLENGE_PATH && deps.challenges !== undefined) {
+      serveChallenge(deps, deps.challenges, request, response, url);
       return;
     }
     const dialect = dialectOf(pathOnly, request.headers);
@@ -104,6 +113,68 @@ export function createHttpAuthzHandler(
       lastResort: LAST_RESORT,
     });
   };
+}
+
+/** A challenge form is a few kilobytes at most (a CAPTCHA token is about 2 KB). */
+const MAX_FORM_BYTES = 16 * 1024;
+
+/**
+ * The challenge page (GET) and its answers (POST, urlencoded), reached through the proxy. Never
+ * throws: an unexpected error is a bare 503 page, logged.
+ */
+function serveChallenge(
+  deps: HttpAuthzDeps,
+  challenges: ChallengeService,
+  request: IncomingMessage,
+  response: ServerResponse,
+  url: string,
+): void {
+  const method = request.method ?? "GET";
+  const reply = (page: Page) => send(response, page);
+  const fail = (err: unknown) => {
+    deps.logger.error({ err }, "challenge page failed");
+    reply({ status: 503, headers: [["content-type", "text/plain"]], body: "try again\n" });
+  };
+  if (method !== "GET" && method !== "HEAD" && method !== "POST") {
+    reply({ status: 405, headers: [["allow", "GET, HEAD, POST"]], body: "" });
+    return;
+  }
+  const query = url.includes("?") ? url.slice(url.indexOf("?") + 1) : "";
+  const hit = (params: URLSearchParams) => ({
+    method,
+    params,
+    clientIp: browserClientIp(request.socket.remoteAddress ?? "", request.headers, deps),
+    userAgent: request.headers["user-agent"],
+    now: deps.clock(),
+  });
+  const run = (params: URLSearchParams) => {
+    try {
+      challenges.serve(hit(params), deps.runtime().policy).then(reply).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  };
+  if (method !== "POST") {
+    request.resume();
+    run(new URLSearchParams(query));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  request.on("data", (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_FORM_BYTES) {
+      reply({ status: 413, headers: [["content-type", "text/plain"]], body: "too large\n" });
+      request.destroy();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  request.on("error", () => {});
+  request.on("end", () => {
+    if (size > MAX_FORM_BYTES) return;
+    run(new URLSearchParams(Buffer.concat(chunks).toString("utf8")));
+  });
 }
 
 /** Starts the forward-auth listener on `address` (`host:port`; port 0 picks a free one). */

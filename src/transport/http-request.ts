@@ -211,6 +211,20 @@ function declaredSize(raw: string | undefined): number {
 }
 
 /**
+ * The client IP of a request made to the listener itself (the challenge page): the forwarded
+ * chain when the peer is a trusted proxy, else the peer, whose forwarded headers are ignored.
+ */
+export function browserClientIp(
+  peerRaw: string,
+  raw: IncomingHttpHeaders,
+  options: Pick<HttpNormaliseOptions, "trustedProxies" | "trustedHops">,
+): string {
+  const peer = canonicalIp(peerRaw);
+  if (peer === "" || !options.trustedProxies.has(peer)) return peer;
+  return forwardedChain(peer, readHeaders(raw), options.trustedHops).clientIp;
+}
+
+/**
  * The client IP, as for gRPC: the chain is X-Forwarded-For's entries followed by what the
  * proxy itself saw (X-Real-IP, else the last X-Forwarded-For entry, else the peer), and
  * `trustedHops` proxies in front of the proxy sit at its right end; the outermost of them, the

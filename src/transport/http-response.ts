@@ -26,8 +26,8 @@ export const ENVOY_REMOVE_HEADER = "x-envoy-auth-headers-to-remove";
  * Renders a verdict for a forward-auth dialect. The verdict goes through the same
  * {@link renderCheckResponse} as for gRPC (same headers, same JSON body, same
  * WWW-Authenticate), and only the envelope differs: an allow is a 200 carrying the upstream
- * headers, a denial its status, headers and body. A malformed request is a 400 (403 when it came
- * from an untrusted peer).
+ * headers, a denial its status, headers and body (an interactive challenge: a 302 to the
+ * challenge page). A malformed request is a 400 (403 when it came from an untrusted peer).
  */
 export function renderHttpAnswer(
   dialect: HttpDialect,
@@ -74,6 +74,7 @@ export function toHttpAnswer(
   if (dialect === "nginx") {
     headers.push([NGINX_STATUS_HEADER, String(status)]);
     headers.push([NGINX_BODY_HEADER, body]);
+    // a redirect too: nginx's @riskgate_denied answers `return 302 $rg_location`
     if (status !== 401 && status !== 403) status = 403;
   }
   return { status, headers, body };
