@@ -117,11 +117,12 @@ function challenge(input: RiskInput, base: DecisionContext, reasons: readonly Re
 }
 
 /**
- * A request a person's browser made: its client class says so, or (class unknown) it is a
- * GET or HEAD that asks for HTML, as a navigation does. A machine token is never a browser.
+ * A navigation of a person's browser, the only request that can render the challenge page and
+ * come back: a GET or HEAD that asks for HTML. A person's session (`browser` class) also calls
+ * the API with fetch or from a native app, where a page cannot be shown, so the class alone
+ * is not enough. A machine token is never a browser.
  */
 export function isBrowser(input: Pick<RiskInput, "req" | "clientClass">): boolean {
-  if (input.clientClass === "browser") return true;
   if (input.clientClass === "machine") return false;
   const { req } = input;
   if (req.method !== "GET" && req.method !== "HEAD") return false;

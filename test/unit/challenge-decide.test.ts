@@ -80,6 +80,17 @@ describe("interactive challenge style", () => {
     expect(post.verdict).toMatchObject({ kind: "challenge", style: "step_up" });
     const machine = await run(browser({ token: "bot" }));
     expect(machine.verdict).toMatchObject({ kind: "challenge", style: "step_up" });
+    // a person's session (browser class) calling the API without asking for HTML: no page
+    const fetchCall = await run(
+      accessRequest({
+        path: "/home",
+        headers: new Map([
+          ["authorization", "Bearer alice"],
+          ["accept", "application/json"],
+        ]),
+      }),
+    );
+    expect(fetchCall.verdict).toMatchObject({ kind: "challenge", style: "step_up" });
   });
 
   it("follows a route's challenge_style over the policy's", async () => {
