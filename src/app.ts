@@ -170,6 +170,7 @@ export function createApp(deps: AppDeps): App {
           siteverify: createSiteVerifier(
             deps.siteverifyFetch === undefined ? {} : { fetch: deps.siteverifyFetch },
           ),
+          ...(deps.telemetry ? { onOutcome: deps.telemetry.challenge } : {}),
         });
         served = withChallenges(pipeline, challenges);
       }

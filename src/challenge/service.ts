@@ -11,6 +11,7 @@ import type { Store, SwapReading } from "../state/store.js";
 import type { Logger } from "../telemetry/logger.js";
 import { bindingOf } from "./binding.js";
 import type { ClearanceKeys } from "./keys.js";
+import type { ChallengeOutcome } from "./outcome.js";
 import { CHALLENGE_PATH, captchaPage, messagePage, type Page, powPage } from "./page.js";
 import { powBits, verifyPow } from "./pow.js";
 import { type CaptchaProvider, PROVIDERS, type SiteVerifier } from "./siteverify.js";
@@ -30,6 +31,8 @@ export interface ChallengeServiceDeps {
   /** The CAPTCHA provider's secret (RISKGATE_CAPTCHA_SECRET_FILE); "" when none. */
   readonly captchaSecret: string;
   readonly logger: Logger;
+  /** Told of every step (metrics); its errors are swallowed. */
+  onOutcome?(mechanism: string, outcome: ChallengeOutcome): void;
 }
 
 /** One request to the challenge page, as the HTTP listener read it. */
@@ -84,9 +87,17 @@ function hasControlOrBackslash(text: string): boolean {
 /** The challenge service over riskgate's own keys, the store and a siteverify client. */
 export function createChallengeService(deps: ChallengeServiceDeps): ChallengeService {
   const { keys } = deps;
+  const count = (mechanism: string, outcome: ChallengeOutcome) => {
+    try {
+      deps.onOutcome?.(mechanism, outcome);
+    } catch {
+      // an observer's bug must not break the page
+    }
+  };
 
   async function pass(claims: ChallengeClaims, kind: string, hit: ChallengeHit, policy: Policy) {
     const cfg = policy.doc.decisions.challenge.interactive.clearance;
+    if (!kind.endsWith("-unverified")) count(claims.mechanism, "passed");
     const sub =
       claims.sub !== ""
         ? claims.sub
@@ -116,6 +127,7 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
     const token = hit.params.get("c") ?? "";
     const claims = await verifyChallenge(keys, token, hit.now);
     if (claims === "forged") {
+      count("unknown", "invalid");
       return messagePage(400, "This check is not valid", "Go back and reload the page.", "/");
     }
     if (claims === "expired") {
@@ -126,10 +138,12 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
       } catch {
         // unreadable: back to the start
       }
+      count("unknown", "expired");
       return messagePage(403, "This check has expired", "Reload the page to get a new one.", ret);
     }
     const here = bindingOf(hit.clientIp, hit.userAgent);
     if (here.net !== claims.net || here.uah !== claims.uah) {
+      count(claims.mechanism, "invalid");
       return messagePage(
         403,
         "This check belongs to another browser",
@@ -167,6 +181,7 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
         failOpen: failureLetsThrough(decision.failureMode, req),
         exp: Math.floor(req.receivedAt / 1000) + cfg.ttl_seconds,
       });
+      count(cfg.mechanism, "issued");
       return `${CHALLENGE_PATH}?c=${token}`;
     },
 
@@ -197,6 +212,7 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
         used = (results[0] as SwapReading | undefined)?.previous != null;
       } catch (err) {
         deps.logger.warn({ err: (err as Error).message }, "challenge nonce not recorded; refused");
+        count(claims.mechanism, "unavailable");
         return messagePage(
           503,
           "Please try again",
@@ -205,6 +221,7 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
         );
       }
       if (used) {
+        count(claims.mechanism, "reused");
         return messagePage(
           403,
           "This check was already used",
@@ -214,6 +231,7 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
       }
       if (claims.mechanism === "pow") {
         if (!verifyPow(claims.nonce, hit.params.get("answer") ?? "", claims.bits)) {
+          count("pow", "failed");
           return messagePage(403, "The check did not pass", "Reload the page to try again.", retry);
         }
         return pass(claims, "pow", hit, policy);
@@ -221,6 +239,7 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
       const provider = claims.mechanism as CaptchaProvider;
       const response = hit.params.get(PROVIDERS[provider]?.field ?? "") ?? "";
       if (PROVIDERS[provider] === undefined || response === "") {
+        count(provider, "failed");
         return messagePage(
           403,
           "The check did not pass",
@@ -242,9 +261,11 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
       if (result.kind === "passed") return pass(claims, provider, hit, policy);
       if (result.kind === "failed") {
         deps.logger.info({ provider, codes: result.codes }, "CAPTCHA answer refused");
+        count(provider, "failed");
         return messagePage(403, "The check did not pass", "Reload the page to try again.", retry);
       }
       deps.logger.warn({ provider, why: result.why }, "CAPTCHA siteverify unavailable");
+      count(provider, "unavailable");
       // the route's failure mode, decided when the challenge was issued
       if (claims.failOpen) return pass(claims, `${provider}-unverified`, hit, policy);
       return messagePage(

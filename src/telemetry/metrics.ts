@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { ChallengeOutcome } from "../challenge/outcome.js";
 import type { DecisionEvent } from "./decision-event.js";
 
 /**
@@ -28,6 +29,8 @@ export interface Metrics {
   policyReload(ok: boolean): void;
   inflight(delta: 1 | -1): void;
   auditDropped(): void;
+  /** One step of a browser challenge (see ChallengeOutcome). */
+  challenge(mechanism: string, outcome: ChallengeOutcome): void;
 }
 
 /**
@@ -138,6 +141,12 @@ export function createMetrics(): Metrics {
     aggregator: "max",
     registers: [registry],
   });
+  const challenges = new Counter({
+    name: "riskgate_challenges_total",
+    help: "Browser challenges by mechanism (pow, turnstile, hcaptcha, recaptcha) and outcome: issued, passed, failed (a wrong answer), expired, invalid (forged, or bound to another network or browser), reused (a spent nonce), unavailable (siteverify or the store could not answer).",
+    labelNames: ["mechanism", "outcome"] as const,
+    registers: [registry],
+  });
   // source names come from the policy; bounded all the same
   const sourceLabel = boundedLabel(64);
   // label children bound once: the hot calls then skip prom-client's label validation
@@ -195,6 +204,7 @@ export function createMetrics(): Metrics {
     policyReload: (ok) => reloads.inc({ outcome: ok ? "ok" : "error" }),
     inflight: (delta) => inflight.inc(delta),
     auditDropped: () => auditDropped.inc(),
+    challenge: (mechanism, outcome) => challenges.inc({ mechanism, outcome }),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { DestinationStream } from "pino";
+import type { ChallengeOutcome } from "../challenge/outcome.js";
 import type { BreakerState } from "../circuit-breaker.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { RiskgateError } from "../errors.js";
@@ -70,6 +71,8 @@ export interface TelemetryHooks {
   policyReload(ok: boolean): void;
   /** A Check arrived (+1) or was answered (-1). */
   inflight(delta: 1 | -1): void;
+  /** One step of a browser challenge: issued, passed, or why an answer was refused. */
+  challenge(mechanism: string, outcome: ChallengeOutcome): void;
 }
 
 /** Tracing, metrics and audit behind one observer the server calls after each answer. */
@@ -147,6 +150,7 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
         tokenVerification: metrics.tokenVerification,
         policyReload: metrics.policyReload,
         inflight: metrics.inflight,
+        challenge: metrics.challenge,
       }
     : {
         storeCall: noop,
@@ -156,6 +160,7 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
         tokenVerification: noop,
         policyReload: noop,
         inflight: noop,
+        challenge: noop,
       };
 
   async function startOnce(): Promise<void> {

@@ -85,7 +85,11 @@ const logger = createLogger(
   }),
 );
 
-function setup(mechanism: "pow" | "turnstile", breakerFailures = 5) {
+function setup(
+  mechanism: "pow" | "turnstile",
+  breakerFailures = 5,
+  onOutcome?: (mechanism: string, outcome: string) => void,
+) {
   const policy = parsePolicy(
     `
 version: 1
@@ -108,6 +112,7 @@ decisions:
     logger,
     captchaSecret: SECRET,
     siteverify: createSiteVerifier({ clock: () => now }),
+    ...(onOutcome === undefined ? {} : { onOutcome }),
   });
   const challenge = (over: { failOpen?: boolean; bits?: number; ret?: string } = {}) =>
     signChallenge(keys, {
@@ -241,5 +246,36 @@ describe("challenge answers", () => {
     ]) {
       expect(safeReturn(bad)).toBe("/");
     }
+  });
+});
+
+describe("challenge outcomes are counted for metrics", () => {
+  it("names each step: passed, failed, reused, invalid, expired, unavailable", async () => {
+    const seen: string[] = [];
+    const count = (mechanism: string, outcome: string) => seen.push(`${mechanism}:${outcome}`);
+    const pow = setup("pow", 5, count);
+    const c = await pow.challenge({ bits: 4 });
+    const nonce = JSON.parse(Buffer.from(c.split(".")[1] ?? "", "base64url").toString()).nonce;
+    await pow.hit("POST", { c, answer: solvePow(nonce, 4) });
+    await pow.hit("POST", { c, answer: solvePow(nonce, 4) }); // spent
+    await pow.hit("POST", { c: await pow.challenge({ bits: 20 }), answer: "0" });
+    await pow.hit("POST", { c: await pow.challenge() }, { userAgent: "other" });
+    await pow.hit("POST", { c: "not.a.challenge", answer: "0" });
+    const old = await pow.challenge();
+    pow.advance(301_000);
+    await pow.hit("POST", { c: old, answer: "0" });
+    const captcha = setup("turnstile", 5, count);
+    await captcha.hit("POST", { c: await captcha.challenge(), "cf-turnstile-response": "bad" });
+    await captcha.hit("POST", { c: await captcha.challenge(), "cf-turnstile-response": "slow" });
+    expect(seen).toEqual([
+      "pow:passed",
+      "pow:reused",
+      "pow:failed",
+      "pow:invalid",
+      "unknown:invalid",
+      "unknown:expired",
+      "turnstile:failed",
+      "turnstile:unavailable",
+    ]);
   });
 });
