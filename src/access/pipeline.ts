@@ -29,6 +29,7 @@ import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
 import type { Outcome, Signal, SignalContext, SignalEnv, SignalFinding } from "./signals/signal.js";
 import { stickyRisk } from "./signals/sticky-risk.js";
+import { stuffing } from "./signals/stuffing.js";
 import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
   deviceVelocity,
@@ -51,6 +52,7 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   sustainedVelocity,
   quota,
   failedAttempts,
+  stuffing,
   countryPolicy,
   impossibleTravel,
   newCountry,

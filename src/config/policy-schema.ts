@@ -290,6 +290,25 @@ const signals = z
         count_risk_refusals: z.boolean().default(true),
       })
       .prefault({}),
+    /**
+     * Credential stuffing judged against the population (signals/stuffing.ts): a never-trusted
+     * subject from a country its org never used, and one IP carrying many orgs' people.
+     */
+    stuffing: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        /** Points when a subject with no trusted sighting comes from a country no trusted member of its org used (0 = off). */
+        org_new_country_points: points.default(50),
+        /** Distinct orgs of person tokens from one IP in the window before it scores (0 = off). */
+        distinct_orgs_per_ip: z.number().int().nonnegative().default(3),
+        distinct_orgs_window_seconds: z.number().int().positive().default(86400),
+        distinct_orgs_points: points.default(50),
+        /** How long a subject's trusted networks and an org's trusted countries are remembered. */
+        remember_seconds: z.number().int().positive().default(7776000),
+        max_subject_networks: z.number().int().positive().default(32),
+        max_org_countries: z.number().int().positive().default(64),
+      })
+      .prefault({}),
     geo: z
       .strictObject({
         enabled: z.boolean().default(true),

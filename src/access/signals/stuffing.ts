@@ -1,0 +1,120 @@
+import type { CountReading, MemberReading, StoreOp } from "../../state/store.js";
+import type { Reason } from "../reasons.js";
+import { networkOf } from "./network.js";
+import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
+
+/** Store key names: the subject's trusted networks, its org's trusted countries, orgs per IP. */
+const SUBJECT_NETS = "stn";
+const ORG_COUNTRIES = "countries";
+const IP_ORGS = "orgs";
+
+/**
+ * Credential stuffing with valid logins, judged against the population rather than against the
+ * subject (a stuffed account is usually dormant: riskgate has never seen it, so it has no
+ * profile to differ from). Two findings, for person-held tokens only (a machine token holds no
+ * password to stuff, and a shared integration host carries many orgs by design):
+ *
+ * - `stuffing.org_new_country`: a subject with no trusted sighting yet, from a country no trusted
+ *   member of its org has used (the org has some). Entra ID's "unfamiliar sign-in properties"
+ *   and Okta's behaviour detection compare a sign-in with the user's history; a dormant
+ *   account has none, so the org's history stands in for it.
+ * - `stuffing.many_orgs_ip`: this IP presented person tokens of `distinct_orgs_per_ip` orgs in
+ *   `distinct_orgs_window_seconds`, and the subject is not trusted on its network. An office
+ *   NAT carries one org's people; a stuffing source carries whichever orgs its combo list hit
+ *   (Okta ThreatInsight flags an IP by its activity across many orgs, Auth0's suspicious-IP
+ *   throttling by logins against many accounts). The window is a day, not minutes: stuffers
+ *   pace logins to stay under per-minute counters.
+ *
+ * The subject's networks and the org's countries are read before the verdict and learnt only
+ * from trusted (enforced allow) requests; the orgs per IP are counted on every request that gets
+ * this far, since a refused request is still what the IP presented.
+ */
+export const stuffing: Signal = {
+  name: "stuffing",
+  enabled: (ctx) =>
+    ctx.policy.doc.signals.stuffing.enabled &&
+    !ctx.caller.anonymous &&
+    ctx.clientClass !== "machine" &&
+    ctx.req.clientIp !== "",
+  ops(ctx) {
+    const cfg = ctx.policy.doc.signals.stuffing;
+    const { net, country } = facts(ctx);
+    return [
+      { op: "has", key: { tag: tags.subject(ctx), name: SUBJECT_NETS }, member: net },
+      { op: "has", key: { tag: tags.org(ctx), name: ORG_COUNTRIES }, member: country },
+      {
+        op: "distinct",
+        key: { tag: tags.ip(ctx), name: IP_ORGS },
+        member: ctx.caller.org,
+        windowMs: cfg.distinct_orgs_window_seconds * 1000,
+      },
+    ];
+  },
+  evaluate(ctx, results) {
+    const cfg = ctx.policy.doc.signals.stuffing;
+    const subject = results[0] as MemberReading | undefined;
+    const org = results[1] as MemberReading | undefined;
+    const orgs = results[2] as CountReading | undefined;
+    if (subject === undefined) return NOTHING;
+    const { country } = facts(ctx);
+    const reasons: Reason[] = [];
+    const neverTrusted = subject.size === 0;
+    if (
+      cfg.org_new_country_points > 0 &&
+      neverTrusted &&
+      country !== "" &&
+      ctx.caller.org !== "" &&
+      org !== undefined &&
+      org.isNew &&
+      org.size > 0
+    ) {
+      reasons.push({ code: "stuffing.org_new_country", points: cfg.org_new_country_points, detail: country });
+    }
+    if (
+      cfg.distinct_orgs_per_ip > 0 &&
+      subject.isNew &&
+      orgs !== undefined &&
+      orgs.count >= cfg.distinct_orgs_per_ip
+    ) {
+      reasons.push({
+        code: "stuffing.many_orgs_ip",
+        points: cfg.distinct_orgs_points,
+        detail: `${orgs.count} orgs in ${cfg.distinct_orgs_window_seconds}s`,
+      });
+    }
+    return reasons.length === 0 ? NOTHING : { reasons };
+  },
+  record(ctx, outcome) {
+    if (!outcome.trusted) return NO_OPS;
+    const cfg = ctx.policy.doc.signals.stuffing;
+    const ttlMs = cfg.remember_seconds * 1000;
+    const { net, country } = facts(ctx);
+    const ops: StoreOp[] = [
+      {
+        op: "member",
+        key: { tag: tags.subject(ctx), name: SUBJECT_NETS },
+        member: net,
+        ttlMs,
+        max: cfg.max_subject_networks,
+      },
+    ];
+    if (country !== "" && ctx.caller.org !== "") {
+      ops.push({
+        op: "member",
+        key: { tag: tags.org(ctx), name: ORG_COUNTRIES },
+        member: country,
+        ttlMs,
+        max: cfg.max_org_countries,
+      });
+    }
+    return ops;
+  },
+};
+
+/** The request's network (/24 or /48, else the address) and country ("" when unknown). */
+function facts(ctx: SignalContext): { net: string; country: string } {
+  return {
+    net: networkOf(ctx.req.clientIp) ?? ctx.req.clientIp,
+    country: ctx.location()?.country ?? "",
+  };
+}
