@@ -302,6 +302,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     learned.ctx = ctx;
     learned.active = active;
     learned.stateRead = results !== undefined;
+    learned.results = results ?? NO_RESULTS;
+    learned.opsEnd = opsEnd;
     if (block !== undefined) {
       return deny({ ...who, reasons }, "risk", block);
     }
@@ -335,8 +337,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           verdict.kind === "challenge" || (verdict.kind === "deny" && verdict.cause === "risk"),
         sticky: enforced.reasons.some((r) => r.code === "risk.sticky"),
       };
-      for (const signal of active) {
-        if (signal.record !== undefined) ops.push(...signal.record(ctx, outcome));
+      const results = learned.results ?? NO_RESULTS;
+      for (let i = 0; i < active.length; i++) {
+        const signal = active[i] as Signal;
+        if (signal.record === undefined) continue;
+        const from = i === 0 ? 0 : (learned.opsEnd?.[i - 1] ?? 0);
+        const mine = results.slice(from, learned.opsEnd?.[i] ?? from);
+        ops.push(...signal.record(ctx, outcome, mine));
       }
     }
     const attempts = policy.doc.signals.failed_attempts;
@@ -414,6 +421,9 @@ interface Learned {
   active?: readonly Signal[];
   /** The deciding batch answered (false: the store failed and signals sat out). */
   stateRead?: boolean;
+  /** What the deciding batch read, and where each active signal's ops end in it. */
+  results?: readonly OpResult<StoreOp>[];
+  opsEnd?: readonly number[];
 }
 
 function failureModeOf(

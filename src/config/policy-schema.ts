@@ -303,10 +303,14 @@ const signals = z
         distinct_orgs_per_ip: z.number().int().nonnegative().default(3),
         distinct_orgs_window_seconds: z.number().int().positive().default(86400),
         distinct_orgs_points: points.default(50),
+        /** The same count for a subject with no trusted sighting at all (0 = off). */
+        first_sighting_orgs_per_ip: z.number().int().nonnegative().default(2),
+        first_sighting_points: points.default(50),
         /** How long a subject's trusted networks and an org's trusted countries are remembered. */
         remember_seconds: z.number().int().positive().default(7776000),
         max_subject_networks: z.number().int().positive().default(32),
         max_org_countries: z.number().int().positive().default(64),
+        max_org_networks: z.number().int().positive().default(1024),
       })
       .prefault({}),
     geo: z

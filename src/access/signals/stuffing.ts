@@ -3,9 +3,13 @@ import type { Reason } from "../reasons.js";
 import { networkOf } from "./network.js";
 import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
 
-/** Store key names: the subject's trusted networks, its org's trusted countries, orgs per IP. */
+/**
+ * Store key names: the subject's trusted networks, its org's trusted countries and networks,
+ * the orgs per IP.
+ */
 const SUBJECT_NETS = "stn";
 const ORG_COUNTRIES = "countries";
+const ORG_NETS = "nets";
 const IP_ORGS = "orgs";
 
 /**
@@ -24,8 +28,13 @@ const IP_ORGS = "orgs";
  *   (Okta ThreatInsight flags an IP by its activity across many orgs, Auth0's suspicious-IP
  *   throttling by logins against many accounts). The window is a day, not minutes: stuffers
  *   pace logins to stay under per-minute counters.
+ * - `stuffing.first_sighting_shared_ip`: the same with a lower count (`first_sighting_orgs_per_ip`,
+ *   another org's people on the address in the day) for a subject with no trusted sighting at
+ *   all: a dormant account's first login from someone else's address. Meant for a step-up (a
+ *   new colleague on a shared network can answer it), where `many_orgs_ip` is meant to refuse.
  *
- * The subject's networks and the org's countries are read before the verdict and learnt only
+ * The first-sighting finding does not fire on a network the org's trusted members use. The
+ * subject's networks and the org's countries and networks are read before the verdict and learnt only
  * from trusted (enforced allow) requests; the orgs per IP are counted on every request that gets
  * this far, since a refused request is still what the IP presented.
  */
@@ -42,6 +51,7 @@ export const stuffing: Signal = {
     return [
       { op: "has", key: { tag: tags.subject(ctx), name: SUBJECT_NETS }, member: net },
       { op: "has", key: { tag: tags.org(ctx), name: ORG_COUNTRIES }, member: country },
+      { op: "has", key: { tag: tags.org(ctx), name: ORG_NETS }, member: net },
       {
         op: "distinct",
         key: { tag: tags.ip(ctx), name: IP_ORGS },
@@ -54,7 +64,8 @@ export const stuffing: Signal = {
     const cfg = ctx.policy.doc.signals.stuffing;
     const subject = results[0] as MemberReading | undefined;
     const org = results[1] as MemberReading | undefined;
-    const orgs = results[2] as CountReading | undefined;
+    const orgNet = results[2] as MemberReading | undefined;
+    const orgs = results[3] as CountReading | undefined;
     if (subject === undefined) return NOTHING;
     const { country } = facts(ctx);
     const reasons: Reason[] = [];
@@ -68,8 +79,13 @@ export const stuffing: Signal = {
       org.isNew &&
       org.size > 0
     ) {
-      reasons.push({ code: "stuffing.org_new_country", points: cfg.org_new_country_points, detail: country });
+      reasons.push({
+        code: "stuffing.org_new_country",
+        points: cfg.org_new_country_points,
+        detail: country,
+      });
     }
+    const perWindow = `${orgs?.count ?? 0} orgs in ${cfg.distinct_orgs_window_seconds}s`;
     if (
       cfg.distinct_orgs_per_ip > 0 &&
       subject.isNew &&
@@ -79,12 +95,27 @@ export const stuffing: Signal = {
       reasons.push({
         code: "stuffing.many_orgs_ip",
         points: cfg.distinct_orgs_points,
-        detail: `${orgs.count} orgs in ${cfg.distinct_orgs_window_seconds}s`,
+        detail: perWindow,
+      });
+    } else if (
+      cfg.first_sighting_orgs_per_ip > 0 &&
+      neverTrusted &&
+      orgNet !== undefined &&
+      orgNet.isNew &&
+      orgs !== undefined &&
+      orgs.count >= cfg.first_sighting_orgs_per_ip
+    ) {
+      // (not on a network the org's trusted members use: a new colleague at the office of a
+      // building whose address another org's visitor used today is no stuffing source)
+      reasons.push({
+        code: "stuffing.first_sighting_shared_ip",
+        points: cfg.first_sighting_points,
+        detail: perWindow,
       });
     }
     return reasons.length === 0 ? NOTHING : { reasons };
   },
-  record(ctx, outcome) {
+  record(ctx, outcome, results) {
     if (!outcome.trusted) return NO_OPS;
     const cfg = ctx.policy.doc.signals.stuffing;
     const ttlMs = cfg.remember_seconds * 1000;
@@ -98,7 +129,18 @@ export const stuffing: Signal = {
         max: cfg.max_subject_networks,
       },
     ];
-    if (country !== "" && ctx.caller.org !== "") {
+    // only a subject already trusted somewhere teaches its org: a stuffed account allowed
+    // before its source was known must not make the source one of its org's networks
+    const subject = results?.[0] as MemberReading | undefined;
+    if (ctx.caller.org === "" || subject === undefined || subject.size === 0) return ops;
+    ops.push({
+      op: "member",
+      key: { tag: tags.org(ctx), name: ORG_NETS },
+      member: net,
+      ttlMs,
+      max: cfg.max_org_networks,
+    });
+    if (country !== "") {
       ops.push({
         op: "member",
         key: { tag: tags.org(ctx), name: ORG_COUNTRIES },
