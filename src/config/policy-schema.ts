@@ -308,6 +308,8 @@ const signals = z
         first_sighting_points: points.default(50),
         /** How long a subject's trusted networks and an org's trusted countries are remembered. */
         remember_seconds: z.number().int().positive().default(7776000),
+        /** How long a subject must have been trusted before its requests teach its org. */
+        org_learning_seconds: z.number().int().nonnegative().default(3600),
         max_subject_networks: z.number().int().positive().default(32),
         max_org_countries: z.number().int().positive().default(64),
         max_org_networks: z.number().int().positive().default(1024),

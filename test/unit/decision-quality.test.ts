@@ -133,8 +133,9 @@ describe("defect 1: a refused request does not teach the profile", () => {
     expect(first.kind).toBe("allow");
     expect(batches.map((b) => b.map((op) => op.op))).toEqual([
       // subject velocity (per window, sustained), failed attempts (5: per subject, per IP,
-      // subjects per IP and per network, tokens per IP), last sighting, known countries,
-      // usage baseline
+      // subjects per IP and per network, tokens per IP), stuffing (5: the subject's trusted
+      // networks, its org's countries and networks, orgs per IP, when it was first trusted), last sighting, known
+      // countries, usage baseline
       [
         "window",
         "window",
@@ -143,11 +144,18 @@ describe("defect 1: a refused request does not teach the profile", () => {
         "distinct",
         "distinct",
         "distinct",
+        "has",
+        "has",
+        "has",
+        "distinct",
+        "get",
         "get",
         "has",
         "baseline",
       ],
-      ["swap", "member"], // the allowed request's sighting and country
+      // the allowed request's network and first trusted time (a new subject teaches its org
+      // nothing yet), last sighting and country
+      ["member", "swap", "swap", "member"],
     ]);
     const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
     expect(thief.kind).toBe("challenge");

@@ -1,4 +1,10 @@
-import type { CountReading, MemberReading, StoreOp } from "../../state/store.js";
+import type {
+  CountReading,
+  MemberReading,
+  OpResult,
+  StoreOp,
+  SwapReading,
+} from "../../state/store.js";
 import type { Reason } from "../reasons.js";
 import { networkOf } from "./network.js";
 import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
@@ -11,12 +17,13 @@ const SUBJECT_NETS = "stn";
 const ORG_COUNTRIES = "countries";
 const ORG_NETS = "nets";
 const IP_ORGS = "orgs";
+const SUBJECT_SINCE = "trusted-since";
 
 /**
  * Credential stuffing with valid logins, judged against the population rather than against the
  * subject (a stuffed account is usually dormant: riskgate has never seen it, so it has no
- * profile to differ from). Two findings, for person-held tokens only (a machine token holds no
- * password to stuff, and a shared integration host carries many orgs by design):
+ * profile to differ from). Three findings, for person-held tokens of a known org only (a machine
+ * token holds no password to stuff, and a shared integration host carries many orgs by design):
  *
  * - `stuffing.org_new_country`: a subject with no trusted sighting yet, from a country no trusted
  *   member of its org has used (the org has some). Entra ID's "unfamiliar sign-in properties"
@@ -43,6 +50,7 @@ export const stuffing: Signal = {
   enabled: (ctx) =>
     ctx.policy.doc.signals.stuffing.enabled &&
     !ctx.caller.anonymous &&
+    ctx.caller.org !== "" &&
     ctx.clientClass !== "machine" &&
     ctx.req.clientIp !== "",
   ops(ctx) {
@@ -58,6 +66,7 @@ export const stuffing: Signal = {
         member: ctx.caller.org,
         windowMs: cfg.distinct_orgs_window_seconds * 1000,
       },
+      { op: "get", key: { tag: tags.subject(ctx), name: SUBJECT_SINCE } },
     ];
   },
   evaluate(ctx, results) {
@@ -74,9 +83,7 @@ export const stuffing: Signal = {
       cfg.org_new_country_points > 0 &&
       neverTrusted &&
       country !== "" &&
-      ctx.caller.org !== "" &&
-      org !== undefined &&
-      org.isNew &&
+      org?.isNew &&
       org.size > 0
     ) {
       reasons.push({
@@ -100,8 +107,7 @@ export const stuffing: Signal = {
     } else if (
       cfg.first_sighting_orgs_per_ip > 0 &&
       neverTrusted &&
-      orgNet !== undefined &&
-      orgNet.isNew &&
+      orgNet?.isNew &&
       orgs !== undefined &&
       orgs.count >= cfg.first_sighting_orgs_per_ip
     ) {
@@ -129,10 +135,20 @@ export const stuffing: Signal = {
         max: cfg.max_subject_networks,
       },
     ];
-    // only a subject already trusted somewhere teaches its org: a stuffed account allowed
-    // before its source was known must not make the source one of its org's networks
-    const subject = results?.[0] as MemberReading | undefined;
-    if (ctx.caller.org === "" || subject === undefined || subject.size === 0) return ops;
+    // the time of the subject's first trusted request; only a subject trusted for
+    // `org_learning_seconds` teaches its org, so a stuffed account allowed for a few requests
+    // before its source was known cannot make the source one of its org's networks
+    const since = trustedSince(results);
+    if (since === undefined) {
+      ops.push({
+        op: "swap",
+        key: { tag: tags.subject(ctx), name: SUBJECT_SINCE },
+        value: String(ctx.now),
+        ttlMs,
+      });
+      return ops;
+    }
+    if (ctx.now - since < cfg.org_learning_seconds * 1000) return ops;
     ops.push({
       op: "member",
       key: { tag: tags.org(ctx), name: ORG_NETS },
@@ -152,6 +168,14 @@ export const stuffing: Signal = {
     return ops;
   },
 };
+
+/** When the subject was first trusted (ms), from its deciding-batch reading; undefined: never. */
+function trustedSince(results: readonly OpResult<StoreOp>[] | undefined): number | undefined {
+  const previous = (results?.[4] as SwapReading | undefined)?.previous ?? null;
+  if (previous === null) return undefined;
+  const at = Number(previous);
+  return Number.isFinite(at) ? at : undefined;
+}
 
 /** The request's network (/24 or /48, else the address) and country ("" when unknown). */
 function facts(ctx: SignalContext): { net: string; country: string } {
