@@ -133,8 +133,9 @@ describe("defect 1: a refused request does not teach the profile", () => {
     expect(first.kind).toBe("allow");
     expect(batches.map((b) => b.map((op) => op.op))).toEqual([
       // subject velocity (per window, sustained), failed attempts (5: per subject, per IP,
-      // subjects per IP and per network, tokens per IP), stuffing (5: the subject's trusted
-      // networks, its org's countries and networks, orgs per IP, when it was first trusted), last sighting, known
+      // subjects per IP and per network, tokens per IP), stuffing (6: the subject's trusted
+      // networks, its org's countries and networks, orgs per IP, when it was first trusted and
+      // first refused), last sighting, known
       // countries, usage baseline
       [
         "window",
@@ -148,6 +149,7 @@ describe("defect 1: a refused request does not teach the profile", () => {
         "has",
         "has",
         "distinct",
+        "get",
         "get",
         "get",
         "has",

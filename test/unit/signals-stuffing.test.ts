@@ -38,6 +38,10 @@ const claims: Record<string, Record<string, unknown>> = {
   other1: person("u-other-1", "globex"),
   other2: person("u-other-2", "initech"),
   other3: person("u-other-3", "umbrella"),
+  // a new colleague abroad: password login, then a password login again, then a step-up
+  newcomer: { ...person("u-newcomer", "acme"), amr: ["pwd"], auth_time: TEST_NOW / 1000 },
+  newcomerPwd: { ...person("u-newcomer", "acme"), amr: ["pwd"], auth_time: TEST_NOW / 1000 + 300 },
+  newcomerMfa: { ...person("u-newcomer", "acme"), auth_time: TEST_NOW / 1000 + 600 },
   // a client-credentials token (the subject is the client): a machine
   sdk: { sub: "0oa1svc", cid: "0oa1svc", tier: "pro", org: "acme" },
   sdk2: { sub: "0oa2svc", cid: "0oa2svc", tier: "pro", org: "globex" },
@@ -101,6 +105,23 @@ describe("a dormant account judged by its org's history", () => {
     expect((await check("dormant", BOT_BR, { receivedAt: minutes(1) })).kind).toBe("challenge");
     const next = await check("dormant2", BOT_BR, { receivedAt: minutes(2) });
     expect(codes(next)).toContain("stuffing.org_new_country");
+  });
+});
+
+describe("a first sighting answered by a step-up", () => {
+  it("clears after a strong login later than the refusal, not after a password again", async () => {
+    const check = setup();
+    await member(check, "alice", OFFICE);
+    const first = await check("newcomer", BOT_BR, { receivedAt: minutes(1) });
+    expect(first.kind).toBe("challenge");
+    expect(codes(first)).toContain("stuffing.org_new_country");
+    // what a stuffing tool can do: log in with the password again
+    const again = await check("newcomerPwd", BOT_BR, { receivedAt: minutes(6) });
+    expect(codes(again)).toContain("stuffing.org_new_country");
+    // the person answers the challenge with MFA: a strong login after the first refusal
+    const stepped = await check("newcomerMfa", BOT_BR, { receivedAt: minutes(11) });
+    expect(codes(stepped)).not.toContain("stuffing.org_new_country");
+    expect(codes(stepped)).not.toContain("rule.stuffing-first-sighting");
   });
 });
 
