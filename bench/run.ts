@@ -18,7 +18,8 @@
  * Env: BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_CLIENTS (8), BENCH_STREAMS (16),
  * BENCH_SUBJECTS (100000: callers per RSS pass), BENCH_HTTP_CONNECTIONS (32: HTTP/1.1
  * connections of the HTTP rows), BENCH_ONLY=http (only the HTTP rows; rewrites only the
- * "## HTTP forward-auth" section of BENCHMARKS.md).
+ * "## HTTP forward-auth" section of BENCHMARKS.md), BENCH_ONLY=webhook (only the scoring webhook
+ * rows, bench/webhook.ts; rewrites only their section, needs neither h2load nor nginx).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
@@ -32,6 +33,7 @@ import { freePort } from "../test/helpers/free-port.js";
 import { h2loadQuantiles } from "./h2load-log.js";
 import { findNginx, type HttpBenchResult, httpBench } from "./http.js";
 import { closedLoop, quantileMs } from "./load.js";
+import { type WebhookBenchResult, webhookBench } from "./webhook.js";
 import {
   benchEnv,
   benchKeys,
@@ -297,6 +299,61 @@ async function httpRows(
   });
 }
 
+/** The scoring webhook rows (bench/webhook.ts): riskgate with a webhook at 5 and 50 ms. */
+async function webhookRows(
+  keys: Awaited<ReturnType<typeof benchKeys>>,
+  base: Record<string, string>,
+): Promise<WebhookBenchResult> {
+  return webhookBench({
+    work,
+    seconds: SECONDS,
+    connections: CLIENTS,
+    streams: STREAMS,
+    body: grpcFrame(serialize(benchRequest(await benchToken(keys, SINGLE), SINGLE))),
+    riskgate: async (name, env) =>
+      Number(
+        (
+          await start(
+            name,
+            [cli, "serve", "--address", "127.0.0.1:0"],
+            { ...base, ...env },
+            /"port":(\d+)[^\n]*"msg":"riskgate serving"/,
+          )
+        ).match,
+      ),
+    freePort,
+  });
+}
+
+/** BENCH_ONLY=webhook: the webhook rows alone; only their section of BENCHMARKS.md is rewritten. */
+async function onlyWebhook(): Promise<void> {
+  if (PIN)
+    execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
+  const keysDir = join(work, "keys");
+  const webhook = await webhookRows(await benchKeys(keysDir), benchEnv(keysDir));
+  process.stdout.write(`${webhook.markdown}\n`);
+  let old = "# Benchmarks\n";
+  try {
+    old = readFileSync("BENCHMARKS.md", "utf8");
+  } catch {
+    // no file yet
+  }
+  const at = old.indexOf("\n## Scoring webhook");
+  const next = at === -1 ? -1 : old.indexOf("\n## ", at + 1);
+  const replay = old.indexOf("\n## Replay");
+  const [head, tail] =
+    at !== -1
+      ? [old.slice(0, at), next === -1 ? "" : old.slice(next)]
+      : replay !== -1
+        ? [old.slice(0, replay), old.slice(replay)]
+        : [old, ""];
+  writeFileSync("BENCHMARKS.md", `${head.trimEnd()}\n\n${webhook.markdown}${tail}`);
+  if (webhook.failed > 0) {
+    process.stderr.write(`${webhook.failed} webhook-row Checks failed or were not allowed\n`);
+    process.exitCode = 1;
+  }
+}
+
 /** BENCH_ONLY=http: the HTTP rows alone; only their section of BENCHMARKS.md is rewritten. */
 async function onlyHttp(): Promise<void> {
   requireTool("h2load", "nghttp2-client");
@@ -329,6 +386,7 @@ async function onlyHttp(): Promise<void> {
 
 async function main(): Promise<void> {
   if (ONLY === "http") return onlyHttp();
+  if (ONLY === "webhook") return onlyWebhook();
   requireTool("h2load", "nghttp2-client");
   requireTool("redis-server", "redis-server");
   // every thread of this process (and so h2load and Redis, its children) on core 1
@@ -533,6 +591,7 @@ async function main(): Promise<void> {
     .reduce((n, [, v]) => n + v, 0);
   // the HTTP rows, on the same pinning, after the gRPC rows
   const http = await httpRows(keys, base, best("(a) riskgate, memory store").rps);
+  const webhook = await webhookRows(keys, base);
   const fmt = (n: number) => n.toFixed(2);
   const rows = runs.map(
     (r) =>
@@ -571,6 +630,8 @@ async function main(): Promise<void> {
     ...verdicts,
     "",
     http.markdown,
+    "",
+    webhook.markdown,
   ].join("\n");
   process.stdout.write(`${table}\n`);
   // sections other scripts write (## Replay, from bench/replay.bench.ts) are kept
@@ -586,7 +647,7 @@ async function main(): Promise<void> {
     "BENCHMARKS.md",
     `# Benchmarks\n\nProduced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Numbers on this 2-core machine are noisy (±15%).${PIN ? " Servers ran pinned to core 0 (--workers 2 on both cores), h2load and bench/load.ts to core 1, Redis to either core." : ""}\n\n${table}\n${kept}`,
   );
-  const failed = runs.reduce((n, r) => n + r.failed, 0) + notAllowed + http.failed;
+  const failed = runs.reduce((n, r) => n + r.failed, 0) + notAllowed + http.failed + webhook.failed;
   if (failed > 0) {
     process.stderr.write(`${failed} requests failed\n`);
     process.exitCode = 1;

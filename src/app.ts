@@ -12,6 +12,7 @@ import { createListRegistry } from "./geo/list-registry.js";
 import { createMemoryStore } from "./state/memory-store.js";
 import type { Store } from "./state/store.js";
 import type { Logger } from "./telemetry/logger.js";
+import { createSubjectHasher } from "./telemetry/subject-hash.js";
 import type { Telemetry } from "./telemetry/telemetry.js";
 import { createCheckHandler } from "./transport/envoy-grpc.js";
 import { createHealth, type Health, ServingStatus } from "./transport/health.js";
@@ -66,6 +67,9 @@ export function createApp(deps: AppDeps): App {
     clock,
     ...(deps.geo ? { geo: deps.geo } : {}),
     onStoreError: throttledLog(logger, 10_000, "store call failed; failure mode applied"),
+    // the webhook sees the subject as the audit log does: the same keyed pseudonym
+    pseudonym: createSubjectHasher(settings.subjectSalt),
+    ...(deps.telemetry ? { webhook: { onBreakerState: deps.telemetry.webhookBreakerState } } : {}),
   });
   let runtime: Runtime | undefined;
   let server: grpc.Server | undefined;

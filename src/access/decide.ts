@@ -20,7 +20,7 @@ export function scoreOf(reasons: readonly Reason[]): number {
 /** What scoring needs from the request's signal context (the signals' findings come apart). */
 export type RiskInput = Pick<
   SignalContext,
-  "policy" | "req" | "caller" | "route" | "tierName" | "tier" | "env" | "location"
+  "policy" | "req" | "caller" | "route" | "tierName" | "tier" | "env" | "location" | "clientClass"
 >;
 
 /** A throttle a signal asked for: it beats any score. */

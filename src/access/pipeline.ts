@@ -1,8 +1,15 @@
 import type { Policy } from "../config/policy.js";
 import type { FailureMode, Mode, PolicyDocument, TierPolicy } from "../config/policy-schema.js";
 import { afterPendingIo } from "../deadline.js";
+import {
+  createScoringWebhook,
+  type ScoringWebhook,
+  type ScoringWebhookDeps,
+  type WebhookFailure,
+} from "../external/scoring-webhook.js";
 import type { GeoReader } from "../geo/geo-reader.js";
 import type { OpResult, Store, StoreOp } from "../state/store.js";
+import { createSubjectHasher } from "../telemetry/subject-hash.js";
 import { cookieValue } from "./cookies.js";
 import {
   decideRisk,
@@ -21,13 +28,23 @@ import type { Runtime } from "./runtime.js";
 import { staleAuthentication, weakAuthentication } from "./signals/auth-strength.js";
 import { clientClassOf, forClientClass } from "./signals/client-class.js";
 import { deviceMissing, devicePosture, newDevice } from "./signals/device.js";
+import { externalScores } from "./signals/external-score.js";
+import { wantsWebhook, webhookReasons, webhookRequest } from "./signals/external-webhook.js";
 import { failedAttempts, failureRecord } from "./signals/failed-attempts.js";
 import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
 import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
 import { places } from "./signals/places.js";
+import { populationPace } from "./signals/population-pace.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
-import type { Outcome, Signal, SignalContext, SignalEnv, SignalFinding } from "./signals/signal.js";
+import type {
+  ExternalObservation,
+  Outcome,
+  Signal,
+  SignalContext,
+  SignalEnv,
+  SignalFinding,
+} from "./signals/signal.js";
 import { stickyRisk } from "./signals/sticky-risk.js";
 import { stuffing } from "./signals/stuffing.js";
 import { usageAnomaly } from "./signals/usage-anomaly.js";
@@ -50,6 +67,7 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   deviceVelocity,
   ipVelocityAnyTier,
   sustainedVelocity,
+  populationPace,
   quota,
   failedAttempts,
   stuffing,
@@ -67,6 +85,7 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   weakAuthentication,
   staleAuthentication,
   routeSensitivity,
+  externalScores,
   stickyRisk,
 ].map(forClientClass);
 
@@ -84,6 +103,18 @@ export interface PipelineDeps {
    * busy the machine replaying it was.
    */
   readonly timeBudget?: boolean;
+  /**
+   * Pseudonymises the subject and org sent to the scoring webhook (the audit's subject hash);
+   * without it they go out as an unkeyed HMAC, never as they are unless the policy says so.
+   */
+  readonly pseudonym?: (value: string) => string;
+  /**
+   * Call the scoring webhook on routes that ask for it (default true). Replay turns it off: a
+   * recorded week must not call a live service, nor its decisions depend on one.
+   */
+  readonly scoringWebhook?: boolean;
+  /** The scoring webhook's breaker clock and observer (tests, metrics). */
+  readonly webhook?: ScoringWebhookDeps;
 }
 
 /**
@@ -112,6 +143,10 @@ export interface DecisionTrace {
 export interface StageTimings {
   identify?: { start: number; end: number; source?: string; cached?: boolean };
   store?: { start: number; end: number; ops: number; ok: boolean };
+  /** What each external score source said (signals.external_scores). */
+  external?: readonly ExternalObservation[];
+  /** The scoring webhook's call: `ok`, `cached`, or why it failed. */
+  webhook?: { start: number; end: number; outcome: "ok" | "cached" | WebhookFailure };
 }
 
 /** A decision plus what the transport and telemetry need to know about how it was reached. */
@@ -173,6 +208,37 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return env;
   };
   const timeBudget = deps.timeBudget ?? true;
+  const pseudonym = deps.pseudonym ?? createSubjectHasher("");
+  // one webhook client (its cache and breaker) per policy snapshot that configures one
+  const webhooks = new WeakMap<Runtime, ScoringWebhook>();
+  const webhookOf = (runtime: Runtime): ScoringWebhook => {
+    let client = webhooks.get(runtime);
+    if (client === undefined) {
+      const cfg = runtime.policy.doc.signals.scoring_webhook;
+      client = createScoringWebhook(
+        {
+          url: cfg.url ?? "",
+          timeoutMs: cfg.timeout_ms,
+          cacheTtlMs: cfg.cache.ttl_seconds * 1000,
+          cacheMax: cfg.cache.max_entries,
+          breakerFailures: cfg.breaker.failures,
+          breakerOpenMs: cfg.breaker.open_seconds * 1000,
+        },
+        deps.webhook,
+      );
+      webhooks.set(runtime, client);
+    }
+    return client;
+  };
+
+  /** Starts the webhook call (it never rejects); it resolves to its timing and outcome. */
+  function askWebhook(runtime: Runtime, ctx: SignalContext) {
+    const { body, cacheKey } = webhookRequest(ctx, pseudonym);
+    const start = performance.now();
+    return webhookOf(runtime)
+      .score(body, cacheKey)
+      .then((outcome) => ({ start, end: performance.now(), outcome }));
+  }
 
   async function run(
     runtime: Runtime,
@@ -251,6 +317,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     };
     learned.deviceId = ctx.deviceId;
     trace?.context?.(ctx);
+    // the scoring webhook goes out now, in parallel with the store read, on routes that ask
+    const scoring =
+      deps.scoringWebhook !== false && wantsWebhook(ctx) ? askWebhook(runtime, ctx) : undefined;
     const active: Signal[] = [];
     const batch: StoreOp[] = [];
     // opsEnd[i]: where active[i]'s ops end in the batch (they start where the previous end)
@@ -295,6 +364,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const finding = signal.evaluate(ctx, mine);
       trace?.signal?.(signal.name, batch.slice(opsFrom, to), mine, finding);
       for (const r of finding.reasons) reasons.push(r);
+      if (finding.observations !== undefined) timings.external = finding.observations;
       if (finding.throttle && throttle === undefined) throttle = finding.throttle;
       if (finding.block && block === undefined) block = finding.block;
     }
@@ -306,6 +376,26 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     learned.opsEnd = opsEnd;
     if (block !== undefined) {
       return deny({ ...who, reasons }, "risk", block);
+    }
+    // a hard block did not wait for the webhook; anything else does (it ran beside the store)
+    if (scoring !== undefined) {
+      const { start, end, outcome } = await scoring;
+      const ok = outcome.kind === "ok";
+      timings.webhook = {
+        start,
+        end,
+        outcome: !ok ? outcome.failure : outcome.cached ? "cached" : "ok",
+      };
+      if (ok) {
+        for (const r of webhookReasons(doc.signals.scoring_webhook, outcome.answer))
+          reasons.push(r);
+      } else {
+        const failure = failureModeOf(policy, license.tier, route);
+        const detail = `${outcome.failure}; ${failure}`;
+        const reason: Reason = { code: "failure.webhook", points: 0, detail };
+        if (!failureLetsThrough(failure, req)) return deny({ ...who, reasons }, "failure", reason);
+        reasons.push(reason);
+      }
     }
 
     return decideRisk(ctx, reasons, throttle);

@@ -32,6 +32,8 @@ export const REASONS = {
   "velocity.device": "The device's request rate is near or over the tier's limit.",
   "velocity.sustained":
     "The subject kept a high share of its tier's per-window limit busy for a long window (paced scraping).",
+  "velocity.population":
+    "The subject keeps many times the average pace of its client class's subjects (a new token scraping under the limit).",
   "velocity.ip_any_tier":
     "The client IP's request rate is over the limit that applies whatever the tier.",
   "quota.exceeded": "The org (or subject) used up its tier's quota for the day or month.",
@@ -86,12 +88,19 @@ export const REASONS = {
   "failure.store": "The state store failed or timed out; the failure mode decided.",
   "failure.budget": "The decision ran out of its time budget; the failure mode decided.",
   "failure.internal": "An unexpected internal error; the configured safe outcome decided.",
+  "failure.webhook":
+    "The scoring webhook timed out, failed, answered nonsense or its breaker was open; the route's failure mode decided.",
+  "external.<name>":
+    "An external score mapped to points: a source of signals.external_scores (a CDN bot score, WAF labels, Envoy metadata) or the scoring webhook (`external.webhook`); <name> is the source's or the band's `reason`.",
   "rule.<name>":
     "The policy rule <name> matched and forced its action (detail: the action; `shadow: would ...` for a shadow rule).",
 } as const;
 
-/** A reason code: a key of {@link REASONS}, or `rule.<name>` for a policy rule that matched. */
-export type ReasonCode = keyof typeof REASONS | `rule.${string}`;
+/**
+ * A reason code: a key of {@link REASONS}, `rule.<name>` for a policy rule that matched, or
+ * `external.<name>` for an external score (names come from the policy).
+ */
+export type ReasonCode = keyof typeof REASONS | `rule.${string}` | `external.${string}`;
 
 /** One explained contribution to a verdict. */
 export interface Reason {

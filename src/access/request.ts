@@ -17,6 +17,12 @@ export interface AccessRequest {
   readonly headers: ReadonlyMap<string, string>;
   /** Client IP as text (IPv4 or IPv6), "" when unknown. */
   readonly clientIp: string;
+  /**
+   * The trusted proxy the client connected to (the outermost of RISKGATE_TRUSTED_HOPS, e.g. a
+   * CDN edge), when the request came through all of them; absent otherwise. Headers such a
+   * proxy sets (a bot score) are believed only then (see signals.external_scores).
+   */
+  readonly edgeProxy?: string;
   /** Declared request size in bytes, -1 when unknown. */
   readonly size: number;
   /** mTLS principal of the downstream peer ("" when none). */

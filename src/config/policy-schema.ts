@@ -1,6 +1,7 @@
 import { RE2JS } from "re2js";
 import { z } from "zod";
 import { REASONS, type ReasonCode } from "../access/reasons.js";
+import { parseCidr } from "../geo/ip-address.js";
 
 /**
  * The policy file's schema. Every object is strict (unknown keys are errors, so a typo never
@@ -181,12 +182,125 @@ const route = z.strictObject({
       max_age_seconds: seconds.optional(),
     })
     .optional(),
+  /** Ask the scoring webhook (signals.scoring_webhook) about requests of this route; others never call it. */
+  scoring_webhook: z.boolean().default(false),
   failure: failureMode.optional(),
   mode: mode.optional(),
 });
 
 /** A reason code of the registry (src/access/reasons.ts). */
 const reasonCode = z.enum(Object.keys(REASONS) as [ReasonCode, ...ReasonCode[]]);
+
+/** The tail of an `external.<name>` reason code: lower-case letters, digits and `_`. */
+const externalName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_]{0,62}$/, "use lower-case letters, digits, _ (up to 63)");
+
+/** Points (negative lowers the score) and the reason a value maps to. */
+const externalMapping = z.strictObject({
+  points: z.number().int().min(-100).max(100).default(0),
+  /** Reason code `external.<reason>` (default: the source's name), for rules to match. */
+  reason: externalName.optional(),
+});
+
+const cidr = z.string().superRefine((text, ctx) => {
+  const parsed = parseCidr(text);
+  if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
+});
+
+/**
+ * One score or label a tool in front of riskgate sets: read from a request header (believed only
+ * from the trusted proxy hops) or from Envoy dynamic metadata (set by another filter), parsed as a
+ * number in a range or as labels, and mapped to points and a reason code.
+ */
+const externalSource = z
+  .strictObject({
+    name: externalName,
+    /** Request header (lower-cased) the tool sets. */
+    header: z.string().min(1).toLowerCase().optional(),
+    /** Envoy `metadata_context.filter_metadata` namespace and dot path inside it. */
+    metadata: z.strictObject({ namespace: z.string().min(1), path: claimPath }).optional(),
+    /**
+     * The edge proxy (the trusted hop the client connected to) must be in one of these CIDRs for
+     * the header to count; unset: any request that came through RISKGATE_TRUSTED_HOPS counts.
+     */
+    trusted_proxies: z.array(cidr).optional(),
+    /** The value is a number in [min, max]; the first band holding it maps it. */
+    number: z
+      .strictObject({
+        min: z.number(),
+        max: z.number(),
+        bands: z
+          .array(
+            externalMapping
+              .extend({ min: z.number(), max: z.number() })
+              .refine((b) => b.min <= b.max, {
+                message: "min must not be above max",
+              }),
+          )
+          .min(1),
+      })
+      .refine((n) => n.min <= n.max, { message: "min must not be above max" })
+      .optional(),
+    /** The value is one or more comma-separated labels (case-insensitive); each known one maps. */
+    labels: z.record(z.string().min(1).toLowerCase(), externalMapping).optional(),
+  })
+  .refine((s) => (s.header === undefined) !== (s.metadata === undefined), {
+    message: "set exactly one of header or metadata",
+  })
+  .refine((s) => (s.number === undefined) !== (s.labels === undefined), {
+    message: "set exactly one of number or labels",
+  })
+  .refine((s) => s.metadata === undefined || s.trusted_proxies === undefined, {
+    message: "trusted_proxies applies to header sources (Envoy sets metadata itself)",
+  });
+
+/**
+ * A fraud-scoring service riskgate POSTs the request's context to, on routes that set
+ * `scoring_webhook: true`, in parallel with the store read.
+ */
+const scoringWebhook = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    url: z.url().optional(),
+    /** The call's own budget; past it the route's failure mode decides. */
+    timeout_ms: z.number().int().positive().max(5000).default(50),
+    /** Send the subject and org as they are instead of their HMAC pseudonyms (RISKGATE_SUBJECT_SALT). */
+    plain_subject: z.boolean().default(false),
+    cache: z
+      .strictObject({
+        /** How long one answer is reused for the same subject and network (0 = no cache). */
+        ttl_seconds: seconds.default(60),
+        max_entries: z.number().int().positive().default(10_000),
+      })
+      .prefault({}),
+    breaker: z
+      .strictObject({
+        /** Consecutive failures that open the breaker. */
+        failures: z.number().int().positive().default(5),
+        /** How long it stays open before one probe call may try. */
+        open_seconds: z.number().int().positive().default(10),
+      })
+      .prefault({}),
+    /**
+     * A `score` (0-100) maps by the first band holding it; an answer with `points` uses them as
+     * is. The default scales a service's 0-100 fraud score like the thresholds: 60 points alone
+     * reach a challenge (40) but not a deny (80).
+     */
+    bands: z
+      .array(
+        externalMapping.extend({ min: z.number(), max: z.number() }).refine((b) => b.min <= b.max, {
+          message: "min must not be above max",
+        }),
+      )
+      .default([
+        // first match wins: 90+ is near-certain fraud, 70+ likely, 50+ doubtful
+        { min: 90, max: 100, points: 60 },
+        { min: 70, max: 100, points: 30 },
+        { min: 50, max: 100, points: 10 },
+      ]),
+  })
+  .refine((w) => !w.enabled || w.url !== undefined, { message: "set url when enabled" });
 
 const signals = z
   .strictObject({
@@ -203,6 +317,11 @@ const signals = z
         client_id_claims: z.array(claimPath).default(["azp", "client_id", "cid"]),
         /** A token read from the session cookie is a browser session. */
         cookie_is_browser: z.boolean().default(true),
+        /**
+         * A token carrying one of these claims records an interactive login (OIDC `auth_time`,
+         * `amr`): a person's session, classed browser. [] turns this evidence off.
+         */
+        person_claims: z.array(claimPath).default(["auth_time", "amr"]),
         /** Reason codes that describe every legitimate machine client, dropped on machine tokens. */
         machine_skips: z
           .array(reasonCode)
@@ -227,6 +346,26 @@ const signals = z
         near_limit_points: z.number().int().min(0).max(100).default(15),
         /** Requests per window from one client IP whatever the caller's tier (unset: none). */
         ip_requests_per_window: z.number().int().positive().optional(),
+        /**
+         * The subject's pace in the velocity window against its client class's average pace
+         * (signals/population-pace.ts): a new token is not blind.
+         */
+        population: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            /** Client classes measured against their own population. */
+            classes: z.array(z.enum(["browser", "machine", "unknown"])).default(["browser"]),
+            /** Window of the class's average (trusted requests / distinct subjects). */
+            window_seconds: z.number().int().positive().default(300),
+            /** Scores above this multiple of the class's average per-subject pace. */
+            multiple: z.number().gt(1).default(10),
+            /** Requests in the velocity window below which nothing scores. */
+            min_requests: z.number().int().positive().default(30),
+            /** Distinct subjects of the class in the window before its average is trusted. */
+            min_subjects: z.number().int().positive().default(5),
+            points: points.default(30),
+          })
+          .prefault({}),
         /** The subject's rate over a long window against its tier's per-window limit. */
         sustained: z
           .strictObject({
@@ -504,6 +643,27 @@ const signals = z
           .prefault({}),
       })
       .prefault({}),
+    /** Scores and labels set by tools in front of riskgate (a CDN's bot score, WAF labels). */
+    external_scores: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        sources: z.array(externalSource).default([]),
+      })
+      .superRefine((e, ctx) => {
+        const seen = new Set<string>();
+        e.sources.forEach((src, i) => {
+          if (seen.has(src.name)) {
+            ctx.addIssue({
+              code: "custom",
+              message: `duplicate source name ${src.name}`,
+              path: ["sources", i, "name"],
+            });
+          }
+          seen.add(src.name);
+        });
+      })
+      .prefault({}),
+    scoring_webhook: scoringWebhook.prefault({}),
   })
   .prefault({});
 
@@ -563,6 +723,8 @@ const ruleWhen = z
     amr_lacks: z.array(z.string().min(1)).optional(),
     /** The token's acr is one of these. */
     acr: z.array(z.string().min(1)).optional(),
+    /** The request's client class (signals.client_class) is one of these. */
+    client_class: z.array(z.enum(["browser", "machine", "unknown"])).optional(),
   })
   .prefault({});
 
@@ -598,37 +760,105 @@ const rules = z
     });
   });
 
-export const policySchema = z.strictObject({
-  version: z.literal(1),
-  mode: mode.default("enforce"),
-  identity,
-  tiers: z
-    .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, "use letters, digits, _ -"), tier)
-    .refine((t) => Object.keys(t).length > 0, { message: "define at least one tier" }),
-  /** Tier given to anonymous callers on `auth: optional` routes (must exist in tiers when used). */
-  anonymous_tier: z.string().min(1).optional(),
-  routes: z.array(route).default([]),
-  /** What happens when no route matches. */
-  default_route: z
-    .strictObject({
-      action: z.enum(["deny", "authenticate"]).default("deny"),
-      sensitivity: sensitivity.default("medium"),
-    })
-    .prefault({}),
-  signals,
-  /** Ordered rules that force an outcome (see the README's Rules section). */
-  rules,
-  decisions,
-  failure: z
-    .strictObject({
-      mode: failureMode.default("closed"),
-      /** The whole decision's time budget; past it the failure mode decides. */
-      budget_ms: z.number().int().positive().max(10_000).default(100),
-      /** Outcome of an unexpected internal error. */
-      on_internal_error: z.enum(["deny", "allow"]).default("deny"),
-    })
-    .prefault({}),
-});
+export const policySchema = z
+  .strictObject({
+    version: z.literal(1),
+    mode: mode.default("enforce"),
+    identity,
+    tiers: z
+      .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, "use letters, digits, _ -"), tier)
+      .refine((t) => Object.keys(t).length > 0, { message: "define at least one tier" }),
+    /** Tier given to anonymous callers on `auth: optional` routes (must exist in tiers when used). */
+    anonymous_tier: z.string().min(1).optional(),
+    routes: z.array(route).default([]),
+    /** What happens when no route matches. */
+    default_route: z
+      .strictObject({
+        action: z.enum(["deny", "authenticate"]).default("deny"),
+        sensitivity: sensitivity.default("medium"),
+      })
+      .prefault({}),
+    signals,
+    /** Ordered rules that force an outcome (see the README's Rules section). */
+    rules,
+    decisions,
+    failure: z
+      .strictObject({
+        mode: failureMode.default("closed"),
+        /** The whole decision's time budget; past it the failure mode decides. */
+        budget_ms: z.number().int().positive().max(10_000).default(100),
+        /** Outcome of an unexpected internal error. */
+        on_internal_error: z.enum(["deny", "allow"]).default("deny"),
+      })
+      .prefault({}),
+  })
+  .superRefine((doc, ctx) => {
+    checkRuleReasons(doc, ctx);
+    const webhook = doc.signals.scoring_webhook;
+    if (webhook.enabled && webhook.timeout_ms >= doc.failure.budget_ms) {
+      ctx.addIssue({
+        code: "custom",
+        message: `timeout_ms must be below failure.budget_ms (${doc.failure.budget_ms})`,
+        path: ["signals", "scoring_webhook", "timeout_ms"],
+      });
+    }
+  })
+  .transform((doc) => {
+    // a header an external source reads is the front proxy's word to riskgate, not the
+    // upstream's: it is removed upstream like `strip_headers`, so a forged one goes no further
+    const names = doc.signals.external_scores.sources.flatMap((s) => s.header ?? []);
+    const missing = names.filter((n) => !doc.decisions.strip_headers.includes(n));
+    if (missing.length === 0) return doc;
+    const strip_headers = [...doc.decisions.strip_headers, ...missing];
+    return { ...doc, decisions: { ...doc.decisions, strip_headers } };
+  });
+
+/**
+ * A rule's `reasons_*` codes must be ones riskgate can fire: a misspelt code would never match
+ * and silently turn the rule into a no-op (or, in `reasons_none`, into a rule that always
+ * holds). Registered codes, and `external.<name>` for the names this policy's external sources
+ * and scoring webhook produce.
+ */
+function checkRuleReasons(
+  doc: {
+    signals: {
+      external_scores: { sources: readonly z.output<typeof externalSource>[] };
+      scoring_webhook: { bands: readonly { reason?: string | undefined }[] };
+    };
+    rules: readonly { when: Record<string, unknown> }[];
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const external = new Set<string>(["webhook"]);
+  for (const src of doc.signals.external_scores.sources) {
+    external.add(src.name);
+    for (const m of [...(src.number?.bands ?? []), ...Object.values(src.labels ?? {})]) {
+      if (m.reason !== undefined) external.add(m.reason);
+    }
+  }
+  for (const band of doc.signals.scoring_webhook.bands) {
+    if (band.reason !== undefined) external.add(band.reason);
+  }
+  const known = (code: string) =>
+    code.startsWith("external.")
+      ? external.has(code.slice("external.".length))
+      : !code.includes("<") && Object.hasOwn(REASONS, code);
+  doc.rules.forEach((rule, i) => {
+    for (const key of ["reasons_any", "reasons_all", "reasons_none"] as const) {
+      const codes = rule.when[key] as readonly string[] | undefined;
+      codes?.forEach((code, j) => {
+        if (known(code)) return;
+        ctx.addIssue({
+          code: "custom",
+          message: code.startsWith("external.")
+            ? `no external source or webhook band of this policy produces ${code}`
+            : `unknown reason code ${code} (see the README's reason codes)`,
+          path: ["rules", i, "when", key, j],
+        });
+      });
+    }
+  });
+}
 
 /** The policy as written (before defaults). */
 export type PolicyInput = z.input<typeof policySchema>;

@@ -221,6 +221,7 @@ export async function createReplayEngine(options: ReplayOptions): Promise<Replay
       clock: () => Number.NaN,
       geo,
       timeBudget: false,
+      scoringWebhook: false,
     });
     const runtime: Runtime = await buildRuntime(policy, {
       lists,

@@ -1,3 +1,4 @@
+import { type BreakerState, createCircuitBreaker } from "../circuit-breaker.js";
 import { afterPendingIo } from "../deadline.js";
 import { RiskgateError } from "../errors.js";
 import {
@@ -7,8 +8,6 @@ import {
   type StoreOp,
   type StoreResult,
 } from "./store.js";
-
-export type BreakerState = "closed" | "open" | "half_open";
 
 export interface GuardOptions {
   /**
@@ -56,18 +55,6 @@ export function createGuardedStore(
   options: GuardOptions,
   hooks: GuardHooks = {},
 ): Store & { readonly breakerState: BreakerState } {
-  const clock = options.clock ?? Date.now;
-  let state: BreakerState = "closed";
-  let failures = 0;
-  // Calls are numbered as they start; `counted` is the number of the latest call started when
-  // the last counted failure came back. A failed call at or below it was in flight together with
-  // that failure (one stall of the server or the store times out every call in flight at once)
-  // and tells nothing new, so a burst of concurrent failures is one failure, not a full count.
-  let calls = 0;
-  let counted = 0;
-  let openedAt = 0;
-  let probing = false;
-
   const safely = (fn: () => void) => {
     try {
       fn();
@@ -75,18 +62,17 @@ export function createGuardedStore(
       // an observer's bug must not break the store
     }
   };
-  const setState = (next: BreakerState) => {
-    if (next === state) return;
-    state = next;
-    if (next === "open") openedAt = clock();
-    safely(() => hooks.onStateChange?.(next));
-  };
+  const breaker = createCircuitBreaker({
+    failures: options.failureThreshold,
+    openMs: options.resetAfterMs,
+    ...(options.clock === undefined ? {} : { now: options.clock }),
+    onStateChange: (next) => hooks.onStateChange?.(next),
+  });
 
   async function guarded<T extends readonly StoreOp[]>(
     batch: StoreBatch<T>,
-    probe: boolean,
+    call: number,
   ): Promise<StoreResult<T>> {
-    const call = ++calls;
     const since = performance.now();
     let cancel: (() => void) | undefined;
     try {
@@ -102,47 +88,39 @@ export function createGuardedStore(
           );
         }),
       ]);
-      failures = 0;
-      // a late success of a call sent before the breaker opened does not close it: the probe does
-      if (probe) setState("closed");
+      breaker.success(call);
       safely(() => hooks.onCall?.(performance.now() - since, true));
       return result;
     } catch (err) {
       // misuse is the caller's bug, not the store's health: passed on, not counted
-      if (err instanceof InvalidStoreOpError) throw err;
+      if (err instanceof InvalidStoreOpError) {
+        breaker.success(call);
+        throw err;
+      }
       safely(() => hooks.onCall?.(performance.now() - since, false));
       safely(() => hooks.onError?.(err));
-      if (probe) setState("open");
-      else if (state === "closed" && call > counted) {
-        counted = calls;
-        if (++failures >= options.failureThreshold) setState("open");
-      }
+      breaker.failure(call);
       if (err instanceof RiskgateError) throw err;
       throw unavailable(`store call failed: ${(err as Error)?.message ?? String(err)}`, {}, err);
     } finally {
       cancel?.();
-      if (probe) probing = false;
     }
   }
 
   return {
     kind: inner.kind,
     get breakerState() {
-      return state;
+      return breaker.state;
     },
     exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>): Promise<StoreResult<T>> {
-      if (state === "closed") return guarded(batch, false);
-      if (state === "open" && clock() - openedAt >= options.resetAfterMs) setState("half_open");
-      if (state === "half_open" && !probing) {
-        probing = true;
-        return guarded(batch, true);
-      }
+      const call = breaker.acquire();
+      if (call !== undefined) return guarded(batch, call);
       return Promise.reject(
         unavailable(
-          state === "open"
+          breaker.state === "open"
             ? "store circuit breaker is open"
             : "store circuit breaker probe in flight",
-          { breaker: state },
+          { breaker: breaker.state },
         ),
       );
     },

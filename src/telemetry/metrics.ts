@@ -10,6 +10,9 @@ const LATENCY_BUCKETS = [
   0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
 ];
 
+/** Outbound calls (the scoring webhook), in seconds: 1 ms to 2.5 s. */
+const CALL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5];
+
 /** The store circuit breaker's states, as the gauge encodes them. */
 const BREAKER = { closed: 0, half_open: 1, open: 2 } as const;
 
@@ -18,6 +21,8 @@ export interface Metrics {
   decision(event: DecisionEvent): void;
   storeCall(ms: number, ok: boolean): void;
   breakerState(state: keyof typeof BREAKER): void;
+  /** The scoring webhook's circuit breaker changed state. */
+  webhookBreakerState(state: keyof typeof BREAKER): void;
   jwks(event: "refresh" | "failure"): void;
   tokenVerification(ok: boolean): void;
   policyReload(ok: boolean): void;
@@ -102,6 +107,39 @@ export function createMetrics(): Metrics {
     help: "Audit lines dropped because a destination could not keep up (stuck pipe or disk).",
     registers: [registry],
   });
+  const externalSources = new Counter({
+    name: "riskgate_external_source_reads_total",
+    help: "External score sources read per decision, by source and outcome (scored, unmapped, absent, untrusted: a header not from the trusted proxy hops, malformed).",
+    labelNames: ["source", "outcome"] as const,
+    registers: [registry],
+  });
+  const webhookCalls = new Counter({
+    name: "riskgate_webhook_calls_total",
+    help: "Scoring webhook asks by outcome: ok, cached, or the failure (timeout, error, status, malformed, breaker_open).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const webhookFailures = new Counter({
+    name: "riskgate_webhook_failures_total",
+    help: "Scoring webhook failures by kind (timeout, error, status, malformed, breaker_open); the route's failure mode decided.",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+  });
+  const webhookDuration = new Histogram({
+    name: "riskgate_webhook_duration_seconds",
+    help: "Scoring webhook calls that went out (not cache hits, not refused by the breaker), by outcome (ok, error).",
+    labelNames: ["outcome"] as const,
+    buckets: CALL_BUCKETS,
+    registers: [registry],
+  });
+  const webhookBreaker = new Gauge({
+    name: "riskgate_webhook_breaker_state",
+    help: "Scoring webhook circuit breaker: 0 closed, 1 half open, 2 open.",
+    aggregator: "max",
+    registers: [registry],
+  });
+  // source names come from the policy; bounded all the same
+  const sourceLabel = boundedLabel(64);
   // label children bound once: the hot calls then skip prom-client's label validation
   const durationBy = {
     allow: duration.labels("allow"),
@@ -129,12 +167,29 @@ export function createMetrics(): Metrics {
       });
       for (const r of verdict.reasons) reasons.inc({ reason: r.code, enforced: enforced.kind });
       durationBy[verdict.kind].observe(Number(event.durationNs) / 1e9);
+      const { external, webhook } = event.decision.timings;
+      if (external !== undefined) {
+        for (const o of external)
+          externalSources.inc({ source: sourceLabel(o.source), outcome: o.outcome });
+      }
+      if (webhook !== undefined) {
+        webhookCalls.inc({ outcome: webhook.outcome });
+        const failed = webhook.outcome !== "ok" && webhook.outcome !== "cached";
+        if (failed) webhookFailures.inc({ kind: webhook.outcome });
+        if (webhook.outcome !== "cached" && webhook.outcome !== "breaker_open") {
+          webhookDuration.observe(
+            { outcome: failed ? "error" : "ok" },
+            (webhook.end - webhook.start) / 1000,
+          );
+        }
+      }
     },
     storeCall(ms, ok) {
       (ok ? storeOk : storeFailed).observe(ms / 1000);
       if (!ok) storeErrors.inc();
     },
     breakerState: (state) => breaker.set(BREAKER[state]),
+    webhookBreakerState: (state) => webhookBreaker.set(BREAKER[state]),
     jwks: (event) => jwks.inc({ outcome: event === "refresh" ? "ok" : "error" }),
     tokenVerification: (ok) => verifications.inc({ outcome: ok ? "ok" : "error" }),
     policyReload: (ok) => reloads.inc({ outcome: ok ? "ok" : "error" }),

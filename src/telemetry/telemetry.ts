@@ -1,8 +1,8 @@
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { DestinationStream } from "pino";
+import type { BreakerState } from "../circuit-breaker.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { RiskgateError } from "../errors.js";
-import type { BreakerState } from "../state/guarded-store.js";
 import { type Audit, createAudit } from "./audit.js";
 import type { DecisionEvent } from "./decision-event.js";
 import type { Logger } from "./logger.js";
@@ -60,6 +60,8 @@ export interface TelemetryHooks {
   storeCall(ms: number, ok: boolean): void;
   /** The store circuit breaker changed state (the guarded store's `onStateChange`). */
   breakerState(state: BreakerState): void;
+  /** The scoring webhook's circuit breaker changed state. */
+  webhookBreakerState(state: BreakerState): void;
   /** A JWKS fetch refreshed the keys, or failed (the last good keys stay). */
   jwks(event: "refresh" | "failure"): void;
   /** A JWT's signature was checked (a cache miss): verified, or refused. */
@@ -140,6 +142,7 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
     ? {
         storeCall: metrics.storeCall,
         breakerState: metrics.breakerState,
+        webhookBreakerState: metrics.webhookBreakerState,
         jwks: metrics.jwks,
         tokenVerification: metrics.tokenVerification,
         policyReload: metrics.policyReload,
@@ -148,6 +151,7 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
     : {
         storeCall: noop,
         breakerState: noop,
+        webhookBreakerState: noop,
         jwks: noop,
         tokenVerification: noop,
         policyReload: noop,

@@ -226,6 +226,38 @@ export function createTracing(options: TracingOptions): Tracing {
         }
         child.end(epoch(store.end));
       }
+      const webhook = timings.webhook;
+      if (webhook !== undefined) {
+        const child = tracer.startSpan(
+          "riskgate.webhook",
+          { kind: SpanKind.CLIENT, startTime: epoch(webhook.start) },
+          ctx,
+        );
+        child.setAttribute("riskgate.webhook.outcome", webhook.outcome);
+        if (webhook.outcome !== "ok" && webhook.outcome !== "cached") {
+          child.setStatus({ code: SpanStatusCode.ERROR, message: `webhook ${webhook.outcome}` });
+        }
+        child.end(epoch(webhook.end));
+      }
+      // header and metadata sources are read in microseconds during the signals: one instant
+      // span each, so a trace shows what every tool in front said (or why it was ignored)
+      const at = store === undefined ? end : epoch(store.end);
+      for (const o of timings.external ?? []) {
+        tracer
+          .startSpan(
+            "riskgate.external_source",
+            {
+              kind: SpanKind.INTERNAL,
+              startTime: at,
+              attributes: {
+                "riskgate.external.source": o.source,
+                "riskgate.external.outcome": o.outcome,
+              },
+            },
+            ctx,
+          )
+          .end(at);
+      }
       if (isInternalError(event)) {
         span.setStatus({
           code: SpanStatusCode.ERROR,

@@ -81,6 +81,7 @@ export function toAccessRequest(
   const host = hostWithoutPort(http.host || headers.get(":authority") || headers.get("host") || "");
   const method = (http.method || headers.get(":method") || "GET").toUpperCase();
   const sourceIp = canonicalIp(attrs?.source?.address?.socket_address?.address);
+  const hops = forwardedChain(sourceIp, headers.get("x-forwarded-for"), options.trustedHops);
   return {
     id: http.id || headers.get("x-request-id") || randomUUID(),
     method,
@@ -88,7 +89,8 @@ export function toAccessRequest(
     path,
     query,
     headers,
-    clientIp: clientIp(sourceIp, headers.get("x-forwarded-for"), options.trustedHops),
+    clientIp: hops.client,
+    ...(hops.edge === undefined ? {} : { edgeProxy: hops.edge }),
     size: typeof http.size === "number" ? http.size : -1,
     principal: attrs?.source?.principal ?? "",
     sni: attrs?.tls_session?.sni ?? "",
@@ -188,19 +190,25 @@ export function canonicalIp(raw: string | undefined): string {
 }
 
 /**
- * The client IP. The chain is x-forwarded-for's entries followed by Envoy's source address;
- * `trustedHops` proxies sit at its right end, so the client is the entry just left of them.
- * A chain shorter than that did not come through the trusted proxies: the source address wins.
+ * The client IP and the trusted proxy it connected to. The chain is x-forwarded-for's entries
+ * followed by Envoy's source address; `trustedHops` proxies sit at its right end, so the client
+ * is the entry just left of them and the edge proxy the entry just right. A chain shorter than
+ * that did not come through the trusted proxies: the source address wins, and there is no edge.
  */
-function clientIp(sourceIp: string, xff: string | undefined, trustedHops: number): string {
-  if (trustedHops === 0 || xff === undefined) return sourceIp;
+function forwardedChain(
+  sourceIp: string,
+  xff: string | undefined,
+  trustedHops: number,
+): { client: string; edge?: string } {
+  if (trustedHops === 0 || xff === undefined) return { client: sourceIp };
   const chain = xff
     .split(",")
     .map((s) => canonicalIp(s))
     .filter((s) => s !== "");
   if (sourceIp !== "" && chain[chain.length - 1] !== sourceIp) chain.push(sourceIp);
   const index = chain.length - 1 - trustedHops;
-  return index >= 0 ? (chain[index] as string) : sourceIp;
+  if (index < 0) return { client: sourceIp };
+  return { client: chain[index] as string, edge: chain[index + 1] as string };
 }
 
 function readMetadata(

@@ -96,7 +96,7 @@ export function httpToAccessRequest(
     path,
     query,
     headers,
-    clientIp: clientIp(peer, headers, options.trustedHops),
+    ...forwardedChain(peer, headers, options.trustedHops),
     size: declaredSize(headers.get("content-length")),
     principal: "",
     sni: "",
@@ -213,17 +213,24 @@ function declaredSize(raw: string | undefined): number {
 /**
  * The client IP, as for gRPC: the chain is X-Forwarded-For's entries followed by what the
  * proxy itself saw (X-Real-IP, else the last X-Forwarded-For entry, else the peer), and
- * `trustedHops` proxies in front of the proxy sit at its right end.
+ * `trustedHops` proxies in front of the proxy sit at its right end; the outermost of them, the
+ * one the client connected to, is the edge proxy.
  */
-function clientIp(peer: string, headers: ReadonlyMap<string, string>, trustedHops: number): string {
+function forwardedChain(
+  peer: string,
+  headers: ReadonlyMap<string, string>,
+  trustedHops: number,
+): { clientIp: string; edgeProxy?: string } {
   const chain = (headers.get("x-forwarded-for") ?? "")
     .split(",")
     .map((s) => canonicalIp(s))
     .filter((s) => s !== "");
   const real = canonicalIp(headers.get("x-real-ip"));
   if (real !== "" && chain[chain.length - 1] !== real) chain.push(real);
-  if (chain.length === 0) return peer;
+  if (chain.length === 0) return { clientIp: peer };
   const seen = chain[chain.length - 1] as string;
   const index = chain.length - 1 - trustedHops;
-  return index >= 0 ? (chain[index] as string) : seen;
+  // a chain shorter than the hops did not come through them: no edge proxy to believe
+  if (index < 0 || trustedHops === 0) return { clientIp: seen };
+  return { clientIp: chain[index] as string, edgeProxy: chain[index + 1] as string };
 }

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type BreakerState, createGuardedStore } from "../../src/state/guarded-store.js";
+import type { BreakerState } from "../../src/circuit-breaker.js";
+import { createGuardedStore } from "../../src/state/guarded-store.js";
 import { createRedisStore, type StoreLogger } from "../../src/state/redis-store.js";
 import { freePort } from "../helpers/free-port.js";
 import { type RedisProcess, redisAvailable, startRedis } from "../helpers/redis-server.js";

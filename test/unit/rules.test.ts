@@ -38,6 +38,9 @@ const lists = {
 const claims = {
   owner: { sub: "u-owner", tier: "pro", org: "acme", amr: ["mfa"] },
   weak: { sub: "u-weak", tier: "pro", org: "acme", amr: ["pwd"] },
+  // a client-credentials token: the subject is the OAuth client itself
+  svc: { sub: "svc-sync", client_id: "svc-sync", tier: "pro", org: "acme" },
+  bare: { sub: "u-bare", tier: "pro", org: "acme" },
   // the owner after a new login, 20 minutes into the tests' clock
   fresh: {
     sub: "u-owner",
@@ -84,6 +87,31 @@ rules:
       "rule.travel-abroad",
     ]);
     expect(thief.score).toBeLessThan(85);
+  });
+
+  it("matches the client class: a script on a person's session, not an SDK's machine token", async () => {
+    const check = setup(`
+rules:
+  - name: script-on-session
+    when: { client_class: [browser], reasons_any: [request.automation] }
+    action: deny
+`);
+    const curl = new Map([["user-agent", "curl/8.11.1"]]);
+    const on = (token: string) => ({
+      headers: new Map([...curl, ["authorization", `Bearer ${token}`]]),
+    });
+    // the owner's token records an interactive login (amr): a person's session
+    expect(await check("owner", on("owner"))).toMatchObject({ kind: "deny", cause: "risk" });
+    // a client-credentials token with the same user agent is a machine: no rule, no points
+    const sdk = await check("svc", on("svc"));
+    expect(sdk.kind).toBe("allow");
+    expect(codes(sdk)).toEqual([]);
+    // a token of unknown class (no interactive login recorded, not the client): scored, not ruled
+    const unknown = await check("bare", on("bare"));
+    expect(codes(unknown)).toContain("request.automation");
+    expect(codes(unknown)).not.toContain("rule.script-on-session");
+    // the person in a browser: no automation, no rule
+    expect((await check("owner")).kind).toBe("allow");
   });
 
   it("takes the first matching rule, in order", async () => {
@@ -203,6 +231,27 @@ describe("the rules section is validated, with errors naming the path", () => {
     expect(
       issues("rules:\n  - { name: a, action: deny }\n  - { name: a, action: allow }\n"),
     ).toEqual(["rules[1].name"]);
+  });
+
+  it("refuses a reason code no signal can fire, which would silently disable the rule", () => {
+    expect(
+      issues(
+        "rules:\n  - { name: a, when: { reasons_all: [geo.impossible_travel, geo.impossible_trip] }, action: deny }\n",
+      ),
+    ).toEqual(["rules[0].when.reasons_all[1]"]);
+    // a placeholder of the registry is not a code
+    expect(
+      issues("rules:\n  - { name: a, when: { reasons_none: [rule.<name>] }, action: deny }\n"),
+    ).toEqual(["rules[0].when.reasons_none[0]"]);
+    // external.<name> only for names this policy's sources produce
+    expect(
+      issues("rules:\n  - { name: a, when: { reasons_any: [external.bot] }, action: deny }\n"),
+    ).toEqual(["rules[0].when.reasons_any[0]"]);
+    expect(
+      issues(
+        "rules:\n  - { name: a, when: { reasons_any: [external.webhook, ip.blocklisted] }, action: deny }\n",
+      ),
+    ).toEqual([]);
   });
 });
 

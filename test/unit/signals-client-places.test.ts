@@ -49,6 +49,10 @@ const claims: Record<string, Record<string, unknown> | IdentityOutcome> = {
     org: "acme",
   },
   person: { sub: "u-person", tier: "pro", org: "acme", amr: ["pwd"] },
+  // an unknown client: no class claim, no interactive login recorded, not the client itself
+  bare: { sub: "u-bare", tier: "pro", org: "acme" },
+  scraper2: { sub: "u-scraper2", tier: "pro", org: "acme", amr: ["mfa"] },
+  loggedIn: { sub: "u-in", tier: "pro", org: "acme", auth_time: TEST_NOW / 1000 - 60 },
   ent: { sub: "u-ent", tier: "enterprise", org: "big", amr: ["pwd"] },
   scraper: { sub: "u-scraper", tier: "free", org: "acme", amr: ["mfa"] },
   big: { sub: "u-big", tier: "enterprise", org: "big", amr: ["mfa"] },
@@ -63,6 +67,8 @@ const claims: Record<string, Record<string, unknown> | IdentityOutcome> = {
     auth_time: TEST_NOW / 1000 + 110,
   },
 };
+for (let i = 1; i <= 6; i++)
+  claims[`reader${i}`] = { sub: `u-reader-${i}`, tier: "pro", org: "acme", amr: ["mfa"] };
 for (let i = 1; i <= 25; i++)
   claims[`stuffed${i}`] = { sub: `victim-${i}`, tier: "pro", org: `o${i}` };
 
@@ -89,9 +95,15 @@ describe("client classes", () => {
       expect(codes(verdict)).toEqual([]);
       expect(verdict.kind).toBe("allow");
     }
-    // a person's password-only token with the same user agent still scores both
+    // a person's password-only token with the same user agent still scores both, and the
+    // demo policy's rule steps the script up
     const person = await check("person", { ua: "python-requests/2.32" });
-    expect(codes(person)).toEqual(["request.automation", "auth.weak"]);
+    expect(codes(person)).toEqual([
+      "request.automation",
+      "auth.weak",
+      "rule.automation-on-person-session",
+    ]);
+    expect(person.kind).toBe("challenge");
   });
 
   it("lets the route name the class (Envoy context_extensions)", async () => {
@@ -112,9 +124,27 @@ describe("client classes", () => {
       ["x-device-id", "dev-1"],
     ]);
     expect(codes(await check("web", { headers }))).toEqual(["auth.weak"]);
+    // a person's token (it records an interactive login: amr) is a browser-class session too
+    expect(codes(await check("person"))).toEqual(["device.missing", "auth.weak"]);
     // a machine token and an unknown client send no device id either: nothing
     expect(codes(await check("okta"))).toEqual([]);
-    expect(codes(await check("person"))).toEqual(["auth.weak"]);
+    expect(codes(await check("bare"))).toEqual(["auth.weak"]);
+  });
+
+  it("classes a token that records an interactive login (auth_time, amr) as a person's session", async () => {
+    const check = setup(withSignals("  device: { missing_points: 10 }\n"));
+    expect(codes(await check("loggedIn"))).toEqual(["device.missing", "auth.weak"]);
+    // machine evidence comes first: a client-credentials token stays a machine
+    expect(codes(await check("okta"))).toEqual([]);
+    // person_claims: [] turns this evidence off
+    const off = setup(
+      withSignals("  device: { missing_points: 10 }\n").replace(
+        "client_class: { enabled: true }",
+        "client_class: { enabled: true, person_claims: [] }",
+      ),
+    );
+    expect(codes(await off("loggedIn"))).toEqual(["auth.weak"]);
+    expect(codes(await off("person"))).toEqual(["auth.weak"]);
   });
 
   it("can be turned off: every signal applies again", async () => {
@@ -191,6 +221,45 @@ describe("distributed stuffing", () => {
 });
 
 describe("velocity that fits APIs", () => {
+  it("scores a new person's session at many times its class's pace, learning only from trusted requests", async () => {
+    const check = setup();
+    const at = (m: number) => ({ receivedAt: minutes(m), ua: "Mozilla/5.0" });
+    // three colleagues reading screens: under min_subjects (5), no population yet
+    for (let i = 1; i <= 3; i++) await check(`reader${i}`, at(0));
+    for (let k = 0; k < 35; k++) {
+      expect(codes(await check("pacer", at(0.5)))).not.toContain("velocity.population");
+    }
+    // six people, three requests each over four minutes: the class's average is 0.6 a minute
+    for (let m = 1; m <= 3; m++) {
+      for (let i = 1; i <= 6; i++) await check(`reader${i}`, at(m));
+    }
+    // a new token at 10x that average and at least 30 in the minute scores; the demo policy's
+    // rule steps it up. Its allowed requests counted toward the class, its refused ones do not
+    const details: string[] = [];
+    for (let k = 0; k < 40; k++) {
+      const v = await check("scraper2", at(4.5));
+      const pace = v.reasons.find((r) => r.code === "velocity.population");
+      if (k < 29) {
+        expect(pace).toBeUndefined();
+        expect(v.kind).toBe("allow");
+        continue;
+      }
+      expect(pace).toBeDefined();
+      expect(v.kind).toBe("challenge");
+      expect(codes(v)).toContain("rule.person-session-pace");
+      details.push(pace?.detail ?? "");
+    }
+    expect(new Set(details.map((d) => d.replace(/^\d+ per 60s /, ""))).size).toBe(1);
+    // the readers keep their pace: nothing
+    for (let i = 1; i <= 6; i++) {
+      expect(codes(await check(`reader${i}`, at(5)))).not.toContain("velocity.population");
+    }
+    // machine tokens are not measured against people (classes: [browser])
+    for (let k = 0; k < 40; k++) {
+      expect(codes(await check("okta", at(5.5)))).not.toContain("velocity.population");
+    }
+  });
+
   it("scores scraping paced just under the per-minute limit, once it is sustained", async () => {
     // free: 20 a minute; sustained: half of that kept up for an hour (600) scores
     const check = setup();
@@ -208,8 +277,8 @@ describe("velocity that fits APIs", () => {
   it("limits a client IP whatever the caller's tier", async () => {
     const check = setup(
       demoText.replace(
-        "velocity: { enabled: true, window_seconds: 60,",
-        "velocity: { enabled: true, ip_requests_per_window: 5, window_seconds: 60,",
+        "  velocity:\n    enabled: true\n",
+        "  velocity:\n    enabled: true\n    ip_requests_per_window: 5\n",
       ),
     );
     for (let i = 0; i < 5; i++) expect((await check("big")).kind).toBe("allow");

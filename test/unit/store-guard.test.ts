@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type BreakerState, createGuardedStore } from "../../src/state/guarded-store.js";
+import type { BreakerState } from "../../src/circuit-breaker.js";
+import { createGuardedStore } from "../../src/state/guarded-store.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store, StoreBatch, StoreResult } from "../../src/state/store.js";
 import { block, echoPair } from "../helpers/socket-reply.js";

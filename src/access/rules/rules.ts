@@ -5,7 +5,7 @@ import type { SignalContext } from "../signals/signal.js";
 /** What rules read: the request's signal context (facts) and what the signals found. */
 export type RuleInput = Pick<
   SignalContext,
-  "policy" | "req" | "caller" | "route" | "tierName" | "env" | "location"
+  "policy" | "req" | "caller" | "route" | "tierName" | "env" | "location" | "clientClass"
 >;
 
 /** The first enforcing rule that matched, and the shadow matches seen before it. */
@@ -81,6 +81,7 @@ const CONDITIONS: readonly ((
   (w, i) => w.anonymous === undefined || w.anonymous === i.caller.anonymous,
   (w, i) => w.amr_lacks === undefined || !w.amr_lacks.some((m) => i.caller.amr.includes(m)),
   (w, i) => w.acr === undefined || w.acr.includes(i.caller.acr),
+  (w, i) => w.client_class === undefined || w.client_class.includes(i.clientClass),
 ];
 
 function matches(

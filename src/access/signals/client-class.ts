@@ -21,7 +21,10 @@ export interface ClientClassInput {
  *    `idtyp: app`) holds one of the configured values;
  * 3. the subject is the OAuth client itself (`sub` equals `azp`/`client_id`/`cid`, or Auth0's
  *    `<client_id>@clients`): a client-credentials token, no person behind it;
- * 4. the token came from a cookie: a browser session.
+ * 4. the token came from a cookie: a browser session;
+ * 5. the token records an interactive login (one of `person_claims`, default OIDC `auth_time`
+ *    and `amr`: present only when an end-user authenticated, never on a client-credentials
+ *    grant): a person's session, classed `browser` whether the app is a web page or native.
  * Otherwise `unknown`, where every signal applies as it did before classes.
  */
 export function clientClassOf(cfg: ClientClassPolicy, input: ClientClassInput): ClientClass {
@@ -48,6 +51,10 @@ export function clientClassOf(cfg: ClientClassPolicy, input: ClientClassInput): 
     }
   }
   if (cfg.cookie_is_browser && input.source === "cookie") return "browser";
+  for (const path of cfg.person_claims) {
+    const value = claimAt(input.claims, path);
+    if (value !== undefined && value !== null && value !== "") return "browser";
+  }
   return "unknown";
 }
 

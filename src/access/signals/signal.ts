@@ -59,6 +59,18 @@ export interface SignalFinding {
   readonly throttle?: { readonly retryAfterSeconds: number; readonly reason: Reason };
   /** A refusal no score can outweigh (for example a denied country). */
   readonly block?: Reason;
+  /** What each external source said, for telemetry (see external-score.ts). */
+  readonly observations?: readonly ExternalObservation[];
+}
+
+/**
+ * One external source's outcome on one request: `scored` (mapped to a reason), `unmapped` (read,
+ * no band or label matched), `absent`, `untrusted` (a header not from the trusted proxy hops:
+ * ignored), `malformed` (not a number in range, not labels: ignored).
+ */
+export interface ExternalObservation {
+  readonly source: string;
+  readonly outcome: "scored" | "unmapped" | "absent" | "untrusted" | "malformed";
 }
 
 export const NOTHING: SignalFinding = Object.freeze({ reasons: [] });
@@ -114,6 +126,8 @@ export const tagOf = {
    * every `ip:` tag), like a client IP.
    */
   network: (prefix: string) => `ip:${prefix}`,
+  /** Every subject of one client class (population baselines): one shared key per class. */
+  population: (clientClass: string) => `pop:${clientClass}`,
 };
 
 export const NO_OPS: readonly StoreOp[] = Object.freeze([]);
