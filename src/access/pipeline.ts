@@ -47,6 +47,7 @@ import type {
   SignalFinding,
 } from "./signals/signal.js";
 import { stickyRisk } from "./signals/sticky-risk.js";
+import { stuffing } from "./signals/stuffing.js";
 import { usageAnomaly } from "./signals/usage-anomaly.js";
 import {
   deviceVelocity,
@@ -70,6 +71,7 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   populationPace,
   quota,
   failedAttempts,
+  stuffing,
   countryPolicy,
   impossibleTravel,
   newCountry,
@@ -372,6 +374,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     learned.ctx = ctx;
     learned.active = active;
     learned.stateRead = results !== undefined;
+    learned.results = results ?? NO_RESULTS;
+    learned.opsEnd = opsEnd;
     if (block !== undefined) {
       return deny({ ...who, reasons }, "risk", block);
     }
@@ -425,8 +429,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           verdict.kind === "challenge" || (verdict.kind === "deny" && verdict.cause === "risk"),
         sticky: enforced.reasons.some((r) => r.code === "risk.sticky"),
       };
-      for (const signal of active) {
-        if (signal.record !== undefined) ops.push(...signal.record(ctx, outcome));
+      const results = learned.results ?? NO_RESULTS;
+      for (let i = 0; i < active.length; i++) {
+        const signal = active[i] as Signal;
+        if (signal.record === undefined) continue;
+        const from = i === 0 ? 0 : (learned.opsEnd?.[i - 1] ?? 0);
+        const mine = results.slice(from, learned.opsEnd?.[i] ?? from);
+        ops.push(...signal.record(ctx, outcome, mine));
       }
     }
     const attempts = policy.doc.signals.failed_attempts;
@@ -504,6 +513,9 @@ interface Learned {
   active?: readonly Signal[];
   /** The deciding batch answered (false: the store failed and signals sat out). */
   stateRead?: boolean;
+  /** What the deciding batch read, and where each active signal's ops end in it. */
+  results?: readonly OpResult<StoreOp>[];
+  opsEnd?: readonly number[];
 }
 
 function failureModeOf(

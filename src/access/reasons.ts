@@ -47,6 +47,12 @@ export const REASONS = {
   "attempts.distinct_subjects_asn":
     "Many distinct subjects from one ASN (credential stuffing spread over a provider's addresses).",
   "attempts.new_tokens_ip": "Many distinct tokens first seen from one client IP in the window.",
+  "stuffing.org_new_country":
+    "A subject with no trusted sighting yet comes from a country no trusted member of its org has used.",
+  "stuffing.first_sighting_shared_ip":
+    "A subject with no trusted sighting yet comes from a client IP that carried another org's people in the window.",
+  "stuffing.many_orgs_ip":
+    "The client IP carried person tokens of many orgs in the window, and the subject is not trusted on its network.",
   "geo.country_denied": "The client IP's country is not allowed for the caller's tier.",
   "geo.unknown_location": "The client IP has no known location, on a sensitive route.",
   "geo.impossible_travel": "The subject moved between locations faster than max_kmh allows.",

@@ -433,6 +433,31 @@ const signals = z
         count_risk_refusals: z.boolean().default(true),
       })
       .prefault({}),
+    /**
+     * Credential stuffing judged against the population (signals/stuffing.ts): a never-trusted
+     * subject from a country its org never used, and one IP carrying many orgs' people.
+     */
+    stuffing: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        /** Points when a subject with no trusted sighting comes from a country no trusted member of its org used (0 = off). */
+        org_new_country_points: points.default(50),
+        /** Distinct orgs of person tokens from one IP in the window before it scores (0 = off). */
+        distinct_orgs_per_ip: z.number().int().nonnegative().default(3),
+        distinct_orgs_window_seconds: z.number().int().positive().default(86400),
+        distinct_orgs_points: points.default(50),
+        /** The same count for a subject with no trusted sighting at all (0 = off). */
+        first_sighting_orgs_per_ip: z.number().int().nonnegative().default(2),
+        first_sighting_points: points.default(50),
+        /** How long a subject's trusted networks and an org's trusted countries are remembered. */
+        remember_seconds: z.number().int().positive().default(7776000),
+        /** How long a subject must have been trusted before its requests teach its org. */
+        org_learning_seconds: z.number().int().nonnegative().default(3600),
+        max_subject_networks: z.number().int().positive().default(32),
+        max_org_countries: z.number().int().positive().default(64),
+        max_org_networks: z.number().int().positive().default(1024),
+      })
+      .prefault({}),
     geo: z
       .strictObject({
         enabled: z.boolean().default(true),

@@ -134,8 +134,9 @@ describe("defect 1: a refused request does not teach the profile", () => {
     expect(batches.map((b) => b.map((op) => op.op))).toEqual([
       // subject velocity (per window, sustained), pace against the population (own pace,
       // the class's trusted requests and subjects), failed attempts (5: per subject, per IP,
-      // subjects per IP and per network, tokens per IP), last sighting, known countries,
-      // usage baseline
+      // subjects per IP and per network, tokens per IP), stuffing (6: the subject's trusted
+      // networks, its org's countries and networks, orgs per IP, when it was first trusted and
+      // first refused), last sighting, known countries, usage baseline
       [
         "window",
         "window",
@@ -147,13 +148,19 @@ describe("defect 1: a refused request does not teach the profile", () => {
         "distinct",
         "distinct",
         "distinct",
+        "has",
+        "has",
+        "has",
+        "distinct",
+        "get",
+        "get",
         "get",
         "has",
         "baseline",
       ],
-      // the allowed request counts toward its class's population, and teaches its sighting
-      // and country
-      ["window", "swap", "member"],
+      // the allowed request counts toward its class's population; its network and first
+      // trusted time (a new subject teaches its org nothing yet), last sighting and country
+      ["window", "member", "swap", "swap", "member"],
     ]);
     const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
     expect(thief.kind).toBe("challenge");

@@ -115,6 +115,8 @@ export const failedAttempts: Signal = {
  * the IP too (a stuffer whose logins are valid is refused for risk, not for credentials).
  * A risk refusal is not counted against the subject: that would feed the subject's next score
  * with its own last refusal, a loop only a fresh authentication should break (sticky risk).
+ * Nor is one that carries `risk.sticky`: while sticky, the subject's refusals are not new
+ * evidence, and counting them would restart the loop through the IP's count.
  * Empty when the verdict is no such refusal.
  */
 export function failureRecord(
@@ -124,9 +126,13 @@ export function failureRecord(
 ): StoreOp[] {
   const credentials =
     verdict.kind === "deny" && (verdict.cause === "authentication" || verdict.cause === "license");
+  // a risk refusal of a subject already at sticky risk repeats the evidence its first refusal
+  // gave (that one was counted): counting it again would raise the IP's failures with the
+  // stickiness's own refusals, which refuse again after the stickiness ends, and so on
   const risk =
     cfg.count_risk_refusals &&
-    ((verdict.kind === "deny" && verdict.cause === "risk") || verdict.kind === "challenge");
+    ((verdict.kind === "deny" && verdict.cause === "risk") || verdict.kind === "challenge") &&
+    !verdict.reasons.some((r) => r.code === "risk.sticky");
   if (!credentials && !risk) return [];
   const windowSeconds = cfg.window_seconds;
   const windowMs = windowSeconds * 1000;

@@ -105,7 +105,12 @@ export interface Signal {
   enabled(ctx: SignalContext): boolean;
   ops?(ctx: SignalContext): readonly StoreOp[];
   evaluate(ctx: SignalContext, results: readonly OpResult<StoreOp>[]): SignalFinding;
-  record?(ctx: SignalContext, outcome: Outcome): readonly StoreOp[];
+  /** `results`: what its ops read before the verdict (empty when the store failed). */
+  record?(
+    ctx: SignalContext,
+    outcome: Outcome,
+    results?: readonly OpResult<StoreOp>[],
+  ): readonly StoreOp[];
 }
 
 /** Store key tags of plain values, for code that has no SignalContext (after a verdict). */

@@ -5,7 +5,9 @@ import { NO_OPS, NOTHING, type Signal, tags } from "./signal.js";
  * Sticky risk. A subject refused for risk (challenged, or denied with cause risk) stays at
  * raised risk for `duration_seconds`: each later request carries `risk.sticky` with `points`,
  * until a fresh authentication (`auth_time` after the refusal) clears it, as Entra ID
- * Protection remediates a risky user by MFA. Pair it with a rule (`reasons_any: [risk.sticky]`,
+ * Protection remediates a risky user by MFA. Machine tokens are exempt (nothing can log in
+ * again for them), and a refusal that carries `risk.sticky` is no new failed attempt
+ * (failed-attempts.ts), so stickiness cannot feed itself. Pair it with a rule (`reasons_any: [risk.sticky]`,
  * `action: challenge`) to force a challenge instead of adding points.
  *
  * Read before the verdict (`get`, in the deciding batch); written after it (`swap`, the
@@ -13,7 +15,12 @@ import { NO_OPS, NOTHING, type Signal, tags } from "./signal.js";
  */
 export const stickyRisk: Signal = {
   name: "risk.sticky",
-  enabled: (ctx) => ctx.policy.doc.signals.sticky_risk.enabled && !ctx.caller.anonymous,
+  // not on machine tokens: no person can step up for a client-credentials grant, so nothing
+  // could clear the stickiness before it expires, and an SDK or batch job would sit it out
+  enabled: (ctx) =>
+    ctx.policy.doc.signals.sticky_risk.enabled &&
+    !ctx.caller.anonymous &&
+    ctx.clientClass !== "machine",
   ops: (ctx) => [{ op: "get", key: { tag: tags.subject(ctx), name: "sticky" } }],
   evaluate(ctx, results) {
     const previous = (results[0] as SwapReading | undefined)?.previous ?? null;
