@@ -256,8 +256,8 @@ describe("challenge outcomes are counted for metrics", () => {
     const pow = setup("pow", 5, count);
     const c = await pow.challenge({ bits: 4 });
     const nonce = JSON.parse(Buffer.from(c.split(".")[1] ?? "", "base64url").toString()).nonce;
-    await pow.hit("POST", { c, answer: solvePow(nonce, 4) });
-    await pow.hit("POST", { c, answer: solvePow(nonce, 4) }); // spent
+    await pow.hit("POST", { c, answer: solvePow(nonce, 4) ?? "" });
+    await pow.hit("POST", { c, answer: solvePow(nonce, 4) ?? "" }); // spent
     await pow.hit("POST", { c: await pow.challenge({ bits: 20 }), answer: "0" });
     await pow.hit("POST", { c: await pow.challenge() }, { userAgent: "other" });
     await pow.hit("POST", { c: "not.a.challenge", answer: "0" });
