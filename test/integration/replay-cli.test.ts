@@ -180,8 +180,8 @@ describe("riskgate replay --against (what-if)", () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/what-if: 2000 decisions .*; [1-9]\d* changes?, 0 new allows/);
     expect(res.stdout).toMatch(/\nchange\s+count\n(\S+\s+\d+\n)*allow->challenge\s+\d+\n/);
-    expect(res.stdout).toMatch(/\nroute( +\S+->\S+)* {2}allow->challenge/);
-    expect(res.stdout).toMatch(/\ntier( +\S+->\S+)* {2}allow->challenge/);
+    expect(res.stdout).toMatch(/\nroute +(\S+->\S+ +)*allow->challenge/);
+    expect(res.stdout).toMatch(/\ntier +(\S+->\S+ +)*allow->challenge/);
     expect(res.stdout).toMatch(
       /\nreason \(\+ new, - gone, ~ points\)( +\S+->\S+)+\n~auth\.weak( +\d+)+\n/,
     );
@@ -248,7 +248,8 @@ describe("riskgate explain (CLI)", () => {
       /\nthresholds tier \w+, sensitivity \w+.*: challenge_at \d+, deny_at \d+/,
     );
     expect(res.code).toBe(/\nverdict +allow/.test(res.stdout) ? 0 : 1);
-    expect(res.stdout.split("\n").length).toBeLessThan(50);
+    // one tall screen: a line per stage, and per signal its reason and store ops
+    expect(res.stdout.split("\n").length).toBeLessThan(64);
   });
 
   it("explains a request id of a log with the state the lines before it built", async () => {

@@ -90,8 +90,9 @@ describe.runIf(available)("signals on real state (Redis)", () => {
       expect((await server.client.check(get(t))).status.code).toBe(grpc.status.OK);
       await settle();
       expect((await scripts()) - before).toBe(2);
-      // served with nothing to write after (no org, no geo): the deciding batch only
-      const lone = await server.token({ sub: "trips-lone", tier: "pro", amr: ["mfa"] });
+      // served with nothing to write after (no org, no geo, and a machine token: no
+      // population pace of people to count): the deciding batch only
+      const lone = await server.token({ sub: "trips-lone", client_id: "trips-lone", tier: "pro" });
       await server.client.check(get(lone));
       await settle();
       before = await scripts();
