@@ -133,7 +133,7 @@ describe("defect 1: a refused request does not teach the profile", () => {
     expect(first.kind).toBe("allow");
     expect(batches.map((b) => b.map((op) => op.op))).toEqual([
       // subject velocity (per window, sustained), pace against the population (own pace,
-      // the class's trusted requests and subjects), failed attempts (5: per subject, per IP,
+      // the class's trusted requests and subjects), a person's ceiling, failed attempts (5: per subject, per IP,
       // subjects per IP and per network, tokens per IP), stuffing (6: the subject's trusted
       // networks, its org's countries and networks, orgs per IP, when it was first trusted and
       // first refused), last sighting, known countries, usage baseline (read, not counted)
@@ -143,6 +143,7 @@ describe("defect 1: a refused request does not teach the profile", () => {
         "window",
         "window",
         "distinct",
+        "window",
         "window",
         "window",
         "distinct",
