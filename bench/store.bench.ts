@@ -54,6 +54,7 @@ function checkOps(i: number): StoreOp[] {
       bucketMs: 60_000,
       alpha: 0.1,
       ttlMs: 86_400_000,
+      cost: 0, // read before the verdict; counted after an allow
     },
   ];
 }

@@ -34,6 +34,8 @@ export const REASONS = {
     "The subject kept a high share of its tier's per-window limit busy for a long window (paced scraping).",
   "velocity.population":
     "The subject keeps many times the average pace of its client class's subjects (a new token scraping under the limit).",
+  "velocity.person_ceiling":
+    "A person's session (browser class) kept up more requests over a long window than a person reading screens can.",
   "velocity.ip_any_tier":
     "The client IP's request rate is over the limit that applies whatever the tier.",
   "quota.exceeded": "The org (or subject) used up its tier's quota for the day or month.",

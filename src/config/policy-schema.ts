@@ -379,6 +379,19 @@ const signals = z
             points: points.default(25),
           })
           .prefault({}),
+        /**
+         * A browser-class session's requests over a long window, whatever its tier
+         * (velocity.ts `personCeiling`): the floor when its class has no population to compare.
+         */
+        person_ceiling: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            window_seconds: z.number().int().positive().default(600),
+            /** Requests in the window above which the session scores. */
+            requests: z.number().int().positive().default(1200),
+            points: points.default(30),
+          })
+          .prefault({}),
       })
       .prefault({}),
     weak_auth: z

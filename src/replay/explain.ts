@@ -225,7 +225,7 @@ function describeOp(op: StoreOp): string {
     case "has":
       return `has ${key} ${op.member}`;
     case "baseline":
-      return `baseline ${key} (bucket ${op.bucketMs / 1000} s, alpha ${op.alpha})`;
+      return `baseline ${key} (+${op.cost}, bucket ${op.bucketMs / 1000} s, alpha ${op.alpha})`;
   }
 }
 

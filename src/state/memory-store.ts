@@ -227,7 +227,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       e.bucket = bucket;
       e.current = 0;
     }
-    e.current += 1;
+    e.current += op.cost;
     e.expiresAt = now + op.ttlMs;
     return { current: e.current, mean: e.mean, variance: e.variance, samples: e.samples };
   }

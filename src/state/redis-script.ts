@@ -123,7 +123,8 @@ for i = 1, #KEYS do
     local bucketMs = tonumber(ARGV[a + 1])
     local alpha = tonumber(ARGV[a + 2])
     local ttl = tonumber(ARGV[a + 3])
-    a = a + 4
+    local cost = tonumber(ARGV[a + 4])
+    a = a + 5
     local bucket = math.floor(now / bucketMs)
     local h = redis.call('HMGET', key, 'b', 'c', 'm', 'v', 'n')
     local b = tonumber(h[1])
@@ -147,7 +148,7 @@ for i = 1, #KEYS do
       for _ = 1, empty do fold(0) end
       b, c = bucket, 0
     end
-    c = c + 1
+    c = c + cost
     -- %.17g keeps every bit of the doubles (tostring would round to 14 digits)
     local ms, vs = string.format('%.17g', m), string.format('%.17g', v)
     redis.call('HSET', key, 'b', b, 'c', c, 'm', ms, 'v', vs, 'n', n)

@@ -51,7 +51,7 @@ const ENCODE: { readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>)
   get: () => ["g"],
   member: (op) => ["m", op.member, op.ttlMs, op.max],
   has: (op) => ["h", op.member],
-  baseline: (op) => ["b", op.bucketMs, op.alpha, op.ttlMs],
+  baseline: (op) => ["b", op.bucketMs, op.alpha, op.ttlMs, op.cost],
 };
 
 /** Most ops of background batches coalesced into one script. */

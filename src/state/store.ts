@@ -87,6 +87,8 @@ export interface MemberOp {
 /**
  * Request-rate baseline: counts requests per bucket; when a bucket closes its count updates
  * an exponentially weighted mean and variance (empty buckets in between count as zeros).
+ * `cost` is what this op adds to the open bucket: 0 reads (closed buckets still fold in), so a
+ * request can be judged against the baseline before the verdict and counted only after it.
  */
 export interface BaselineOp {
   readonly op: "baseline";
@@ -94,6 +96,7 @@ export interface BaselineOp {
   readonly bucketMs: number;
   readonly alpha: number;
   readonly ttlMs: number;
+  readonly cost: number;
 }
 
 export interface WindowReading {
@@ -113,7 +116,7 @@ export interface MemberReading {
   readonly size: number;
 }
 export interface BaselineReading {
-  /** Requests in the open bucket, this one included. */
+  /** Requests counted in the open bucket, this op's cost included. */
   readonly current: number;
   readonly mean: number;
   readonly variance: number;
@@ -213,6 +216,7 @@ function opProblem(op: StoreOp): string | undefined {
     case "baseline":
       if (!positiveInt(op.bucketMs)) return "bucketMs must be a positive integer";
       if (!(op.alpha > 0 && op.alpha <= 1)) return "alpha must be in (0, 1]";
+      if (!countInt(op.cost)) return "cost must be a non-negative integer";
       return positiveInt(op.ttlMs) ? undefined : "ttlMs must be a positive integer";
     default:
       return `unknown op "${String((op as { op: unknown }).op)}"`;

@@ -249,7 +249,8 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
     it("learns a request-rate baseline and shows a burst above it", async () => {
       const key = k("base");
       const bucketMs = 250;
-      const hit = () => exec([{ op: "baseline", key, bucketMs, alpha: 0.2, ttlMs: 60_000 }]);
+      const hit = () =>
+        exec([{ op: "baseline", key, bucketMs, alpha: 0.2, ttlMs: 60_000, cost: 1 }]);
       // each bucket's requests start just after its start, so none straddles a boundary
       await alignTo(bucketMs, 10);
       for (let b = 0; b < 12; b++) {
@@ -270,7 +271,8 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
     it("folds empty buckets in as zeros (EWMA mean and variance)", async () => {
       const key = k("base");
       const bucketMs = 200;
-      const hit = () => exec([{ op: "baseline", key, bucketMs, alpha: 0.5, ttlMs: 60_000 }]);
+      const hit = () =>
+        exec([{ op: "baseline", key, bucketMs, alpha: 0.5, ttlMs: 60_000, cost: 1 }]);
       await alignTo(bucketMs, 20);
       for (let b = 0; b < 3; b++) {
         for (let i = 0; i < 4; i++) await hit();
@@ -285,6 +287,21 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(r).toEqual({ current: 1, mean: 1, variance: 3, samples: 5 });
     });
 
+    it("reads a baseline without counting (cost 0): only a counted request teaches it", async () => {
+      const key = k("base");
+      const bucketMs = 200;
+      const op = (cost: number) =>
+        exec([{ op: "baseline", key, bucketMs, alpha: 0.5, ttlMs: 60_000, cost }]);
+      await alignTo(bucketMs, 20);
+      for (let i = 0; i < 3; i++) await op(1);
+      // a refused burst: read before each verdict, never counted after it
+      for (let i = 0; i < 10; i++) expect((await op(0)).results[0]).toMatchObject({ current: 3 });
+      await alignTo(bucketMs, 20);
+      // the closed bucket folds in on a read too, with the 3 counted requests only
+      const r = (await op(0)).results[0];
+      expect(r).toEqual({ current: 0, mean: 3, variance: 0, samples: 1 });
+    });
+
     it("answers a mixed batch aligned with its ops, across tags", async () => {
       const tag = `mix-${Date.now()}`;
       const { results } = await exec([
@@ -293,7 +310,14 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
         { op: "member", key: k("countries", tag), member: "FR", ttlMs: 60_000, max: 8 },
         { op: "count", key: k("quota", `other-${tag}`), cost: 5, ttlMs: 60_000 },
         { op: "distinct", key: k("subjects", `ip-${tag}`), member: "alice", windowMs: 60_000 },
-        { op: "baseline", key: k("base", tag), bucketMs: 60_000, alpha: 0.1, ttlMs: 60_000 },
+        {
+          op: "baseline",
+          key: k("base", tag),
+          bucketMs: 60_000,
+          alpha: 0.1,
+          ttlMs: 60_000,
+          cost: 1,
+        },
         { op: "window", key: k("vel", `ip-${tag}`), windowMs: 60_000, cost: 3 },
       ]);
       expect(results[0]).toMatchObject({ count: 1 });
@@ -317,8 +341,11 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
         exec([{ op: "window", key: { tag: "", name: "vel" }, windowMs: 1000, cost: 1 }]),
       ).rejects.toThrow(/tag/);
       await expect(
-        exec([{ op: "baseline", key, bucketMs: 1000, alpha: 1.5, ttlMs: 1000 }]),
+        exec([{ op: "baseline", key, bucketMs: 1000, alpha: 1.5, ttlMs: 1000, cost: 1 }]),
       ).rejects.toThrow(/alpha/);
+      await expect(
+        exec([{ op: "baseline", key, bucketMs: 1000, alpha: 0.5, ttlMs: 1000, cost: -1 }]),
+      ).rejects.toThrow(/cost/);
       const read = await exec([{ op: "window", key, windowMs: 60_000, cost: 0 }]);
       expect(read.results[0].count).toBe(0);
     });

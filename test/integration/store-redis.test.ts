@@ -87,6 +87,7 @@ describe.runIf(available)("Redis store (single server)", () => {
         bucketMs: 60_000,
         alpha: 0.1,
         ttlMs: 60_000,
+        cost: 1,
       },
       { op: "count", key: { tag: "o:acme", name: "quota:2026-11" }, cost: 1, ttlMs: 60_000 },
     ];

@@ -133,16 +133,17 @@ describe("defect 1: a refused request does not teach the profile", () => {
     expect(first.kind).toBe("allow");
     expect(batches.map((b) => b.map((op) => op.op))).toEqual([
       // subject velocity (per window, sustained), pace against the population (own pace,
-      // the class's trusted requests and subjects), failed attempts (5: per subject, per IP,
+      // the class's trusted requests and subjects), a person's ceiling, failed attempts (5: per subject, per IP,
       // subjects per IP and per network, tokens per IP), stuffing (6: the subject's trusted
       // networks, its org's countries and networks, orgs per IP, when it was first trusted and
-      // first refused), last sighting, known countries, usage baseline
+      // first refused), last sighting, known countries, usage baseline (read, not counted)
       [
         "window",
         "window",
         "window",
         "window",
         "distinct",
+        "window",
         "window",
         "window",
         "distinct",
@@ -159,8 +160,9 @@ describe("defect 1: a refused request does not teach the profile", () => {
         "baseline",
       ],
       // the allowed request counts toward its class's population; its network and first
-      // trusted time (a new subject teaches its org nothing yet), last sighting and country
-      ["window", "member", "swap", "swap", "member"],
+      // trusted time (a new subject teaches its org nothing yet), last sighting and country,
+      // and one request in its usage baseline
+      ["window", "member", "swap", "swap", "member", "baseline"],
     ]);
     const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
     expect(thief.kind).toBe("challenge");

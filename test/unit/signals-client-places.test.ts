@@ -274,6 +274,30 @@ describe("velocity that fits APIs", () => {
     expect(seen.at(-1)).toContain("velocity.sustained");
   });
 
+  it("steps up a person's session over its ceiling with no population to compare, never a machine token", async () => {
+    // alone at night: under min_subjects, the pace against the population is silent; an
+    // enterprise limit (3,000 a minute) is far away at 130 a minute
+    const check = setup();
+    const at = (k: number) => ({ receivedAt: minutes(k / 130), ua: "Mozilla/5.0" });
+    for (let k = 0; k < 1200; k++) {
+      const v = await check("big", at(k));
+      expect(codes(v)).not.toContain("velocity.person_ceiling");
+      expect(v.kind).toBe("allow");
+    }
+    const over = await check("big", at(1200));
+    expect(over.reasons.find((r) => r.code === "velocity.person_ceiling")).toMatchObject({
+      points: 30,
+      detail: "1201/1200 per 600s",
+    });
+    expect(over.kind).toBe("challenge");
+    expect(codes(over)).toContain("rule.person-session-pace");
+    // an SDK's client-credentials token may keep that pace (pro: under 80% of 300 a minute)
+    for (let k = 0; k < 1300; k++) {
+      const v = await check("okta", { receivedAt: minutes(20 + k / 200) });
+      expect(codes(v)).not.toContain("velocity.person_ceiling");
+    }
+  });
+
   it("limits a client IP whatever the caller's tier", async () => {
     const check = setup(
       demoText.replace(

@@ -269,16 +269,30 @@ describe("usage anomaly", () => {
     expect(isAnomalous({ current: 35, mean: 20, variance: 25, samples: 30 }, 4)).toBe(false);
     // a flat baseline still needs more than `sigmas` requests above the mean
     expect(isAnomalous({ current: 23, mean: 20, variance: 0, samples: 30 }, 4)).toBe(false);
+    // the store's reading is before this request: 199 counted, this one makes 200
     const c = ctx();
     expect(
-      usageAnomaly.evaluate(c, [{ current: 200, mean: 20, variance: 25, samples: 30 }]).reasons,
+      usageAnomaly.evaluate(c, [{ current: 199, mean: 20, variance: 25, samples: 30 }]).reasons,
     ).toEqual([{ code: "usage.anomaly", points: 20, detail: "200 vs mean 20.0" }]);
     expect(
-      usageAnomaly.evaluate(c, [{ current: 200, mean: 20, variance: 25, samples: 3 }]).reasons,
+      usageAnomaly.evaluate(c, [{ current: 199, mean: 20, variance: 25, samples: 3 }]).reasons,
     ).toEqual([]);
     expect(
-      usageAnomaly.evaluate(c, [{ current: 15, mean: 1, variance: 0, samples: 30 }]).reasons,
+      usageAnomaly.evaluate(c, [{ current: 14, mean: 1, variance: 0, samples: 30 }]).reasons,
     ).toEqual([]);
+  });
+
+  it("reads the baseline before the verdict and counts only a trusted request after it", () => {
+    const c = ctx();
+    const [read] = usageAnomaly.ops?.(c) ?? [];
+    expect(read).toMatchObject({ op: "baseline", key: { name: "base" }, cost: 0 });
+    const trusted = usageAnomaly.record?.(c, { served: true, trusted: true }) ?? [];
+    expect(trusted).toEqual([{ ...read, cost: 1 }]);
+    // refused, or served without trust (shadow mode, a header-style challenge): not learnt
+    expect(usageAnomaly.record?.(c, { served: false, trusted: false, riskRefusal: true })).toEqual(
+      [],
+    );
+    expect(usageAnomaly.record?.(c, { served: true, trusted: false })).toEqual([]);
   });
 });
 

@@ -113,7 +113,7 @@ describe("memory store specifics", () => {
 
   it("caps a long silence at 1000 empty buckets", async () => {
     const store = createMemoryStore();
-    const op = { op: "baseline", key, bucketMs: 1000, alpha: 0.01, ttlMs: 1e12 } as const;
+    const op = { op: "baseline", key, bucketMs: 1000, alpha: 0.01, ttlMs: 1e12, cost: 1 } as const;
     await store.exec({ ops: [op], now: 0 });
     const r = await store.exec({ ops: [op], now: 1e9 }); // a million buckets later
     expect(r.results[0].samples).toBe(1001);

@@ -1,33 +1,29 @@
-import type { BaselineReading } from "../../state/store.js";
-import { NOTHING, type Signal, tags } from "./signal.js";
+import type { BaselineOp, BaselineReading } from "../../state/store.js";
+import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
 
 /**
  * Usage anomaly: the subject's requests in the current bucket against its own moving baseline
  * (EWMA mean and variance of past buckets, kept in the store). A burst more than `sigmas`
  * standard deviations above its usual rate scores even under the tier's hard limit.
+ *
+ * The baseline learns only from trusted requests (allowed, decided on the store's state):
+ * it is read before the verdict (cost 0, this request added in the comparison) and counted
+ * after an allow. A refused burst is evidence against the subject, not its new normal: a
+ * scraper or an insider challenged for a burst cannot raise its own mean until the burst
+ * looks usual (DESIGN.md section 6; issue 14 defect 1 for the rest of the profile).
  */
 export const usageAnomaly: Signal = {
   name: "usage.anomaly",
   enabled: (ctx) => ctx.policy.doc.signals.usage_anomaly.enabled && !ctx.caller.anonymous,
-  ops(ctx) {
-    const cfg = ctx.policy.doc.signals.usage_anomaly;
-    return [
-      {
-        op: "baseline",
-        key: { tag: tags.subject(ctx), name: "base" },
-        bucketMs: cfg.bucket_seconds * 1000,
-        alpha: cfg.alpha,
-        // remember the baseline for about 1/alpha buckets of silence, at least a day
-        ttlMs: Math.max(86_400_000, (cfg.bucket_seconds * 1000) / cfg.alpha),
-      },
-    ];
-  },
+  ops: (ctx) => [baselineOp(ctx, 0)],
+  record: (ctx, outcome) => (outcome.trusted ? [baselineOp(ctx, 1)] : NO_OPS),
   evaluate(ctx, results) {
     const cfg = ctx.policy.doc.signals.usage_anomaly;
-    const b = results[0] as BaselineReading | undefined;
-    if (b === undefined || b.samples < cfg.min_samples || b.current < cfg.min_requests) {
-      return NOTHING;
-    }
+    const read = results[0] as BaselineReading | undefined;
+    if (read === undefined) return NOTHING;
+    // read only: this request is not in the open bucket yet
+    const b: BaselineReading = { ...read, current: read.current + 1 };
+    if (b.samples < cfg.min_samples || b.current < cfg.min_requests) return NOTHING;
     return isAnomalous(b, cfg.sigmas)
       ? {
           reasons: [
@@ -41,6 +37,20 @@ export const usageAnomaly: Signal = {
       : NOTHING;
   },
 };
+
+/** The subject's baseline op: a read (cost 0) before the verdict, a count (1) after an allow. */
+function baselineOp(ctx: SignalContext, cost: number): BaselineOp {
+  const cfg = ctx.policy.doc.signals.usage_anomaly;
+  return {
+    op: "baseline",
+    key: { tag: tags.subject(ctx), name: "base" },
+    bucketMs: cfg.bucket_seconds * 1000,
+    alpha: cfg.alpha,
+    // remember the baseline for about 1/alpha buckets of silence, at least a day
+    ttlMs: Math.max(86_400_000, (cfg.bucket_seconds * 1000) / cfg.alpha),
+    cost,
+  };
+}
 
 /** True when `current` is more than `sigmas` deviations above the mean (deviation at least 1). */
 export function isAnomalous(b: BaselineReading, sigmas: number): boolean {

@@ -152,6 +152,31 @@ export const sustainedVelocity = windowLimit({
 });
 
 /**
+ * A person's ceiling: a browser-class session (an interactive login, signals/client-class.ts)
+ * over `person_ceiling.requests` in `person_ceiling.window_seconds`, whatever its tier. The
+ * pace against the population (population-pace.ts) is silent when its class has too few
+ * subjects to average (a quiet night, a small deployment); a person reading screens does not
+ * keep two requests a second going for ten minutes at any hour. Machine tokens are exempt (an
+ * SDK or a batch job may). It scores (`points`); a rule can challenge on it. Counts every
+ * request the subject sends, like the subject's own velocity window.
+ */
+export const personCeiling = windowLimit({
+  code: "velocity.person_ceiling",
+  tag: tags.subject,
+  keyName: "pce",
+  attempts: true,
+  limit(ctx) {
+    const cfg = ctx.policy.doc.signals.velocity.person_ceiling;
+    return cfg.enabled && ctx.clientClass === "browser" && !ctx.caller.anonymous
+      ? cfg.requests
+      : undefined;
+  },
+  windowSeconds: (ctx) => ctx.policy.doc.signals.velocity.person_ceiling.window_seconds,
+  throttles: false,
+  overPoints: (ctx) => ctx.policy.doc.signals.velocity.person_ceiling.points,
+});
+
+/**
  * A client IP's limit whatever the caller's tier (`signals.velocity.ip_requests_per_window`):
  * an attacker holding an enterprise token does not get the enterprise IP budget. Counts
  * served requests in its own window, like the tier's IP limit.
