@@ -1,5 +1,5 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
 import { freePort, waitForPort } from "../helpers/free-port.js";
+import { findProxy, startCaddy, startNginx } from "../helpers/proxies.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
@@ -15,16 +16,9 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
  * headers it received. Under CI=true a missing proxy fails the run; elsewhere it is skipped.
  */
 
-function findBinary(name: string, packages: string): string | undefined {
-  for (const candidate of [name, `/usr/sbin/${name}`, `/usr/bin/${name}`]) {
-    try {
-      execFileSync(candidate, ["-v"], { stdio: "ignore", timeout: 10_000 });
-      return candidate;
-    } catch (err) {
-      // caddy has no -v flag but answers `version`
-      if ((err as { status?: number }).status !== undefined && name === "caddy") return candidate;
-    }
-  }
+function findBinary(name: "nginx" | "caddy", packages: string): string | undefined {
+  const found = findProxy(name);
+  if (found !== undefined) return found;
   const message = `${name} is not installed; the forward-auth e2e test needs it (Debian: apt-get install ${packages})`;
   if (process.env.CI === "true") throw new Error(message);
   console.warn(`SKIPPED: ${message}`);
@@ -78,62 +72,19 @@ async function startEcho(): Promise<{ server: Server; port: number; seen: string
   return { server, port: (server.address() as { port: number }).port, seen };
 }
 
-function startNginx(dir: string, listen: number, riskgate: number, upstream: number) {
-  const site = readFileSync("proxies/nginx/riskgate.conf", "utf8")
-    .replace("server 127.0.0.1:9192;", `server 127.0.0.1:${riskgate};`)
-    .replace("server 127.0.0.1:8080;", `server 127.0.0.1:${upstream};`)
-    .replace("listen 127.0.0.1:8000;", `listen 127.0.0.1:${listen};`);
-  writeFileSync(join(dir, "riskgate.conf"), site);
-  for (const t of ["body", "proxy", "fastcgi", "uwsgi", "scgi"]) mkdirSync(join(dir, t));
-  writeFileSync(
-    join(dir, "nginx.conf"),
-    `daemon off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  include ${dir}/riskgate.conf;
-}
-`,
-  );
-  return spawn(
-    NGINX as string,
-    ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-}
-
-function startCaddy(dir: string, listen: number, riskgate: number, upstream: number) {
-  return spawn(
-    CADDY as string,
-    ["run", "--config", "proxies/caddy/Caddyfile", "--adapter", "caddyfile"],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        HOME: dir,
-        XDG_DATA_HOME: join(dir, "data"),
-        XDG_CONFIG_HOME: join(dir, "config"),
-        RISKGATE_PROXY_PORT: String(listen),
-        RISKGATE_HTTP: `127.0.0.1:${riskgate}`,
-        RISKGATE_UPSTREAM: `127.0.0.1:${upstream}`,
-      },
-    },
-  );
-}
-
 const proxies = [
-  { name: "nginx", binary: NGINX, start: startNginx },
-  { name: "Caddy", binary: CADDY, start: startCaddy },
+  {
+    name: "nginx",
+    binary: NGINX,
+    start: (dir: string, listen: number, riskgate: number, upstream: number) =>
+      startNginx(NGINX as string, dir, listen, riskgate, upstream),
+  },
+  {
+    name: "Caddy",
+    binary: CADDY,
+    start: (dir: string, listen: number, riskgate: number, upstream: number) =>
+      startCaddy(CADDY as string, dir, listen, riskgate, upstream),
+  },
 ] as const;
 
 describe.skipIf(NGINX === undefined && CADDY === undefined)(
