@@ -331,23 +331,7 @@ async function onlyWebhook(): Promise<void> {
     execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
   const keysDir = join(work, "keys");
   const webhook = await webhookRows(await benchKeys(keysDir), benchEnv(keysDir));
-  process.stdout.write(`${webhook.markdown}\n`);
-  let old = "# Benchmarks\n";
-  try {
-    old = readFileSync("BENCHMARKS.md", "utf8");
-  } catch {
-    // no file yet
-  }
-  const at = old.indexOf("\n## Scoring webhook");
-  const next = at === -1 ? -1 : old.indexOf("\n## ", at + 1);
-  const replay = old.indexOf("\n## Replay");
-  const [head, tail] =
-    at !== -1
-      ? [old.slice(0, at), next === -1 ? "" : old.slice(next)]
-      : replay !== -1
-        ? [old.slice(0, replay), old.slice(replay)]
-        : [old, ""];
-  writeFileSync("BENCHMARKS.md", `${head.trimEnd()}\n\n${webhook.markdown}${tail}`);
+  rewriteSection("\n## Scoring webhook", webhook.markdown);
   if (webhook.failed > 0) {
     process.stderr.write(`${webhook.failed} webhook-row Checks failed or were not allowed\n`);
     process.exitCode = 1;
@@ -361,14 +345,26 @@ async function onlyHttp(): Promise<void> {
     execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
   const keysDir = join(work, "keys");
   const http = await httpRows(await benchKeys(keysDir), benchEnv(keysDir));
-  process.stdout.write(`${http.markdown}\n`);
+  rewriteSection("\n## HTTP forward-auth", http.markdown);
+  if (http.failed > 0) {
+    process.stderr.write(`${http.failed} HTTP requests failed or were not allowed\n`);
+    process.exitCode = 1;
+  }
+}
+
+/**
+ * Prints a section's new markdown and puts it into BENCHMARKS.md in place of the section that
+ * starts with `heading` (or before the Replay section, or at the end), leaving the rest as it is.
+ */
+function rewriteSection(heading: string, markdown: string): void {
+  process.stdout.write(`${markdown}\n`);
   let old = "# Benchmarks\n";
   try {
     old = readFileSync("BENCHMARKS.md", "utf8");
   } catch {
     // no file yet
   }
-  const at = old.indexOf("\n## HTTP forward-auth");
+  const at = old.indexOf(heading);
   const next = at === -1 ? -1 : old.indexOf("\n## ", at + 1);
   const replay = old.indexOf("\n## Replay");
   const [head, tail] =
@@ -377,11 +373,7 @@ async function onlyHttp(): Promise<void> {
       : replay !== -1
         ? [old.slice(0, replay), old.slice(replay)]
         : [old, ""];
-  writeFileSync("BENCHMARKS.md", `${head.trimEnd()}\n\n${http.markdown}${tail}`);
-  if (http.failed > 0) {
-    process.stderr.write(`${http.failed} HTTP requests failed or were not allowed\n`);
-    process.exitCode = 1;
-  }
+  writeFileSync("BENCHMARKS.md", `${head.trimEnd()}\n\n${markdown}${tail}`);
 }
 
 async function main(): Promise<void> {
