@@ -13,6 +13,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 import { closedLoop, quantileMs } from "./load.js";
 import { BENCH_POLICY } from "./workload.js";
 
@@ -156,20 +157,19 @@ function since(
 
 /** bench/policy.yaml with its read route asking a webhook that answers `{"score":5}` (0 points). */
 export function webhookPolicy(base: string, url: string): string {
-  const last = "    entitlement: api.read";
-  if (!base.trimEnd().endsWith(last))
-    throw new Error(`bench/policy.yaml no longer ends with "${last}"`);
-  return `${base.trimEnd()}
-    scoring_webhook: true
-signals:
-  scoring_webhook:
-    enabled: true
-    url: ${url}
-    timeout_ms: 80
-    cache: { ttl_seconds: 0 }
-failure:
-  budget_ms: 150
-`;
+  const doc = parseDocument(base);
+  const routes = doc.get("routes") as YAMLSeq<YAMLMap> | undefined;
+  const read = routes?.items.find((r) => r.get("name") === "api-read");
+  if (read === undefined) throw new Error('bench/policy.yaml has no route named "api-read"');
+  read.set("scoring_webhook", true);
+  doc.setIn(["signals", "scoring_webhook"], {
+    enabled: true,
+    url,
+    timeout_ms: 80,
+    cache: { ttl_seconds: 0 },
+  });
+  doc.setIn(["failure", "budget_ms"], 150);
+  return doc.toString();
 }
 
 const show = (counts: Record<string, number>) =>
