@@ -6,7 +6,9 @@
  * off (`ttl_seconds: 0`), so every Check makes a call: the worst case. With a closed loop, 50 ms
  * of service latency caps Check/s at the Checks in flight / 0.05 s (Little's law), so the 50 ms
  * row shows that the wait is asynchronous (throughput follows concurrency, not the CPU) and
- * what it adds to p99.
+ * what it adds to p99. The light-load rows send one Check at a time: what one call adds, without
+ * the queueing a saturated closed loop puts in front of every call (which times calls out and
+ * opens the breaker: then the route's failure mode answers, as configured).
  */
 import { once } from "node:events";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -84,6 +86,7 @@ export async function webhookBench(deps: WebhookBenchDeps): Promise<WebhookBench
     const run = async (
       scenario: string,
       { port, metrics }: { port: number; metrics: number },
+      light = false,
     ): Promise<WebhookRow> => {
       const before = calls;
       const decisionsBefore = await counter(metrics, "riskgate_decisions_total", "decision");
@@ -91,9 +94,10 @@ export async function webhookBench(deps: WebhookBenchDeps): Promise<WebhookBench
       const r = await closedLoop({
         port,
         bodies: [deps.body],
-        connections: deps.connections,
-        streams: deps.streams,
-        seconds: deps.seconds,
+        // light: one Check at a time, so the row shows the time the call adds, not queueing
+        connections: light ? 1 : deps.connections,
+        streams: light ? 1 : deps.streams,
+        seconds: light ? Math.min(5, deps.seconds) : deps.seconds,
         order: "sequential",
       });
       return {
@@ -117,6 +121,13 @@ export async function webhookBench(deps: WebhookBenchDeps): Promise<WebhookBench
     for (const ms of LATENCIES) {
       delayMs = ms;
       rows.push(await run(`webhook on, service answers in ${ms} ms`, on));
+    }
+    rows.push(await run("light load, one Check at a time: webhook off", off, true));
+    for (const ms of LATENCIES) {
+      delayMs = ms;
+      rows.push(
+        await run(`light load, one Check at a time: service answers in ${ms} ms`, on, true),
+      );
     }
     // a Check the server denied is an OK gRPC call: the decision counters tell
     const notAllowed = rows.reduce(
