@@ -75,14 +75,16 @@ export const sessionBinding: Signal = {
   record(ctx, outcome, results) {
     const ttlMs = ctx.policy.doc.signals.session_binding.remember_seconds * 1000;
     const bound = previous(results, 0);
+    const now = String(Math.floor(ctx.now / 1000));
     if (bound === null) {
-      return outcome.trusted
-        ? [{ op: "swap", key: key(ctx, "bound"), value: ctx.deviceId, ttlMs }]
-        : NO_OPS;
+      if (!outcome.trusted) return NO_OPS;
+      return [
+        { op: "swap", key: key(ctx, "bound"), value: ctx.deviceId, ttlMs },
+        { op: "swap", key: key(ctx, "bound-seen"), value: now, ttlMs },
+      ];
     }
     if (bound !== ctx.deviceId) return NO_OPS;
     // the bound device is back: a device that used the session since then interleaves with it
-    const now = String(Math.floor(ctx.now / 1000));
     const ops: StoreOp[] = [{ op: "swap", key: key(ctx, "bound-seen"), value: now, ttlMs }];
     const other = lastDevice(previous(results, 3));
     if (other !== undefined && other !== ctx.deviceId) {
