@@ -38,6 +38,7 @@ import { places } from "./signals/places.js";
 import { populationPace } from "./signals/population-pace.js";
 import { requestShape } from "./signals/request-shape.js";
 import { routeSensitivity } from "./signals/sensitivity.js";
+import { sessionBinding } from "./signals/session-binding.js";
 import type {
   ExternalObservation,
   Outcome,
@@ -81,6 +82,7 @@ export const DEFAULT_SIGNALS: readonly Signal[] = [
   ipReputation,
   hostingAsn,
   newDevice,
+  sessionBinding,
   devicePosture,
   deviceMissing,
   usageAnomaly,

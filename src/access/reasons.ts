@@ -65,6 +65,8 @@ export const REASONS = {
   "ip.allowlisted": "The client IP is on an allow list (lowers the score).",
   "ip.hosting_asn": "The client IP belongs to a hosting or datacenter network.",
   "device.new": "The subject uses a device id it was not seen with before.",
+  "session.device_mismatch":
+    "The login session is used from a device other than the one it is bound to, while that device uses it too.",
   "device.posture": "The device posture header is missing or not compliant.",
   "device.no_mtls": "The connection carries no mTLS client identity.",
   "device.missing": "A browser session (by its client class) sent no device id.",

@@ -517,6 +517,16 @@ const signals = z
         max_known_networks: z.number().int().positive().max(1000).default(32),
       })
       .prefault({}),
+    session_binding: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        points: points.default(50),
+        /** Another device within this many seconds of the bound device is parallel use. */
+        concurrent_seconds: seconds.default(300),
+        /** How long a session's binding is kept (a day: a long identity-provider session). */
+        remember_seconds: z.number().int().positive().default(86400),
+      })
+      .prefault({}),
     new_country: z
       .strictObject({
         enabled: z.boolean().default(true),

@@ -217,6 +217,25 @@ describe("IP reputation and hosting ASN", () => {
       [],
     );
   });
+
+  it("does not count a hosting network's location as the person's travel or country (a VPN exit)", () => {
+    const berlin = "52.5200,13.4050," + String(NOW / 1000 - 600) + ",DE";
+    const vpn = { asn: 16509, country: "NL", latitude: 52.37, longitude: 4.9 };
+    const home = { asn: 3320, country: "NL", latitude: 52.37, longitude: 4.9 };
+    const read = [{ previous: berlin }];
+    const trusted = { served: true, trusted: true };
+    const onVpn = ctx({ policy, env, location: vpn });
+    expect(impossibleTravel.evaluate(onVpn, read).reasons).toEqual([]);
+    expect(impossibleTravel.record?.(onVpn, trusted)).toEqual([]);
+    expect(newCountry.enabled(onVpn)).toBe(false);
+    // the same place on a residential network is travel and a new country
+    const there = ctx({ policy, env, location: home });
+    expect(impossibleTravel.evaluate(there, read).reasons.map((r) => r.code)).toEqual([
+      "geo.impossible_travel",
+    ]);
+    expect(impossibleTravel.record?.(there, trusted)).toHaveLength(1);
+    expect(newCountry.enabled(there)).toBe(true);
+  });
 });
 
 describe("devices", () => {

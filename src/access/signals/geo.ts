@@ -2,7 +2,7 @@ import { distanceKm } from "../../geo/distance.js";
 import type { GeoLocation } from "../../geo/geo-reader.js";
 import type { SwapReading } from "../../state/store.js";
 import { newMember } from "./new-member.js";
-import { NO_OPS, NOTHING, type Signal, tags } from "./signal.js";
+import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
 
 const NOWHERE: GeoLocation = Object.freeze({});
 
@@ -63,6 +63,18 @@ function parseSighting(value: string | null): { lat: number; lon: number; at: nu
 }
 
 /**
+ * The client IP is on a hosting network (the policy's `signals.hosting_asn` list, when on): a
+ * company VPN's or a proxy's exit, whose location is the data centre's, not the person's.
+ * Entra ID's atypical travel ignores such VPN false positives; `ip.hosting_asn` scores them.
+ */
+function onHostingNetwork(ctx: SignalContext): boolean {
+  const cfg = ctx.policy.doc.signals.hosting_asn;
+  const asn = ctx.location()?.asn;
+  if (!cfg.enabled || cfg.file === undefined || asn === undefined) return false;
+  return ctx.env.asnList(cfg.file)?.has(asn) ?? false;
+}
+
+/**
  * Impossible travel: the subject's last trusted sighting (location and time) is read before
  * the verdict; the great-circle speed from it to this request above `max_kmh` scores. Hops
  * shorter than `min_distance_km` are geo-database noise; the first sighting is not travel.
@@ -78,7 +90,7 @@ export const impossibleTravel: Signal = {
   },
   ops: (ctx) => [{ op: "get", key: { tag: tags.subject(ctx), name: "loc" } }],
   record(ctx, outcome) {
-    if (!outcome.trusted) return NO_OPS;
+    if (!outcome.trusted || onHostingNetwork(ctx)) return NO_OPS;
     const cfg = ctx.policy.doc.signals.impossible_travel;
     return [
       {
@@ -95,6 +107,7 @@ export const impossibleTravel: Signal = {
     if (previous === undefined || loc?.latitude === undefined || loc.longitude === undefined) {
       return NOTHING;
     }
+    if (onHostingNetwork(ctx)) return NOTHING;
     const cfg = ctx.policy.doc.signals.impossible_travel;
     const km = distanceKm(
       { latitude: previous.lat, longitude: previous.lon },
@@ -117,13 +130,16 @@ export const impossibleTravel: Signal = {
   },
 };
 
-/** New country: the country joins the subject's bounded set; a new one (not the first) scores. */
+/**
+ * New country: the country joins the subject's bounded set; a new one (not the first) scores.
+ * A hosting network's country is its data centre's (a VPN exit): it neither scores nor teaches.
+ */
 export const newCountry = newMember({
   code: "geo.new_country",
   set: "countries",
   section: "new_country",
   max: "max_countries",
   points: "points",
-  member: (ctx) => ctx.location()?.country,
+  member: (ctx) => (onHostingNetwork(ctx) ? undefined : ctx.location()?.country),
   detail: true,
 });

@@ -1,0 +1,95 @@
+import type { StoreOp, SwapReading } from "../../state/store.js";
+import { tokenIdOf } from "./places.js";
+import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
+
+/**
+ * The login session a token belongs to: the OIDC `sid` claim, else the subject and its
+ * `auth_time` (a refreshed token keeps the login's `auth_time`), else the token itself.
+ */
+export function sessionIdOf(ctx: SignalContext): string {
+  const { sid, auth_time: authTime } = ctx.claims;
+  if (typeof sid === "string" && sid !== "") return `sid:${sid}`;
+  if (typeof authTime === "number") return `at:${authTime}`;
+  return `tok:${tokenIdOf(ctx)}`;
+}
+
+/** Store keys of one session, all in the subject's slot. */
+const key = (ctx: SignalContext, what: "bound" | "last" | "bound-seen" | "intruder") => ({
+  tag: tags.subject(ctx),
+  name: `sb:${what}:${sessionIdOf(ctx)}`,
+});
+
+/** "device,epochSeconds" of the session's latest request. */
+function lastDevice(value: string | null | undefined): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  const comma = value.lastIndexOf(",");
+  return comma <= 0 ? undefined : value.slice(0, comma);
+}
+
+const previous = (results: readonly unknown[] | undefined, i: number): string | null =>
+  (results?.[i] as SwapReading | undefined)?.previous ?? null;
+
+/**
+ * Session bound to its device (the idea of Entra ID token protection and of DPoP, RFC 9449):
+ * a login session is bound to the device id of its first trusted request. Another device
+ * presenting the same session scores when the bound device is using it at the same time: it
+ * made a request within `concurrent_seconds`, or it came back after the other device appeared
+ * (the two interleave; that device stays marked for the rest of the session). That is a
+ * session token copied to another machine (an infostealer, an AitM relay) and replayed while
+ * the owner keeps working, often through a residential proxy in the owner's country so that no
+ * geo signal fires. A person who carries a session from one of its devices to another (a
+ * phone on the train, the laptop at the office) uses one at a time and is not blamed.
+ * Every request counts as a sighting, refused ones too; only a trusted (enforced allow)
+ * request binds a session.
+ */
+export const sessionBinding: Signal = {
+  name: "session.device_mismatch",
+  enabled: (ctx) =>
+    ctx.policy.doc.signals.session_binding.enabled && !ctx.caller.anonymous && ctx.deviceId !== "",
+  ops: (ctx) => [
+    { op: "get", key: key(ctx, "bound") },
+    { op: "get", key: key(ctx, "bound-seen") },
+    { op: "get", key: key(ctx, "intruder") },
+    {
+      op: "swap",
+      key: key(ctx, "last"),
+      value: `${ctx.deviceId},${Math.floor(ctx.now / 1000)}`,
+      ttlMs: ctx.policy.doc.signals.session_binding.remember_seconds * 1000,
+    },
+  ],
+  evaluate(ctx, results) {
+    const bound = previous(results, 0);
+    if (bound === null || bound === ctx.deviceId) return NOTHING;
+    const cfg = ctx.policy.doc.signals.session_binding;
+    if (previous(results, 2) === ctx.deviceId) {
+      const detail = "interleaved with the bound device";
+      return { reasons: [{ code: "session.device_mismatch", points: cfg.points, detail }] };
+    }
+    const seen = Number(previous(results, 1) ?? Number.NaN);
+    if (Number.isFinite(seen) && ctx.now / 1000 - seen <= cfg.concurrent_seconds) {
+      const detail = "bound device active";
+      return { reasons: [{ code: "session.device_mismatch", points: cfg.points, detail }] };
+    }
+    return NOTHING;
+  },
+  record(ctx, outcome, results) {
+    const ttlMs = ctx.policy.doc.signals.session_binding.remember_seconds * 1000;
+    const bound = previous(results, 0);
+    const now = String(Math.floor(ctx.now / 1000));
+    if (bound === null) {
+      if (!outcome.trusted) return NO_OPS;
+      return [
+        { op: "swap", key: key(ctx, "bound"), value: ctx.deviceId, ttlMs },
+        { op: "swap", key: key(ctx, "bound-seen"), value: now, ttlMs },
+      ];
+    }
+    if (bound !== ctx.deviceId) return NO_OPS;
+    // the bound device is back: a device that used the session since then interleaves with it
+    const ops: StoreOp[] = [{ op: "swap", key: key(ctx, "bound-seen"), value: now, ttlMs }];
+    const other = lastDevice(previous(results, 3));
+    if (other !== undefined && other !== ctx.deviceId) {
+      ops.push({ op: "swap", key: key(ctx, "intruder"), value: other, ttlMs });
+    }
+    return ops;
+  },
+};
