@@ -221,44 +221,54 @@ describe("distributed stuffing", () => {
 });
 
 describe("velocity that fits APIs", () => {
-  it("scores a new person's session at many times its class's pace, learning only from trusted requests", async () => {
-    const check = setup();
-    const at = (m: number) => ({ receivedAt: minutes(m), ua: "Mozilla/5.0" });
-    // three colleagues reading screens: under min_subjects (5), no population yet
-    for (let i = 1; i <= 3; i++) await check(`reader${i}`, at(0));
-    for (let k = 0; k < 35; k++) {
-      expect(codes(await check("pacer", at(0.5)))).not.toContain("velocity.population");
-    }
-    // six people, three requests each over four minutes: the class's average is 0.6 a minute
-    for (let m = 1; m <= 3; m++) {
-      for (let i = 1; i <= 6; i++) await check(`reader${i}`, at(m));
-    }
-    // a new token at 10x that average and at least 30 in the minute scores; the demo policy's
-    // rule steps it up. Its allowed requests counted toward the class, its refused ones do not
-    const details: string[] = [];
-    for (let k = 0; k < 40; k++) {
-      const v = await check("scraper2", at(4.5));
-      const pace = v.reasons.find((r) => r.code === "velocity.population");
-      if (k < 29) {
-        expect(pace).toBeUndefined();
-        expect(v.kind).toBe("allow");
-        continue;
+  // with a per-subject limit, subject velocity counts the window the pace reads; without one
+  // (no requests_per_window), the pace counts it itself
+  const noSubjectLimit = demoText.replace("    limits: { requests_per_window: 300 }\n", "");
+  it.each([
+    ["a per-subject limit", demoText],
+    ["no per-subject limit", noSubjectLimit],
+  ])(
+    "scores a new person's session at many times its class's pace, learning only from trusted requests (%s)",
+    async (_, policyText) => {
+      if (policyText !== demoText) expect(policyText).not.toContain("{ requests_per_window: 300 }");
+      const check = setup(policyText);
+      const at = (m: number) => ({ receivedAt: minutes(m), ua: "Mozilla/5.0" });
+      // three colleagues reading screens: under min_subjects (5), no population yet
+      for (let i = 1; i <= 3; i++) await check(`reader${i}`, at(0));
+      for (let k = 0; k < 35; k++) {
+        expect(codes(await check("pacer", at(0.5)))).not.toContain("velocity.population");
       }
-      expect(pace).toBeDefined();
-      expect(v.kind).toBe("challenge");
-      expect(codes(v)).toContain("rule.person-session-pace");
-      details.push(pace?.detail ?? "");
-    }
-    expect(new Set(details.map((d) => d.replace(/^\d+ per 60s /, ""))).size).toBe(1);
-    // the readers keep their pace: nothing
-    for (let i = 1; i <= 6; i++) {
-      expect(codes(await check(`reader${i}`, at(5)))).not.toContain("velocity.population");
-    }
-    // machine tokens are not measured against people (classes: [browser])
-    for (let k = 0; k < 40; k++) {
-      expect(codes(await check("okta", at(5.5)))).not.toContain("velocity.population");
-    }
-  });
+      // six people, three requests each over four minutes: the class's average is 0.6 a minute
+      for (let m = 1; m <= 3; m++) {
+        for (let i = 1; i <= 6; i++) await check(`reader${i}`, at(m));
+      }
+      // a new token at 10x that average and at least 30 in the minute scores; the demo policy's
+      // rule steps it up. Its allowed requests counted toward the class, its refused ones do not
+      const details: string[] = [];
+      for (let k = 0; k < 40; k++) {
+        const v = await check("scraper2", at(4.5));
+        const pace = v.reasons.find((r) => r.code === "velocity.population");
+        if (k < 29) {
+          expect(pace).toBeUndefined();
+          expect(v.kind).toBe("allow");
+          continue;
+        }
+        expect(pace).toBeDefined();
+        expect(v.kind).toBe("challenge");
+        expect(codes(v)).toContain("rule.person-session-pace");
+        details.push(pace?.detail ?? "");
+      }
+      expect(new Set(details.map((d) => d.replace(/^\d+ per 60s /, ""))).size).toBe(1);
+      // the readers keep their pace: nothing
+      for (let i = 1; i <= 6; i++) {
+        expect(codes(await check(`reader${i}`, at(5)))).not.toContain("velocity.population");
+      }
+      // machine tokens are not measured against people (classes: [browser])
+      for (let k = 0; k < 40; k++) {
+        expect(codes(await check("okta", at(5.5)))).not.toContain("velocity.population");
+      }
+    },
+  );
 
   it("scores scraping paced just under the per-minute limit, once it is sustained", async () => {
     // free: 20 a minute; sustained: half of that kept up for an hour (600) scores

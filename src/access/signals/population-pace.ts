@@ -1,5 +1,6 @@
 import type { CountReading, StoreOp, WindowReading } from "../../state/store.js";
-import { NO_OPS, NOTHING, type Signal, type SignalContext, tagOf, tags } from "./signal.js";
+import { NO_OPS, NOTHING, type Signal, type SignalContext, tagOf } from "./signal.js";
+import { subjectWindowOp } from "./velocity.js";
 
 /**
  * Pace against the population: the subject's requests in the velocity window against the
@@ -28,7 +29,9 @@ export const populationPace: Signal = {
       cfg.classes.includes(ctx.clientClass)
     );
   },
-  ops: (ctx) => [ownPace(ctx), classServed(ctx, 0), classSubjects(ctx)],
+  // (enabled only with signals.velocity on, so subject velocity runs before it when the tier
+  // has a per-subject limit, and subjectWindowOp reads its count)
+  ops: (ctx) => [subjectWindowOp(ctx), classServed(ctx, 0), classSubjects(ctx)],
   record: (ctx, outcome) => (outcome.trusted ? [classServed(ctx, 1)] : NO_OPS),
   evaluate(ctx, results) {
     const cfg = ctx.policy.doc.signals.velocity.population;
@@ -52,12 +55,6 @@ export const populationPace: Signal = {
     };
   },
 };
-
-/** The subject's own pace: every request it sends, refused ones too. */
-function ownPace(ctx: SignalContext): StoreOp {
-  const windowMs = ctx.policy.doc.signals.velocity.window_seconds * 1000;
-  return { op: "window", key: { tag: tags.subject(ctx), name: "pace" }, windowMs, cost: 1 };
-}
 
 /** The class's trusted requests: read before the verdict, counted after an allow. */
 function classServed(ctx: SignalContext, cost: number): StoreOp {

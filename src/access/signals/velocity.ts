@@ -34,6 +34,23 @@ function velocity(
   });
 }
 
+/**
+ * The subject's own velocity window (every request it sends, refused ones too) as a later
+ * signal of the same batch reads it: read after subject velocity counted this request into it
+ * (cost 0), or counted here (cost 1) when subject velocity does not run for this caller (its
+ * tier has no per-subject limit). One counter either way, never a second one of the same count.
+ * The caller's signal must come after `subjectVelocity` in the signal list.
+ */
+export function subjectWindowOp(ctx: SignalContext): StoreOp {
+  const counted = ctx.tier.limits?.requests_per_window !== undefined;
+  return {
+    op: "window",
+    key: { tag: tags.subject(ctx), name: "vel" },
+    windowMs: ctx.policy.doc.signals.velocity.window_seconds * 1000,
+    cost: counted ? 0 : 1,
+  };
+}
+
 export const subjectVelocity = velocity(
   "velocity.subject",
   "requests_per_window",
