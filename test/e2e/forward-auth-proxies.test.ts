@@ -1,12 +1,13 @@
 import type { ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer, type IncomingHttpHeaders, request, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
 import { freePort, waitForPort } from "../helpers/free-port.js";
+import { type HttpReply, httpCall } from "../helpers/http-call.js";
 import { findProxy, startCaddy, startNginx } from "../helpers/proxies.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
@@ -28,37 +29,9 @@ function findBinary(name: "nginx" | "caddy", packages: string): string | undefin
 const NGINX = findBinary("nginx", "nginx-light (or nginx)");
 const CADDY = findBinary("caddy", "caddy");
 
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** One HTTP/1.1 request with the path sent exactly as given (no dot-segment cleanup). */
-function call(port: number, path: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        method: "GET",
-        headers: { host: "api.example.com", ...headers },
-        agent: false,
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          body += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
-}
+/** One request as a client of api.example.com sends it (the path exactly as given). */
+const call = (port: number, path: string, headers: Record<string, string> = {}) =>
+  httpCall(port, path, { host: "api.example.com", ...headers });
 
 /** The echo upstream: answers every request with the headers and target it received. */
 async function startEcho(): Promise<{ server: Server; port: number; seen: string[] }> {
@@ -219,7 +192,7 @@ describe.skipIf(NGINX === undefined && CADDY === undefined)(
 
         it("throttle is a 429 with Retry-After", async () => {
           const token = await s.token({ sub: `vel-${proxy.name}`, tier: "free", amr: ["mfa"] });
-          let r: Reply | undefined;
+          let r: HttpReply | undefined;
           for (let i = 0; i < 30; i++) {
             r = await call(port, "/v1/items", { authorization: `Bearer ${token}` });
             if (r.status !== 200) break;

@@ -1,4 +1,3 @@
-import { request } from "node:http";
 import { connect } from "node:net";
 import { Writable } from "node:stream";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -8,33 +7,8 @@ import { createLogger } from "../../src/telemetry/logger.js";
 import { createTelemetry, type Telemetry } from "../../src/telemetry/telemetry.js";
 import { ServingStatus } from "../../src/transport/health.js";
 import { startHttpAuthz } from "../../src/transport/http-authz.js";
+import { httpCall } from "../helpers/http-call.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function call(
-  port: number,
-  path: string,
-  headers: Record<string, string> = {},
-  method = "GET",
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, method, headers, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => {
-        body += c;
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 /** Raw bytes to the listener; resolves with whatever it answers before closing. */
 function raw(port: number, bytes: string): Promise<string> {
@@ -93,12 +67,12 @@ describe("HTTP forward-auth listener", () => {
   });
 
   it("serves /healthz, and /readyz follows the serving state (drain)", async () => {
-    expect((await call(port, "/healthz")).status).toBe(200);
-    expect((await call(port, "/readyz")).status).toBe(200);
+    expect((await httpCall(port, "/healthz")).status).toBe(200);
+    expect((await httpCall(port, "/readyz")).status).toBe(200);
     s.app.health.set(ServingStatus.NOT_SERVING);
     try {
-      expect((await call(port, "/readyz")).status).toBe(503);
-      expect((await call(port, "/healthz")).status).toBe(200);
+      expect((await httpCall(port, "/readyz")).status).toBe(503);
+      expect((await httpCall(port, "/healthz")).status).toBe(200);
     } finally {
       s.app.health.set(ServingStatus.SERVING);
     }
@@ -106,7 +80,7 @@ describe("HTTP forward-auth listener", () => {
 
   it("decides Envoy's HTTP ext_authz: original method, path after the prefix, removals", async () => {
     const token = await s.token({ sub: "ann", tier: "pro", amr: ["mfa"] });
-    const r = await call(
+    const r = await httpCall(
       port,
       "/auth/envoy/v1/items?x=1",
       { authorization: `Bearer ${token}`, host: "api.example.com", "x-riskgate-admin": "yes" },
@@ -118,26 +92,26 @@ describe("HTTP forward-auth listener", () => {
       "x-riskgate-tier": "pro",
       "x-envoy-auth-headers-to-remove": "x-riskgate-admin",
     });
-    const get = await call(port, "/auth/envoy/billing", { authorization: `Bearer ${token}` });
+    const get = await httpCall(port, "/auth/envoy/billing", { authorization: `Bearer ${token}` });
     expect(get.status).toBe(403);
   });
 
   it("answers bad input with a 400, a deny and a reason code", async () => {
-    const unknown = await call(port, "/auth");
+    const unknown = await httpCall(port, "/auth");
     expect(unknown.status).toBe(400);
     expect(JSON.parse(unknown.body)).toMatchObject({
       decision: "deny",
       reasons: [{ code: "request.unknown_dialect" }],
     });
-    const missing = await call(port, "/auth/forward", { "x-forwarded-method": "GET" });
+    const missing = await httpCall(port, "/auth/forward", { "x-forwarded-method": "GET" });
     expect(missing.status).toBe(400);
     expect(JSON.parse(missing.body)).toMatchObject({
       reasons: [{ code: "request.malformed" }],
       error: "x-forwarded-uri is missing",
     });
-    const both = await call(port, "/auth", { ...forward("/v1"), "x-original-uri": "/v1" });
+    const both = await httpCall(port, "/auth", { ...forward("/v1"), "x-original-uri": "/v1" });
     expect(both.status).toBe(400);
-    const body = await call(port, "/auth/forward", {
+    const body = await httpCall(port, "/auth/forward", {
       ...forward("/v1"),
       "content-length": "999999999",
     });
@@ -151,13 +125,13 @@ describe("HTTP forward-auth listener", () => {
     );
     expect(big).toMatch(/^HTTP\/1\.1 431/);
     expect(await raw(port, "\x16\x03\x01garbage\r\n\r\n")).toMatch(/^HTTP\/1\.1 400/);
-    expect((await call(port, "/healthz")).status).toBe(200);
+    expect((await httpCall(port, "/healthz")).status).toBe(200);
   });
 
   it("emits the same decision telemetry as gRPC, with transport http and the proxy's trace", async () => {
     const token = await s.token({ sub: "tim", tier: "pro", amr: ["mfa"] });
     const trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    const r = await call(port, "/auth/forward", {
+    const r = await httpCall(port, "/auth/forward", {
       ...forward("/v1/items", { "x-request-id": "http-trace-1" }),
       authorization: `Bearer ${token}`,
       traceparent: `00-${trace}-00f067aa0ba902b7-01`,
@@ -191,7 +165,7 @@ describe("HTTP forward-auth listener", () => {
       ready: () => true,
     });
     try {
-      const r = await call(server.port, "/auth/forward", forward("/v1/items"));
+      const r = await httpCall(server.port, "/auth/forward", forward("/v1/items"));
       expect(r.status).toBe(403);
       expect(JSON.parse(r.body)).toMatchObject({ reasons: [{ code: "request.untrusted_proxy" }] });
     } finally {
