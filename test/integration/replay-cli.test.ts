@@ -45,6 +45,16 @@ function policy(name: string, edit: (text: string) => string = (t) => t): string
   return file;
 }
 
+/** The demo policy with password-only logins weighing 45 points: it only ever refuses more. */
+function stricterPolicy(name: string): string {
+  return policy(name, (t) =>
+    t.replace(
+      "weak_auth: { enabled: true, strong_amr: [mfa, hwk, otp], points: 10",
+      "weak_auth: { enabled: true, strong_amr: [mfa, hwk, otp], points: 45",
+    ),
+  );
+}
+
 const lineAt = (n: number) => readFileSync(input, "utf8").split("\n")[n] as string;
 
 /** The first line from `n` on that reaches the signals: an authenticated GET of /v1/items. */
@@ -157,12 +167,7 @@ describe("riskgate replay --against (what-if)", () => {
   });
 
   it("exits 0 when the new policy only refuses more, and counts the flips", async () => {
-    const stricter = policy("stricter.yaml", (t) =>
-      t.replace(
-        "weak_auth: { enabled: true, strong_amr: [mfa, hwk, otp], points: 10",
-        "weak_auth: { enabled: true, strong_amr: [mfa, hwk, otp], points: 45",
-      ),
-    );
+    const stricter = stricterPolicy("stricter.yaml");
     const res = await cli([
       "replay",
       "--policy",
@@ -326,12 +331,7 @@ describe("the what-if HTML report in a real headless Chromium", () => {
   it("is self-contained and renders its charts", async () => {
     expect(present, `${chromium} is missing (apt-get install chromium)`).toBe(true);
     const html = join(work, "report.html");
-    const stricter = policy("stricter2.yaml", (t) =>
-      t.replace(
-        "weak_auth: { enabled: true, strong_amr: [mfa, hwk, otp], points: 10",
-        "weak_auth: { enabled: true, strong_amr: [mfa, hwk, otp], points: 45",
-      ),
-    );
+    const stricter = stricterPolicy("stricter2.yaml");
     const res = await cli([
       "replay",
       "--policy",
