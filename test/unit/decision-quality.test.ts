@@ -1,16 +1,13 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createPipeline } from "../../src/access/pipeline.js";
-import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
 import { signalDataGaps } from "../../src/access/signals/signal-data.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store, StoreBatch, StoreOp } from "../../src/state/store.js";
-import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
-import { fakeIdentifier } from "../helpers/fake-identifier.js";
+import { TEST_NOW } from "../helpers/access-request.js";
 import { fixedGeo } from "../helpers/fixed-geo.js";
+import { codes, minutes, pipelineCheck } from "../helpers/pipeline-check.js";
 
 // Issue 14, "Decision quality": the four named defects, over the whole pipeline with real
 // (memory) state. Redis runs the same store ops through the contract suite.
@@ -56,18 +53,8 @@ function countingStore(inner: Store, hold = false) {
 }
 
 function setup(policyText = demoText, store: Store = createMemoryStore()) {
-  const runtime = runtimeOf(parsePolicy(policyText, "t.yaml"), fakeIdentifier(claims));
-  const pipeline = createPipeline({ store, clock: () => TEST_NOW, geo });
-  let n = 0;
-  return async (token: string, over: Partial<AccessRequest> = {}) => {
-    const headers = new Map([["authorization", `Bearer ${token}`]]);
-    const req = accessRequest({ id: `r${++n}`, headers, ...over });
-    return (await pipeline.evaluate(runtime, req)).verdict;
-  };
+  return pipelineCheck(policyText, { claims, geo, store });
 }
-
-const codes = (v: { reasons: readonly { code: string }[] }) => v.reasons.map((r) => r.code);
-const minutes = (m: number) => TEST_NOW + m * 60_000;
 
 describe("defect 1: a refused request does not teach the profile", () => {
   it("keeps a thief abroad risky, and the owner at home", async () => {

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
-import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { PolicyError } from "../../src/errors.js";
@@ -12,6 +11,7 @@ import { createMemoryStore } from "../../src/state/memory-store.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 import { fixedGeo } from "../helpers/fixed-geo.js";
+import { codes, minutes, pipelineCheck } from "../helpers/pipeline-check.js";
 
 // Issue 14, item 1: "a signal cannot throttle, challenge or deny by itself, and signals cannot
 // be combined". The `rules:` table, over the whole pipeline with real (memory) state and lists.
@@ -54,21 +54,12 @@ const claims = {
 function setup(extra: string, signals = "") {
   const text =
     (signals === "" ? demoText : demoText.replace(/^signals:\n/m, `signals:\n${signals}`)) + extra;
-  const runtime = runtimeOf(parsePolicy(text, "t.yaml"), fakeIdentifier(claims), {
-    ipList: (f) => lists[f as keyof typeof lists],
-    asnList: () => undefined,
+  return pipelineCheck(text, {
+    claims,
+    geo,
+    lists: { ipList: (f) => lists[f as keyof typeof lists], asnList: () => undefined },
   });
-  const pipeline = createPipeline({ store: createMemoryStore(), clock: () => TEST_NOW, geo });
-  let n = 0;
-  return async (token: string, over: Partial<AccessRequest> = {}) => {
-    const headers = new Map([["authorization", `Bearer ${token}`]]);
-    const req = accessRequest({ id: `r${++n}`, headers, ...over });
-    return (await pipeline.evaluate(runtime, req)).verdict;
-  };
 }
-
-const codes = (v: { reasons: readonly { code: string }[] }) => v.reasons.map((r) => r.code);
-const minutes = (m: number) => TEST_NOW + m * 60_000;
 
 describe("rules force an outcome the score would not", () => {
   it("denies when two signals fire together, though their points stay under deny_at", async () => {

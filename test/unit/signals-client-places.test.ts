@@ -1,16 +1,12 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { IdentityOutcome } from "../../src/access/identity.js";
-import { createPipeline } from "../../src/access/pipeline.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
 import { networkOf } from "../../src/access/signals/network.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
-import { createMemoryStore } from "../../src/state/memory-store.js";
-import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
-import { fakeIdentifier } from "../helpers/fake-identifier.js";
+import { TEST_NOW } from "../helpers/access-request.js";
 import { fixedGeo } from "../helpers/fixed-geo.js";
+import { codes, minutes, pipelineCheck } from "../helpers/pipeline-check.js";
 
 // Issue 14: client classes, one token in many places, distributed stuffing. Whole pipeline,
 // real (memory) state; the store ops they use (distinct, has, member) run against Redis in the
@@ -73,19 +69,13 @@ for (let i = 1; i <= 25; i++)
   claims[`stuffed${i}`] = { sub: `victim-${i}`, tier: "pro", org: `o${i}` };
 
 function setup(policyText = demoText) {
-  const runtime = runtimeOf(parsePolicy(policyText, "t.yaml"), fakeIdentifier(claims));
-  const pipeline = createPipeline({ store: createMemoryStore(), clock: () => TEST_NOW, geo });
-  let n = 0;
-  return async (token: string, over: Partial<AccessRequest> & { ua?: string } = {}) => {
-    const headers = new Map([["authorization", `Bearer ${token}`]]);
-    if (over.ua !== undefined) headers.set("user-agent", over.ua);
-    const req = accessRequest({ id: `r${++n}`, headers, ...over });
-    return (await pipeline.evaluate(runtime, req)).verdict;
+  const check = pipelineCheck(policyText, { claims, geo });
+  return (token: string, over: Partial<AccessRequest> & { ua?: string } = {}) => {
+    const { ua, ...rest } = over;
+    if (ua === undefined) return check(token, rest);
+    return check(token, { ...rest, headers: new Map([["user-agent", ua]]) });
   };
 }
-
-const codes = (v: { reasons: readonly { code: string }[] }) => v.reasons.map((r) => r.code);
-const minutes = (m: number) => TEST_NOW + m * 60_000;
 
 describe("client classes", () => {
   it("does not score a machine token for having no amr or an SDK's user agent (defaults)", async () => {

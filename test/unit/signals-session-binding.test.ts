@@ -1,11 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createPipeline } from "../../src/access/pipeline.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
-import { createMemoryStore } from "../../src/state/memory-store.js";
-import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
-import { fakeIdentifier } from "../helpers/fake-identifier.js";
+import { TEST_NOW } from "../helpers/access-request.js";
+import { codes, pipelineCheck } from "../helpers/pipeline-check.js";
 
 // Issue 14: a session token replayed from another device while its owner keeps working (a
 // stolen token through a residential proxy in the owner's country). Whole pipeline on the demo
@@ -23,20 +19,13 @@ const claims = {
 };
 
 function setup(policyText = demoText) {
-  const runtime = runtimeOf(parsePolicy(policyText, "t.yaml"), fakeIdentifier(claims));
-  const pipeline = createPipeline({ store: createMemoryStore(), clock: () => TEST_NOW });
-  let n = 0;
-  return async (token: string, device: string, minute: number) => {
-    const headers = new Map([
-      ["authorization", `Bearer ${token}`],
-      ["x-device-id", device],
-    ]);
-    const req = accessRequest({ id: `r${++n}`, headers, receivedAt: TEST_NOW + minute * 60_000 });
-    return (await pipeline.evaluate(runtime, req)).verdict;
-  };
+  const check = pipelineCheck(policyText, { claims });
+  return (token: string, device: string, minute: number) =>
+    check(token, {
+      headers: new Map([["x-device-id", device]]),
+      receivedAt: TEST_NOW + minute * 60_000,
+    });
 }
-
-const codes = (v: { reasons: readonly { code: string }[] }) => v.reasons.map((r) => r.code);
 
 describe("session bound to its device", () => {
   it("steps up another device using the session while the bound device does", async () => {

@@ -1,15 +1,12 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createPipeline } from "../../src/access/pipeline.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store, StoreBatch } from "../../src/state/store.js";
-import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
-import { fakeIdentifier } from "../helpers/fake-identifier.js";
+import { TEST_NOW } from "../helpers/access-request.js";
 import { fixedGeo } from "../helpers/fixed-geo.js";
+import { codes, minutes, pipelineCheck } from "../helpers/pipeline-check.js";
 
 // Issue 14: credential stuffing with valid logins (signals.stuffing) and sticky risk that
 // cannot feed itself. Whole pipeline on the demo policy (stuffing and sticky risk on, with its
@@ -49,14 +46,9 @@ const claims: Record<string, Record<string, unknown>> = {
 };
 
 function setup(policyText = demoText, store: Store = createMemoryStore()) {
-  const runtime = runtimeOf(parsePolicy(policyText, "t.yaml"), fakeIdentifier(claims));
-  const pipeline = createPipeline({ store, clock: () => TEST_NOW, geo });
-  let n = 0;
-  return async (token: string, clientIp: string, over: Partial<AccessRequest> = {}) => {
-    const headers = new Map([["authorization", `Bearer ${token}`]]);
-    const req = accessRequest({ id: `r${++n}`, headers, clientIp, ...over });
-    return (await pipeline.evaluate(runtime, req)).verdict;
-  };
+  const check = pipelineCheck(policyText, { claims, geo, store });
+  return (token: string, clientIp: string, over: Partial<AccessRequest> = {}) =>
+    check(token, { clientIp, ...over });
 }
 
 /**
@@ -68,9 +60,6 @@ async function member(check: ReturnType<typeof setup>, token: string, ip: string
   expect((await check(token, ip, { receivedAt: minutes(at) })).kind).toBe("allow");
   expect((await check(token, ip, { receivedAt: minutes(at + 61) })).kind).toBe("allow");
 }
-
-const codes = (v: { reasons: readonly { code: string }[] }) => v.reasons.map((r) => r.code);
-const minutes = (m: number) => TEST_NOW + m * 60_000;
 
 describe("a dormant account judged by its org's history", () => {
   it("steps up a never-trusted subject from a country no trusted member of its org used", async () => {
