@@ -21,7 +21,7 @@ import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCheckRequest } from "../src/cli/check.js";
-import { createClient } from "../src/cli/client.js";
+import { createClient, probeHealth } from "../src/cli/client.js";
 import { loadOrCreateDevKeys, mintDevToken } from "../src/cli/dev-keys.js";
 import { ServingStatus } from "../src/transport/health.js";
 import { freePort } from "../test/helpers/free-port.js";
@@ -122,16 +122,7 @@ children.push(server);
 const serverExit = new Promise<number | null>((resolve) => server.on("exit", resolve));
 const keys = await loadOrCreateDevKeys(keysDir);
 
-async function health(): Promise<number | "refused"> {
-  const c = createClient(address, 300);
-  try {
-    return await c.health();
-  } catch {
-    return "refused";
-  } finally {
-    c.close();
-  }
-}
+const health = () => probeHealth(address, 300);
 for (let i = 0; (await health()) !== ServingStatus.SERVING; i++) {
   if (i > 300 || server.exitCode !== null) throw new Error("riskgate did not start");
   await sleep(100);

@@ -48,3 +48,21 @@ export function createClient(address: string, deadlineMs = 5000): RiskgateClient
     },
   };
 }
+
+/**
+ * One grpc.health.v1 probe on a fresh connection: the serving status, or "refused" when the
+ * server does not answer within `deadlineMs` (not listening, draining, gone).
+ */
+export async function probeHealth(
+  address: string,
+  deadlineMs: number,
+): Promise<number | "refused"> {
+  const c = createClient(address, deadlineMs);
+  try {
+    return await c.health();
+  } catch {
+    return "refused";
+  } finally {
+    c.close();
+  }
+}

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildCheckRequest } from "../../src/cli/check.js";
-import { createClient } from "../../src/cli/client.js";
+import { createClient, probeHealth } from "../../src/cli/client.js";
 import { ServingStatus } from "../../src/transport/health.js";
 import { freePort } from "../helpers/free-port.js";
 
@@ -40,16 +40,7 @@ describe("draining on SIGTERM", () => {
     });
     const exited = new Promise<number | null>((resolve) => child?.on("exit", resolve));
 
-    const probe = async (): Promise<number | "refused"> => {
-      const c = createClient(address, 300);
-      try {
-        return await c.health();
-      } catch {
-        return "refused";
-      } finally {
-        c.close();
-      }
-    };
+    const probe = () => probeHealth(address, 300);
     const deadline = Date.now() + 30_000;
     while ((await probe()) !== ServingStatus.SERVING) {
       if (Date.now() > deadline) throw new Error("server did not start");
