@@ -144,6 +144,27 @@ describe.skipIf(NGINX === undefined && CADDY === undefined)(
           expect(got.headers["x-riskgate-challenge"]).toBeUndefined();
         });
 
+        it("a person's token sent by curl is challenged, as the quick start says", async () => {
+          // riskgate token mints a person's session (auth_time, amr); curl is automation
+          const token = await s.token({
+            sub: `cli-${proxy.name}`,
+            tier: "pro",
+            amr: ["pwd", "mfa"],
+          });
+          const r = await call(port, "/v1/items", {
+            authorization: `Bearer ${token}`,
+            "user-agent": "curl/8.5.0",
+          });
+          expect(r.status).toBe(401);
+          expect(JSON.parse(r.body)).toMatchObject({
+            decision: "challenge",
+            reasons: [
+              { code: "request.automation", points: 10 },
+              { code: "rule.automation-on-person-session", points: 0 },
+            ],
+          });
+        });
+
         it("deny is a 403 with the JSON body", async () => {
           const token = await s.token({ sub: `fred-${proxy.name}`, tier: "free", amr: ["mfa"] });
           const before = echo.seen.length;
