@@ -47,13 +47,24 @@ const UPSTREAM = (() => {
 
 const lower = (list: readonly string[]) => list.map((h) => h.toLowerCase()).sort();
 
-/** Field names of the first interface a kubernetes-models declaration file declares. */
-function fieldsOf(declaration: string): string[] {
+/**
+ * Field names of one middleware kind (`forwardAuth`, `headers`) in Traefik's Middleware spec, as
+ * @kubernetes-models/traefik declares it: the direct members of that property's object type.
+ */
+function fieldsOf(middleware: string): string[] {
   const require = createRequire(import.meta.url);
   const root = dirname(require.resolve("@kubernetes-models/traefik/package.json"));
-  const text = readFileSync(join(root, declaration), "utf8");
-  const body = text.slice(text.indexOf("export interface"), text.indexOf("\n}"));
-  return [...body.matchAll(/^ {4}"(\w+)"\??:/gm)].map((m) => m[1] as string);
+  const lines = readFileSync(join(root, "traefik.io/v1alpha1/Middleware.d.ts"), "utf8").split("\n");
+  const start = lines.findIndex((l) => l.trimStart().startsWith(`"${middleware}"?: {`));
+  expect(start, `Middleware.d.ts declares ${middleware}`).toBeGreaterThan(-1);
+  const indent = (lines[start] as string).length - (lines[start] as string).trimStart().length;
+  const fields: string[] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (line === `${" ".repeat(indent)}};`) break;
+    const m = new RegExp(`^ {${indent + 4}}"(\\w+)"\\??:`).exec(line);
+    if (m !== null) fields.push(m[1] as string);
+  }
+  return fields;
 }
 
 describe("riskgate's upstream headers", () => {
@@ -94,9 +105,9 @@ describe("Traefik dynamic configuration", () => {
     for (const [name, spec] of Object.entries(config.http.middlewares)) {
       expect(() => new Middleware({ metadata: { name }, spec }).validate(), name).not.toThrow();
     }
-    const forwardFields = fieldsOf("traefik.io/v1alpha1/ForwardAuth.d.ts");
+    const forwardFields = fieldsOf("forwardAuth");
     for (const key of Object.keys(forwardAuth)) expect(forwardFields, key).toContain(key);
-    const headerFields = fieldsOf("github.com/traefik/traefik/v3/pkg/config/dynamic/Headers.d.ts");
+    const headerFields = fieldsOf("headers");
     for (const key of Object.keys(headers)) expect(headerFields, key).toContain(key);
     // the schema check bites: a wrong type is refused
     expect(() =>
