@@ -170,3 +170,9 @@ describe("links in the docs", () => {
     expect(broken).toEqual([]);
   });
 });
+
+describe("the README", () => {
+  it("stays a short entry point (under 15 KB): the manual lives in docs/", () => {
+    expect(statSync("README.md").size).toBeLessThan(15 * 1024);
+  });
+});
