@@ -47,6 +47,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
   CMD ["node", "dist/src/cli/main.js", "health"]
 # exec form: node is PID 1 and gets SIGTERM itself: NOT_SERVING while still answering Checks
 # (RISKGATE_DRAIN_DELAY_MS), then in-flight checks finish (RISKGATE_SHUTDOWN_GRACE_MS) and it
-# exits 0; SIGHUP reloads the policy; a failed start exits non-zero (README, "Exit codes")
+# exits 0; SIGHUP reloads the policy; a failed start exits non-zero (docs/reference/cli.md, "Exit codes")
 ENTRYPOINT ["node", "dist/src/cli/main.js"]
 CMD ["serve"]

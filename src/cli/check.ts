@@ -6,6 +6,38 @@ import type { CheckResponseMessage } from "../transport/check-response.js";
 import { createClient } from "./client.js";
 import { defaultAddress } from "./health.js";
 
+/** `riskgate check --help`. */
+export const HELP = `riskgate check: send one CheckRequest to a running riskgate, as Envoy would
+
+Prints the decision, the gRPC and HTTP status, the headers and the body. The request carries
+user-agent: riskgate-check unless --header sets another.
+
+Usage: riskgate check [flags]
+
+Flags:
+  --address HOST:PORT   riskgate's gRPC address (default: RISKGATE_GRPC_ADDRESS, 127.0.0.1:9191)
+  --token JWT           sent as Authorization: Bearer JWT
+  --method M            the HTTP method (default GET)
+  --path P              the path, with its query (default /)
+  --host H              the Host (default api.example.com)
+  --ip IP               the client's address (default 203.0.113.7)
+  --header k=v          a request header; repeat for more
+  --route NAME          name the riskgate route (the riskgate_route context extension)
+  --json                print the answer as one JSON object
+  --explain             decide locally instead and print each stage (as riskgate explain),
+                        with --policy FILE (default RISKGATE_POLICY), --jwks FILE or --dev,
+                        and --at TIME (the decision time, default now)
+
+Example:
+  T=$(riskgate token --sub alice --tier pro --amr pwd,mfa)
+  riskgate check --token "$T" --path /v1/items
+  riskgate check --token "$T" --path /admin/users --explain --dev
+
+Exit codes:
+  0  allow
+  1  any other decision (challenge, throttle, deny)
+  2  riskgate unreachable or the call failed (RISKGATE_CHECK_FAILED), or a bad flag`;
+
 /** Builds the CheckRequest Envoy would send for one HTTP request. */
 export function buildCheckRequest(opts: {
   method: string;

@@ -12,6 +12,33 @@ import { inputLines, keysFrom } from "./replay.js";
 export const EXPLAIN_USAGE = `usage: riskgate explain --policy FILE [--jwks FILE | --dev] [--at TIME] REQUEST.json
        riskgate explain --policy FILE [--jwks FILE | --dev] --log FILE --request-id ID`;
 
+/** `riskgate explain --help`. */
+export const HELP = `riskgate explain: decide one request locally and print every stage
+
+The request, the route matched, the identity and license, every signal with its store
+operations and points, the score, the thresholds, the rule that fired and the verdict.
+
+${EXPLAIN_USAGE.replace("usage: ", "Usage: ")}
+
+Flags:
+  --policy FILE         the policy to decide with (required)
+  --jwks FILE           a local JWKS instead of the policy's identity.jwks
+  --dev                 trust the local dev key instead
+  --at TIME             the decision time for a request without attributes.request.time
+  --log FILE            a log (CheckRequest JSONL or audit log): the lines before the request
+  --request-id ID       are replayed first, so its signals read the state they had
+
+The same for a request given by riskgate check's flags: riskgate check ... --explain.
+
+Example:
+  riskgate explain --policy policies/demo.yaml --dev request.json
+  riskgate explain --policy policies/demo.yaml --jwks jwks.json --log checks.jsonl --request-id 5f0e...
+
+Exit codes:
+  0  allow
+  1  any other decision
+  2  an error (unreadable request or log, request id not found), or a bad flag`;
+
 interface ExplainFlags {
   policy?: string | undefined;
   jwks?: string | undefined;

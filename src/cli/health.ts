@@ -3,6 +3,26 @@ import { loadSettings } from "../config/settings.js";
 import { ServingStatus } from "../transport/health.js";
 import { createClient } from "./client.js";
 
+/** `riskgate health --help`. */
+export const HELP = `riskgate health: ask a running riskgate's gRPC health service (grpc.health.v1)
+
+Prints SERVING, NOT_SERVING (for example while draining) or UNREACHABLE. Docker's
+HEALTHCHECK in the shipped image runs it.
+
+Usage: riskgate health [--address HOST:PORT] [--service NAME]
+
+Flags:
+  --address HOST:PORT   riskgate's gRPC address (default: RISKGATE_GRPC_ADDRESS, 127.0.0.1:9191)
+  --service NAME        the health service name (default "", the whole server;
+                        envoy.service.auth.v3.Authorization is the Check service)
+
+Example:
+  riskgate health --address 127.0.0.1:9191
+
+Exit codes:
+  0  SERVING
+  1  not serving, or unreachable`;
+
 /** `riskgate health`: asks grpc.health.v1; exit 0 when SERVING, 1 otherwise (Docker HEALTHCHECK). */
 export async function runHealth(
   args: string[],

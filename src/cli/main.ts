@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { runCheck } from "./check.js";
-import { runHealth } from "./health.js";
-import { runPolicy } from "./policy.js";
-import { runServe } from "./serve.js";
-import { runToken } from "./token.js";
+import { HELP as CHECK_HELP, runCheck } from "./check.js";
+import { HELP as HEALTH_HELP, runHealth } from "./health.js";
+import { HELP as POLICY_HELP, runPolicy } from "./policy.js";
+import { runServe, HELP as SERVE_HELP } from "./serve.js";
+import { runToken, HELP as TOKEN_HELP } from "./token.js";
 
 const USAGE = `riskgate: risk-based access and license enforcement for Envoy (ext_authz v3)
 
@@ -15,34 +15,65 @@ Usage:
   riskgate policy validate FILE                                   exit 0 valid, 2 invalid
   riskgate explain --policy FILE [--jwks FILE | --dev] (REQUEST.json | --log FILE --request-id ID)
   riskgate replay --policy FILE [--jwks FILE | --dev] [--input FILE|-] [--out FILE] [--against OLD] [--html FILE]
+  riskgate <command> --help                                       a command's flags, example, exit codes
 
-Settings come from environment variables (see README, "Settings").`;
+Example:
+  riskgate serve --dev &
+  riskgate check --token "$(riskgate token --sub alice --tier pro --amr pwd,mfa)" --path /v1/items
 
-const commands: Record<string, (args: string[]) => Promise<number>> = {
-  serve: runServe,
-  token: runToken,
-  check: runCheck,
-  health: runHealth,
-  policy: runPolicy,
+Exit codes: each command's --help lists its own. serve: 0 stopped cleanly, 1 unexpected error,
+2 a setting or file is wrong, 3 keys unavailable, 4 an address could not be bound; check and
+explain: 0 allow, 1 any other decision, 2 an error; an unknown command: 2.
+
+Settings come from environment variables (docs/reference/settings.md); the command line
+reference is docs/reference/cli.md.`;
+
+interface Command {
+  run(args: string[]): Promise<number>;
+  help(): Promise<string>;
+}
+
+const commands: Record<string, Command> = {
+  serve: { run: runServe, help: async () => SERVE_HELP },
+  token: { run: runToken, help: async () => TOKEN_HELP },
+  check: { run: runCheck, help: async () => CHECK_HELP },
+  health: { run: runHealth, help: async () => HEALTH_HELP },
+  policy: { run: runPolicy, help: async () => POLICY_HELP },
   // loaded on use: replay and explain bring protobufjs and the geo database, which the other
   // commands (and every `check` a script runs) should not pay for at start
-  replay: async (args) => (await import("./replay.js")).runReplay(args),
-  explain: async (args) => (await import("./explain.js")).runExplain(args),
+  replay: {
+    run: async (args) => (await import("./replay.js")).runReplay(args),
+    help: async () => (await import("./replay.js")).HELP,
+  },
+  explain: {
+    run: async (args) => (await import("./explain.js")).runExplain(args),
+    help: async () => (await import("./explain.js")).HELP,
+  },
 };
+
+const asksHelp = (args: readonly string[]) => args.includes("--help") || args.includes("-h");
+
+/** Prints `text` on stdout; asking for help always succeeds. */
+function printHelp(text: string): number {
+  process.stdout.write(`${text}\n`);
+  return 0;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === "--help" || first === "-h" || first === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
+    const named = first === "help" ? commands[rest[0] ?? ""] : undefined;
+    return printHelp(named === undefined ? USAGE : await named.help());
   }
-  if (first === undefined || first.startsWith("-")) return runServe(argv);
+  if (first === undefined || first.startsWith("-")) {
+    return asksHelp(argv) ? printHelp(SERVE_HELP) : runServe(argv);
+  }
   const command = commands[first];
   if (command === undefined) {
     process.stderr.write(`riskgate: unknown command "${first}"\n\n${USAGE}\n`);
     return 2;
   }
-  return command(rest);
+  return asksHelp(rest) ? printHelp(await command.help()) : command.run(rest);
 }
 
 /**

@@ -18,6 +18,35 @@ import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
 export const REPLAY_USAGE =
   "usage: riskgate replay --policy FILE [--jwks FILE | --dev] [--input FILE|-] [--out FILE] [--against OLD_POLICY] [--html REPORT.html] [--reorder-window 5s] [--summary FILE]";
 
+/** `riskgate replay --help`. */
+export const HELP = `riskgate replay: decide recorded requests at their recorded time
+
+Input: JSONL of Envoy v3 CheckRequests (proto3 JSON) or riskgate's audit log lines, in time
+order. Output: one DecisionRecord a line, and a summary. With --against, what-if: both
+policies over the same input, and the decisions that change.
+
+Usage: ${REPLAY_USAGE.replace("usage: ", "")}
+
+Flags:
+  --policy FILE         the policy to decide with (required)
+  --jwks FILE           a local JWKS instead of the policy's identity.jwks
+  --dev                 trust the local dev key instead
+  --input FILE|-        the recorded requests (default -, stdin)
+  --out FILE            the DecisionRecords (default stdout)
+  --summary FILE        the summary (default stdout when --out is set, else stderr)
+  --against OLD         what-if: also decide with OLD and report the changes
+  --html FILE           a self-contained HTML report
+  --reorder-window 5s   hold lines back this long and decide them sorted by time (default 0)
+
+Example:
+  riskgate replay --policy new.yaml --against policies/demo.yaml --jwks jwks.json \\
+    --input checks.jsonl --out decisions.jsonl --html what-if.html
+
+Exit codes:
+  0  replayed; with --against, no request OLD refused is allowed by the new policy
+  1  with --against: a request OLD refused is allowed by the new policy
+  2  an error (RISKGATE_REPLAY_INPUT_INVALID names the line), or a bad flag`;
+
 /** Exit codes of `riskgate replay`. */
 export const REPLAY_EXIT = {
   /** Replayed; with --against, no request the old policy refused is allowed by the new one. */

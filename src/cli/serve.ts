@@ -13,6 +13,32 @@ import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
 import { EXIT, exitCodeOf, fatalLine, listenError } from "./fatal.js";
 import { SERVING_MESSAGE, superviseWorkers } from "./supervisor.js";
 
+/** `riskgate serve --help`. */
+export const HELP = `riskgate serve: run the ext_authz server (the default command)
+
+Usage: riskgate [serve] [--dev] [--policy FILE] [--address HOST:PORT] [--workers N]
+
+Flags (each overrides its environment variable; every setting: docs/reference/settings.md):
+  --dev                 trust the local dev signing key (riskgate token) when the policy has
+                        no identity.jwks; also turns on the HTTP listener on 0.0.0.0:9192 (RISKGATE_DEV)
+  --policy FILE         the policy YAML file (RISKGATE_POLICY, default policies/demo.yaml)
+  --address HOST:PORT   gRPC ext_authz and health address (RISKGATE_GRPC_ADDRESS, default 0.0.0.0:9191)
+  --workers N           server processes sharing the gRPC port (RISKGATE_WORKERS, default 1)
+
+Signals: SIGTERM drains (health NOT_SERVING for RISKGATE_DRAIN_DELAY_MS, then in-flight
+Checks finish), SIGINT stops without the delay, SIGHUP reloads the policy.
+
+Example:
+  riskgate serve --dev
+  REDIS_URL=redis://127.0.0.1:6379 riskgate serve --policy /etc/riskgate/policy.yaml --workers 2
+
+Exit codes (a failed start prints one line: riskgate: RISKGATE_<CODE>: <cause>; <what to change>):
+  0  stopped cleanly after a drain
+  1  an unexpected error, or the drain failed (RISKGATE_INTERNAL)
+  2  a setting, the policy file, a list file or a geolocation database is wrong
+  3  the keys could not be loaded (no identity.jwks without --dev, or the JWKS unreachable)
+  4  the gRPC or metrics address could not be bound (RISKGATE_LISTEN_FAILED)`;
+
 /**
  * `riskgate serve`: settings -> policy -> app -> gRPC server. SIGTERM turns health NOT_SERVING,
  * keeps answering Checks for RISKGATE_DRAIN_DELAY_MS, then stops accepting, lets in-flight

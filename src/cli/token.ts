@@ -3,6 +3,33 @@ import { loadPolicyFile } from "../config/policy.js";
 import { loadSettings } from "../config/settings.js";
 import { loadOrCreateDevKeys, mintDevToken } from "./dev-keys.js";
 
+/** `riskgate token --help`. */
+export const HELP = `riskgate token: mint a dev JWT that riskgate serve --dev trusts
+
+Signed by the local dev key (RISKGATE_DEV_KEYS_DIR, created on first use), with the policy's
+first issuer and audience. It is a person's login session: it carries auth_time and amr.
+
+Usage: riskgate token --sub ID [flags]
+
+Flags:
+  --sub ID              the subject (required)
+  --tier T              the license tier claim
+  --org O               the org claim
+  --entitlements a,b    extra entitlements (add-ons) in the token
+  --amr pwd,mfa         authentication methods (default pwd)
+  --acr X               the acr claim
+  --ttl 1h              lifetime: 90, 30s, 15m, 2h or 1d (default 1h)
+  --policy FILE         the policy whose issuer and audience to use (default RISKGATE_POLICY)
+  --iss ISSUER          the issuer instead of the policy's first
+  --aud AUDIENCE        the audience instead of the policy's first
+
+Example:
+  T=$(riskgate token --sub alice --tier pro --org acme --amr pwd,mfa)
+
+Exit codes:
+  0  the token is printed on stdout
+  2  --sub missing or a bad flag`;
+
 /** Parses a duration like `90`, `30s`, `15m`, `2h`, `1d` into seconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());

@@ -35,7 +35,8 @@ export function kubectlAvailable(): boolean {
   } catch {
     const message =
       "kubectl is not on the PATH; the Kubernetes manifest tests render k8s/ with " +
-      "`kubectl kustomize` (Debian/Ubuntu: apt-get install kubectl)";
+      "`kubectl kustomize` (not a Debian package: install it from Kubernetes' apt repository, " +
+      "pkgs.k8s.io; see docs/getting-started.md)";
     if (process.env.CI === "true") throw new Error(message);
     console.warn(`SKIPPED: ${message}`);
     return false;

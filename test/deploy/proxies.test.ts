@@ -9,6 +9,7 @@ import { parsePolicy } from "../../src/config/policy.js";
 import { HTTP_AUTH_PATHS } from "../../src/transport/http-request.js";
 import { renderHttpAnswer } from "../../src/transport/http-response.js";
 import { accessRequest } from "../helpers/access-request.js";
+import { checkBootstrap, loadEnvoyApi } from "./envoy-api.js";
 import { type K8sObject, kubectlAvailable, loadObjects, render } from "./k8s-objects.js";
 import { createK8sSchemas } from "./k8s-schema.js";
 
@@ -17,7 +18,8 @@ import { createK8sSchemas } from "./k8s-schema.js";
  * copies exactly the headers riskgate sets on allow and strips them from the client's request,
  * Traefik's middlewares validate against Traefik's own schema, and the ingress-nginx component
  * and Ingress render with the real kustomize and validate against the Kubernetes API schemas.
- * nginx and Caddy configs are run for real by test/e2e/forward-auth-proxies.test.ts.
+ * nginx and Caddy configs are run for real by test/e2e/forward-auth-proxies.test.ts; the Envoy
+ * HTTP ext_authz bootstrap is checked against Envoy's own API definitions.
  */
 
 type Obj = Record<string, unknown>;
@@ -45,13 +47,24 @@ const UPSTREAM = (() => {
 
 const lower = (list: readonly string[]) => list.map((h) => h.toLowerCase()).sort();
 
-/** Field names of the first interface a kubernetes-models declaration file declares. */
-function fieldsOf(declaration: string): string[] {
+/**
+ * Field names of one middleware kind (`forwardAuth`, `headers`) in Traefik's Middleware spec, as
+ * @kubernetes-models/traefik declares it: the direct members of that property's object type.
+ */
+function fieldsOf(middleware: string): string[] {
   const require = createRequire(import.meta.url);
   const root = dirname(require.resolve("@kubernetes-models/traefik/package.json"));
-  const text = readFileSync(join(root, declaration), "utf8");
-  const body = text.slice(text.indexOf("export interface"), text.indexOf("\n}"));
-  return [...body.matchAll(/^ {4}"(\w+)"\??:/gm)].map((m) => m[1] as string);
+  const lines = readFileSync(join(root, "traefik.io/v1alpha1/Middleware.d.ts"), "utf8").split("\n");
+  const start = lines.findIndex((l) => l.trimStart().startsWith(`"${middleware}"?: {`));
+  expect(start, `Middleware.d.ts declares ${middleware}`).toBeGreaterThan(-1);
+  const indent = (lines[start] as string).length - (lines[start] as string).trimStart().length;
+  const fields: string[] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (line === `${" ".repeat(indent)}};`) break;
+    const m = new RegExp(`^ {${indent + 4}}"(\\w+)"\\??:`).exec(line);
+    if (m !== null) fields.push(m[1] as string);
+  }
+  return fields;
 }
 
 describe("riskgate's upstream headers", () => {
@@ -92,9 +105,9 @@ describe("Traefik dynamic configuration", () => {
     for (const [name, spec] of Object.entries(config.http.middlewares)) {
       expect(() => new Middleware({ metadata: { name }, spec }).validate(), name).not.toThrow();
     }
-    const forwardFields = fieldsOf("traefik.io/v1alpha1/ForwardAuth.d.ts");
+    const forwardFields = fieldsOf("forwardAuth");
     for (const key of Object.keys(forwardAuth)) expect(forwardFields, key).toContain(key);
-    const headerFields = fieldsOf("github.com/traefik/traefik/v3/pkg/config/dynamic/Headers.d.ts");
+    const headerFields = fieldsOf("headers");
     for (const key of Object.keys(headers)) expect(headerFields, key).toContain(key);
     // the schema check bites: a wrong type is refused
     expect(() =>
@@ -209,6 +222,40 @@ describe("Istio envoyExtAuthzHttp provider", () => {
     );
     expect(provider.includeRequestHeadersInCheck).toEqual(
       expect.arrayContaining(["authorization", "cookie", "traceparent"]),
+    );
+  });
+});
+
+describe("Envoy HTTP ext_authz bootstrap", () => {
+  const file = "proxies/envoy/http-ext-authz.yaml";
+  const config = parse(readFileSync(file, "utf8")) as Obj;
+  type Hcm = { http_filters: { typed_config: Obj }[] };
+  type Listener = { filter_chains: { filters: { typed_config: Hcm }[] }[] };
+  const listener = (config.static_resources as { listeners: Listener[] }).listeners[0];
+  const extAuthz = listener?.filter_chains[0]?.filters[0]?.typed_config.http_filters[0]
+    ?.typed_config as Obj;
+
+  it("passes Envoy's own API definitions: every field known, no deprecated one", () => {
+    expect(checkBootstrap(loadEnvoyApi(), config).issues).toEqual([]);
+  });
+
+  it("asks riskgate's envoy dialect, fails closed, passes riskgate's headers both ways", () => {
+    expect(extAuthz).toMatchObject({
+      transport_api_version: "V3",
+      failure_mode_allow: false,
+      status_on_error: { code: "ServiceUnavailable" },
+      http_service: { path_prefix: HTTP_AUTH_PATHS.envoy },
+    });
+    const response = (extAuthz.http_service as Obj).authorization_response as Obj;
+    expect(response.allowed_upstream_headers).toEqual({ patterns: [{ prefix: "x-riskgate-" }] });
+    const toClient = (response.allowed_client_headers as { patterns: { exact: string }[] })
+      .patterns;
+    expect(toClient.map((p) => p.exact)).toEqual(
+      expect.arrayContaining(["www-authenticate", "retry-after", "location", "content-type"]),
+    );
+    const sent = (extAuthz.allowed_headers as { patterns: { exact: string }[] }).patterns;
+    expect(sent.map((p) => p.exact)).toEqual(
+      expect.arrayContaining(["authorization", "cookie", "user-agent", "x-forwarded-for"]),
     );
   });
 });

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,35 +28,11 @@ if (!present && process.env.CI === "true") {
   );
 }
 
-/** Every anonymous visitor is challenged until it shows a clearance (an "under attack" site). */
-const POLICY = `
-version: 1
-identity:
-  issuers: ["https://riskgate.dev/demo"]
-  audiences: ["demo-api"]
-  algorithms: [ES256]
-tiers:
-  visitor:
-    entitlements: []
-    limits: { requests_per_window: 1000 }
-    risk: { challenge_at: 60, deny_at: 95 }
-anonymous_tier: visitor
-routes:
-  - name: site
-    match: { path: { prefix: "/" } }
-    auth: optional
-rules:
-  - name: challenge-unproven
-    when: { anonymous: true, reasons_none: [challenge.cleared] }
-    action: challenge
-decisions:
-  challenge:
-    style: interactive
-    interactive:
-      mechanism: pow
-      pow: { min_bits: 12, max_bits: 14 }
-      clearance: { secure: false }
-`;
+/**
+ * The policy docs/browser-challenges.md shows, as shipped: every anonymous visitor is challenged
+ * until it shows a clearance (an "under attack" site).
+ */
+const POLICY_FILE = "policies/examples/browser-challenge.yaml";
 
 /** Attempts of the whole browser flow, each in a fresh browser context (own cookies). */
 const ATTEMPTS = 5;
@@ -73,7 +49,7 @@ describe.skipIf(!present)("browser challenge through nginx in headless Chromium"
   chmodSync(dir, 0o755);
 
   beforeAll(async () => {
-    s = await startTestServer({ policyText: POLICY });
+    s = await startTestServer({ policyText: readFileSync(POLICY_FILE, "utf8") });
     upstream = createServer((req, res) => {
       seen.push(req.url ?? "");
       res.writeHead(200, { "content-type": "text/html" });

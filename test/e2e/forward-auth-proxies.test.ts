@@ -130,6 +130,41 @@ describe.skipIf(NGINX === undefined && CADDY === undefined)(
           if (proxy.name === "Caddy") expect(got.headers["x-riskgate-admin"]).toBeUndefined();
         });
 
+        it("a header riskgate did not send does not reach the upstream at all", async () => {
+          // an enforced allow carries no shadow decision and no challenge header; Caddy before
+          // 2.9 would put its placeholder's literal text upstream for each (docs/proxies/caddy.md)
+          const token = await s.token({ sub: `abe-${proxy.name}`, tier: "pro", amr: ["mfa"] });
+          const r = await call(port, "/v1/items", { authorization: `Bearer ${token}` });
+          expect(r.status).toBe(200);
+          const got = JSON.parse(r.body) as { headers: Record<string, string> };
+          expect(got.headers["x-riskgate-decision"]).toBe("allow");
+          const sent = Object.entries(got.headers).filter(([k]) => k.startsWith("x-riskgate-"));
+          expect(sent.filter(([, v]) => v.includes("{"))).toEqual([]);
+          expect(got.headers["x-riskgate-shadow-decision"]).toBeUndefined();
+          expect(got.headers["x-riskgate-challenge"]).toBeUndefined();
+        });
+
+        it("a person's token sent by curl is challenged, as the quick start says", async () => {
+          // riskgate token mints a person's session (auth_time, amr); curl is automation
+          const token = await s.token({
+            sub: `cli-${proxy.name}`,
+            tier: "pro",
+            amr: ["pwd", "mfa"],
+          });
+          const r = await call(port, "/v1/items", {
+            authorization: `Bearer ${token}`,
+            "user-agent": "curl/8.5.0",
+          });
+          expect(r.status).toBe(401);
+          expect(JSON.parse(r.body)).toMatchObject({
+            decision: "challenge",
+            reasons: [
+              { code: "request.automation", points: 10 },
+              { code: "rule.automation-on-person-session", points: 0 },
+            ],
+          });
+        });
+
         it("deny is a 403 with the JSON body", async () => {
           const token = await s.token({ sub: `fred-${proxy.name}`, tier: "free", amr: ["mfa"] });
           const before = echo.seen.length;

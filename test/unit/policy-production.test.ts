@@ -20,7 +20,7 @@ describe("policies/production.yaml", () => {
     await expect(loadPolicyFile(FILE)).resolves.toBeDefined();
   });
 
-  it("turns every signal of the README's policy reference on", async () => {
+  it("turns every signal of the policy reference on", async () => {
     const doc = parse(await readFile(FILE, "utf8")) as {
       signals: Record<string, { enabled?: boolean }>;
     };
