@@ -20,7 +20,7 @@ export const REASONS = {
   "identity.audience_mismatch": "The token's aud does not name one of identity.audiences.",
   "identity.claims_invalid": "A required claim is missing or has the wrong type.",
   "identity.keys_unavailable":
-    "The JWKS could not be fetched or read, so no token can be verified.",
+    "The JWKS could not be fetched or read (or not within the decision's time budget), so the token could not be verified.",
   "license.tier_unknown": "The caller's tier claim names no tier of the policy (or is missing).",
   "license.entitlement_missing":
     "The caller's license does not include the route's required entitlement.",
@@ -97,7 +97,8 @@ export const REASONS = {
   "request.unknown_dialect":
     "A forward-auth request whose dialect (nginx, forward, envoy) is neither in its path nor in its headers.",
   "failure.store": "The state store failed or timed out; the failure mode decided.",
-  "failure.budget": "The decision ran out of its time budget; the failure mode decided.",
+  "failure.budget":
+    "The decision ran out of its time budget after the caller was verified; the failure mode decided.",
   "failure.internal": "An unexpected internal error; the configured safe outcome decided.",
   "failure.webhook":
     "The scoring webhook timed out, failed, answered nonsense or its breaker was open; the route's failure mode decided.",
