@@ -39,13 +39,18 @@ export interface StructMessage {
   fields?: Record<string, ValueMessage>;
 }
 
-interface ValueMessage {
-  null_value?: number;
-  number_value?: number;
-  string_value?: string;
-  bool_value?: boolean;
-  struct_value?: StructMessage;
-  list_value?: { values?: ValueMessage[] };
+/**
+ * google.protobuf.Value as decoded. Its field names are camelCase whatever `keepCase` says:
+ * protobufjs brings its own descriptor of the well-known types, written with camelCase names,
+ * and proto-loader uses it instead of struct.proto.
+ */
+export interface ValueMessage {
+  nullValue?: number;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: StructMessage;
+  listValue?: { values?: ValueMessage[] };
 }
 
 export interface NormaliseOptions {
@@ -232,12 +237,12 @@ export function structToJson(s: StructMessage | undefined, depth = 0): Record<st
 
 function valueToJson(v: ValueMessage | undefined, depth: number): unknown {
   if (v === undefined || v === null) return null;
-  if (v.string_value !== undefined) return v.string_value;
-  if (v.number_value !== undefined) return v.number_value;
-  if (v.bool_value !== undefined) return v.bool_value;
-  if (v.struct_value !== undefined) return structToJson(v.struct_value, depth);
-  if (v.list_value !== undefined) {
-    return depth > 32 ? [] : (v.list_value.values ?? []).map((x) => valueToJson(x, depth + 1));
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.numberValue !== undefined) return v.numberValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.structValue !== undefined) return structToJson(v.structValue, depth);
+  if (v.listValue !== undefined) {
+    return depth > 32 ? [] : (v.listValue.values ?? []).map((x) => valueToJson(x, depth + 1));
   }
   return null;
 }
