@@ -114,7 +114,9 @@ export function createHttpAuthzHandler(
           {
             method: request.method ?? "GET",
             url,
-            headers: request.headers,
+            // every value of a repeated header: Node's `headers` keeps only the first of some
+            // (authorization, host, user-agent), so a second credential would go unseen
+            headers: request.headersDistinct,
             peer: request.socket.remoteAddress ?? "",
           },
           { trustedProxies: deps.trustedProxies, trustedHops: deps.trustedHops, now: deps.clock() },

@@ -5,7 +5,8 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
  * What a forward-auth request carries must be read whole: a client cannot pad its request so
- * that what the proxy appends after its own headers goes unseen.
+ * that what the proxy appends after its own headers goes unseen, and a second credential is a
+ * contradiction, refused as the gRPC transport refuses it, never decided on the first.
  */
 
 /** One raw HTTP/1.1 request (header lines as given, in order); resolves with the status. */
@@ -63,5 +64,11 @@ describe("HTTP forward-auth reads every header", () => {
     expect(await nginx([...padding(2100), "x-original-uri: /admin"])).toBe(431);
     // without the padding the contradiction is seen (nginx's 403 for a malformed request)
     expect(await nginx(["x-original-uri: /admin"])).toBe(403);
+  });
+
+  it("refuses two Authorization headers (identity.malformed), as over gRPC", async () => {
+    const other = await s.token({ sub: "bob", tier: "free" });
+    expect(await nginx([`authorization: Bearer ${other}`])).toBe(401);
+    expect(await nginx([`Authorization: Bearer ${token}`])).toBe(401);
   });
 });
