@@ -10,6 +10,7 @@ import {
 import type { GeoReader } from "../geo/geo-reader.js";
 import type { OpResult, Store, StoreOp } from "../state/store.js";
 import { createSubjectHasher } from "../telemetry/subject-hash.js";
+import { refuseAmbiguousPath } from "./ambiguous-path.js";
 import { cookieValue } from "./cookies.js";
 import {
   decideRisk,
@@ -259,6 +260,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const env = envOf(runtime);
     const base: DecisionContext = { requestId: req.id, score: 0, reasons: [], route: route.name };
 
+    const ambiguous = refuseAmbiguousPath(doc, req, base);
+    if (ambiguous !== undefined) return ambiguous;
     if (route.rule === undefined && doc.default_route.action === "deny") {
       return deny(base, "license", { code: "license.route_unmatched", points: 0 });
     }

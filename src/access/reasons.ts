@@ -92,6 +92,8 @@ export const REASONS = {
   "request.sensitivity": "The route is marked sensitive; touching it adds risk by itself.",
   "request.malformed":
     "The CheckRequest or forward-auth request lacks what a decision needs (no HTTP attributes, missing or contradictory forwarded headers, too large).",
+  "request.ambiguous_path":
+    "The path may mean something else to the upstream (an escaped slash or backslash, a backslash, a ; parameter, double or overlong encoding, a raw #); see ambiguous_paths.",
   "request.untrusted_proxy":
     "A forward-auth request came from a peer not in RISKGATE_HTTP_TRUSTED_PROXIES.",
   "request.unknown_dialect":

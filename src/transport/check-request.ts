@@ -3,6 +3,7 @@ import { isIPv4 } from "node:net";
 import ipaddr from "ipaddr.js";
 import type { AccessRequest } from "../access/request.js";
 import { RiskgateError } from "../errors.js";
+import { pathAmbiguity } from "./path-ambiguity.js";
 
 /**
  * Envoy's CheckRequest as proto-loader decodes it (keepCase, defaults off): every field may be
@@ -82,7 +83,7 @@ export function toAccessRequest(
   }
   const headers = readHeaders(http);
   const rawPath = http.path || headers.get(":path") || "/";
-  const { path, query } = splitPath(rawPath);
+  const { path, query, ambiguity } = splitPath(rawPath);
   const host = hostWithoutPort(http.host || headers.get(":authority") || headers.get("host") || "");
   const method = (http.method || headers.get(":method") || "GET").toUpperCase();
   const sourceIp = canonicalIp(attrs?.source?.address?.socket_address?.address);
@@ -93,6 +94,7 @@ export function toAccessRequest(
     host,
     path,
     query,
+    ...(ambiguity === undefined ? {} : { pathAmbiguity: ambiguity }),
     headers,
     clientIp: hops.client,
     ...(hops.edge === undefined ? {} : { edgeProxy: hops.edge }),
@@ -129,13 +131,20 @@ function clip(value: string): string {
   return value.length > MAX_HEADER_VALUE ? value.slice(0, MAX_HEADER_VALUE) : value;
 }
 
-/** Splits `path?query#fragment` and normalises the path as routes are matched on it. */
-export function splitPath(raw: string): { path: string; query: string } {
+/**
+ * Splits `path?query#fragment` and normalises the path as routes are matched on it; `ambiguity`
+ * says why the path may mean something else upstream (see path-ambiguity.ts).
+ */
+export function splitPath(raw: string): { path: string; query: string; ambiguity?: string } {
   const hash = raw.indexOf("#");
   const noFragment = hash === -1 ? raw : raw.slice(0, hash);
   const q = noFragment.indexOf("?");
   const path = q === -1 ? noFragment : noFragment.slice(0, q);
-  return { path: normalisePath(path), query: q === -1 ? "" : noFragment.slice(q + 1) };
+  const query = q === -1 ? "" : noFragment.slice(q + 1);
+  const ambiguity = pathAmbiguity(raw);
+  return ambiguity === undefined
+    ? { path: normalisePath(path), query }
+    : { path: normalisePath(path), query, ambiguity };
 }
 
 /**
