@@ -51,11 +51,13 @@ export function isKeySelectionError(err: unknown): boolean {
 }
 
 /**
- * JWKS over HTTP(S) with jose's remote key set: cached for `cacheMaxAgeMs`, refetched on an
- * unknown `kid` at most once per `cooldownMs`, each fetch bounded by `timeoutMs`. When a refresh
- * fails, the keys of the last good fetch stay in use and the endpoint is left alone for
- * `cooldownMs`, so an issuer outage neither rejects tokens signed with known keys nor makes every
- * request wait for a fetch timeout.
+ * JWKS over HTTP(S), fetched with jose's remote key set and read through a local key set of its
+ * last good answer. Fetches are shared (one in flight, whoever asks), bounded by `timeoutMs`, and
+ * rate-limited: unknown kids start one at most once per `cooldownMs`, and nothing retries a
+ * failed one for `cooldownMs`. Keys older than `cacheMaxAgeMs` stay in use while one background
+ * fetch replaces them, so no request with a known kid ever waits on the issuer, failing or
+ * slow. Only the first load and an unknown kid wait for a fetch;
+ * a caller that stops waiting (the decision's time budget) leaves it running for the next one.
  */
 export function createRemoteKeySource(options: RemoteKeySourceOptions): KeySource {
   const url = new URL(options.uri);
@@ -66,10 +68,11 @@ export function createRemoteKeySource(options: RemoteKeySourceOptions): KeySourc
     timeoutDuration: options.timeoutMs,
     ...(options.fetch ? { [customFetch]: options.fetch } : {}),
   });
-  // jose measures its cache age and cooldown with Date.now(), so the back-off does too
-  let retryAfter = 0;
-  let lastGood: JWTVerifyGetKey | undefined;
-  let loading: Promise<void> | undefined;
+  // jose measures its cache age with Date.now(), so the rate limit does too
+  let lastStart = Number.NEGATIVE_INFINITY;
+  let lastFailure = Number.NEGATIVE_INFINITY;
+  let local: JWTVerifyGetKey | undefined;
+  let fetching: Promise<void> | undefined;
 
   const unavailable = (err: unknown) =>
     new RiskgateError(
@@ -79,55 +82,54 @@ export function createRemoteKeySource(options: RemoteKeySourceOptions): KeySourc
       { cause: err },
     );
 
-  /** The keys jose holds from its last successful fetch, however old. */
-  const staleKeys = (): JWTVerifyGetKey | undefined => {
-    if (lastGood === undefined) {
-      const jwks = remote.jwks();
-      if (jwks !== undefined) lastGood = createLocalJWKSet(jwks);
-    }
-    return lastGood;
+  /** The one fetch in flight, started when none is; it swaps the local key set on success. */
+  const refresh = (): Promise<void> => {
+    fetching ??= (async () => {
+      lastStart = Date.now();
+      try {
+        await remote.reload();
+        const jwks = remote.jwks();
+        if (jwks !== undefined) local = createLocalJWKSet(jwks);
+      } catch (err) {
+        lastFailure = Date.now();
+        throw unavailable(err);
+      } finally {
+        fetching = undefined;
+      }
+    })();
+    return fetching;
   };
+  const cooled = (at: number) => Date.now() - at >= options.cooldownMs;
+  /** Missing or old keys: a fetch is running to join, or none failed a cooldown ago. */
+  const mayLoad = () => fetching !== undefined || cooled(lastFailure);
+  /** An unknown kid: as above, and none started a cooldown ago (a flood of kids is one fetch). */
+  const mayRefetch = () => fetching !== undefined || (cooled(lastStart) && cooled(lastFailure));
 
   const getKey: JWTVerifyGetKey = async (header, token) => {
-    if (Date.now() < retryAfter) {
-      const stale = staleKeys();
-      if (stale === undefined) throw unavailable(new Error("recent fetch failed"));
-      return stale(header, token);
+    if (local === undefined) {
+      if (!mayLoad()) throw unavailable(new Error("recent fetch failed"));
+      await refresh();
+    } else if (!remote.fresh && mayLoad()) {
+      // old keys keep verifying while the issuer is asked; a failure only shows in the logs
+      refresh().catch(() => undefined);
     }
+    const keys = local as JWTVerifyGetKey;
     try {
-      const key = await remote(header, token);
-      lastGood = undefined;
-      return key;
+      return await keys(header, token);
     } catch (err) {
-      if (isKeySelectionError(err)) throw err;
-      retryAfter = Date.now() + options.cooldownMs;
-      const stale = staleKeys();
-      if (stale === undefined) throw unavailable(err);
-      return stale(header, token);
+      if (!(err instanceof errors.JWKSNoMatchingKey) || !mayRefetch()) throw err;
     }
+    // an unknown kid: perhaps a key rotation, so the keys are fetched again (rate-limited)
+    await refresh().catch(() => undefined);
+    return (local as JWTVerifyGetKey)(header, token);
   };
 
   return {
     getKey,
     description: `jwks uri ${shown}`,
     ready() {
-      if (remote.jwks() !== undefined) return Promise.resolve();
       // one fetch however many callers wait; a failed one is retried by the next call
-      loading ??= remote
-        .reload()
-        .then(
-          () => {
-            retryAfter = 0;
-            lastGood = undefined;
-          },
-          (err: unknown) => {
-            throw unavailable(err);
-          },
-        )
-        .finally(() => {
-          loading = undefined;
-        });
-      return loading;
+      return local !== undefined ? Promise.resolve() : refresh();
     },
   };
 }

@@ -10,17 +10,18 @@ import {
 import type { GeoReader } from "../geo/geo-reader.js";
 import type { OpResult, Store, StoreOp } from "../state/store.js";
 import { createSubjectHasher } from "../telemetry/subject-hash.js";
+import { refuseAmbiguousPath } from "./ambiguous-path.js";
 import { cookieValue } from "./cookies.js";
 import {
   decideRisk,
   decisionContext,
   failureLetsThrough,
-  failureVerdict,
   scoreOf,
   type Throttle,
 } from "./decide.js";
 import type { IdentityOutcome } from "./identity.js";
 import { anonymousCaller, type Caller, checkLicense, type LicenseOutcome } from "./license.js";
+import { overBudgetVerdict } from "./over-budget.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import { type ResolvedRoute, resolveRoute } from "./routes.js";
@@ -259,6 +260,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const env = envOf(runtime);
     const base: DecisionContext = { requestId: req.id, score: 0, reasons: [], route: route.name };
 
+    const ambiguous = refuseAmbiguousPath(doc, req, base);
+    if (ambiguous !== undefined) return ambiguous;
     if (route.rule === undefined && doc.default_route.action === "deny") {
       return deny(base, "license", { code: "license.route_unmatched", points: 0 });
     }
@@ -471,13 +474,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           overBudget === undefined ? await running : await Promise.race([running, overBudget]);
         if (outcome === "budget") {
           learned.ctx = undefined; // decided without the signals: nothing to learn from
-          const mode = failureModeOf(policy, undefined, route);
-          const reason: Reason = { code: "failure.budget", points: 0, detail: `${budgetMs}ms` };
-          enforced = failureVerdict(mode, req, {
-            requestId: req.id,
-            score: 0,
-            reasons: [reason],
+          enforced = overBudgetVerdict({
+            req,
             route: route.name,
+            budgetMs,
+            identified: learned.caller !== undefined,
+            failureMode: failureModeOf(policy, undefined, route),
           });
         } else {
           enforced = outcome;

@@ -20,7 +20,7 @@ export const REASONS = {
   "identity.audience_mismatch": "The token's aud does not name one of identity.audiences.",
   "identity.claims_invalid": "A required claim is missing or has the wrong type.",
   "identity.keys_unavailable":
-    "The JWKS could not be fetched or read, so no token can be verified.",
+    "The JWKS could not be fetched or read (or not within the decision's time budget), so the token could not be verified.",
   "license.tier_unknown": "The caller's tier claim names no tier of the policy (or is missing).",
   "license.entitlement_missing":
     "The caller's license does not include the route's required entitlement.",
@@ -92,12 +92,15 @@ export const REASONS = {
   "request.sensitivity": "The route is marked sensitive; touching it adds risk by itself.",
   "request.malformed":
     "The CheckRequest or forward-auth request lacks what a decision needs (no HTTP attributes, missing or contradictory forwarded headers, too large).",
+  "request.ambiguous_path":
+    "The path may mean something else to the upstream (an escaped slash or backslash, a backslash, a ; parameter, double or overlong encoding, a raw #); see ambiguous_paths.",
   "request.untrusted_proxy":
     "A forward-auth request came from a peer not in RISKGATE_HTTP_TRUSTED_PROXIES.",
   "request.unknown_dialect":
     "A forward-auth request whose dialect (nginx, forward, envoy) is neither in its path nor in its headers.",
   "failure.store": "The state store failed or timed out; the failure mode decided.",
-  "failure.budget": "The decision ran out of its time budget; the failure mode decided.",
+  "failure.budget":
+    "The decision ran out of its time budget after the caller was verified; the failure mode decided.",
   "failure.internal": "An unexpected internal error; the configured safe outcome decided.",
   "failure.webhook":
     "The scoring webhook timed out, failed, answered nonsense or its breaker was open; the route's failure mode decided.",

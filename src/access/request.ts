@@ -13,6 +13,11 @@ export interface AccessRequest {
   readonly path: string;
   /** Raw query string without the leading `?` ("" when none). */
   readonly query: string;
+  /**
+   * Why the path as received may mean something else to the upstream than `path` means to the
+   * route match (an escaped slash, a backslash, a `;` parameter, ...); absent when it cannot.
+   */
+  readonly pathAmbiguity?: string;
   /** Request headers with lower-case names. Pseudo-headers (`:path`, ...) are included as sent. */
   readonly headers: ReadonlyMap<string, string>;
   /** Client IP as text (IPv4 or IPv6), "" when unknown. */

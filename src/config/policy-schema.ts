@@ -863,6 +863,12 @@ export const policySchema = z
     /** Tier given to anonymous callers on `auth: optional` routes (must exist in tiers when used). */
     anonymous_tier: z.string().min(1).optional(),
     routes: z.array(route).default([]),
+    /**
+     * Paths whose meaning depends on the upstream (escaped slashes, backslashes, `;` parameters,
+     * double or overlong encoding, a raw `#`): `deny` refuses them (request.ambiguous_path);
+     * `as_envoy` decides them on the path as Envoy's `normalize_path` passes them.
+     */
+    ambiguous_paths: z.enum(["deny", "as_envoy"]).default("deny"),
     /** What happens when no route matches. */
     default_route: z
       .strictObject({

@@ -175,16 +175,17 @@ function structOf(json: unknown, path: string, depth: number): unknown {
 
 function protoValue(json: unknown, path: string, depth: number): unknown {
   if (depth > 64) throw new CheckJsonError(path, "nested too deeply");
-  if (json === null) return { null_value: 0 };
-  if (typeof json === "number") return { number_value: json };
-  if (typeof json === "string") return { string_value: json };
-  if (typeof json === "boolean") return { bool_value: json };
+  // the decoded form the gRPC handler gets (camelCase, see ValueMessage in check-request.ts)
+  if (json === null) return { nullValue: 0 };
+  if (typeof json === "number") return { numberValue: json };
+  if (typeof json === "string") return { stringValue: json };
+  if (typeof json === "boolean") return { boolValue: json };
   if (Array.isArray(json)) {
     return {
-      list_value: { values: json.map((v, i) => protoValue(v, `${path}[${i}]`, depth + 1)) },
+      listValue: { values: json.map((v, i) => protoValue(v, `${path}[${i}]`, depth + 1)) },
     };
   }
-  return { struct_value: structOf(json, path, depth) };
+  return { structValue: structOf(json, path, depth) };
 }
 
 const INTEGER = /^-?\d+$/;

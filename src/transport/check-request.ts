@@ -3,6 +3,7 @@ import { isIPv4 } from "node:net";
 import ipaddr from "ipaddr.js";
 import type { AccessRequest } from "../access/request.js";
 import { RiskgateError } from "../errors.js";
+import { pathAmbiguity } from "./path-ambiguity.js";
 
 /**
  * Envoy's CheckRequest as proto-loader decodes it (keepCase, defaults off): every field may be
@@ -39,13 +40,18 @@ export interface StructMessage {
   fields?: Record<string, ValueMessage>;
 }
 
-interface ValueMessage {
-  null_value?: number;
-  number_value?: number;
-  string_value?: string;
-  bool_value?: boolean;
-  struct_value?: StructMessage;
-  list_value?: { values?: ValueMessage[] };
+/**
+ * google.protobuf.Value as decoded. Its field names are camelCase whatever `keepCase` says:
+ * protobufjs brings its own descriptor of the well-known types, written with camelCase names,
+ * and proto-loader uses it instead of struct.proto.
+ */
+export interface ValueMessage {
+  nullValue?: number;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: StructMessage;
+  listValue?: { values?: ValueMessage[] };
 }
 
 export interface NormaliseOptions {
@@ -77,7 +83,7 @@ export function toAccessRequest(
   }
   const headers = readHeaders(http);
   const rawPath = http.path || headers.get(":path") || "/";
-  const { path, query } = splitPath(rawPath);
+  const { path, query, ambiguity } = splitPath(rawPath);
   const host = hostWithoutPort(http.host || headers.get(":authority") || headers.get("host") || "");
   const method = (http.method || headers.get(":method") || "GET").toUpperCase();
   const sourceIp = canonicalIp(attrs?.source?.address?.socket_address?.address);
@@ -88,6 +94,7 @@ export function toAccessRequest(
     host,
     path,
     query,
+    ...(ambiguity === undefined ? {} : { pathAmbiguity: ambiguity }),
     headers,
     clientIp: hops.client,
     ...(hops.edge === undefined ? {} : { edgeProxy: hops.edge }),
@@ -124,13 +131,20 @@ function clip(value: string): string {
   return value.length > MAX_HEADER_VALUE ? value.slice(0, MAX_HEADER_VALUE) : value;
 }
 
-/** Splits `path?query#fragment` and normalises the path as routes are matched on it. */
-export function splitPath(raw: string): { path: string; query: string } {
+/**
+ * Splits `path?query#fragment` and normalises the path as routes are matched on it; `ambiguity`
+ * says why the path may mean something else upstream (see path-ambiguity.ts).
+ */
+export function splitPath(raw: string): { path: string; query: string; ambiguity?: string } {
   const hash = raw.indexOf("#");
   const noFragment = hash === -1 ? raw : raw.slice(0, hash);
   const q = noFragment.indexOf("?");
   const path = q === -1 ? noFragment : noFragment.slice(0, q);
-  return { path: normalisePath(path), query: q === -1 ? "" : noFragment.slice(q + 1) };
+  const query = q === -1 ? "" : noFragment.slice(q + 1);
+  const ambiguity = pathAmbiguity(raw);
+  return ambiguity === undefined
+    ? { path: normalisePath(path), query }
+    : { path: normalisePath(path), query, ambiguity };
 }
 
 /**
@@ -232,12 +246,12 @@ export function structToJson(s: StructMessage | undefined, depth = 0): Record<st
 
 function valueToJson(v: ValueMessage | undefined, depth: number): unknown {
   if (v === undefined || v === null) return null;
-  if (v.string_value !== undefined) return v.string_value;
-  if (v.number_value !== undefined) return v.number_value;
-  if (v.bool_value !== undefined) return v.bool_value;
-  if (v.struct_value !== undefined) return structToJson(v.struct_value, depth);
-  if (v.list_value !== undefined) {
-    return depth > 32 ? [] : (v.list_value.values ?? []).map((x) => valueToJson(x, depth + 1));
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.numberValue !== undefined) return v.numberValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.structValue !== undefined) return structToJson(v.structValue, depth);
+  if (v.listValue !== undefined) {
+    return depth > 32 ? [] : (v.listValue.values ?? []).map((x) => valueToJson(x, depth + 1));
   }
   return null;
 }

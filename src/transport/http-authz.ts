@@ -30,6 +30,12 @@ export interface HttpAuthzServer {
   close(graceMs: number): Promise<void>;
 }
 
+/**
+ * The most header lines (the request line not counted) a request to the listener may carry;
+ * one more is answered 431.
+ */
+export const MAX_REQUEST_HEADERS = 500;
+
 /** A forward-auth request declaring a larger body than this is refused (400) unread. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -44,6 +50,13 @@ export function createHttpAuthzHandler(
 ): (request: IncomingMessage, response: ServerResponse) => void {
   return (request, response) => {
     const started = process.hrtime.bigint();
+    if (request.rawHeaders.length > MAX_REQUEST_HEADERS * 2) {
+      // Node keeps only the first `maxHeadersCount` headers: past the limit, what came after
+      // (what a proxy appended behind a client's padding) was never read, so nothing is decided
+      request.resume();
+      send(response, TOO_MANY_HEADERS);
+      return;
+    }
     const url = request.url ?? "/";
     const pathOnly = url.split("?")[0] as string;
     if (pathOnly === "/healthz" || pathOnly === "/readyz") {
@@ -101,7 +114,9 @@ export function createHttpAuthzHandler(
           {
             method: request.method ?? "GET",
             url,
-            headers: request.headers,
+            // every value of a repeated header: Node's `headers` keeps only the first of some
+            // (authorization, host, user-agent), so a second credential would go unseen
+            headers: request.headersDistinct,
             peer: request.socket.remoteAddress ?? "",
           },
           { trustedProxies: deps.trustedProxies, trustedHops: deps.trustedHops, now: deps.clock() },
@@ -192,6 +207,8 @@ export async function startHttpAuthz(
     },
     createHttpAuthzHandler(deps),
   );
+  // one header over the limit is enough to know the request is refused (431)
+  server.maxHeadersCount = MAX_REQUEST_HEADERS + 1;
   // unreadable requests (oversized headers, broken framing) get a 400, never a crash
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) {
@@ -254,6 +271,20 @@ function send(response: ServerResponse, a: HttpAnswer): void {
   }
   response.end(a.body);
 }
+
+/** More header lines than {@link MAX_REQUEST_HEADERS}: refused unread, never cut short. */
+const TOO_MANY_HEADERS: HttpAnswer = Object.freeze({
+  status: 431,
+  headers: [
+    ["content-type", "application/json"],
+    ["connection", "close"],
+  ] as const,
+  body: JSON.stringify({
+    decision: "deny",
+    reasons: [{ code: "request.malformed", points: 0 }],
+    error: `more than ${MAX_REQUEST_HEADERS} request headers`,
+  }),
+});
 
 /** A 503 with no policy in it: when not even the safe outcome could be rendered. */
 const LAST_RESORT: HttpAnswer = Object.freeze({

@@ -88,13 +88,14 @@ export function httpToAccessRequest(
   }
   const headers = readHeaders(input.headers);
   const original = originalTarget(dialect, input, headers);
-  const { path, query } = splitPath(original.target);
+  const { path, query, ambiguity } = splitPath(original.target);
   return {
     id: headers.get("x-request-id") || randomUUID(),
     method: original.method,
     host: hostWithoutPort(original.host),
     path,
     query,
+    ...(ambiguity === undefined ? {} : { pathAmbiguity: ambiguity }),
     headers,
     ...forwardedChain(peer, headers, options.trustedHops),
     size: declaredSize(headers.get("content-length")),

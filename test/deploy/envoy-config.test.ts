@@ -21,6 +21,9 @@ const JWT_AUTHN = `${TYPE}envoy.extensions.filters.http.jwt_authn.v3.JwtAuthenti
 const OTEL = `${TYPE}envoy.config.trace.v3.OpenTelemetryConfig`;
 const H2_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
+/** path_with_escaped_slashes_action values that never pass %2F or %5C on as they are. */
+const ESCAPED_SLASHES_HANDLED = ["UNESCAPE_AND_REDIRECT", "UNESCAPE_AND_FORWARD", "REJECT_REQUEST"];
+
 const CONFIGS = readdirSync("envoy")
   .filter((f) => f.endsWith(".yaml"))
   .sort();
@@ -199,6 +202,8 @@ describe.each(CONFIGS)("%s pairs with riskgate", (file) => {
       );
     }
     expect(hcm).toMatchObject({ normalize_path: true, merge_slashes: true });
+    // escaped slashes are unescaped (or refused) before riskgate and the upstream see them
+    expect(ESCAPED_SLASHES_HANDLED).toContain(hcm.path_with_escaped_slashes_action);
   });
 
   it("traces with OpenTelemetry to a cluster that speaks HTTP/2", () => {
@@ -317,5 +322,42 @@ describe("envoy/README.md explains every ext_authz setting the configs use", () 
     for (const key of keys) {
       expect(explained.has(key), `envoy/README.md explains ${key}`).toBe(true);
     }
+  });
+});
+
+describe("Istio: the sidecar that calls riskgate handles escaped slashes too", () => {
+  const filter = parse(readFileSync("k8s/istio/path-normalization.yaml", "utf8")) as Obj;
+  const authz = parse(readFileSync("k8s/istio/authorization-policy.yaml", "utf8")) as Obj;
+
+  it("merges path_with_escaped_slashes_action into the inbound HTTP connection manager", () => {
+    expect(filter).toMatchObject({
+      apiVersion: "networking.istio.io/v1alpha3",
+      kind: "EnvoyFilter",
+      metadata: { namespace: at(authz, "metadata", "namespace") },
+      spec: { workloadSelector: { labels: at(authz, "spec", "selector", "matchLabels") } },
+    });
+    const patches = at(filter, "spec", "configPatches") as Obj[];
+    expect(patches).toHaveLength(1);
+    const [patch] = patches as [Obj];
+    expect(patch).toMatchObject({
+      applyTo: "NETWORK_FILTER",
+      match: {
+        context: "SIDECAR_INBOUND",
+        listener: {
+          filterChain: { filter: { name: "envoy.filters.network.http_connection_manager" } },
+        },
+      },
+      patch: { operation: "MERGE" },
+    });
+    const value = at(patch, "patch", "value", "typed_config") as Obj;
+    expect(value["@type"]).toBe(HCM);
+    // every field is one of Envoy's HttpConnectionManager, with a value its enum knows
+    const type = api.root.lookupType(HCM.slice(TYPE.length));
+    for (const key of Object.keys(value))
+      if (key !== "@type") expect(type.fields).toHaveProperty(key);
+    const action = value.path_with_escaped_slashes_action as string;
+    expect(ESCAPED_SLASHES_HANDLED).toContain(action);
+    const actions = type.lookupEnum("PathWithEscapedSlashesAction");
+    expect(actions.values).toHaveProperty(action);
   });
 });

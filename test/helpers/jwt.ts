@@ -112,8 +112,10 @@ export interface JwksServer {
   setKeys(keys: JWK[]): void;
   /** Answer with this status (200 serves the keys; anything else an error body). */
   setStatus(status: number): void;
-  /** Hold requests without answering (a hung issuer). */
+  /** Hold requests without answering (a hung issuer, or a slow one until `release`). */
   hang(): void;
+  /** Answer the held requests (with the keys or status of now) and stop holding. */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -123,14 +125,18 @@ export async function startJwksServer(initial: JWK[]): Promise<JwksServer> {
   let status = 200;
   let hanging = false;
   let hits = 0;
-  const server = createServer((_req: IncomingMessage, res: ServerResponse) => {
-    hits++;
-    if (hanging) return;
+  const held: ServerResponse[] = [];
+  const answer = (res: ServerResponse) => {
     if (status !== 200) {
       res.writeHead(status, { "content-type": "text/plain" }).end("unavailable");
       return;
     }
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys }));
+  };
+  const server = createServer((_req: IncomingMessage, res: ServerResponse) => {
+    hits++;
+    if (hanging) held.push(res);
+    else answer(res);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };
@@ -145,6 +151,10 @@ export async function startJwksServer(initial: JWK[]): Promise<JwksServer> {
     },
     hang: () => {
       hanging = true;
+    },
+    release: () => {
+      hanging = false;
+      for (const res of held.splice(0)) answer(res);
     },
     close: () =>
       new Promise<void>((resolve) => {

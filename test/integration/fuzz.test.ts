@@ -261,11 +261,11 @@ function encodeStructured(c: Structured): Buffer {
         "envoy.filters.http.jwt_authn": {
           fields: {
             jwt_payload: {
-              struct_value: {
+              structValue: {
                 fields: {
-                  sub: { string_value: "root" },
-                  tier: { string_value: "enterprise" },
-                  exp: { number_value: 9e9 },
+                  sub: { stringValue: "root" },
+                  tier: { stringValue: "enterprise" },
+                  exp: { numberValue: 9e9 },
                 },
               },
             },

@@ -20,6 +20,12 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** Waits (on real timers, so the faked Date stays put) until the issuer saw a request. */
+async function until(seen: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !seen(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(seen()).toBe(true);
+}
+
 async function server(...args: Parameters<typeof startJwksServer>): Promise<JwksServer> {
   const s = await startJwksServer(...args);
   cleanups.push(s.close);
@@ -124,34 +130,49 @@ describe("remote JWKS served over HTTP on 127.0.0.1", () => {
     }
   });
 
-  it("keeps verifying with the last good keys while the issuer is down, asking it once per cooldown", async () => {
+  it("keeps verifying with the last good keys while the issuer is slow or down, asking it once per cooldown", async () => {
     const k1 = await testKey("k1");
     const jwks = await server([k1.jwk]);
     const keys = createRemoteKeySource({
       uri: jwks.uri,
       cacheMaxAgeMs: 10_000,
       cooldownMs: 30_000,
-      timeoutMs: 2000,
+      // longer than any test: a request that waited for the hung issuer would never finish
+      timeoutMs: 600_000,
     });
     const id = createIdentifier({ keys }, identityPolicy());
     await id.ready();
-    jwks.setStatus(503);
+    jwks.hang();
     const fresh = async (clock: number) => {
       at(clock);
       return id.identify(bearer(await k1.sign({ claims: { sub: `s${clock}` } })), NOW);
     };
-    // the cache is stale: the refresh fails, the known key still verifies
+    // an unknown kid joins the fetch in flight (when there is one): its answer says it settled
+    const stranger = await (await testKey("stranger")).sign();
+    const settled = async () =>
+      expect(await id.identify(bearer(stranger), NOW)).toMatchObject({
+        reason: "identity.unknown_key",
+      });
+    // the cache is stale: the known key verifies at once while one refresh asks the issuer
     expect(await fresh(11_000)).toMatchObject({ kind: "verified" });
-    expect(jwks.hits()).toBe(2);
+    await until(() => jwks.hits() === 2);
     expect(await fresh(12_000)).toMatchObject({ kind: "verified" });
-    expect(await fresh(40_000)).toMatchObject({ kind: "verified" });
     expect(jwks.hits()).toBe(2);
-    expect(await fresh(41_001)).toMatchObject({ kind: "verified" });
-    expect(jwks.hits()).toBe(3);
+    // the issuer fails: nothing asks it again for a cooldown after the failure
+    jwks.setStatus(503);
+    jwks.release();
+    await settled();
+    expect(await fresh(41_000)).toMatchObject({ kind: "verified" });
+    expect(jwks.hits()).toBe(2);
+    expect(await fresh(42_001)).toMatchObject({ kind: "verified" });
+    await until(() => jwks.hits() === 3);
+    await settled();
     // back up: the next refresh after the back-off succeeds and later ones use the fresh set
     jwks.setStatus(200);
-    expect(await fresh(71_002)).toMatchObject({ kind: "verified" });
-    expect(await fresh(72_000)).toMatchObject({ kind: "verified" });
+    expect(await fresh(72_002)).toMatchObject({ kind: "verified" });
+    await until(() => jwks.hits() === 4);
+    await settled();
+    expect(await fresh(73_000)).toMatchObject({ kind: "verified" });
     expect(jwks.hits()).toBe(4);
   });
 

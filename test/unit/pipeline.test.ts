@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import type { Identifier } from "../../src/access/identity.js";
 import { createPipeline } from "../../src/access/pipeline.js";
 import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
@@ -195,6 +196,23 @@ describe("access pipeline on the demo policy", () => {
     );
     expect(verdict).toMatchObject({ kind: "deny", cause: "failure" });
     expect(codes(verdict)).toEqual(["failure.budget"]);
+  });
+
+  it("never lets the budget decide identity: a caller still being verified is refused, even on open", async () => {
+    const text = readFileSync("policies/demo.yaml", "utf8")
+      .replace("budget_ms: 100", "budget_ms: 5")
+      .replace("mode: closed", "mode: open");
+    const waiting: Identifier = {
+      ...fakeIdentifier(claims),
+      identify: () => new Promise(() => {}), // the keys never arrive
+    };
+    const runtime = runtimeOf(parsePolicy(text, "t.yaml"), waiting);
+    const pipeline = createPipeline({ store: createMemoryStore(), clock: () => NOW });
+    for (const method of ["GET", "POST"]) {
+      const { verdict } = await pipeline.evaluate(runtime, request({ token: "proMfa", method }));
+      expect(verdict).toMatchObject({ kind: "deny", cause: "authentication" });
+      expect(codes(verdict)).toEqual(["identity.keys_unavailable"]);
+    }
   });
 
   it("shadow mode allows but keeps what it would have done", async () => {
