@@ -58,10 +58,8 @@ export function insiderExport(ctx: Ctx, rng: Rng): void {
     const night = Math.min(lastDay, ctx.opts.days - 1);
     for (let d = 0; d <= night; d++) {
       if (!isWeekday(d)) continue;
-      const { login, end } = dayOfWork(counting, r, p, d, o.city, home);
+      dayOfWork(counting, r, p, d, o.city, home);
       days++;
-      void login;
-      void end;
     }
     const usualDaily = Math.max(5, exports / Math.max(1, days));
     const target = Math.round(usualDaily * r.normal(4, 0.5));
@@ -117,6 +115,36 @@ function dayOfWork(
   return { login, end };
 }
 
+/** The phished admin's week: Monday's afternoon login went through the kit; they keep working. */
+function victimWeek(
+  ctx: Ctx,
+  r: Rng,
+  victim: Person,
+  city: CityName,
+  home: string,
+  phishedAt: number,
+): void {
+  for (let d = 0; d < ctx.opts.days; d++) {
+    if (!isWeekday(d)) continue;
+    if (d > 0) {
+      workDay(ctx, r, victim, d, city, () => ({ ip: home }));
+      continue;
+    }
+    // the morning as usual, then the phished login in the afternoon, used until evening
+    const morning = (phishedAt - localMidnight(ctx, city, 0)) / H - 8.75;
+    workDay(ctx, r, victim, d, city, () => ({ ip: home }), morning);
+    browse(
+      ctx,
+      r,
+      victim,
+      phishedAt,
+      phishedAt + 2.5 * H,
+      () => ({ ip: home }),
+      (t) => sessionToken(victim, phishedAt, t, ["pwd", "mfa"]),
+    );
+  }
+}
+
 /**
  * A slow takeover with a session stolen by an adversary-in-the-middle phishing kit: the victim,
  * an enterprise admin whose org signs in with MFA, logged in through the kit one afternoon, so
@@ -138,30 +166,7 @@ export function mfaTokenTakeover(ctx: Ctx, rng: Rng): void {
     const victim = person(r, `u-${o.id}-admin-${i}`, o, "browser", "legit", true);
     const home = CITIES[o.city].ips[(i + 4) % CITIES[o.city].ips.length] as string;
     const phishedAt = localMidnight(ctx, o.city, 0) + r.normal(15.5, 0.5) * H;
-    for (let d = 0; d < ctx.opts.days; d++) {
-      if (!isWeekday(d)) continue;
-      if (d === 0) {
-        // the morning as usual, then the phished login in the afternoon, used until evening
-        workDay(
-          ctx,
-          r,
-          victim,
-          d,
-          o.city,
-          () => ({ ip: home }),
-          (phishedAt - localMidnight(ctx, o.city, 0)) / H - 8.75,
-        );
-        browse(
-          ctx,
-          r,
-          victim,
-          phishedAt,
-          phishedAt + 2.5 * H,
-          () => ({ ip: home }),
-          (t) => sessionToken(victim, phishedAt, t, ["pwd", "mfa"]),
-        );
-      } else workDay(ctx, r, victim, d, o.city, () => ({ ip: home }));
-    }
+    victimWeek(ctx, r, victim, o.city, home, phishedAt);
     const thief: Person = {
       ...victim,
       label: "attack",
