@@ -2,7 +2,8 @@ import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { LabelRecord, SimRequest } from "./model.js";
+import { machineClaims } from "./idp.js";
+import type { LabelRecord, SimRequest, TokenSpec } from "./model.js";
 import { tokenKey } from "./model.js";
 import { createRng } from "./rng.js";
 import { deriveEvalKeys, mintToken } from "./tokens.js";
@@ -74,38 +75,66 @@ export interface Generated {
   readonly tokens: ReadonlyMap<string, string>;
 }
 
-/** Simulates the week and mints every token; nothing is written. */
-export async function generate(opts: GenerateOptions): Promise<Generated> {
-  const traffic: TrafficOptions = {
-    start: opts.start ?? DEFAULT_START,
-    days: opts.days ?? 7,
-    scale: opts.scale ?? 1,
-  };
-  const requests = simulate(createRng(opts.seed), traffic);
-  const keys = await deriveEvalKeys(opts.seed);
-  const tokens = new Map<string, string>();
-  for (const r of requests) {
-    const k = tokenKey(r.token);
-    if (tokens.has(k)) continue;
-    const t = r.token;
-    tokens.set(
-      k,
-      await mintToken(keys, opts.issuer, opts.audience, {
-        sub: t.sub,
-        org: t.org,
-        tier: t.tier,
-        iat: t.iat,
-        exp: t.exp,
-        jti: `${t.sub}.${t.iat}`,
-        ...(t.amr ? { amr: t.amr } : {}),
-        ...(t.authTime !== undefined ? { auth_time: t.authTime } : {}),
-        ...(t.clientId ? { client_id: t.clientId, gty: "client-credentials" } : {}),
-      }),
-    );
+/**
+ * The claims of a token besides iss, aud, iat and exp: a machine token in its IdP's shape, a
+ * person's session as an OIDC provider issues it for RFC 9470 step-up (`amr`, `auth_time`).
+ */
+export function claimsOf(t: TokenSpec): Record<string, unknown> {
+  if (t.idp !== undefined && t.clientId !== undefined) {
+    return { ...machineClaims(t.idp, t.clientId, t.iat), org: t.org, tier: t.tier };
   }
+  return {
+    sub: t.sub,
+    org: t.org,
+    tier: t.tier,
+    jti: `${t.sub}.${t.iat}`,
+    ...(t.amr ? { amr: t.amr } : {}),
+    ...(t.authTime !== undefined ? { auth_time: t.authTime } : {}),
+  };
+}
+
+/** Mints (and remembers) the JWT of each distinct token. */
+export interface TokenMinter {
+  jwtOf(t: TokenSpec): Promise<string>;
+  readonly jwks: unknown;
+  readonly tokens: ReadonlyMap<string, string>;
+}
+
+export async function createMinter(
+  seed: string,
+  issuer: string,
+  audience: string,
+): Promise<TokenMinter> {
+  const keys = await deriveEvalKeys(seed);
+  const tokens = new Map<string, string>();
+  return {
+    jwks: keys.publicJwks,
+    tokens,
+    async jwtOf(t) {
+      const k = tokenKey(t);
+      let jwt = tokens.get(k);
+      if (jwt === undefined) {
+        jwt = await mintToken(keys, issuer, audience, t.iat, t.exp, claimsOf(t));
+        tokens.set(k, jwt);
+      }
+      return jwt;
+    },
+  };
+}
+
+/** The traffic options of a run. */
+export function trafficOf(opts: GenerateOptions): TrafficOptions {
+  return { start: opts.start ?? DEFAULT_START, days: opts.days ?? 7, scale: opts.scale ?? 1 };
+}
+
+/** Simulates the week as planned (no reactions) and mints every token; nothing is written. */
+export async function generate(opts: GenerateOptions): Promise<Generated> {
+  const requests = simulate(createRng(opts.seed), trafficOf(opts));
+  const minter = await createMinter(opts.seed, opts.issuer, opts.audience);
+  for (const r of requests) await minter.jwtOf(r.token);
   const width = String(requests.length).length;
   const ids = requests.map((_, i) => `eval-${String(i + 1).padStart(width, "0")}`);
-  return { requests, ids, jwks: keys.publicJwks, tokens };
+  return { requests, ids, jwks: minter.jwks, tokens: minter.tokens };
 }
 
 /** Writes requests.jsonl, labels.jsonl and jwks.json into `dir`. */

@@ -6,7 +6,7 @@ export interface DecisionRecord {
   readonly time: string;
   readonly decision: "allow" | "challenge" | "throttle" | "deny";
   readonly shadow_of?: string;
-  readonly challenge_style?: "step_up" | "header";
+  readonly challenge_style?: "step_up" | "header" | "interactive";
   readonly score: number;
   readonly reasons: readonly { readonly code: string; readonly points: number }[];
   readonly route: string;
@@ -188,4 +188,51 @@ export function formatTables(groups: readonly GroupScore[]): string {
     `| **all legitimate** | | ${t.legitRequests} | ${pct(t.legitChallenged, t.legitRequests)} | ${pct(t.legitThrottled, t.legitRequests)} | ${pct(t.legitDenied, t.legitRequests)} | **${pct(refused, t.legitRequests)}** | |`,
   );
   return lines.join("\n");
+}
+
+/** Friction and refusals of people and machine clients, beside the per-population table. */
+export interface Summary {
+  readonly people: number;
+  readonly days: number;
+  readonly stepUps: number;
+  readonly machinePopulations: readonly string[];
+  /** Planned requests not sent because of a reaction to a refusal, per population. */
+  readonly dropped: ReadonlyMap<string, number>;
+}
+
+/** The headline rows: refused shares of people and machine clients, challenges per person-week. */
+export function formatSummary(groups: readonly GroupScore[], s: Summary): string {
+  const legit = groups.filter((g) => g.label === "legit");
+  const row = (name: string, gs: readonly GroupScore[], extra: string) => {
+    const req = gs.reduce((a, g) => a + g.requests, 0);
+    const ch = gs.reduce((a, g) => a + g.challenged, 0);
+    const th = gs.reduce((a, g) => a + g.throttled, 0);
+    const de = gs.reduce((a, g) => a + g.denied, 0);
+    const drop = gs.reduce((a, g) => a + (s.dropped.get(g.group) ?? 0), 0);
+    return `| ${name} | ${req} | ${pct(ch, req)} | ${pct(th, req)} | ${pct(de, req)} | **${pct(ch + th + de, req)}** | ${drop} (${pct(drop, req + drop)}) | ${extra} |`;
+  };
+  const machines = legit.filter((g) => s.machinePopulations.includes(g.group));
+  const people = legit.filter((g) => !s.machinePopulations.includes(g.group));
+  const challenges = people.reduce((a, g) => a + g.challenged, 0);
+  const personWeeks = (s.people * s.days) / 7;
+  const perWeek = personWeeks === 0 ? "-" : (challenges / personWeeks).toFixed(2);
+  const attacks = groups.filter((g) => g.label === "attack" && g.afterGrace > 0);
+  const avg =
+    attacks.length === 0
+      ? "-"
+      : `${((100 * attacks.reduce((a, g) => a + g.reachedAfterGrace / g.afterGrace, 0)) / attacks.length).toFixed(1)}%`;
+  return [
+    "| legitimate | requests | challenged | throttled | denied | refused | planned but not sent after a refusal | friction |",
+    "|---|---:|---:|---:|---:|---:|---:|---|",
+    row(
+      "people",
+      people,
+      `${perWeek} challenges per person-week (${s.people} people), ${s.stepUps} step-ups answered`,
+    ),
+    row("machine clients", machines, ""),
+    ...machines.map((g) => row(`- ${g.group}`, [g], "")),
+    row("all legitimate", legit, ""),
+    "",
+    `Attack requests reaching the upstream after each actor's first ${GRACE_REQUESTS}, average over the ${attacks.length} families (not weighted by requests): **${avg}**.`,
+  ].join("\n");
 }

@@ -25,28 +25,16 @@ export async function deriveEvalKeys(seed: string): Promise<EvalKeys> {
   return { privateKey, kid, publicJwks: { keys: [{ ...jwk, kid, alg: "EdDSA", use: "sig" }] } };
 }
 
-export interface TokenClaims {
-  readonly sub: string;
-  readonly org: string;
-  readonly tier: string;
-  /** Seconds since the epoch. */
-  readonly iat: number;
-  readonly exp: number;
-  readonly amr?: readonly string[];
-  readonly auth_time?: number;
-  readonly client_id?: string;
-  readonly jti: string;
-}
-
-/** Mints one JWT as the simulated identity provider would. */
+/** Mints one JWT as the simulated identity provider would; `claims` are all but iss, aud, iat, exp. */
 export function mintToken(
   keys: EvalKeys,
   issuer: string,
   audience: string,
-  claims: TokenClaims,
+  iat: number,
+  exp: number,
+  claims: Readonly<Record<string, unknown>>,
 ): Promise<string> {
-  const { iat, exp, ...rest } = claims;
-  return new SignJWT({ ...rest })
+  return new SignJWT({ ...claims })
     .setProtectedHeader({ alg: "EdDSA", kid: keys.kid, typ: "JWT" })
     .setIssuer(issuer)
     .setAudience(audience)

@@ -1,6 +1,28 @@
+import { insiderExport, mfaTokenTakeover } from "./insiders.js";
+import { batchJobs, sdkClients } from "./machines.js";
 import type { SimRequest, TokenSpec } from "./model.js";
+import { mobileCgnatUsers, vpnOnlyWorkers } from "./people.js";
 import { BLOCKLISTED_IPS, CITIES, type CityName, CLOUD, type CloudName } from "./places.js";
 import type { Rng } from "./rng.js";
+import {
+  browse,
+  type Call,
+  type Ctx,
+  DAY,
+  H,
+  isWeekday,
+  localMidnight,
+  MIN,
+  n,
+  type Person,
+  person,
+  port,
+  S,
+  sec,
+  sessionToken,
+  type TrafficOptions,
+  workDay,
+} from "./sim.js";
 import {
   AUTOMATION_UAS,
   BROWSER_UAS,
@@ -9,7 +31,6 @@ import {
   ORGS,
   type Org,
   orgById,
-  SDK_UAS,
 } from "./world.js";
 
 /**
@@ -18,218 +39,10 @@ import {
  * policy's thresholds. The one number taken from outside is PUBLISHED_RATE_LIMIT_PER_MINUTE:
  * a pacing scraper reads the API's public rate-limit documentation, as real ones do.
  */
-export interface TrafficOptions {
-  /** Monday 00:00 UTC of the simulated week, ms. */
-  readonly start: number;
-  readonly days: number;
-  /** Multiplies the number of actors of every population and family (1 = the default run). */
-  readonly scale: number;
-}
+export type { TrafficOptions } from "./sim.js";
 
 /** What the API's public docs promise a user per minute (pacing scrapers aim just under it). */
 export const PUBLISHED_RATE_LIMIT_PER_MINUTE = 300;
-
-const S = 1000;
-const MIN = 60 * S;
-const H = 60 * MIN;
-const DAY = 24 * H;
-
-type Emit = (r: SimRequest) => void;
-
-interface Ctx {
-  readonly opts: TrafficOptions;
-  readonly emit: Emit;
-}
-
-/** The common shape of a person's requests. */
-interface Person {
-  readonly id: string;
-  readonly org: Org;
-  readonly group: string;
-  readonly label: "legit" | "attack";
-  readonly device: string;
-  readonly ua: string;
-  readonly mfa: boolean;
-  readonly admin: boolean;
-}
-
-const port = (rng: Rng) => rng.int(32768, 60999);
-const sec = (ms: number) => Math.floor(ms / S);
-
-/** Local midnight of day `d` of the week in a city, as UTC ms. */
-function localMidnight(ctx: Ctx, city: CityName, d: number): number {
-  return ctx.opts.start + d * DAY - CITIES[city].utcOffsetHours * H;
-}
-
-const isWeekday = (d: number) => d % 7 < 5;
-
-/** A browser session's token: refreshed every hour from the login, same auth_time. */
-function sessionToken(p: Person, login: number, t: number, amr?: readonly string[]): TokenSpec {
-  const iat = login + Math.floor((t - login) / H) * H;
-  return {
-    sub: p.id,
-    org: p.org.id,
-    tier: p.org.tier,
-    iat: sec(iat),
-    exp: sec(iat + H),
-    amr: amr ?? (p.mfa ? ["pwd", "mfa"] : ["pwd"]),
-    authTime: sec(login),
-  };
-}
-
-interface Call {
-  readonly method: string;
-  readonly path: string;
-  readonly bodyBytes?: number;
-}
-
-/** The API calls one screen of the web app makes. */
-function pageCalls(rng: Rng, p: Person): Call[] {
-  const pid = rng.int(1, 40);
-  const r = rng.next();
-  const writes = p.org.tier !== "free";
-  if (r < 0.3)
-    return [
-      { method: "GET", path: "/v1/projects" },
-      { method: "GET", path: "/v1/me" },
-    ];
-  if (r < 0.65)
-    return [
-      { method: "GET", path: `/v1/projects/${pid}` },
-      { method: "GET", path: `/v1/projects/${pid}/tasks?page=${rng.int(1, 3)}` },
-      ...(rng.chance(0.5) ? [{ method: "GET", path: `/v1/projects/${pid}/members` }] : []),
-    ];
-  if (r < 0.78) return [{ method: "GET", path: `/v1/tasks/${rng.int(1000, 99999)}` }];
-  if (r < 0.86) return [{ method: "GET", path: `/v1/search?q=${rng.hex(6)}` }];
-  if (r < 0.97 && writes)
-    return [
-      rng.chance(0.5)
-        ? { method: "POST", path: `/v1/projects/${pid}/tasks`, bodyBytes: rng.int(300, 4000) }
-        : {
-            method: "PATCH",
-            path: `/v1/tasks/${rng.int(1000, 99999)}`,
-            bodyBytes: rng.int(80, 900),
-          },
-      { method: "GET", path: `/v1/projects/${pid}/tasks?page=1` },
-    ];
-  if (writes) return [{ method: "GET", path: `/v1/reports/${rng.hex(8)}/export` }];
-  return [{ method: "GET", path: "/v1/projects" }];
-}
-
-/**
- * A person using the web app between `from` and `to`: active spells (median 25 min) and idle
- * gaps (meetings, other tools; median 35 min); inside a spell, screens with a log-normal think
- * time (median 40 s), each screen firing its API calls within a second.
- */
-function browse(
-  ctx: Ctx,
-  rng: Rng,
-  p: Person,
-  from: number,
-  to: number,
-  where: (t: number) => { ip: string; ua?: string; device?: string },
-  token: (t: number) => TokenSpec,
-  calls: (rng: Rng, p: Person) => Call[] = pageCalls,
-): void {
-  let t = from + rng.exp(5 * MIN);
-  while (t < to) {
-    const spellEnd = Math.min(to, t + rng.logNormal(25 * MIN, 0.6));
-    while (t < spellEnd) {
-      const at = where(t);
-      const sourcePort = port(rng);
-      let ct = t;
-      for (const c of calls(rng, p)) {
-        ctx.emit({
-          t: Math.round(ct),
-          label: p.label,
-          group: p.group,
-          actor: p.id,
-          ip: at.ip,
-          port: sourcePort,
-          method: c.method,
-          path: c.path,
-          userAgent: at.ua ?? p.ua,
-          deviceId: at.device ?? p.device,
-          token: token(ct),
-          ...(c.bodyBytes === undefined ? {} : { bodyBytes: c.bodyBytes }),
-        });
-        ct += rng.int(20, 400);
-      }
-      t += Math.max(2 * S, rng.logNormal(40 * S, 1));
-    }
-    t += rng.logNormal(35 * MIN, 0.7);
-  }
-}
-
-function person(
-  rng: Rng,
-  id: string,
-  org: Org,
-  group: string,
-  label: "legit" | "attack" = "legit",
-  admin = false,
-): Person {
-  return {
-    id,
-    org,
-    group,
-    label,
-    device: `dev-${rng.hex(16)}`,
-    ua: rng.pick(BROWSER_UAS),
-    mfa: org.mfa,
-    admin,
-  };
-}
-
-/** One working day: login in the morning, work until the evening, an admin visit now and then. */
-function workDay(
-  ctx: Ctx,
-  rng: Rng,
-  p: Person,
-  d: number,
-  city: CityName,
-  where: (t: number) => { ip: string; ua?: string; device?: string },
-  spanHours = rng.normal(8.5, 0.75),
-): { login: number; end: number } {
-  const login = localMidnight(ctx, city, d) + rng.normal(8.75, 0.75) * H;
-  const end = login + spanHours * H;
-  browse(ctx, rng, p, login, end, where, (t) => sessionToken(p, login, t));
-  if (p.admin && rng.chance(0.5))
-    adminVisit(ctx, rng, p, login + rng.next() * (end - login - H), where);
-  return { login, end };
-}
-
-/**
- * Admin console and billing: apps ask for a fresh login first (GitHub's "sudo mode", RFC 9470
- * step-up in the app itself), so these requests carry a recent auth_time.
- */
-function adminVisit(
-  ctx: Ctx,
-  rng: Rng,
-  p: Person,
-  at: number,
-  where: (t: number) => { ip: string; ua?: string; device?: string },
-): void {
-  const login = at;
-  const amr = p.mfa ? ["pwd", "mfa"] : ["pwd", "otp"];
-  browse(
-    ctx,
-    rng,
-    p,
-    at,
-    at + rng.int(3, 12) * MIN,
-    where,
-    (t) => sessionToken(p, login, t, amr),
-    (r) =>
-      r.chance(0.75)
-        ? [{ method: "GET", path: "/admin/users" }]
-        : r.chance(0.5)
-          ? [{ method: "GET", path: "/billing/invoices" }]
-          : [{ method: "POST", path: "/admin/users", bodyBytes: r.int(200, 600) }],
-  );
-}
-
-const n = (ctx: Ctx, base: number) => Math.max(1, Math.round(base * ctx.opts.scale));
 
 // ---------------------------------------------------------------- legitimate populations
 
@@ -422,103 +235,6 @@ function newUsers(ctx: Ctx, rng: Rng): void {
   }
 }
 
-function machineToken(sub: string, o: Org, t: number, lifetime = H): TokenSpec {
-  // Client-credentials tokens: fetched when the cached one expires, no amr, no auth_time.
-  const iat = Math.floor(t / lifetime) * lifetime;
-  return { sub, org: o.id, tier: o.tier, iat: sec(iat), exp: sec(iat + lifetime), clientId: sub };
-}
-
-/**
- * Server-side integrations calling the API around the clock; their rate follows their own
- * customers' day in the org's time zone (0.15 to 1.8 calls a minute).
- */
-function sdkClients(ctx: Ctx, rng: Rng): void {
-  const setups: [string, CloudName | undefined][] = [
-    ["acme", "awsFrankfurt"],
-    ["lumen", undefined],
-    ["harbor", "awsVirginia"],
-    ["sakura", undefined],
-    ["northwind", "gcpLondon"],
-    ["goldengate", "gcpIowa"],
-  ];
-  for (let i = 0; i < n(ctx, 6); i++) {
-    const [orgId, cloud] = setups[i % setups.length] as [string, CloudName | undefined];
-    const o = orgById(orgId);
-    const r = rng.fork(`sdk-${i}`);
-    const id = `client-${o.id}-sync-${i}`;
-    const group = cloud ? "sdk-client-cloud" : "sdk-client";
-    // Cloud NAT gateways: two egress addresses of the region, used alternately.
-    const ips = cloud ? CLOUD[cloud].ips.slice(0, 2) : [CITIES[o.city].ips[0] as string];
-    const ua = SDK_UAS[i % SDK_UAS.length] as string;
-    const end = ctx.opts.start + ctx.opts.days * DAY;
-    let t = ctx.opts.start + r.next() * MIN;
-    while (t < end) {
-      const localHour =
-        ((((t - ctx.opts.start) / H + CITIES[o.city].utcOffsetHours) % 24) + 24) % 24;
-      const day = Math.floor((t - ctx.opts.start + CITIES[o.city].utcOffsetHours * H) / DAY);
-      const busy = localHour >= 8 && localHour < 19 && isWeekday(day);
-      const perMin = busy ? 1 + 0.8 * Math.sin(((localHour - 8) / 11) * Math.PI) : 0.15;
-      const write = o.tier !== "free" && r.chance(0.2);
-      ctx.emit({
-        t: Math.round(t),
-        label: "legit",
-        group,
-        actor: id,
-        ip: r.pick(ips),
-        port: port(r),
-        method: write ? "POST" : "GET",
-        path: write
-          ? "/v1/events"
-          : r.chance(0.5)
-            ? `/v1/projects/${r.int(1, 40)}/tasks?updated_since=${sec(t) - 300}`
-            : "/v1/projects",
-        userAgent: ua,
-        token: machineToken(id, o, t),
-        ...(write ? { bodyBytes: r.int(500, 20000) } : {}),
-      });
-      t += r.exp(MIN / perMin);
-    }
-  }
-}
-
-/** Nightly batch jobs: a full paged export at 02:00 local, one request after the other. */
-function batchJobs(ctx: Ctx, rng: Rng): void {
-  const setups: [string, CloudName | undefined][] = [
-    ["harbor", "awsVirginia"],
-    ["acme", "hetznerNuremberg"],
-    ["maple", undefined],
-    ["northwind", "gcpLondon"],
-  ];
-  for (let i = 0; i < n(ctx, 3); i++) {
-    const [orgId, cloud] = setups[i % setups.length] as [string, CloudName | undefined];
-    const o = orgById(orgId);
-    const r = rng.fork(`batch-${i}`);
-    const id = `client-${o.id}-nightly-${i}`;
-    const ip = cloud ? (CLOUD[cloud].ips[0] as string) : (CITIES[o.city].ips[1] as string);
-    const ua = i % 2 === 0 ? "python-requests/2.32.3" : "Go-http-client/2.0";
-    for (let d = 0; d < ctx.opts.days; d++) {
-      let t = localMidnight(ctx, o.city, d) + 2 * H + r.int(0, 5) * MIN;
-      const pages = Math.round(r.logNormal(600, 0.3));
-      for (let pg = 1; pg <= pages; pg++) {
-        ctx.emit({
-          t: Math.round(t),
-          label: "legit",
-          group: "batch",
-          actor: id,
-          ip,
-          port: port(r),
-          method: "GET",
-          path: `/v1/projects/${1 + (pg % 40)}/tasks?page=${pg}&per_page=100`,
-          userAgent: ua,
-          token: machineToken(id, o, t),
-        });
-        // Sequential: server time (80-250 ms) plus the job's own processing.
-        t += r.int(80, 250) + r.logNormal(150, 0.5);
-      }
-    }
-  }
-}
-
 // ---------------------------------------------------------------- attacks
 
 interface Attacker {
@@ -536,6 +252,7 @@ function attack(
   token: TokenSpec,
   call: Call,
   device?: string,
+  account?: string,
 ): void {
   a.ctx.emit({
     t: Math.round(t),
@@ -550,6 +267,7 @@ function attack(
     token,
     ...(device ? { deviceId: device } : {}),
     ...(call.bodyBytes === undefined ? {} : { bodyBytes: call.bodyBytes }),
+    ...(account === undefined ? {} : { reaction: "stuffing", run: `${a.actor}:${account}` }),
   });
 }
 
@@ -604,7 +322,7 @@ function stuffing(
     ];
     let ct = t + r.int(500, 3000);
     for (const c of calls) {
-      attack(a, ct, ip, ua, token, c);
+      attack(a, ct, ip, ua, token, c, undefined, v.sub);
       ct += r.int(150, 1200);
     }
     t += mfa ? r.logNormal(20 * MIN, 0.8) : r.logNormal(12 * S, 0.6);
@@ -864,10 +582,15 @@ export const POPULATIONS = [
   "vpn",
   "traveller",
   "new-user",
+  "vpn-only",
+  "mobile-cgnat",
   "sdk-client",
   "sdk-client-cloud",
   "batch",
 ] as const;
+
+/** The populations of machine clients (client-credentials tokens), reported as their own row. */
+export const MACHINE_POPULATIONS: readonly string[] = ["sdk-client", "sdk-client-cloud", "batch"];
 export const FAMILIES = [
   "stuffing-one-ip",
   "stuffing-botnet",
@@ -880,6 +603,8 @@ export const FAMILIES = [
   "automation-ua",
   "blocklisted-ip",
   "slow-takeover",
+  "insider-export",
+  "mfa-token-takeover",
 ] as const;
 
 /** The whole week, sorted by time (ties keep a stable order). */
@@ -898,9 +623,13 @@ export function simulate(rng: Rng, opts: TrafficOptions): SimRequest[] {
   vpnUsers(ctx, rng.fork("vpn"));
   travellers(ctx, rng.fork("traveller"));
   newUsers(ctx, rng.fork("new"));
+  vpnOnlyWorkers(ctx, rng.fork("vpn-only"));
+  mobileCgnatUsers(ctx, rng.fork("mobile"));
   sdkClients(ctx, rng.fork("sdk"));
   batchJobs(ctx, rng.fork("batch"));
   attacks(ctx, rng.fork("attacks"));
+  insiderExport(ctx, rng.fork("insider"));
+  mfaTokenTakeover(ctx, rng.fork("mfa-takeover"));
   const indexed = out.map((r, i) => ({ r, i }));
   indexed.sort((a, b) => a.r.t - b.r.t || a.i - b.i);
   return indexed.map((x) => x.r);

@@ -1,3 +1,4 @@
+import type { IdpShape } from "./idp.js";
 import { CITIES, type City, type CityName, CLOUD, type CloudName } from "./places.js";
 
 /** A customer organisation of the simulated B2B API. */
@@ -10,6 +11,8 @@ export interface Org {
   readonly mfa: boolean;
   /** The office's one public NAT address. */
   readonly officeIp: string;
+  /** The org's identity provider: its machine clients' tokens take that IdP's shape. */
+  readonly idp: IdpShape;
 }
 
 const org = (
@@ -18,12 +21,14 @@ const org = (
   city: CityName,
   mfa: boolean,
   officeIndex: number,
+  idp: IdpShape,
 ): Org => ({
   id,
   tier,
   city,
   mfa,
   officeIp: pickIp(CITIES[city], officeIndex),
+  idp,
 });
 
 function pickIp(city: City, i: number): string {
@@ -32,18 +37,18 @@ function pickIp(city: City, i: number): string {
 
 /** The customer base: a spread of tiers, countries and MFA practice as a B2B SaaS has it. */
 export const ORGS: readonly Org[] = [
-  org("acme", "enterprise", "berlin", true, 0),
-  org("brightpath", "pro", "munich", false, 0),
-  org("northwind", "enterprise", "london", true, 0),
-  org("lumen", "pro", "paris", false, 0),
-  org("harbor", "enterprise", "newYork", true, 0),
-  org("goldengate", "pro", "sanFrancisco", true, 0),
-  org("sakura", "pro", "tokyo", false, 0),
-  org("merlion", "pro", "singapore", true, 0),
-  org("paulista", "pro", "saoPaulo", false, 0),
-  org("tinyco", "free", "warsaw", false, 0),
-  org("maple", "enterprise", "toronto", false, 0),
-  org("fjord", "pro", "stockholm", true, 0),
+  org("acme", "enterprise", "berlin", true, 0, "keycloak"),
+  org("brightpath", "pro", "munich", false, 0, "okta"),
+  org("northwind", "enterprise", "london", true, 0, "entra-v2"),
+  org("lumen", "pro", "paris", false, 0, "auth0"),
+  org("harbor", "enterprise", "newYork", true, 0, "okta"),
+  org("goldengate", "pro", "sanFrancisco", true, 0, "auth0-rfc9068"),
+  org("sakura", "pro", "tokyo", false, 0, "cognito"),
+  org("merlion", "pro", "singapore", true, 0, "google"),
+  org("paulista", "pro", "saoPaulo", false, 0, "pingone"),
+  org("tinyco", "free", "warsaw", false, 0, "auth0"),
+  org("maple", "enterprise", "toronto", false, 0, "entra-v1"),
+  org("fjord", "pro", "stockholm", true, 0, "keycloak"),
 ];
 
 export function orgById(id: string): Org {
@@ -75,6 +80,16 @@ export const SDK_UAS: readonly string[] = [
   "acme-api-go/1.9.0 Go-http-client/2.0",
   "okhttp/4.12.0",
   "python-requests/2.32.3",
+];
+
+/** What scheduled jobs on servers send: their HTTP library's default user agent. */
+export const JOB_UAS: readonly string[] = [
+  "Go-http-client/2.0",
+  "okhttp/4.12.0",
+  "python-requests/2.32.3",
+  "aws-sdk-java/2.25.60 Linux/5.10.223-211.872.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/21.0.4+7-LTS Java/21.0.4 vendor/Amazon.com_Inc. exec-env/AWS_ECS_FARGATE io/sync http/Apache cfg/retry-mode/legacy",
+  "Apache-HttpClient/5.3.1 (Java/17.0.12)",
+  "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
 ];
 
 /** Plain automation tools. */

@@ -1,13 +1,28 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generate, writeGenerated } from "../../bench/eval/generate.js";
-import type { LabelRecord } from "../../bench/eval/model.js";
+import {
+  claimsOf,
+  createMinter,
+  generate,
+  toCheckRequest,
+  writeGenerated,
+} from "../../bench/eval/generate.js";
+import { IDP_SHAPES, type IdpShape, machineClaims } from "../../bench/eval/idp.js";
+import type { LabelRecord, SimRequest } from "../../bench/eval/model.js";
+import { CARRIERS, VPN_LOCATIONS } from "../../bench/eval/networks.js";
 import { BLOCKLISTED_IPS, CITIES, CLOUD } from "../../bench/eval/places.js";
 import { createRng } from "../../bench/eval/rng.js";
-import { COMMUTES, FAMILIES, POPULATIONS, simulate } from "../../bench/eval/traffic.js";
+import {
+  COMMUTES,
+  FAMILIES,
+  MACHINE_POPULATIONS,
+  POPULATIONS,
+  simulate,
+} from "../../bench/eval/traffic.js";
 import { ORGS } from "../../bench/eval/world.js";
 import { loadPolicyFile } from "../../src/config/policy.js";
 import { distanceKm } from "../../src/geo/distance.js";
@@ -107,20 +122,23 @@ describe("eval generator", () => {
       }
     });
 
-    it("is accepted by the real pipeline: no identity failure under the demo policy", async () => {
+    it("is accepted by the real pipeline: no identity failure but PingOne's subject-less tokens", async () => {
       const policy = await loadPolicyFile("policies/demo.yaml");
+      const sample = labels.slice(0, 600);
       const input = (async function* () {
-        for (const l of lines.slice(0, 400)) yield JSON.stringify(l);
+        for (const l of lines.slice(0, sample.length)) yield JSON.stringify(l);
       })();
       const jwksFile = join(dir, "jwks.json");
-      const codes = new Set<string>();
       let n = 0;
       for await (const d of replay({ policy, keys: jwksFile }, input)) {
-        n++;
-        for (const r of d.reasons) codes.add(r.code);
+        const actor = sample[n++]?.actor ?? "";
+        const identity = d.reasons.map((r) => r.code).filter((c) => c.startsWith("identity."));
+        // the org paulista signs in with PingOne, whose client-credentials tokens have no sub
+        expect(identity, actor).toEqual(
+          actor.startsWith("client-paulista-") ? ["identity.claims_invalid"] : [],
+        );
       }
-      expect(n).toBe(400);
-      expect([...codes].filter((c) => c.startsWith("identity."))).toEqual([]);
+      expect(n).toBe(sample.length);
     });
   });
 
@@ -190,5 +208,146 @@ describe("eval generator", () => {
       for (const city of Object.values(CITIES))
         for (const ip of city.ips) expect(list.has(ip), ip).toBe(false);
     });
+  });
+});
+
+describe("machine tokens in the IdPs' shapes", () => {
+  const fixtures = readdirSync("test/fixtures/idp-tokens").map(
+    (f) =>
+      JSON.parse(readFileSync(join("test/fixtures/idp-tokens", f), "utf8")) as {
+        idp: string;
+        kind: string;
+        profile?: string;
+        version?: string;
+        claims: Record<string, unknown>;
+      },
+  );
+  const fixtureOf = (idp: IdpShape) =>
+    fixtures.find((f) => {
+      if (f.kind === "user") return false;
+      if (idp === "auth0") return f.idp === "auth0" && f.profile === undefined;
+      if (idp === "auth0-rfc9068") return f.idp === "auth0" && f.profile === "rfc9068";
+      if (idp.startsWith("entra-")) return f.idp === "entra" && f.version === `${idp.slice(7)}.0`;
+      return f.idp === idp;
+    });
+  // deployment settings (issuer, audience, times) and the custom org/tier claims aside
+  const OWN = new Set(["iss", "aud", "iat", "exp", "nbf", "org", "tier"]);
+  const shape = (claims: Record<string, unknown>) =>
+    Object.keys(claims)
+      .filter((k) => !OWN.has(k))
+      .sort();
+
+  it("uses each IdP's documented claims, as its fixture has them", () => {
+    for (const idp of IDP_SHAPES) {
+      const fixture = fixtureOf(idp);
+      expect(fixture, idp).toBeDefined();
+      const fixtureClaims = new Set(shape(fixture?.claims ?? {}));
+      for (const k of shape(machineClaims(idp, "client-acme-sync-0", 1_790_000_000)))
+        expect(fixtureClaims, `${idp}: ${k}`).toContain(k);
+      for (const k of ["sub", "azp", "client_id", "cid", "appid", "gty", "idtyp", "auth_time"]) {
+        expect(k in machineClaims(idp, "x", 1), `${idp}: ${k}`).toBe(k in (fixture?.claims ?? {}));
+      }
+    }
+  });
+
+  it("spreads the week's machine clients over every IdP shape", () => {
+    const reqs = simulate(createRng("idps"), { start: START, days: 2, scale: 1 });
+    const machines = reqs.filter((r) => MACHINE_POPULATIONS.includes(r.group));
+    expect(machines.every((r) => r.token.idp !== undefined && r.token.clientId !== undefined)).toBe(
+      true,
+    );
+    expect(new Set(machines.map((r) => r.token.idp))).toEqual(new Set(IDP_SHAPES));
+    expect(reqs.filter((r) => r.token.idp !== undefined).every((r) => r.label === "legit")).toBe(
+      true,
+    );
+  });
+
+  it("passes the real pipeline's identity stage (PingOne's subject-less token cannot)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "rg-idp-"));
+    try {
+      const minter = await createMinter(
+        "idp-shapes",
+        "https://login.example.com/",
+        "https://api.example.com",
+      );
+      const jwksFile = join(dir, "jwks.json");
+      await writeFile(jwksFile, JSON.stringify(minter.jwks));
+      const t0 = START + 3 * 3_600_000;
+      const checks: string[] = [];
+      for (const [i, idp] of IDP_SHAPES.entries()) {
+        const req: SimRequest = {
+          t: t0 + i * 1000,
+          label: "legit",
+          group: "sdk-client-cloud",
+          actor: `client-${idp}`,
+          ip: CLOUD.awsFrankfurt.ips[0] as string,
+          port: 40000,
+          method: "GET",
+          path: "/v1/projects",
+          userAgent: "okhttp/4.12.0",
+          token: {
+            sub: `client-${idp}`,
+            org: "acme",
+            tier: "enterprise",
+            iat: Math.floor(t0 / 1000),
+            exp: Math.floor(t0 / 1000) + 3600,
+            clientId: `client-${idp}`,
+            idp,
+          },
+        };
+        checks.push(
+          JSON.stringify(toCheckRequest(req, `idp-${idp}`, await minter.jwtOf(req.token))),
+        );
+      }
+      const policy = await loadPolicyFile("policies/production.yaml");
+      const input = (async function* () {
+        yield* checks;
+      })();
+      const seen = new Map<string, readonly string[]>();
+      for await (const d of replay({ policy, keys: jwksFile }, input)) {
+        seen.set(
+          d.request_id.slice(4),
+          d.reasons.map((r) => r.code),
+        );
+      }
+      for (const idp of IDP_SHAPES) {
+        const codes = seen.get(idp) ?? [];
+        const identity = codes.filter((c) => c.startsWith("identity."));
+        // PingOne sends no sub for client credentials: no policy subject claim can name it
+        expect(identity, idp).toEqual(idp === "pingone" ? ["identity.claims_invalid"] : []);
+      }
+      expect(claimsOf({ sub: "u", org: "o", tier: "pro", iat: 1, exp: 2 })).not.toHaveProperty(
+        "gty",
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("shared networks", () => {
+  let geo: GeoReader;
+  beforeAll(async () => {
+    geo = await openEmbeddedGeoReader();
+  });
+  afterAll(() => geo.close());
+
+  it("every commercial VPN exit locates in its city, on a network the example hosting list names", async () => {
+    const hosting = await readFile("policies/lists/hosting-asns.txt", "utf8");
+    for (const [name, loc] of Object.entries(VPN_LOCATIONS)) {
+      expect(hosting, name).toMatch(new RegExp(`^AS${loc.asn}\\b`, "m"));
+      for (const ip of loc.ips)
+        expect(geo.lookup(ip), `${name} ${ip}`).toMatchObject({
+          country: loc.country,
+          city: loc.city,
+        });
+    }
+  });
+
+  it("every carrier CGNAT address locates at its gateway city in the carrier's country", () => {
+    for (const [name, pool] of Object.entries(CARRIERS)) {
+      for (const [ip, city] of pool.ips)
+        expect(geo.lookup(ip), `${name} ${ip}`).toMatchObject({ country: pool.country, city });
+    }
   });
 });

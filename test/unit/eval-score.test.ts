@@ -3,6 +3,7 @@ import type { LabelRecord } from "../../bench/eval/model.js";
 import {
   type DecisionRecord,
   EvalJoinError,
+  formatSummary,
   formatTables,
   GRACE_REQUESTS,
   pct,
@@ -121,5 +122,40 @@ describe("eval scorer", () => {
   it("prints a dash, not a division by zero, for a family with no counted requests", () => {
     const groups = scoreDecisions([lab("1", "attack", "tiny", "x")], [dec("1", "allow")]);
     expect(formatTables(groups)).toContain("| tiny | 1 | 1 | 0 | - |");
+  });
+
+  it("reports people's friction per person-week and machine clients as their own rows", () => {
+    const labels: LabelRecord[] = [];
+    const decisions: DecisionRecord[] = [];
+    const add = (
+      label: "legit" | "attack",
+      group: string,
+      actor: string,
+      d: DecisionRecord["decision"],
+    ) => {
+      const id = String(labels.length + 1);
+      labels.push(lab(id, label, group, actor));
+      decisions.push(dec(id, d));
+    };
+    for (let i = 0; i < 6; i++) add("legit", "browser", "alice", i === 0 ? "challenge" : "allow");
+    for (let i = 0; i < 4; i++) add("legit", "browser", "bob", i < 2 ? "challenge" : "allow");
+    for (let i = 0; i < 4; i++) add("legit", "batch", "job", i === 0 ? "deny" : "allow");
+    for (let i = 0; i < 12; i++) add("attack", "a", "x", "allow");
+    for (let i = 0; i < 12; i++) add("attack", "b", "y", i < 11 ? "deny" : "allow");
+    const text = formatSummary(scoreDecisions(labels, decisions), {
+      people: 2,
+      days: 7,
+      stepUps: 3,
+      machinePopulations: ["batch"],
+      dropped: new Map([["batch", 4]]),
+    });
+    // 3 challenges over 2 person-weeks
+    expect(text).toContain(
+      "| people | 10 | 30.0% | 0.0% | 0.0% | **30.0%** | 0 (0.0%) | 1.50 challenges per person-week",
+    );
+    expect(text).toContain("| machine clients | 4 | 0.0% | 0.0% | 25.0% | **25.0%** | 4 (50.0%) |");
+    expect(text).toContain("| - batch | 4 |");
+    // family a: 2 of 2 after the first 10 reached; family b: 1 of 2; averaged per family
+    expect(text).toContain("average over the 2 families (not weighted by requests): **75.0%**");
   });
 });
