@@ -8,15 +8,7 @@ import {
   parseCidr,
   parseIp,
 } from "./ip-address.js";
-import {
-  type LineError,
-  type LineResult,
-  type ListFileWatcher,
-  type ListFileWatcherDeps,
-  type ListFormat,
-  parseListText,
-  watchListFile,
-} from "./list-file-watcher.js";
+import { type LineResult, type ListFormat, listFile, withoutComment } from "./list-file-watcher.js";
 
 export type { LineError } from "./list-file-watcher.js";
 
@@ -160,8 +152,7 @@ function entryText(raw: string): LineResult<string> {
     return { error: 'JSON line without a "cidr" field' };
   }
   // `#` (FireHOL) and `;` (Spamhaus DROP) start comments, at line start or after the entry.
-  const cut = trimmed.search(/[#;]/);
-  const text = (cut < 0 ? trimmed : trimmed.slice(0, cut)).trim();
+  const text = withoutComment(trimmed);
   if (text === "") return undefined;
   const tokens = text.split(/\s+/);
   const head = tokens[0] as string;
@@ -186,23 +177,14 @@ const IP_LIST_FORMAT: ListFormat<IpRange, IpList> = {
   build: createIpList,
 };
 
+const IP_LIST_FILE = listFile(IP_LIST_FORMAT);
+
 /**
  * Parses an IP list: FireHOL netsets (`#` comments), Spamhaus DROP (`1.2.3.0/24 ; SBL123`, or
  * its JSON lines), one address per line (Tor's bulk exit list, or `ExitAddress` lines), with
  * blank lines, CRLF and a BOM tolerated. Bad lines are skipped and reported with their number.
  */
-export function parseIpList(text: string, source: string): { list: IpList; errors: LineError[] } {
-  const { list, errors } = parseListText(IP_LIST_FORMAT, text, source);
-  return { list, errors: [...errors] };
-}
+export const parseIpList = IP_LIST_FILE.parse;
 
-/**
- * Keeps an IP list loaded from `options.file`, reloaded when the file changes (directory
- * watch + debounce); a read error or a junk file keeps the last good list.
- */
-export function createIpListWatcher(
-  deps: ListFileWatcherDeps<IpList>,
-  options: { file: string; debounceMs?: number },
-): ListFileWatcher<IpList> {
-  return watchListFile(deps, options, IP_LIST_FORMAT);
-}
+/** Keeps an IP list loaded from a file, reloaded when it changes; a bad file keeps the last good list. */
+export const createIpListWatcher = IP_LIST_FILE.watch;
