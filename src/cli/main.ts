@@ -26,8 +26,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   policy: runPolicy,
   // loaded on use: replay and explain bring protobufjs and the geo database, which the other
   // commands (and every `check` a script runs) should not pay for at start
-  replay: async (args) => (await import("./replay.js")).runReplay(args),
-  explain: async (args) => (await import("./explain.js")).runExplain(args),
+  replay: async (args) => (await import("./replay-command.js")).runReplay(args),
+  explain: async (args) => (await import("./explain-command.js")).runExplain(args),
 };
 
 async function main(argv: string[]): Promise<number> {
