@@ -1,8 +1,9 @@
 /**
- * `npm run chaos`: riskgate under steady, bounded load on loopback while its dependencies fail
- * (issue 12). Needs only Node and `redis-server`, like the bench. One server (the built CLI,
- * Redis store, failure mode `closed`, a block list) gets CHAOS_RPS Checks a second from one
- * gRPC channel, as Envoy sends them, mixed evenly from three kinds of caller:
+ * `npm run chaos`: riskgate under steady, bounded load on loopback while its dependencies fail,
+ * to show that it keeps answering and never lets a refused caller through. Needs only Node and
+ * `redis-server`, like the bench. One server (the built CLI, Redis store, failure mode `closed`,
+ * a block list) gets CHAOS_RPS Checks a second from one gRPC channel, as Envoy sends them, mixed
+ * evenly from three kinds of caller:
  *   - valid: an enterprise token on GET /v1/items from a clean IP (should be allowed);
  *   - blocked: the same from an IP on the policy's block list (must never be allowed);
  *   - anonymous: no token on the same route (must never be allowed).

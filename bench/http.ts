@@ -1,5 +1,6 @@
 /**
- * The HTTP rows of `npm run bench` (issue 15): forward-auth Checks per second and latency,
+ * The HTTP rows of `npm run bench`: forward-auth Checks per second and latency (what nginx,
+ * Traefik and Caddy users pay for riskgate next to what gRPC users pay),
  * measured with h2load's HTTP/1.1 mode (--h1) and pinned like the gRPC rows (servers and nginx
  * on core 0, h2load on core 1).
  *  - riskgate's /auth/forward directly (X-Forwarded-* headers, the cached bearer token of the

@@ -1,5 +1,6 @@
 /**
- * Memory and GC pauses of the server as the image runs it (issue 12 item 8), without Docker:
+ * Memory and GC pauses of the server as the image runs it, without Docker: the figures that
+ * show the image's heap cap keeps RSS inside a container limit under many distinct callers;
  * the built CLI with exactly the Dockerfile's runtime ENV and node flags (NODE_OPTIONS included)
  * plus RISKGATE_DEV=true (docker-compose's), driven by bench/load.ts with BENCH_CALLERS distinct
  * callers (250000), each once, in batches; after each batch it reads RSS from /proc and the V8

@@ -148,7 +148,7 @@ export async function runCheck(args: string[]): Promise<number> {
   });
   if (values.explain) {
     const policy = values.policy ?? loadSettings(process.env).policyFile;
-    const { explainCheckRequest } = await import("./explain.js");
+    const { explainCheckRequest } = await import("./explain-command.js");
     return explainCheckRequest(request, { ...values, policy });
   }
   const client = createClient(values.address);

@@ -42,12 +42,12 @@ const commands: Record<string, Command> = {
   // loaded on use: replay and explain bring protobufjs and the geo database, which the other
   // commands (and every `check` a script runs) should not pay for at start
   replay: {
-    run: async (args) => (await import("./replay.js")).runReplay(args),
-    help: async () => (await import("./replay.js")).HELP,
+    run: async (args) => (await import("./replay-command.js")).runReplay(args),
+    help: async () => (await import("./replay-command.js")).HELP,
   },
   explain: {
-    run: async (args) => (await import("./explain.js")).runExplain(args),
-    help: async () => (await import("./explain.js")).HELP,
+    run: async (args) => (await import("./explain-command.js")).runExplain(args),
+    help: async () => (await import("./explain-command.js")).HELP,
   },
 };
 

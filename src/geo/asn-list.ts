@@ -1,11 +1,4 @@
-import {
-  type LineError,
-  type ListFileWatcher,
-  type ListFileWatcherDeps,
-  type ListFormat,
-  parseListText,
-  watchListFile,
-} from "./list-file-watcher.js";
+import { type ListFormat, listFile, withoutComment } from "./list-file-watcher.js";
 
 /** A set of autonomous system numbers, e.g. hosting and datacenter networks. */
 export interface AsnList {
@@ -28,8 +21,7 @@ function createAsnList(asns: Iterable<number>, source: string): AsnList {
  */
 const ASN_LIST_FORMAT: ListFormat<number, AsnList> = {
   readLine(raw) {
-    const cut = raw.search(/[#;]/);
-    const body = (cut < 0 ? raw : raw.slice(0, cut)).trim();
+    const body = withoutComment(raw);
     if (body === "") return undefined;
     const head = body.split(/[\s,]/, 1)[0] as string;
     const m = /^(?:AS)?(0|[1-9]\d{0,9})$/i.exec(head);
@@ -39,16 +31,10 @@ const ASN_LIST_FORMAT: ListFormat<number, AsnList> = {
   build: createAsnList,
 };
 
-/** Parses an ASN list (see ASN_LIST_FORMAT); bad lines are skipped and reported with their number. */
-export function parseAsnList(text: string, source: string): { list: AsnList; errors: LineError[] } {
-  const { list, errors } = parseListText(ASN_LIST_FORMAT, text, source);
-  return { list, errors: [...errors] };
-}
+const ASN_LIST_FILE = listFile(ASN_LIST_FORMAT);
 
-/** Keeps an ASN list loaded from `options.file`, reloaded when it changes; a bad file keeps the last good list. */
-export function createAsnListWatcher(
-  deps: ListFileWatcherDeps<AsnList>,
-  options: { file: string; debounceMs?: number },
-): ListFileWatcher<AsnList> {
-  return watchListFile(deps, options, ASN_LIST_FORMAT);
-}
+/** Parses an ASN list (see ASN_LIST_FORMAT); bad lines are skipped and reported with their number. */
+export const parseAsnList = ASN_LIST_FILE.parse;
+
+/** Keeps an ASN list loaded from a file, reloaded when it changes; a bad file keeps the last good list. */
+export const createAsnListWatcher = ASN_LIST_FILE.watch;

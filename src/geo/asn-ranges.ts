@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
+import { findRange } from "./find-range.js";
 import type { GeoLocation } from "./geo-record.js";
-import { type IpAddress, type Ipv6Words, parseIp } from "./ip-address.js";
+import { type IpAddress, parseIp } from "./ip-address.js";
 
 /** An IP-to-ASN table read from ip-location-db's CSV files (sorted, non-overlapping ranges). */
 export interface AsnRanges {
@@ -13,7 +14,7 @@ export interface AsnRanges {
 /**
  * Reads ip-location-db's ASN CSVs (`@ip-location-db/asn`: RouteViews + RIRs + DB-IP ASN Lite):
  * `asn-ipv4-num.csv` (`start,end,asn,org`, addresses as integers) and `asn-ipv6.csv` (addresses
- * as text). The rows are kept in typed arrays and searched by binary search; an
+ * as text). The rows are kept in typed arrays and searched by bisection (`findRange`); an
  * organisation's name is stored once per ASN.
  */
 export async function openAsnRanges(files: { ipv4?: string; ipv6?: string }): Promise<AsnRanges> {
@@ -65,49 +66,15 @@ export function parseAsnRanges(v4text: string, v6text: string): AsnRanges {
   const v6e = Uint32Array.from(v6end);
   const v6asn = Uint32Array.from(v6owner);
 
-  function find4(value: number): GeoLocation | undefined {
-    // the last range starting at or before the address
-    let lo = 0;
-    let hi = v4start.length - 1;
-    let at = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((v4start[mid] as number) <= value) {
-        at = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return at >= 0 && value <= (v4end[at] as number) ? orgs.get(v4asn[at] as number) : undefined;
-  }
-
-  function find6(words: Ipv6Words): GeoLocation | undefined {
-    let lo = 0;
-    let hi = v6asn.length - 1;
-    let at = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareAt(v6s, mid, words) <= 0) {
-        at = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return at >= 0 && compareAt(v6e, at, words) >= 0 ? orgs.get(v6asn[at] as number) : undefined;
-  }
-
   return {
     size: v4start.length + v6asn.length,
-    lookup: (addr) => (addr.family === 4 ? find4(addr.value) : find6(addr.words)),
+    lookup(addr) {
+      const row =
+        addr.family === 4 ? findRange(v4start, v4end, addr.value) : findRange(v6s, v6e, addr.words);
+      if (row < 0) return undefined;
+      return orgs.get((addr.family === 4 ? v4asn[row] : v6asn[row]) as number);
+    },
   };
-}
-
-/** Compares row `i` of a 4-words-per-row table with an address. */
-function compareAt(table: Uint32Array, i: number, words: Ipv6Words): number {
-  for (let k = 0; k < 4; k++) {
-    const a = table[i * 4 + k] as number;
-    const b = words[k] as number;
-    if (a !== b) return a < b ? -1 : 1;
-  }
-  return 0;
 }
 
 /** Calls `row` for each `start,end,asn,org` line (org may be quoted, with "" for a quote). */

@@ -1,3 +1,4 @@
+import { findRange } from "./find-range.js";
 import {
   compareWords,
   formatIpv4,
@@ -7,15 +8,7 @@ import {
   parseCidr,
   parseIp,
 } from "./ip-address.js";
-import {
-  type LineError,
-  type LineResult,
-  type ListFileWatcher,
-  type ListFileWatcherDeps,
-  type ListFormat,
-  parseListText,
-  watchListFile,
-} from "./list-file-watcher.js";
+import { type LineResult, type ListFormat, listFile, withoutComment } from "./list-file-watcher.js";
 
 export type { LineError } from "./list-file-watcher.js";
 
@@ -70,58 +63,17 @@ class CidrList implements IpList {
     if (this.size === 0) return undefined;
     const addr = parseIp(ip);
     if (addr === undefined) return undefined;
-    const index = addr.family === 4 ? this.find4(addr.value) : this.find6(addr.words);
+    const index =
+      addr.family === 4
+        ? findRange(this.v4Start, this.v4End, addr.value)
+        : findRange(this.v6Start, this.v6End, addr.words);
     return index < 0 ? undefined : { family: addr.family, index };
-  }
-
-  private find4(v: number): number {
-    const starts = this.v4Start;
-    let lo = 0;
-    let hi = starts.length - 1;
-    let last = -1; // the last range starting at or before v
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((starts[mid] as number) <= v) {
-        last = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    return last >= 0 && v <= (this.v4End[last] as number) ? last : -1;
-  }
-
-  private find6(w: Ipv6Words): number {
-    const starts = this.v6Start;
-    let lo = 0;
-    let hi = this.v6Prefix.length - 1;
-    let last = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareAt(starts, mid, w) <= 0) {
-        last = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    return last >= 0 && compareAt(this.v6End, last, w) >= 0 ? last : -1;
   }
 }
 
 function wordsAt(arr: Uint32Array, index: number): Ipv6Words {
   const at = index * 4;
   return [arr[at] as number, arr[at + 1] as number, arr[at + 2] as number, arr[at + 3] as number];
-}
-
-/** Compares the range word tuple at `index` of `arr` with `w`. */
-function compareAt(arr: Uint32Array, index: number, w: Ipv6Words): number {
-  const at = index * 4;
-  for (let i = 0; i < 4; i++) {
-    const d = (arr[at + i] as number) - (w[i] as number);
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 /** Sorts the IPv4 blocks and drops the ones nested inside another. */
@@ -200,8 +152,7 @@ function entryText(raw: string): LineResult<string> {
     return { error: 'JSON line without a "cidr" field' };
   }
   // `#` (FireHOL) and `;` (Spamhaus DROP) start comments, at line start or after the entry.
-  const cut = trimmed.search(/[#;]/);
-  const text = (cut < 0 ? trimmed : trimmed.slice(0, cut)).trim();
+  const text = withoutComment(trimmed);
   if (text === "") return undefined;
   const tokens = text.split(/\s+/);
   const head = tokens[0] as string;
@@ -226,23 +177,14 @@ const IP_LIST_FORMAT: ListFormat<IpRange, IpList> = {
   build: createIpList,
 };
 
+const IP_LIST_FILE = listFile(IP_LIST_FORMAT);
+
 /**
  * Parses an IP list: FireHOL netsets (`#` comments), Spamhaus DROP (`1.2.3.0/24 ; SBL123`, or
  * its JSON lines), one address per line (Tor's bulk exit list, or `ExitAddress` lines), with
  * blank lines, CRLF and a BOM tolerated. Bad lines are skipped and reported with their number.
  */
-export function parseIpList(text: string, source: string): { list: IpList; errors: LineError[] } {
-  const { list, errors } = parseListText(IP_LIST_FORMAT, text, source);
-  return { list, errors: [...errors] };
-}
+export const parseIpList = IP_LIST_FILE.parse;
 
-/**
- * Keeps an IP list loaded from `options.file`, reloaded when the file changes (directory
- * watch + debounce); a read error or a junk file keeps the last good list.
- */
-export function createIpListWatcher(
-  deps: ListFileWatcherDeps<IpList>,
-  options: { file: string; debounceMs?: number },
-): ListFileWatcher<IpList> {
-  return watchListFile(deps, options, IP_LIST_FORMAT);
-}
+/** Keeps an IP list loaded from a file, reloaded when it changes; a bad file keeps the last good list. */
+export const createIpListWatcher = IP_LIST_FILE.watch;

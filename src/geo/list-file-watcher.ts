@@ -78,6 +78,12 @@ export function parseListText<E, T>(
   return parseWith(format, text, source) as ParsedList<T>;
 }
 
+/** The text of a list line before its `#` or `;` comment, trimmed ("" for a blank or comment line). */
+export function withoutComment(line: string): string {
+  const cut = line.search(/[#;]/);
+  return (cut < 0 ? line : line.slice(0, cut)).trim();
+}
+
 export interface ListFileWatcherDeps<T> {
   /** A new list is live. `errors` names lines that were skipped (the rest loaded). */
   onLoad(list: T, errors: readonly LineError[]): void;
@@ -239,5 +245,27 @@ export function watchListFile<E, T>(
       clearTimeout(timer);
       watcher?.close();
     },
+  };
+}
+
+/** A list file format as its callers use it: a text parsed at once, or a file kept live. */
+export interface ListFile<T> {
+  /** Parses `text`; bad lines are skipped and reported with their number. */
+  parse(text: string, source: string): { list: T; errors: LineError[] };
+  /**
+   * Keeps a list loaded from `options.file`, reloaded when the file changes (directory watch +
+   * debounce); a read error or a junk file keeps the last good list.
+   */
+  watch(deps: ListFileWatcherDeps<T>, options: ListFileWatcherOptions): ListFileWatcher<T>;
+}
+
+/** The parser and the watcher of one list file format. */
+export function listFile<E, T>(format: ListFormat<E, T>): ListFile<T> {
+  return {
+    parse(text, source) {
+      const { list, errors } = parseListText(format, text, source);
+      return { list, errors: [...errors] };
+    },
+    watch: (deps, options) => watchListFile(deps, options, format),
   };
 }

@@ -22,6 +22,16 @@ import {
   type SpanExporter,
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_RPC_METHOD,
+  ATTR_RPC_SYSTEM_NAME,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVICE_NAME,
+  ATTR_URL_PATH,
+  RPC_SYSTEM_NAME_VALUE_GRPC,
+} from "@opentelemetry/semantic-conventions";
 import type { DecisionEvent } from "./decision-event.js";
 import { riskLevel } from "./risk-level.js";
 import type { SubjectHasher } from "./subject-hash.js";
@@ -90,6 +100,13 @@ const headerGetter: TextMapGetter<ReadonlyMap<string, string>> = {
 const RPC_METHOD = "envoy.service.auth.v3.Authorization/Check";
 
 /**
+ * `user.id` is not yet a stable semantic convention: the package exports it only from its
+ * incubating entry point, which may change in a minor release, so it is copied here as the
+ * package advises.
+ */
+const ATTR_USER_ID = "user.id";
+
+/**
  * One `riskgate.check` span (kind SERVER) per Check, in the caller's trace: the parent comes
  * from the transport call's trace context (gRPC metadata: Envoy's own ext_authz span), else from the original request's
  * headers; W3C traceparent/tracestate and B3 (single and multi header) are understood. The span
@@ -104,7 +121,7 @@ export function createTracing(options: TracingOptions): Tracing {
     resource: defaultResource().merge(
       resourceFromAttributes({
         ...options.resourceAttributes,
-        "service.name": options.serviceName,
+        [ATTR_SERVICE_NAME]: options.serviceName,
       }),
     ),
     spanProcessors: [
@@ -151,7 +168,7 @@ export function createTracing(options: TracingOptions): Tracing {
       const attributes: Attributes = {
         ...(event.transport === "http"
           ? { "riskgate.transport": "http" }
-          : { "rpc.system.name": "grpc", "rpc.method": RPC_METHOD }),
+          : { [ATTR_RPC_SYSTEM_NAME]: RPC_SYSTEM_NAME_VALUE_GRPC, [ATTR_RPC_METHOD]: RPC_METHOD }),
         "riskgate.decision": verdict.kind,
         "riskgate.score": verdict.score,
         "riskgate.risk_level": riskLevel(verdict.score),
@@ -171,13 +188,13 @@ export function createTracing(options: TracingOptions): Tracing {
       }
       if (req !== undefined) {
         attributes["riskgate.request_id"] = req.id;
-        attributes["http.request.method"] = req.method;
-        attributes["url.path"] = req.path;
-        attributes["server.address"] = req.host;
-        if (req.clientIp !== "") attributes["client.address"] = req.clientIp;
+        attributes[ATTR_HTTP_REQUEST_METHOD] = req.method;
+        attributes[ATTR_URL_PATH] = req.path;
+        attributes[ATTR_SERVER_ADDRESS] = req.host;
+        if (req.clientIp !== "") attributes[ATTR_CLIENT_ADDRESS] = req.clientIp;
       }
       if (verdict.subject !== undefined && options.subjectAttribute !== "off") {
-        attributes["user.id"] =
+        attributes[ATTR_USER_ID] =
           options.subjectAttribute === "hash" ? options.hash(verdict.subject) : verdict.subject;
       }
       const identify = timings.identify;

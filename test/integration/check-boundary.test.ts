@@ -14,7 +14,8 @@ import { type CheckHandlerDeps, createCheckHandler } from "../../src/transport/e
 import { loadProtos } from "../../src/transport/protos.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
-// Issue 12 item 7: the Check handler answers every call exactly once, whatever throws.
+// The Check handler answers every call exactly once, whatever throws: Envoy waits on a call that
+// is never answered, and a second answer would be a grpc-js error.
 const policy = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "demo.yaml");
 const runtime = runtimeOf(policy, fakeIdentifier({}));
 const allow: Verdict = { kind: "allow", requestId: "r", score: 0, reasons: [] };

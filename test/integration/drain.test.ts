@@ -9,7 +9,7 @@ import { ServingStatus } from "../../src/transport/health.js";
 import { freePort } from "../helpers/free-port.js";
 
 /**
- * Issue 12 item 5, over the wire against the built CLI (needs `npm run build`): on SIGTERM
+ * Graceful drain, over the wire against the built CLI (needs `npm run build`): on SIGTERM
  * health turns NOT_SERVING while Checks are still answered for RISKGATE_DRAIN_DELAY_MS; only
  * then are connections refused, and the process exits 0. A health poller that dials afresh
  * each time (as Docker's HEALTHCHECK or a load balancer does) sees NOT_SERVING first.

@@ -11,10 +11,10 @@ import { PROTO_OPTIONS } from "../../src/transport/protos.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
- * Issue 12, "keep it from coming back": a bounded, seeded fuzz of CheckRequests on the wire,
- * structured (protobuf-encoded from protos/) and byte-mutated (sent as raw bytes). No request
- * carries a valid token, so no answer may be OK unless the request names the demo policy's one
- * `auth: none` route; every call is answered; health stays SERVING.
+ * So that malformed-input defects do not come back: a bounded, seeded fuzz of CheckRequests on
+ * the wire, structured (protobuf-encoded from protos/) and byte-mutated (sent as raw bytes). No
+ * request carries a valid token, so no answer may be OK unless the request names the demo
+ * policy's one `auth: none` route; every call is answered; health stays SERVING.
  */
 
 const SEED = 20_261_123;
@@ -337,7 +337,7 @@ function mutate(base: Buffer, mutations: Mutation[]): Buffer {
   return out;
 }
 
-describe("fuzzed CheckRequests on the wire (issue 12)", () => {
+describe("fuzzed CheckRequests on the wire", () => {
   let bases: Buffer[];
 
   beforeAll(async () => {

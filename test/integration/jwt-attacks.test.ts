@@ -18,8 +18,9 @@ import { ServingStatus } from "../../src/transport/health.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
- * Issue 12, "keep it from coming back": JWT attacks against the real gRPC server, each with the
- * exact reason code it must be refused with, and a response that never echoes the token.
+ * So that token-handling defects do not come back: JWT attacks against the real gRPC server,
+ * each with the exact reason code it must be refused with, and a response that never echoes the
+ * token.
  * The server trusts the dev key (ES256) with the demo policy: issuer, audience, algorithms
  * [ES256, RS256, EdDSA], 30 s skew, token lifetime at most 1 day, cookie rg_session.
  */
@@ -439,7 +440,7 @@ function fragments(token: string): string[] {
   return [token, ...token.split(/[.=+/]/)].filter((part) => part.length >= 12);
 }
 
-describe("JWT attacks over the wire (issue 12)", () => {
+describe("JWT attacks over the wire", () => {
   beforeAll(async () => {
     s = await startTestServer();
     const jwk = s.devKeys.publicJwks.keys[0] as Record<string, unknown>;

@@ -6,7 +6,7 @@ import { buildCheckRequest } from "../../src/cli/check.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
-// Issue 12 item 4: a reload that fails at any stage keeps the old policy whole, block lists
+// A reload that fails at any stage keeps the old policy whole, block lists
 // included, and over the wire the old block list still blocks.
 const dir = mkdtempSync(join(tmpdir(), "riskgate-reload-"));
 const demo = readFileSync("policies/demo.yaml", "utf8");

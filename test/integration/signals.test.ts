@@ -156,7 +156,8 @@ describe("geo signals with the embedded DB-IP database", () => {
     );
   });
 
-  // issue 14, defect 2: the embedded default carries ASN data, so hosting_asn scores
+  // a hosting ASN signal that silently never fired was a real defect: the embedded default
+  // now carries ASN data, so hosting_asn scores without a database of one's own
   it("scores a hosting ASN with the embedded data alone", async () => {
     const dir = mkdtempSync(join(tmpdir(), "riskgate-asn-"));
     const file = join(dir, "hosting.txt");

@@ -9,7 +9,7 @@ import { ServingStatus } from "../../src/transport/health.js";
 import { freePort } from "../helpers/free-port.js";
 
 /**
- * Issue 18: every fatal start-up error closes what was opened and exits, as a real child process
+ * Every fatal start-up error closes what was opened and exits, as a real child process
  * of the built CLI (needs `npm run build`): within a few seconds, with the documented exit code
  * (README "Exit codes"), one stderr line naming the cause and the setting, and no port left bound.
  * Each case runs with metrics off, metrics on, and `--workers 2`.

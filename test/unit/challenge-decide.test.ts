@@ -10,7 +10,7 @@ import { renderHttpAnswer } from "../../src/transport/http-response.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
-// Issue 17, part 1: who gets the interactive challenge, and what a clearance may and may not do.
+// Who gets the interactive challenge, and what a clearance may and may not do.
 
 const POLICY = `
 version: 1

@@ -9,8 +9,9 @@ import { TEST_NOW } from "../helpers/access-request.js";
 import { fixedGeo } from "../helpers/fixed-geo.js";
 import { codes, minutes, pipelineCheck } from "../helpers/pipeline-check.js";
 
-// Issue 14, "Decision quality": the four named defects, over the whole pipeline with real
-// (memory) state. Redis runs the same store ops through the contract suite.
+// Decision quality: four defects that let attacks through or locked out the innocent, over the
+// whole pipeline with real (memory) state. Redis runs the same store ops through the contract
+// suite.
 
 // the demo policy without its rules and sticky risk (tests add the ones they exercise)
 const demoText = readFileSync("policies/demo.yaml", "utf8")
@@ -56,7 +57,7 @@ function setup(policyText = demoText, store: Store = createMemoryStore()) {
   return pipelineCheck(policyText, { claims, geo, store });
 }
 
-describe("defect 1: a refused request does not teach the profile", () => {
+describe("a refused request does not teach the profile", () => {
   it("keeps a thief abroad risky, and the owner at home", async () => {
     const check = setup();
     const owner = await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
@@ -163,7 +164,7 @@ describe("defect 1: a refused request does not teach the profile", () => {
   });
 });
 
-describe("defect 3: a stale authentication forces step-up (RFC 9470 max_age)", () => {
+describe("a stale authentication forces step-up (RFC 9470 max_age)", () => {
   // stale_auth off: the points are gone, the route's max_age still holds
   const noStalePoints = demoText.replace(
     "stale_auth: { enabled: true,",
@@ -204,7 +205,7 @@ describe("defect 3: a stale authentication forces step-up (RFC 9470 max_age)", (
   });
 });
 
-describe("defect 4: one throttled subject does not lock out its org or IP", () => {
+describe("one throttled subject does not lock out its org or IP", () => {
   const orgLimits = demoText.replace(
     "limits: { requests_per_window: 300 }",
     "limits: { requests_per_window: 300, org_requests_per_window: 3000, ip_requests_per_window: 3000 }",
@@ -244,7 +245,7 @@ describe("defect 4: one throttled subject does not lock out its org or IP", () =
   });
 });
 
-describe("defect 2: a signal without its data is refused or warned about, not silent", () => {
+describe("a signal without its data is refused or warned about, not silent", () => {
   const withCountries = demoText.replace(
     "    entitlements: [api.read]\n",
     "    entitlements: [api.read]\n    countries: { deny: [KP] }\n",

@@ -84,7 +84,7 @@ describe("the embedded DB-IP City Lite database", () => {
     expect(geo.lookup("9.9.9.9")).toBe(first);
   });
 
-  // issue 14, defect 2: the embedded default had no ASN data, so signals.hosting_asn never fired
+  // the embedded default once had no ASN data, so signals.hosting_asn silently never fired
   it.each([
     ["8.8.8.8", 15169],
     ["1.1.1.1", 13335],

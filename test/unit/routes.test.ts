@@ -29,7 +29,7 @@ function issuesOf(text: string): { path: string; message: string }[] {
   throw new Error("policy was accepted");
 }
 
-describe("route path patterns (issue 12 item 6)", () => {
+describe("route path patterns", () => {
   it("run in linear time: a backtracking pattern answers a 10k-character path", () => {
     const table = compileRoutes(parsePolicy(withPattern(CATASTROPHIC), "p.yaml").doc);
     const path = (middle: string) => `/v1/reports/${middle}/export`;

@@ -13,8 +13,8 @@ import { fakeIdentifier } from "../helpers/fake-identifier.js";
 import { fixedGeo } from "../helpers/fixed-geo.js";
 import { codes, minutes, pipelineCheck } from "../helpers/pipeline-check.js";
 
-// Issue 14, item 1: "a signal cannot throttle, challenge or deny by itself, and signals cannot
-// be combined". The `rules:` table, over the whole pipeline with real (memory) state and lists.
+// Without rules a signal could not throttle, challenge or deny by itself, and signals could not
+// be combined. The `rules:` table, over the whole pipeline with real (memory) state and lists.
 
 // the demo policy without its rules and sticky risk (tests add the ones they exercise)
 const demoText = readFileSync("policies/demo.yaml", "utf8")

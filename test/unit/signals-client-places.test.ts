@@ -8,7 +8,7 @@ import { TEST_NOW } from "../helpers/access-request.js";
 import { fixedGeo } from "../helpers/fixed-geo.js";
 import { codes, minutes, pipelineCheck } from "../helpers/pipeline-check.js";
 
-// Issue 14: client classes, one token in many places, distributed stuffing. Whole pipeline,
+// Client classes, one token in many places, distributed stuffing. Whole pipeline,
 // real (memory) state; the store ops they use (distinct, has, member) run against Redis in the
 // store contract suite.
 

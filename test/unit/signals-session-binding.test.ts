@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { TEST_NOW } from "../helpers/access-request.js";
 import { codes, pipelineCheck } from "../helpers/pipeline-check.js";
 
-// Issue 14: a session token replayed from another device while its owner keeps working (a
+// A session token replayed from another device while its owner keeps working (a
 // stolen token through a residential proxy in the owner's country). Whole pipeline on the demo
 // policy (session_binding on, rule session-on-another-device), real (memory) state; the store
 // ops it uses (get, swap) run against Redis in the store contract suite.

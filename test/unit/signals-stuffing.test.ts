@@ -8,7 +8,7 @@ import { TEST_NOW } from "../helpers/access-request.js";
 import { fixedGeo } from "../helpers/fixed-geo.js";
 import { codes, minutes, pipelineCheck } from "../helpers/pipeline-check.js";
 
-// Issue 14: credential stuffing with valid logins (signals.stuffing) and sticky risk that
+// Credential stuffing with valid logins (signals.stuffing) and sticky risk that
 // cannot feed itself. Whole pipeline on the demo policy (stuffing and sticky risk on, with its
 // rules), real (memory) state; the store ops used (has, member, distinct, get, swap) run
 // against Redis in the store contract suite.

@@ -10,7 +10,7 @@ import type { StoreOp } from "../../src/state/store.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
-// Issue 12 item 1 (memory store): keys that anonymous traffic from fresh client IPs creates
+// Memory store: keys that anonymous traffic from fresh client IPs creates
 // must never push out an authenticated caller's state.
 const ipOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 const vel = (tag: string): StoreOp => ({

@@ -7,7 +7,7 @@ import { loadSettings } from "../config/settings.js";
 import { PolicyError, RiskgateError } from "../errors.js";
 import { createExplainTrace, type Explanation, renderExplanation } from "../replay/explain.js";
 import { replayDecisions } from "../replay/replay.js";
-import { inputLines, keysFrom } from "./replay.js";
+import { inputLines, keysFrom } from "./replay-command.js";
 
 export const EXPLAIN_USAGE = `usage: riskgate explain --policy FILE [--jwks FILE | --dev] [--at TIME] REQUEST.json
        riskgate explain --policy FILE [--jwks FILE | --dev] --log FILE --request-id ID`;
