@@ -9,6 +9,7 @@ import { type GeoReader, openEmbeddedGeoReader, openGeoReader } from "../geo/geo
 import { createStoreFromSettings } from "../state/create-store.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
 import { createTelemetry, type Telemetry, telemetryOptions } from "../telemetry/telemetry.js";
+import { routeGrpcLogs } from "../transport/grpc-log.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
 import { EXIT, exitCodeOf, fatalLine, listenError } from "./fatal.js";
 import { SERVING_MESSAGE, superviseWorkers } from "./supervisor.js";
@@ -32,6 +33,7 @@ export async function runServe(
     return exitCodeOf(err);
   }
   const logger = createLogger(settings.logLevel);
+  routeGrpcLogs(logger);
   if (settings.workers > 1 && cluster.isPrimary) return superviseWorkers(settings, logger);
 
   const opened: Closer[] = [];

@@ -1,6 +1,20 @@
 import { RiskgateError } from "../errors.js";
-import { type IpRange, parseCidr } from "../geo/ip-address.js";
-import { createIpList, type IpList } from "../geo/ip-list.js";
+import {
+  bool,
+  cidrList,
+  int,
+  keyValues,
+  level,
+  listenAddress,
+  oneOf,
+  orUnset,
+  otelBool,
+  otlpProtocol,
+  ratio,
+  redisUrl,
+  text,
+  tracesExporter,
+} from "./setting-parsers.js";
 
 /**
  * Process settings: one flat table, every entry an environment variable with a default and a
@@ -13,92 +27,16 @@ interface SettingSpec<T> {
   readonly parse: (raw: string) => T;
   /** The default as the README shows it, when `String(default)` does not say it. */
   readonly docDefault?: string;
+  /** The value may hold a credential: an error names the variable, never the value. */
+  readonly secret?: boolean;
 }
-
-const text = (raw: string) => raw;
-const bool = (raw: string) => {
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  throw new Error("expected true or false");
-};
-const int = (min: number, max: number) => (raw: string) => {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`expected an integer from ${min} to ${max}`);
-  }
-  return n;
-};
-const ratio = (raw: string) => {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error("expected a number from 0 to 1");
-  return n;
-};
-const oneOf =
-  <T extends string>(...values: T[]) =>
-  (raw: string): T => {
-    if (!(values as string[]).includes(raw))
-      throw new Error(`expected one of ${values.join(", ")}`);
-    return raw as T;
-  };
-/** OTEL_TRACES_EXPORTER: one exporter name (lists of several are refused); "" when unset. */
-const tracesExporter = (raw: string): "" | "otlp" | "console" | "none" => {
-  const names = raw
-    .split(",")
-    .map((n) => n.trim().toLowerCase())
-    .filter((n) => n !== "" && n !== "none");
-  if (names.length === 0) return "none";
-  if (names.length > 1 || (names[0] !== "otlp" && names[0] !== "console")) {
-    throw new Error("expected one of otlp, console or none");
-  }
-  return names[0];
-};
-/** OTEL_SDK_DISABLED: only `true` (any case) disables, as the OpenTelemetry spec says. */
-const otelBool = (raw: string) => /^true$/i.test(raw);
-/** `k=v,k2=v2` with percent-encoded values (the OTEL_RESOURCE_ATTRIBUTES format). */
-const keyValues = (raw: string): Readonly<Record<string, string>> => {
-  const out: Record<string, string> = {};
-  for (const pair of raw.split(",")) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) continue;
-    try {
-      out[pair.slice(0, eq).trim()] = decodeURIComponent(pair.slice(eq + 1).trim());
-    } catch {
-      // a malformed escape: the SDK ignores such a pair too
-    }
-  }
-  return Object.freeze(out);
-};
-const otlpProtocol = oneOf("http/protobuf", "http/json", "grpc");
-/** A comma-separated list of addresses or CIDR blocks, as an {@link IpList}. */
-const cidrList = (raw: string): IpList => {
-  const ranges: IpRange[] = [];
-  for (const entry of raw.split(",")) {
-    const text = entry.trim();
-    if (text === "") continue;
-    const range = parseCidr(text);
-    if (typeof range === "string") throw new Error(range);
-    ranges.push(range);
-  }
-  return createIpList(ranges, raw);
-};
-/** A parser whose setting may stay unset (""), falling back to another one. */
-const orUnset =
-  <T>(parse: (raw: string) => T) =>
-  (raw: string): T | "" =>
-    parse(raw);
-const level = (raw: string) => {
-  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(raw)) {
-    throw new Error("expected fatal, error, warn, info, debug, trace or silent");
-  }
-  return raw;
-};
 
 export const SETTINGS = {
   grpcAddress: {
     env: "RISKGATE_GRPC_ADDRESS",
     default: "0.0.0.0:9191",
     doc: "host:port the ext_authz gRPC server (Check + health) listens on.",
-    parse: text,
+    parse: listenAddress(),
   },
   policyFile: {
     env: "RISKGATE_POLICY",
@@ -129,7 +67,7 @@ export const SETTINGS = {
     default: "",
     docDefault: "off",
     doc: "host:port of the HTTP forward-auth listener (nginx, ingress-nginx, Traefik, Caddy, Envoy HTTP ext_authz; `/healthz`, `/readyz`); unset, off, or `0.0.0.0:9192` with `--dev`; `off` turns it off.",
-    parse: text,
+    parse: listenAddress({ words: ["off"], anyHost: true }),
   },
   httpTrustedProxies: {
     env: "RISKGATE_HTTP_TRUSTED_PROXIES",
@@ -198,7 +136,8 @@ export const SETTINGS = {
     env: "REDIS_URL",
     default: "",
     doc: "Redis for shared state (`redis://[user:pass@]host:port/db`, `rediss://` for TLS); empty uses the embedded in-memory store.",
-    parse: text,
+    parse: redisUrl,
+    secret: true,
   },
   redisClusterNodes: {
     env: "RISKGATE_REDIS_CLUSTER_NODES",
@@ -276,7 +215,7 @@ export const SETTINGS = {
     env: "RISKGATE_METRICS_ADDRESS",
     default: "0.0.0.0:9464",
     doc: "host:port of the Prometheus endpoint (GET /metrics); `off` turns it off.",
-    parse: text,
+    parse: listenAddress({ words: ["off"], anyHost: true }),
   },
   audit: {
     env: "RISKGATE_AUDIT",
@@ -416,9 +355,10 @@ export function loadSettings(
       out[key] = spec.parse(raw.trim());
     } catch (err) {
       const source = flag === undefined ? spec.env : `${flag.flag} (${spec.env})`;
+      const shown = spec.secret === true ? "" : `=${JSON.stringify(raw)}`;
       throw new RiskgateError(
         "RISKGATE_SETTING_INVALID",
-        `${source}=${JSON.stringify(raw)}: ${(err as Error).message}`,
+        `${source}${shown}: ${(err as Error).message}`,
         { env: spec.env, ...(flag === undefined ? {} : { flag: flag.flag }) },
       );
     }
