@@ -5,7 +5,7 @@ import { loadPolicyFile } from "../config/policy.js";
 import { createPolicyWatcher, type PolicyWatcher } from "../config/policy-watch.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { RiskgateError } from "../errors.js";
-import { type GeoReader, openEmbeddedGeoReader, openGeoReader } from "../geo/geo-reader.js";
+import { openGeoFromSettings } from "../geo/geo-settings.js";
 import { createStoreFromSettings } from "../state/create-store.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
 import { createTelemetry, type Telemetry, telemetryOptions } from "../telemetry/telemetry.js";
@@ -144,7 +144,7 @@ async function startServer(settings: Settings, logger: Logger, opened: Closer[])
     : undefined;
   if (settings.dev)
     logger.warn({ dir: settings.devKeysDir }, "dev mode: trusting the local dev signing key");
-  const geo = await openGeo(settings);
+  const geo = await openGeoFromSettings(settings);
   if (geo) logger.info({ geo: geo.description }, "geolocation loaded");
   const telemetry = createTelemetry(telemetryOptions(settings), {
     logger,
@@ -209,25 +209,4 @@ async function closeAll(opened: readonly Closer[], logger: Logger): Promise<void
       clearTimeout(timer);
     }
   }
-}
-
-/** Opens the geolocation databases the settings ask for (none when RISKGATE_GEO=off). */
-async function openGeo(settings: Settings): Promise<GeoReader | undefined> {
-  const files = (list: string) =>
-    list
-      .split(",")
-      .map((f) => f.trim())
-      .filter((f) => f !== "");
-  if (settings.geo === "off") return undefined;
-  if (settings.geo === "embedded") {
-    return openEmbeddedGeoReader({
-      cacheSize: settings.geoCacheSize,
-      asnFiles: files(settings.geoAsnFiles),
-    });
-  }
-  return openGeoReader({
-    cityFiles: files(settings.geoCityFiles),
-    asnFiles: files(settings.geoAsnFiles),
-    cacheSize: settings.geoCacheSize,
-  });
 }
