@@ -473,12 +473,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           learned.ctx = undefined; // decided without the signals: nothing to learn from
           const mode = failureModeOf(policy, undefined, route);
           const reason: Reason = { code: "failure.budget", points: 0, detail: `${budgetMs}ms` };
-          enforced = failureVerdict(mode, req, {
-            requestId: req.id,
-            score: 0,
-            reasons: [reason],
-            route: route.name,
-          });
+          // a caller identified before the budget ran out is named, as any other verdict names it
+          const who = learned.caller;
+          enforced = failureVerdict(
+            mode,
+            req,
+            who === undefined
+              ? { requestId: req.id, score: 0, reasons: [reason], route: route.name }
+              : decisionContext(req.id, route, who, who.tier || undefined, 0, [reason]),
+          );
         } else {
           enforced = outcome;
         }
