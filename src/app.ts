@@ -22,6 +22,7 @@ import type { Store } from "./state/store.js";
 import type { Logger } from "./telemetry/logger.js";
 import { createSubjectHasher } from "./telemetry/subject-hash.js";
 import type { Telemetry } from "./telemetry/telemetry.js";
+import { createAdmission } from "./transport/admission.js";
 import { createCheckHandler } from "./transport/envoy-grpc.js";
 import { createHealth, type Health, ServingStatus } from "./transport/health.js";
 import { type HttpAuthzServer, startHttpAuthz } from "./transport/http-authz.js";
@@ -181,6 +182,8 @@ export function createApp(deps: AppDeps): App {
         throw err;
       }
       const protos = loadProtos();
+      // one bound on Checks in flight for both listeners: they share the event loop
+      const admission = createAdmission(settings.maxInFlight);
       server = new grpc.Server({
         "grpc.max_receive_message_length": 4 * 1024 * 1024,
         "grpc.keepalive_permit_without_calls": 1,
@@ -192,10 +195,12 @@ export function createApp(deps: AppDeps): App {
           clock,
           logger,
           trustedHops: settings.trustedHops,
+          admission,
           ...(deps.telemetry
             ? {
                 onDecision: deps.telemetry.onDecision,
                 inflight: deps.telemetry.inflight,
+                onRefused: deps.telemetry.refused,
               }
             : {}),
         }),
@@ -227,8 +232,13 @@ export function createApp(deps: AppDeps): App {
             trustedHops: settings.trustedHops,
             trustedProxies: settings.httpTrustedProxies,
             ready: () => health.get() === ServingStatus.SERVING,
+            admission,
             ...(deps.telemetry
-              ? { onDecision: deps.telemetry.onDecision, inflight: deps.telemetry.inflight }
+              ? {
+                  onDecision: deps.telemetry.onDecision,
+                  inflight: deps.telemetry.inflight,
+                  onRefused: deps.telemetry.refused,
+                }
               : {}),
           });
           logger.info(

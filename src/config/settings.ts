@@ -108,6 +108,12 @@ export const SETTINGS = {
     doc: "On SIGTERM/SIGINT, how long health reports NOT_SERVING while Checks are still answered (so load balancers and Envoy move away) before the port closes.",
     parse: int(0, 600_000),
   },
+  maxInFlight: {
+    env: "RISKGATE_MAX_IN_FLIGHT",
+    default: 256,
+    doc: "Checks (gRPC and HTTP together) decided at once per process; above it a Check is answered at once with gRPC RESOURCE_EXHAUSTED or HTTP 503 + Retry-After (counted in riskgate_checks_shed_total) rather than queued past the time budget; 0 turns shedding off. 256 is about half the 100 ms budget at the 5,000 Check/s one process decides with Redis.",
+    parse: int(0, 100_000),
+  },
   geo: {
     env: "RISKGATE_GEO",
     default: "embedded",

@@ -111,6 +111,12 @@ export function createHttpAuthzHandler(
         renderHttpAnswer(rendering, verdict, req, runtime.policy.doc.decisions),
       send: (answer) => send(response, answer),
       lastResort: LAST_RESORT,
+      // a proxy that gave up closed the connection: nobody reads the answer
+      gone: () => (request.socket.destroyed ? "cancelled" : undefined),
+      refuse(why) {
+        if (why === "overloaded") send(response, OVERLOADED);
+        else response.destroy();
+      },
     });
   };
 }
@@ -254,6 +260,20 @@ function send(response: ServerResponse, a: HttpAnswer): void {
   }
   response.end(a.body);
 }
+
+/**
+ * The answer when too many requests are in flight: at once, before the request is read. A 503
+ * is an error of the auth call for every proxy (nginx answers 500, Envoy its status_on_error,
+ * Traefik and Caddy pass it on with Retry-After), never an allow.
+ */
+const OVERLOADED: HttpAnswer = Object.freeze({
+  status: 503,
+  headers: [
+    ["content-type", "application/json"],
+    ["retry-after", "1"],
+  ] as const,
+  body: '{"error":"riskgate overloaded: too many requests in flight; retry"}',
+});
 
 /** A 503 with no policy in it: when not even the safe outcome could be rendered. */
 const LAST_RESORT: HttpAnswer = Object.freeze({
