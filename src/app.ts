@@ -187,6 +187,9 @@ export function createApp(deps: AppDeps): App {
       server = new grpc.Server({
         "grpc.max_receive_message_length": 4 * 1024 * 1024,
         "grpc.keepalive_permit_without_calls": 1,
+        ...(settings.grpcMaxConnectionIdleMs > 0
+          ? { "grpc.max_connection_idle_ms": settings.grpcMaxConnectionIdleMs }
+          : {}),
       });
       server.addService(protos.authorization.service, {
         Check: createCheckHandler({
@@ -223,7 +226,7 @@ export function createApp(deps: AppDeps): App {
       const httpAddress = httpAddressOf(settings);
       if (httpAddress !== undefined) {
         try {
-          httpServer = await startHttpAuthz(httpAddress, {
+          httpServer = await startHttpAuthz(httpAddress, settings, {
             pipeline: served,
             ...(challenges === undefined ? {} : { challenges }),
             runtime: () => runtime as Runtime,

@@ -38,6 +38,12 @@ export const SETTINGS = {
     doc: "host:port the ext_authz gRPC server (Check + health) listens on.",
     parse: listenAddress(),
   },
+  grpcMaxConnectionIdleMs: {
+    env: "RISKGATE_GRPC_MAX_CONNECTION_IDLE_MS",
+    default: 300_000,
+    doc: "A gRPC connection with no call for this long is closed (HTTP/2 GOAWAY; Envoy reconnects when it next needs one), so idle clients do not hold file descriptors; 0 keeps idle connections open.",
+    parse: int(0, 86_400_000),
+  },
   policyFile: {
     env: "RISKGATE_POLICY",
     default: "policies/demo.yaml",
@@ -75,6 +81,18 @@ export const SETTINGS = {
     docDefault: "127.0.0.1,::1",
     doc: "Comma-separated addresses or CIDR blocks of the proxies allowed to call the HTTP listener; forward-auth requests from any other peer are refused (403).",
     parse: cidrList,
+  },
+  httpMaxConnections: {
+    env: "RISKGATE_HTTP_MAX_CONNECTIONS",
+    default: 512,
+    doc: "Connections the HTTP listener holds open at once; more are closed as they arrive, so idle HTTP clients cannot take the file descriptors the gRPC listener needs (keep it well under the process's `nofile` limit). Proxies keep a few keep-alive connections each.",
+    parse: int(1, 1_000_000),
+  },
+  httpKeepAliveTimeoutMs: {
+    env: "RISKGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS",
+    default: 65_000,
+    doc: "How long an idle HTTP keep-alive connection stays open; longer than the proxies' own upstream idle timeout (nginx 60 s), so a proxy never reuses a connection riskgate is closing.",
+    parse: int(1000, 600_000),
   },
   clearanceKeysFile: {
     env: "RISKGATE_CLEARANCE_KEYS_FILE",

@@ -183,9 +183,16 @@ function serveChallenge(
   });
 }
 
+/** The listener's connection limits (settings RISKGATE_HTTP_MAX_CONNECTIONS, _KEEP_ALIVE_TIMEOUT_MS). */
+export interface HttpListenerLimits {
+  readonly httpMaxConnections: number;
+  readonly httpKeepAliveTimeoutMs: number;
+}
+
 /** Starts the forward-auth listener on `address` (`host:port`; port 0 picks a free one). */
 export async function startHttpAuthz(
   address: string,
+  limits: HttpListenerLimits,
   deps: HttpAuthzDeps,
 ): Promise<HttpAuthzServer> {
   const { host, port } = splitAddress(address);
@@ -193,11 +200,15 @@ export async function startHttpAuthz(
     {
       maxHeaderSize: 32 * 1024,
       requestTimeout: 10_000,
+      // a client that opens a connection and sends nothing is let go after this
       headersTimeout: 5_000,
-      keepAliveTimeout: 65_000,
+      keepAliveTimeout: limits.httpKeepAliveTimeoutMs,
     },
     createHttpAuthzHandler(deps),
   );
+  // connections past the cap are closed as they are accepted: each holds a file descriptor,
+  // and the gRPC listener needs some left to accept Envoy's connections
+  server.maxConnections = limits.httpMaxConnections;
   // unreadable requests (oversized headers, broken framing) get a 400, never a crash
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) {
