@@ -27,6 +27,7 @@ import { createCheckHandler } from "./transport/envoy-grpc.js";
 import { createHealth, type Health, ServingStatus } from "./transport/health.js";
 import { type HttpAuthzServer, startHttpAuthz } from "./transport/http-authz.js";
 import { loadProtos } from "./transport/protos.js";
+import { warmUp } from "./warm-up.js";
 
 export interface AppDeps {
   readonly settings: Settings;
@@ -262,6 +263,8 @@ export function createApp(deps: AppDeps): App {
         }
       }
       // --- end HTTP forward-auth listener ---
+      // the first Checks must not pay for first use: SERVING only once each part ran once
+      await warmUp(runtime as Runtime, { store, clock, logger, geo: deps.geo, settings });
       health.set(ServingStatus.SERVING);
       logger.info(
         { address: settings.grpcAddress, port, policy: policy.source, version: policy.version },
