@@ -19,6 +19,9 @@ export interface WarmUpDeps {
   readonly logger: Logger;
 }
 
+/** A step that has not finished by then is left behind: a store that does not answer must not hold the start. */
+const STEP_TIMEOUT_MS = 1000;
+
 /** A public address (the geo reader skips private ones), never written to any state. */
 const WARM_IP = "81.2.69.160";
 
@@ -29,8 +32,9 @@ const WARM_IP = "81.2.69.160";
  * past the 100 ms budget. Nothing it does is a decision anyone sees: the synthetic request runs
  * through its own pipeline over a throw-away memory store with a synthetic caller, is never
  * reported to metrics, spans or the audit log, and the shared store is only read (a `window`
- * op of cost 0 creates no key). Best effort: a part that fails is logged and skipped, the server
- * starts all the same (Redis down at start is the failure mode's business).
+ * op of cost 0 creates no key). Best effort: a part that fails, or takes over a second, is logged
+ * and left behind; the server starts all the same (Redis down at start is the failure mode's
+ * business).
  */
 export async function warmUp(runtime: Runtime, deps: WarmUpDeps): Promise<void> {
   const { logger } = deps;
@@ -38,10 +42,17 @@ export async function warmUp(runtime: Runtime, deps: WarmUpDeps): Promise<void> 
   const now = deps.clock();
   const started = performance.now();
   const step = async (name: string, run: () => unknown) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(resolve, STEP_TIMEOUT_MS, "late");
+    });
     try {
-      await run();
+      const outcome = await Promise.race([Promise.resolve().then(run), late]);
+      if (outcome === "late") logger.warn({ step: name }, "warm-up step timed out; serving");
     } catch (err) {
       logger.warn({ err, step: name }, "warm-up step failed; serving all the same");
+    } finally {
+      clearTimeout(timer);
     }
   };
   await step("geo", () => deps.geo?.lookup(WARM_IP));
