@@ -34,6 +34,8 @@ afterEach(async () => {
 
 /** A memory store whose deciding calls wait until `release()`. */
 function heldStore(): Store & {
+  /** From now on deciding calls are held (the warm-up's read before SERVING is not). */
+  arm(): void;
   held(): number;
   /** Resolves once `n` deciding calls are held. */
   holding(n: number): Promise<void>;
@@ -47,10 +49,11 @@ function heldStore(): Store & {
     release = resolve;
   });
   let released = false;
+  let armed = false;
   return {
     kind: "memory",
     async exec(batch) {
-      if (!released && batch.background !== true) {
+      if (armed && !released && batch.background !== true) {
         held++;
         for (const w of waiters) if (held >= w.n) w.resolve();
         await gate;
@@ -58,6 +61,9 @@ function heldStore(): Store & {
       return memory.exec(batch);
     },
     close: () => memory.close(),
+    arm: () => {
+      armed = true;
+    },
     held: () => held,
     holding: (n) =>
       new Promise<void>((resolve) => {
@@ -113,6 +119,7 @@ describe("load shedding above RISKGATE_MAX_IN_FLIGHT", () => {
       settings: { maxInFlight: limit },
     });
     open.push(() => s.stop());
+    store.arm();
     const token = await s.token({ sub: "ann", tier: "pro", org: "acme", amr: ["mfa"] });
     const check = () =>
       s.client.check(
