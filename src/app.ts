@@ -22,10 +22,12 @@ import type { Store } from "./state/store.js";
 import type { Logger } from "./telemetry/logger.js";
 import { createSubjectHasher } from "./telemetry/subject-hash.js";
 import type { Telemetry } from "./telemetry/telemetry.js";
+import { createAdmission } from "./transport/admission.js";
 import { createCheckHandler } from "./transport/envoy-grpc.js";
 import { createHealth, type Health, ServingStatus } from "./transport/health.js";
 import { type HttpAuthzServer, startHttpAuthz } from "./transport/http-authz.js";
 import { loadProtos } from "./transport/protos.js";
+import { warmUp } from "./warm-up.js";
 
 export interface AppDeps {
   readonly settings: Settings;
@@ -181,9 +183,14 @@ export function createApp(deps: AppDeps): App {
         throw err;
       }
       const protos = loadProtos();
+      // one bound on Checks in flight for both listeners: they share the event loop
+      const admission = createAdmission(settings.maxInFlight);
       server = new grpc.Server({
         "grpc.max_receive_message_length": 4 * 1024 * 1024,
         "grpc.keepalive_permit_without_calls": 1,
+        ...(settings.grpcMaxConnectionIdleMs > 0
+          ? { "grpc.max_connection_idle_ms": settings.grpcMaxConnectionIdleMs }
+          : {}),
       });
       server.addService(protos.authorization.service, {
         Check: createCheckHandler({
@@ -192,10 +199,12 @@ export function createApp(deps: AppDeps): App {
           clock,
           logger,
           trustedHops: settings.trustedHops,
+          admission,
           ...(deps.telemetry
             ? {
                 onDecision: deps.telemetry.onDecision,
                 inflight: deps.telemetry.inflight,
+                onRefused: deps.telemetry.refused,
               }
             : {}),
         }),
@@ -218,7 +227,7 @@ export function createApp(deps: AppDeps): App {
       const httpAddress = httpAddressOf(settings);
       if (httpAddress !== undefined) {
         try {
-          httpServer = await startHttpAuthz(httpAddress, {
+          httpServer = await startHttpAuthz(httpAddress, settings, {
             pipeline: served,
             ...(challenges === undefined ? {} : { challenges }),
             runtime: () => runtime as Runtime,
@@ -227,8 +236,13 @@ export function createApp(deps: AppDeps): App {
             trustedHops: settings.trustedHops,
             trustedProxies: settings.httpTrustedProxies,
             ready: () => health.get() === ServingStatus.SERVING,
+            admission,
             ...(deps.telemetry
-              ? { onDecision: deps.telemetry.onDecision, inflight: deps.telemetry.inflight }
+              ? {
+                  onDecision: deps.telemetry.onDecision,
+                  inflight: deps.telemetry.inflight,
+                  onRefused: deps.telemetry.refused,
+                }
               : {}),
           });
           logger.info(
@@ -249,6 +263,8 @@ export function createApp(deps: AppDeps): App {
         }
       }
       // --- end HTTP forward-auth listener ---
+      // the first Checks must not pay for first use: SERVING only once each part ran once
+      await warmUp(runtime as Runtime, { store, clock, logger, geo: deps.geo, settings });
       health.set(ServingStatus.SERVING);
       logger.info(
         { address: settings.grpcAddress, port, policy: policy.source, version: policy.version },

@@ -52,7 +52,7 @@ export const ERRORS = {
     outcome: "`riskgate replay` and `riskgate explain` stop and exit 2, naming the line",
   },
   RISKGATE_LISTEN_FAILED: {
-    message: "A listen address (gRPC or metrics) could not be bound.",
+    message: "A listen address (gRPC, HTTP or metrics) could not be bound.",
     outcome: "startup fails (exit 4); the line names the address and its setting",
   },
   RISKGATE_WORKER_FAILED: {

@@ -2,7 +2,7 @@ import type { FailureMode } from "../config/policy-schema.js";
 import { failureVerdict } from "./decide.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
-import type { Verdict } from "./verdict.js";
+import type { DecisionContext, Verdict } from "./verdict.js";
 
 /** What the decision had reached when its time budget ran out. */
 export interface OverBudget {
@@ -10,10 +10,11 @@ export interface OverBudget {
   readonly route: string | undefined;
   readonly budgetMs: number;
   /**
-   * True once the caller was identified and licensed (both are settled together: the licence
-   * check takes no time). False while the identify stage still waits, in practice for keys.
+   * The caller's decision context once it was identified and licensed (both are settled
+   * together: the licence check takes no time), so the verdict names it as any other does.
+   * Absent while the identify stage still waits, in practice for keys.
    */
-  readonly identified: boolean;
+  readonly identified: DecisionContext | undefined;
   /** The failure mode of the route (else tier, else policy) for the stages after licence. */
   readonly failureMode: FailureMode;
 }
@@ -28,7 +29,7 @@ export interface OverBudget {
  */
 export function overBudgetVerdict(at: OverBudget): Verdict {
   const base = { requestId: at.req.id, score: 0, route: at.route };
-  if (!at.identified) {
+  if (at.identified === undefined) {
     const reason: Reason = {
       code: "identity.keys_unavailable",
       points: 0,
@@ -37,5 +38,5 @@ export function overBudgetVerdict(at: OverBudget): Verdict {
     return { ...base, reasons: [reason], kind: "deny", cause: "authentication" };
   }
   const reason: Reason = { code: "failure.budget", points: 0, detail: `${at.budgetMs}ms` };
-  return failureVerdict(at.failureMode, at.req, { ...base, reasons: [reason] });
+  return failureVerdict(at.failureMode, at.req, { ...at.identified, score: 0, reasons: [reason] });
 }

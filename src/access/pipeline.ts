@@ -474,11 +474,16 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           overBudget === undefined ? await running : await Promise.race([running, overBudget]);
         if (outcome === "budget") {
           learned.ctx = undefined; // decided without the signals: nothing to learn from
+          // a caller identified before the budget ran out is named, as any other verdict names it
+          const who = learned.caller;
           enforced = overBudgetVerdict({
             req,
             route: route.name,
             budgetMs,
-            identified: learned.caller !== undefined,
+            identified:
+              who === undefined
+                ? undefined
+                : decisionContext(req.id, route, who, who.tier || undefined, 0, []),
             failureMode: failureModeOf(policy, undefined, route),
           });
         } else {

@@ -14,7 +14,7 @@ export const EXIT = {
   config: 2,
   /** The JWKS (or another dependency needed to serve) could not be reached at start. */
   unavailable: 3,
-  /** A listen address (gRPC or metrics) could not be bound. */
+  /** A listen address (gRPC, HTTP or metrics) could not be bound. */
   listen: 4,
 } as const;
 

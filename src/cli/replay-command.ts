@@ -8,7 +8,7 @@ import type { KeySource } from "../access/key-source.js";
 import { loadPolicyFile } from "../config/policy.js";
 import { loadSettings } from "../config/settings.js";
 import { PolicyError, RiskgateError } from "../errors.js";
-import { openEmbeddedGeoReader } from "../geo/geo-reader.js";
+import { openGeoFromSettings } from "../geo/geo-settings.js";
 import { renderHtmlReport } from "../replay/html-report.js";
 import { type ReplayedDecision, replayDecisions } from "../replay/replay.js";
 import { createTally, renderTally } from "../replay/summary.js";
@@ -83,9 +83,13 @@ export async function runReplay(args: string[]): Promise<number> {
     const against = values.against === undefined ? undefined : await loadPolicyFile(values.against);
     const keys = await keysFrom(values);
     const reorderWindowMs = parseWindow(values["reorder-window"]);
-    const geo = await openEmbeddedGeoReader();
-    // the client IP is picked from x-forwarded-for as the server picks it
-    const { trustedHops } = loadSettings(process.env);
+    // the client IP and its location come from the settings the server reads
+    const settings = loadSettings(process.env);
+    const geo = (await openGeoFromSettings(settings)) ?? null;
+    process.stderr.write(
+      `riskgate replay: geolocation ${settings.geo}: ${geo === null ? "none" : geo.description}\n`,
+    );
+    const { trustedHops } = settings;
     const common = { geo, reorderWindowMs, trustedHops, ...(keys === undefined ? {} : { keys }) };
     const started = performance.now();
     const tally = createTally();

@@ -5,10 +5,11 @@ import { loadPolicyFile } from "../config/policy.js";
 import { createPolicyWatcher, type PolicyWatcher } from "../config/policy-watch.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { RiskgateError } from "../errors.js";
-import { type GeoReader, openEmbeddedGeoReader, openGeoReader } from "../geo/geo-reader.js";
+import { openGeoFromSettings } from "../geo/geo-settings.js";
 import { createStoreFromSettings } from "../state/create-store.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
 import { createTelemetry, type Telemetry, telemetryOptions } from "../telemetry/telemetry.js";
+import { routeGrpcLogs } from "../transport/grpc-log.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
 import { EXIT, exitCodeOf, fatalLine, listenError } from "./fatal.js";
 import { SERVING_MESSAGE, superviseWorkers } from "./supervisor.js";
@@ -58,6 +59,7 @@ export async function runServe(
     return exitCodeOf(err);
   }
   const logger = createLogger(settings.logLevel);
+  routeGrpcLogs(logger);
   if (settings.workers > 1 && cluster.isPrimary) return superviseWorkers(settings, logger);
 
   const opened: Closer[] = [];
@@ -168,7 +170,7 @@ async function startServer(settings: Settings, logger: Logger, opened: Closer[])
     : undefined;
   if (settings.dev)
     logger.warn({ dir: settings.devKeysDir }, "dev mode: trusting the local dev signing key");
-  const geo = await openGeo(settings);
+  const geo = await openGeoFromSettings(settings);
   if (geo) logger.info({ geo: geo.description }, "geolocation loaded");
   const telemetry = createTelemetry(telemetryOptions(settings), {
     logger,
@@ -233,25 +235,4 @@ async function closeAll(opened: readonly Closer[], logger: Logger): Promise<void
       clearTimeout(timer);
     }
   }
-}
-
-/** Opens the geolocation databases the settings ask for (none when RISKGATE_GEO=off). */
-async function openGeo(settings: Settings): Promise<GeoReader | undefined> {
-  const files = (list: string) =>
-    list
-      .split(",")
-      .map((f) => f.trim())
-      .filter((f) => f !== "");
-  if (settings.geo === "off") return undefined;
-  if (settings.geo === "embedded") {
-    return openEmbeddedGeoReader({
-      cacheSize: settings.geoCacheSize,
-      asnFiles: files(settings.geoAsnFiles),
-    });
-  }
-  return openGeoReader({
-    cityFiles: files(settings.geoCityFiles),
-    asnFiles: files(settings.geoAsnFiles),
-    cacheSize: settings.geoCacheSize,
-  });
 }

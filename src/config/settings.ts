@@ -1,6 +1,20 @@
 import { RiskgateError } from "../errors.js";
-import { type IpRange, parseCidr } from "../geo/ip-address.js";
-import { createIpList, type IpList } from "../geo/ip-list.js";
+import {
+  bool,
+  cidrList,
+  int,
+  keyValues,
+  level,
+  listenAddress,
+  oneOf,
+  orUnset,
+  otelBool,
+  otlpProtocol,
+  ratio,
+  redisUrl,
+  text,
+  tracesExporter,
+} from "./setting-parsers.js";
 
 /**
  * Process settings: one flat table, every entry an environment variable with a default and a
@@ -13,92 +27,22 @@ interface SettingSpec<T> {
   readonly parse: (raw: string) => T;
   /** The default as the README shows it, when `String(default)` does not say it. */
   readonly docDefault?: string;
+  /** The value may hold a credential: an error names the variable, never the value. */
+  readonly secret?: boolean;
 }
-
-const text = (raw: string) => raw;
-const bool = (raw: string) => {
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  throw new Error("expected true or false");
-};
-const int = (min: number, max: number) => (raw: string) => {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`expected an integer from ${min} to ${max}`);
-  }
-  return n;
-};
-const ratio = (raw: string) => {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error("expected a number from 0 to 1");
-  return n;
-};
-const oneOf =
-  <T extends string>(...values: T[]) =>
-  (raw: string): T => {
-    if (!(values as string[]).includes(raw))
-      throw new Error(`expected one of ${values.join(", ")}`);
-    return raw as T;
-  };
-/** OTEL_TRACES_EXPORTER: one exporter name (lists of several are refused); "" when unset. */
-const tracesExporter = (raw: string): "" | "otlp" | "console" | "none" => {
-  const names = raw
-    .split(",")
-    .map((n) => n.trim().toLowerCase())
-    .filter((n) => n !== "" && n !== "none");
-  if (names.length === 0) return "none";
-  if (names.length > 1 || (names[0] !== "otlp" && names[0] !== "console")) {
-    throw new Error("expected one of otlp, console or none");
-  }
-  return names[0];
-};
-/** OTEL_SDK_DISABLED: only `true` (any case) disables, as the OpenTelemetry spec says. */
-const otelBool = (raw: string) => /^true$/i.test(raw);
-/** `k=v,k2=v2` with percent-encoded values (the OTEL_RESOURCE_ATTRIBUTES format). */
-const keyValues = (raw: string): Readonly<Record<string, string>> => {
-  const out: Record<string, string> = {};
-  for (const pair of raw.split(",")) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) continue;
-    try {
-      out[pair.slice(0, eq).trim()] = decodeURIComponent(pair.slice(eq + 1).trim());
-    } catch {
-      // a malformed escape: the SDK ignores such a pair too
-    }
-  }
-  return Object.freeze(out);
-};
-const otlpProtocol = oneOf("http/protobuf", "http/json", "grpc");
-/** A comma-separated list of addresses or CIDR blocks, as an {@link IpList}. */
-const cidrList = (raw: string): IpList => {
-  const ranges: IpRange[] = [];
-  for (const entry of raw.split(",")) {
-    const text = entry.trim();
-    if (text === "") continue;
-    const range = parseCidr(text);
-    if (typeof range === "string") throw new Error(range);
-    ranges.push(range);
-  }
-  return createIpList(ranges, raw);
-};
-/** A parser whose setting may stay unset (""), falling back to another one. */
-const orUnset =
-  <T>(parse: (raw: string) => T) =>
-  (raw: string): T | "" =>
-    parse(raw);
-const level = (raw: string) => {
-  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(raw)) {
-    throw new Error("expected fatal, error, warn, info, debug, trace or silent");
-  }
-  return raw;
-};
 
 export const SETTINGS = {
   grpcAddress: {
     env: "RISKGATE_GRPC_ADDRESS",
     default: "0.0.0.0:9191",
     doc: "host:port the ext_authz gRPC server (Check + health) listens on.",
-    parse: text,
+    parse: listenAddress(),
+  },
+  grpcMaxConnectionIdleMs: {
+    env: "RISKGATE_GRPC_MAX_CONNECTION_IDLE_MS",
+    default: 300_000,
+    doc: "A gRPC connection with no call for this long is closed (HTTP/2 GOAWAY; Envoy reconnects when it next needs one), so idle clients do not hold file descriptors; 0 keeps idle connections open.",
+    parse: int(0, 86_400_000),
   },
   policyFile: {
     env: "RISKGATE_POLICY",
@@ -129,7 +73,7 @@ export const SETTINGS = {
     default: "",
     docDefault: "off",
     doc: "host:port of the HTTP forward-auth listener (nginx, ingress-nginx, Traefik, Caddy, Envoy HTTP ext_authz; `/healthz`, `/readyz`); unset, off, or `0.0.0.0:9192` with `--dev`; `off` turns it off.",
-    parse: text,
+    parse: listenAddress({ words: ["off"], anyHost: true }),
   },
   httpTrustedProxies: {
     env: "RISKGATE_HTTP_TRUSTED_PROXIES",
@@ -137,6 +81,18 @@ export const SETTINGS = {
     docDefault: "127.0.0.1,::1",
     doc: "Comma-separated addresses or CIDR blocks of the proxies allowed to call the HTTP listener; forward-auth requests from any other peer are refused (403).",
     parse: cidrList,
+  },
+  httpMaxConnections: {
+    env: "RISKGATE_HTTP_MAX_CONNECTIONS",
+    default: 512,
+    doc: "Connections the HTTP listener holds open at once; more are closed as they arrive, so idle HTTP clients cannot take the file descriptors the gRPC listener needs (keep it well under the process's `nofile` limit). Proxies keep a few keep-alive connections each.",
+    parse: int(1, 1_000_000),
+  },
+  httpKeepAliveTimeoutMs: {
+    env: "RISKGATE_HTTP_KEEP_ALIVE_TIMEOUT_MS",
+    default: 65_000,
+    doc: "How long an idle HTTP keep-alive connection stays open; longer than the proxies' own upstream idle timeout (nginx 60 s), so a proxy never reuses a connection riskgate is closing.",
+    parse: int(1000, 600_000),
   },
   clearanceKeysFile: {
     env: "RISKGATE_CLEARANCE_KEYS_FILE",
@@ -170,6 +126,12 @@ export const SETTINGS = {
     doc: "On SIGTERM/SIGINT, how long health reports NOT_SERVING while Checks are still answered (so load balancers and Envoy move away) before the port closes.",
     parse: int(0, 600_000),
   },
+  maxInFlight: {
+    env: "RISKGATE_MAX_IN_FLIGHT",
+    default: 256,
+    doc: "Checks (gRPC and HTTP together) decided at once per process; above it a Check is answered at once with gRPC RESOURCE_EXHAUSTED or HTTP 503 + Retry-After (counted in riskgate_checks_shed_total) rather than queued past the time budget; 0 turns shedding off. 256 is about half the 100 ms budget at the 5,000 Check/s one process decides with Redis.",
+    parse: int(0, 100_000),
+  },
   geo: {
     env: "RISKGATE_GEO",
     default: "embedded",
@@ -198,7 +160,8 @@ export const SETTINGS = {
     env: "REDIS_URL",
     default: "",
     doc: "Redis for shared state (`redis://[user:pass@]host:port/db`, `rediss://` for TLS); empty uses the embedded in-memory store.",
-    parse: text,
+    parse: redisUrl,
+    secret: true,
   },
   redisClusterNodes: {
     env: "RISKGATE_REDIS_CLUSTER_NODES",
@@ -276,7 +239,7 @@ export const SETTINGS = {
     env: "RISKGATE_METRICS_ADDRESS",
     default: "0.0.0.0:9464",
     doc: "host:port of the Prometheus endpoint (GET /metrics); `off` turns it off.",
-    parse: text,
+    parse: listenAddress({ words: ["off"], anyHost: true }),
   },
   audit: {
     env: "RISKGATE_AUDIT",
@@ -416,9 +379,10 @@ export function loadSettings(
       out[key] = spec.parse(raw.trim());
     } catch (err) {
       const source = flag === undefined ? spec.env : `${flag.flag} (${spec.env})`;
+      const shown = spec.secret === true ? "" : `=${JSON.stringify(raw)}`;
       throw new RiskgateError(
         "RISKGATE_SETTING_INVALID",
-        `${source}=${JSON.stringify(raw)}: ${(err as Error).message}`,
+        `${source}${shown}: ${(err as Error).message}`,
         { env: spec.env, ...(flag === undefined ? {} : { flag: flag.flag }) },
       );
     }

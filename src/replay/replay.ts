@@ -30,7 +30,8 @@ export interface ReplayOptions {
    */
   readonly keys?: KeySource | string;
   /** Geolocation; the embedded DB-IP database is opened when absent (pass one to share it). */
-  readonly geo?: GeoReader;
+  /** Geolocation; absent: the embedded databases; null: none (RISKGATE_GEO=off). */
+  readonly geo?: GeoReader | null;
   /** Trusted proxies in front of Envoy, as RISKGATE_TRUSTED_HOPS (default 0). */
   readonly trustedHops?: number;
   /**
@@ -214,12 +215,12 @@ export async function createReplayEngine(options: ReplayOptions): Promise<Replay
   const lists: ListRegistry = createListRegistry({ logger });
   const store = createMemoryStore();
   try {
-    const geo = options.geo ?? (await openEmbeddedGeoReader());
+    const geo = options.geo === undefined ? await openEmbeddedGeoReader() : options.geo;
     const pipeline: Pipeline = createPipeline({
       store,
       // stages read the request's receivedAt (the recorded time); nothing reads this
       clock: () => Number.NaN,
-      geo,
+      ...(geo === null ? {} : { geo }),
       timeBudget: false,
       scoringWebhook: false,
     });

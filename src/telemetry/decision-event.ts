@@ -21,3 +21,9 @@ export interface DecisionEvent {
   /** The transport that answered; "grpc" when absent. */
   readonly transport?: "grpc" | "http";
 }
+
+/**
+ * Why a request was answered without a decision: too many Checks in flight (`overloaded`), or
+ * its caller no longer waited (`deadline` passed, `cancelled`).
+ */
+export type Refusal = "overloaded" | "deadline" | "cancelled";

@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { ChallengeOutcome } from "../challenge/outcome.js";
-import type { DecisionEvent } from "./decision-event.js";
+import type { DecisionEvent, Refusal } from "./decision-event.js";
 
 /**
  * Latency buckets, in seconds: 50 us to 250 ms (Envoy's usual ext_authz timeout), fine below
@@ -31,6 +31,8 @@ export interface Metrics {
   auditDropped(): void;
   /** One step of a browser challenge (see ChallengeOutcome). */
   challenge(mechanism: string, outcome: ChallengeOutcome): void;
+  /** A Check answered without a decision: shed (overloaded) or its caller gone. */
+  refused(why: Refusal, transport: "grpc" | "http"): void;
 }
 
 /**
@@ -147,6 +149,18 @@ export function createMetrics(): Metrics {
     labelNames: ["mechanism", "outcome"] as const,
     registers: [registry],
   });
+  const shed = new Counter({
+    name: "riskgate_checks_shed_total",
+    help: "Checks answered at once without a decision because RISKGATE_MAX_IN_FLIGHT Checks were in flight (gRPC RESOURCE_EXHAUSTED, HTTP 503 + Retry-After), by transport.",
+    labelNames: ["transport"] as const,
+    registers: [registry],
+  });
+  const dropped = new Counter({
+    name: "riskgate_checks_dropped_total",
+    help: "Checks not decided because their caller no longer waited when work would start, by reason (deadline: the gRPC deadline had passed; cancelled) and transport.",
+    labelNames: ["reason", "transport"] as const,
+    registers: [registry],
+  });
   // source names come from the policy; bounded all the same
   const sourceLabel = boundedLabel(64);
   // label children bound once: the hot calls then skip prom-client's label validation
@@ -205,6 +219,10 @@ export function createMetrics(): Metrics {
     inflight: (delta) => inflight.inc(delta),
     auditDropped: () => auditDropped.inc(),
     challenge: (mechanism, outcome) => challenges.inc({ mechanism, outcome }),
+    refused(why, transport) {
+      if (why === "overloaded") shed.inc({ transport });
+      else dropped.inc({ reason: why, transport });
+    },
   };
 }
 

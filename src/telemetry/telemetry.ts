@@ -5,7 +5,7 @@ import type { BreakerState } from "../circuit-breaker.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { RiskgateError } from "../errors.js";
 import { type Audit, createAudit } from "./audit.js";
-import type { DecisionEvent } from "./decision-event.js";
+import type { DecisionEvent, Refusal } from "./decision-event.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { answerMetricsRequests, type PrimaryChannel } from "./metrics-cluster.js";
@@ -73,6 +73,8 @@ export interface TelemetryHooks {
   inflight(delta: 1 | -1): void;
   /** One step of a browser challenge: issued, passed, or why an answer was refused. */
   challenge(mechanism: string, outcome: ChallengeOutcome): void;
+  /** A Check answered without a decision: shed (overloaded), or its caller had gone. */
+  refused(why: Refusal, transport: "grpc" | "http"): void;
 }
 
 /** Tracing, metrics and audit behind one observer the server calls after each answer. */
@@ -151,6 +153,7 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
         policyReload: metrics.policyReload,
         inflight: metrics.inflight,
         challenge: metrics.challenge,
+        refused: metrics.refused,
       }
     : {
         storeCall: noop,
@@ -161,6 +164,7 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
         policyReload: noop,
         inflight: noop,
         challenge: noop,
+        refused: noop,
       };
 
   async function startOnce(): Promise<void> {

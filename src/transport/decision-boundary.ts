@@ -4,9 +4,10 @@ import { type AccessRequest, emptyRequest } from "../access/request.js";
 import type { Runtime } from "../access/runtime.js";
 import type { Verdict } from "../access/verdict.js";
 import { asRiskgateError, type RiskgateError } from "../errors.js";
-import type { DecisionEvent } from "../telemetry/decision-event.js";
+import type { DecisionEvent, Refusal } from "../telemetry/decision-event.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { HeaderGetter } from "../telemetry/trace-header.js";
+import type { Admission } from "./admission.js";
 
 /** What every transport's handler shares: the pipeline, the snapshot and the observers. */
 export interface BoundaryDeps {
@@ -18,6 +19,10 @@ export interface BoundaryDeps {
   readonly onDecision?: (event: DecisionEvent) => void;
   /** Counts requests in flight (+1 on arrival, -1 once answered). */
   readonly inflight?: (delta: 1 | -1) => void;
+  /** The bound on requests in flight; absent: every request is decided. */
+  readonly admission?: Admission;
+  /** Observes each request answered without a decision, and why (metrics; errors are logged). */
+  readonly onRefused?: (why: Refusal, transport: NonNullable<DecisionEvent["transport"]>) => void;
 }
 
 /** One request as a transport hands it to the boundary: how to read it and how to answer. */
@@ -36,6 +41,10 @@ export interface BoundaryCall<Answer> {
   send(answer: Answer): void;
   /** A failure denial that needs no policy: when not even the safe outcome can be rendered. */
   readonly lastResort: Answer;
+  /** Why the caller no longer waits for an answer (checked before any work); undefined: it waits. */
+  gone?(): "deadline" | "cancelled" | undefined;
+  /** Answers a request that is not decided, cheaply (may throw: logged). */
+  refuse(why: Refusal): void;
 }
 
 /**
@@ -45,9 +54,14 @@ export interface BoundaryCall<Answer> {
  * the configured safe outcome; when even that cannot be rendered, the transport's last resort
  * (a failure denial, never an allow: an allow that failed to render may not have stripped
  * spoofed identity headers). Every answered decision is reported to `onDecision`.
+ *
+ * Before any work, a request whose caller has gone (deadline passed, cancelled) or that finds
+ * the admission bound full is refused at once, answered once by `call.refuse` and reported to
+ * `onRefused`; it is not decided, so no decision, audit line or span records it.
  */
 export function decideAtBoundary<Answer>(deps: BoundaryDeps, call: BoundaryCall<Answer>): void {
   const { pipeline, logger } = deps;
+  if (refusedAtDoor(deps, call)) return;
   let answered = false;
   let runtime: Runtime | undefined;
   let req: AccessRequest | undefined;
@@ -59,6 +73,7 @@ export function decideAtBoundary<Answer>(deps: BoundaryDeps, call: BoundaryCall<
     } catch (err) {
       logger.error({ err, request_id: req?.id }, `${call.label} answer failed`);
     }
+    deps.admission?.leave();
     try {
       deps.inflight?.(-1);
     } catch (err) {
@@ -140,6 +155,35 @@ export function decideAtBoundary<Answer>(deps: BoundaryDeps, call: BoundaryCall<
       answer(call.lastResort);
     }
   }
+}
+
+/**
+ * Refuses a request whose caller has gone, or that finds the admission bound full: true when
+ * it was answered here (exactly once, by `call.refuse`). An admitted request holds its place
+ * until the boundary answers it.
+ */
+function refusedAtDoor<Answer>(deps: BoundaryDeps, call: BoundaryCall<Answer>): boolean {
+  let why: Refusal | undefined;
+  try {
+    why = call.gone?.();
+  } catch (err) {
+    deps.logger.error({ err }, `${call.label} deadline check failed; deciding`);
+  }
+  if (why === undefined && deps.admission !== undefined && !deps.admission.tryEnter()) {
+    why = "overloaded";
+  }
+  if (why === undefined) return false;
+  try {
+    call.refuse(why);
+  } catch (err) {
+    deps.logger.error({ err, why }, `${call.label} refusal failed`);
+  }
+  try {
+    deps.onRefused?.(why, call.transport ?? "grpc");
+  } catch (err) {
+    deps.logger.error({ err }, "refusal observer failed");
+  }
+  return true;
 }
 
 /** The outcome for a request the pipeline could not decide: malformed, or an internal error. */

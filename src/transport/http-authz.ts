@@ -126,6 +126,12 @@ export function createHttpAuthzHandler(
         renderHttpAnswer(rendering, verdict, req, runtime.policy.doc.decisions),
       send: (answer) => send(response, answer),
       lastResort: LAST_RESORT,
+      // a proxy that gave up closed the connection: nobody reads the answer
+      gone: () => (request.socket.destroyed ? "cancelled" : undefined),
+      refuse(why) {
+        if (why === "overloaded") send(response, OVERLOADED);
+        else response.destroy();
+      },
     });
   };
 }
@@ -192,9 +198,16 @@ function serveChallenge(
   });
 }
 
+/** The listener's connection limits (settings RISKGATE_HTTP_MAX_CONNECTIONS, _KEEP_ALIVE_TIMEOUT_MS). */
+export interface HttpListenerLimits {
+  readonly httpMaxConnections: number;
+  readonly httpKeepAliveTimeoutMs: number;
+}
+
 /** Starts the forward-auth listener on `address` (`host:port`; port 0 picks a free one). */
 export async function startHttpAuthz(
   address: string,
+  limits: HttpListenerLimits,
   deps: HttpAuthzDeps,
 ): Promise<HttpAuthzServer> {
   const { host, port } = splitAddress(address);
@@ -202,13 +215,17 @@ export async function startHttpAuthz(
     {
       maxHeaderSize: 32 * 1024,
       requestTimeout: 10_000,
+      // a client that opens a connection and sends nothing is let go after this
       headersTimeout: 5_000,
-      keepAliveTimeout: 65_000,
+      keepAliveTimeout: limits.httpKeepAliveTimeoutMs,
     },
     createHttpAuthzHandler(deps),
   );
   // one header over the limit is enough to know the request is refused (431)
   server.maxHeadersCount = MAX_REQUEST_HEADERS + 1;
+  // connections past the cap are closed as they are accepted: each holds a file descriptor,
+  // and the gRPC listener needs some left to accept Envoy's connections
+  server.maxConnections = limits.httpMaxConnections;
   // unreadable requests (oversized headers, broken framing) get a 400, never a crash
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) {
@@ -284,6 +301,20 @@ const TOO_MANY_HEADERS: HttpAnswer = Object.freeze({
     reasons: [{ code: "request.malformed", points: 0 }],
     error: `more than ${MAX_REQUEST_HEADERS} request headers`,
   }),
+});
+
+/**
+ * The answer when too many requests are in flight: at once, before the request is read. A 503
+ * is an error of the auth call for every proxy (nginx answers 500, Envoy its status_on_error,
+ * Traefik and Caddy pass it on with Retry-After), never an allow.
+ */
+const OVERLOADED: HttpAnswer = Object.freeze({
+  status: 503,
+  headers: [
+    ["content-type", "application/json"],
+    ["retry-after", "1"],
+  ] as const,
+  body: '{"error":"riskgate overloaded: too many requests in flight; retry"}',
 });
 
 /** A 503 with no policy in it: when not even the safe outcome could be rendered. */

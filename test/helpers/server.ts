@@ -6,7 +6,7 @@ import { type App, createApp } from "../../src/app.js";
 import { createClient, type RiskgateClient } from "../../src/cli/client.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "../../src/cli/dev-keys.js";
 import { parsePolicy } from "../../src/config/policy.js";
-import { loadSettings } from "../../src/config/settings.js";
+import { loadSettings, type Settings } from "../../src/config/settings.js";
 import type { GeoReader } from "../../src/geo/geo-reader.js";
 import type { Store } from "../../src/state/store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -33,6 +33,8 @@ export async function startTestServer(
     clock?: () => number;
     geo?: GeoReader;
     telemetry?: Telemetry;
+    /** Settings besides the listen addresses and dev mode (the defaults otherwise). */
+    settings?: Partial<Settings>;
   } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "riskgate-test-"));
@@ -49,7 +51,7 @@ export async function startTestServer(
   const app = createApp({
     settings: loadSettings(
       {},
-      { grpcAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", dev: true },
+      { grpcAddress: "127.0.0.1:0", httpAddress: "127.0.0.1:0", dev: true, ...options.settings },
     ),
     logger: createLogger("info", sink),
     devKeys: createDevKeySource(devKeys.publicJwks),

@@ -2,6 +2,7 @@ import { connect } from "node:net";
 import { Writable } from "node:stream";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadSettings } from "../../src/config/settings.js";
 import { createIpList } from "../../src/geo/ip-list.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { createTelemetry, type Telemetry } from "../../src/telemetry/telemetry.js";
@@ -155,7 +156,7 @@ describe("HTTP forward-auth listener", () => {
   });
 
   it("refuses forward-auth headers from a peer that is not a trusted proxy", async () => {
-    const server = await startHttpAuthz("127.0.0.1:0", {
+    const server = await startHttpAuthz("127.0.0.1:0", loadSettings({}), {
       pipeline: s.app.pipeline,
       runtime: () => s.app.current(),
       clock: Date.now,

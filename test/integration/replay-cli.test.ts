@@ -7,6 +7,7 @@ import { PNG } from "pngjs";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { generateTraffic } from "../../bench/replay-traffic.js";
 import { loadOrCreateDevKeys } from "../../src/cli/dev-keys.js";
+import { writeMmdb } from "../fixtures/geo/mmdb-writer.js";
 
 /**
  * The built `riskgate replay` and `riskgate explain` commands, as an operator runs them: files in,
@@ -24,10 +25,13 @@ const demo = readFileSync("policies/demo.yaml", "utf8");
 const input = join(work, "traffic.jsonl");
 const jwks = join(work, "jwks.json");
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
-      env,
+      env: { ...env, ...extraEnv },
       maxBuffer: 64 * 1024 * 1024,
     });
     return { code: 0, stdout, stderr };
@@ -100,7 +104,8 @@ describe("riskgate replay (CLI)", () => {
       "--out",
       out,
     ]);
-    expect(res.stderr).toBe("");
+    // stderr says only which geolocation decided (serve's default: the bundled databases)
+    expect(res.stderr).toMatch(/^riskgate replay: geolocation embedded: DB-IP City Lite .*\n$/);
     expect(res.code).toBe(0);
     const records = readFileSync(out, "utf8")
       .trim()
@@ -147,6 +152,54 @@ describe("riskgate replay (CLI)", () => {
   });
 });
 
+describe("riskgate replay reads geolocation from serve's settings", () => {
+  /** One authenticated request from 81.2.69.160, under a policy that scores hosting ASN 64500. */
+  function hostingCase(): { policyFile: string; line: string; asnFile: string } {
+    const dir = mkdtempSync(join(work, "geo-"));
+    const asnFile = writeMmdb(join(dir, "GeoLite2-ASN.mmdb"), {
+      databaseType: "GeoLite2-ASN",
+      ipVersion: 6,
+      networks: {
+        "81.2.69.0/24": {
+          autonomous_system_number: 64500,
+          autonomous_system_organization: "Example Hosting",
+        },
+      },
+    });
+    const asnList = join(dir, "hosting.txt");
+    writeFileSync(asnList, "AS64500\n");
+    const policyFile = policy("hosting.yaml", (t) =>
+      t.replace(/^signals:\n/m, `signals:\n  hosting_asn: { enabled: true, file: ${asnList} }\n`),
+    );
+    const req = JSON.parse(lineAt(firstSignalled(0)));
+    const peer = req.attributes.source.address;
+    (peer.socket_address ?? peer.socketAddress).address = "81.2.69.160";
+    const line = join(dir, "one.jsonl");
+    writeFileSync(line, `${JSON.stringify(req)}\n`);
+    return { policyFile, line, asnFile };
+  }
+
+  it("uses RISKGATE_GEO_ASN_FILES, as serve does, and says so on stderr", async () => {
+    const { policyFile, line, asnFile } = hostingCase();
+    const args = ["replay", "--policy", policyFile, "--jwks", jwks, "--input", line];
+    const res = await cli(args, { RISKGATE_GEO_ASN_FILES: asnFile });
+    expect(res.code, res.stderr).toBe(0);
+    const record = JSON.parse(res.stdout.split("\n")[0] as string);
+    expect(record.reasons.map((r: { code: string }) => r.code)).toContain("ip.hosting_asn");
+    expect(res.stderr).toMatch(/^riskgate replay: geolocation embedded: .*GeoLite2-ASN\.mmdb/m);
+  });
+
+  it("honours RISKGATE_GEO=off", async () => {
+    const { policyFile, line } = hostingCase();
+    const args = ["replay", "--policy", policyFile, "--jwks", jwks, "--input", line];
+    const res = await cli(args, { RISKGATE_GEO: "off" });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/^riskgate replay: geolocation off: none$/m);
+    const record = JSON.parse(res.stdout.split("\n")[0] as string);
+    expect(record.reasons.map((r: { code: string }) => r.code)).not.toContain("ip.hosting_asn");
+  });
+});
+
 describe("riskgate replay --against (what-if)", () => {
   it("exits 0 with no changes when the policies decide alike", async () => {
     const res = await cli([
@@ -181,7 +234,7 @@ describe("riskgate replay --against (what-if)", () => {
       "--out",
       join(work, "s.jsonl"),
     ]);
-    expect(res.stderr).toBe("");
+    expect(res.stderr).toMatch(/^riskgate replay: geolocation embedded: [^\n]*\n$/);
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/what-if: 2000 decisions .*; [1-9]\d* changes?, 0 new allows/);
     expect(res.stdout).toMatch(/\nchange\s+count\n(\S+\s+\d+\n)*allow->challenge\s+\d+\n/);

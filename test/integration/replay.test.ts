@@ -6,6 +6,7 @@ import { Writable } from "node:stream";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { generateTraffic } from "../../bench/replay-traffic.js";
 import type { KeySource } from "../../src/access/key-source.js";
+import { buildCheckRequest } from "../../src/cli/check.js";
 import {
   createDevKeySource,
   type DevKeys,
@@ -21,7 +22,11 @@ import {
   replay,
   replayDecisions,
 } from "../../src/replay/replay.js";
+import type { Store } from "../../src/state/store.js";
 import { createAudit } from "../../src/telemetry/audit.js";
+import { createLogger } from "../../src/telemetry/logger.js";
+import { createTelemetry } from "../../src/telemetry/telemetry.js";
+import { startTestServer } from "../helpers/server.js";
 
 /**
  * `riskgate replay` as a library, over the real pipeline: real ES256 tokens minted by a dev key,
@@ -248,5 +253,68 @@ describe("riskgate replay", () => {
       r.tier,
     ];
     expect(again.map(view)).toEqual(live.map(view));
+  });
+});
+
+describe("a budget failure's audit line", () => {
+  it("carries the verified caller, so replay decides it as that caller", async () => {
+    const written: string[] = [];
+    const telemetry = createTelemetry(
+      {
+        tracing: { enabled: false, subjectAttribute: "off" },
+        metrics: { enabled: false },
+        audit: {
+          enabled: true,
+          allowSampleRate: 1,
+          subject: "plain",
+          destination: new Writable({
+            write(chunk, _enc, done) {
+              written.push(String(chunk));
+              done();
+            },
+          }),
+        },
+      },
+      { logger: createLogger("silent") },
+    );
+    // identity answers, the store never does: the 100 ms budget decides
+    const stalled: Store = {
+      kind: "memory",
+      exec: () => new Promise(() => {}),
+      close: async () => {},
+    };
+    const s = await startTestServer({ store: stalled, telemetry });
+    try {
+      const token = await s.token({ sub: "ann", tier: "pro", org: "acme", amr: ["mfa"] });
+      await s.client.check(
+        buildCheckRequest({
+          method: "GET",
+          path: "/v1/items",
+          host: "api.example.com",
+          ip: "81.2.69.142",
+          headers: {},
+          token,
+        }),
+      );
+    } finally {
+      await s.stop();
+    }
+    await telemetry.flush();
+    const lines = written.join("").split("\n").filter(Boolean);
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0] as string);
+    expect(line).toMatchObject({
+      decision: "deny",
+      reasons: [{ code: "failure.budget" }],
+      subject: "ann",
+      org: "acme",
+      tier: "pro",
+      caller: { tier: "pro", amr: ["mfa"] },
+    });
+    // replay has no budget: the recorded caller is decided again, never as a missing identity
+    const [again] = await collect(lines);
+    expect(codes(again as DecisionRecord)).not.toContain("identity.missing");
+    expect(again).toMatchObject({ decision: "allow", tier: "pro" });
+    await telemetry.shutdown();
   });
 });

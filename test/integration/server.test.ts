@@ -333,9 +333,12 @@ describe("riskgate over gRPC: errors and shutdown", () => {
     const started = new Promise<void>((r) => {
       entered = r;
     });
+    // armed once serving: the warm-up's own store read before SERVING is no Check in flight
+    let armed = false;
     const slow: Store = {
       kind: "memory",
       exec: async (batch) => {
+        if (!armed) return inner.exec(batch);
         entered();
         await new Promise((r) => setTimeout(r, 60));
         return inner.exec(batch);
@@ -343,6 +346,7 @@ describe("riskgate over gRPC: errors and shutdown", () => {
       close: () => inner.close(),
     };
     const s = await startTestServer({ store: slow });
+    armed = true;
     const token = await s.token({ sub: "slow", tier: "pro", amr: ["mfa"] });
     const inflight = s.client.check(get("/v1/items", token));
     await started;

@@ -89,6 +89,8 @@ describe("a failed start exits and leaves nothing bound", () => {
     code: number;
     line: RegExp;
     metricsOnly?: boolean;
+    /** A setting of the wrong form: the primary refuses it before any worker starts. */
+    settingForm?: boolean;
   }[] = [
     {
       name: "demo policy without --dev (no JWKS)",
@@ -122,6 +124,30 @@ describe("a failed start exits and leaves nothing bound", () => {
       line: /^riskgate: RISKGATE_LISTEN_FAILED: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\); set RISKGATE_METRICS_ADDRESS/m,
       metricsOnly: true,
     },
+    {
+      name: "a REDIS_URL that is not a Redis URL",
+      args: () => ["--dev"],
+      env: () => ({ REDIS_URL: "http://user:hunter2@x" }),
+      code: 2,
+      line: /^riskgate: RISKGATE_SETTING_INVALID: REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL/m,
+      settingForm: true,
+    },
+    ...[
+      ["RISKGATE_GRPC_ADDRESS", "nonsense"],
+      ["RISKGATE_GRPC_ADDRESS", "127.0.0.1:99999"],
+      ["RISKGATE_HTTP_ADDRESS", "nonsense"],
+      ["RISKGATE_METRICS_ADDRESS", "nonsense"],
+    ].map(([setting, value]) => ({
+      name: `a malformed ${setting}=${value}`,
+      args: () => ["--dev"],
+      env: () => ({ [setting as string]: value as string }),
+      code: 2,
+      line: new RegExp(
+        `^riskgate: RISKGATE_SETTING_INVALID: ${setting}=".*": expected host:port`,
+        "m",
+      ),
+      settingForm: true,
+    })),
   ];
   const modes = [
     { mode: "metrics off", metrics: false, workers: [] as string[] },
@@ -132,6 +158,8 @@ describe("a failed start exits and leaves nothing bound", () => {
   for (const { mode, metrics, workers } of modes) {
     for (const c of cases) {
       if (c.metricsOnly && !metrics) continue;
+      // read before anything starts, the same in every mode
+      if (c.settingForm && mode !== "metrics on") continue;
       it(`${c.name}, ${mode}: exit ${c.code}`, async () => {
         const grpcPort = await freePort();
         const metricsPort = await freePort();
@@ -143,10 +171,17 @@ describe("a failed start exits and leaves nothing bound", () => {
         });
         expect(r.code, r.stderr).toBe(c.code);
         expect(r.stderr).toMatch(c.line);
+        // riskgate's own lines only (no grpc-js line before them): one, or the worker's and the
+        // primary's with --workers
+        const lines = r.stderr.trimEnd().split("\n");
+        for (const line of lines) expect(line).toMatch(/^riskgate: RISKGATE_[A-Z_]+: /);
         // the primary binds /metrics itself, before it forks: then there is no worker to fail
-        if (workers.length > 0 && !c.metricsOnly) {
+        const inWorker = workers.length > 0 && !c.metricsOnly && !c.settingForm;
+        if (inWorker) {
           expect(r.stderr).toMatch(/^riskgate: RISKGATE_WORKER_FAILED: worker \d+ exited/m);
         }
+        if (!inWorker) expect(lines).toHaveLength(1);
+        expect(r.stderr).not.toContain("hunter2");
         expect(r.ms).toBeLessThan(8000);
         expect(await portFree(grpcPort)).toBe(true);
         expect(await portFree(metricsPort)).toBe(true);

@@ -23,7 +23,7 @@ const src = sources();
  */
 const KNOWN: Record<string, readonly string[]> = {
   // the settings parsers' messages; loadSettings rethrows them as RISKGATE_SETTING_INVALID
-  "src/config/settings.ts": ["Error"],
+  "src/config/setting-parsers.ts": ["Error"],
   // jose's own error, classified into a reason code a few lines below
   "src/access/token-verifier.ts": ["errors.JWSSignatureVerificationFailed"],
 };
