@@ -26,10 +26,11 @@ const STEP_TIMEOUT_MS = 1000;
 const WARM_IP = "81.2.69.160";
 
 /**
- * Runs each part of a Check once, for the snapshot about to serve, before health says SERVING, so the first real Checks do not pay
- * for first use (lazy compilation of the decision code, the geo database's first pages, the
- * store script's first EVAL on its connection, the first token parse), which took cold Checks
- * past the 100 ms budget. Nothing it does is a decision anyone sees: the synthetic request runs
+ * Runs each part of a Check once, for the snapshot about to serve, before health says SERVING,
+ * so the first real Checks do not pay for first use (lazy compilation of the decision code, the
+ * geo database's first pages, the store script's first EVAL on its connection), which took cold
+ * Checks past the 100 ms budget. No token is verified: a made-up token's unknown key id would
+ * make the key source refetch the issuer's JWKS and spend its refetch allowance at start. Nothing it does is a decision anyone sees: the synthetic request runs
  * through its own pipeline over a throw-away memory store with a synthetic caller, is never
  * reported to metrics, spans or the audit log, and the shared store is only read (a `window`
  * op of cost 0 creates no key). Best effort: a part that fails, or takes over a second, is logged
@@ -63,13 +64,6 @@ export async function warmUp(runtime: Runtime, deps: WarmUpDeps): Promise<void> 
     }),
   );
   const message = warmRequest(runtime);
-  // a token that parses but verifies against no key: the identifier's refusal path
-  await step("identity", () =>
-    runtime.identifier.identify(
-      toAccessRequest(withBearer(message, WARM_TOKEN), { trustedHops, now }),
-      now,
-    ),
-  );
   await step("decision", async () => {
     const codec = loadProtos().authorization.service.Check;
     const wire = codec?.requestDeserialize(codec.requestSerialize(message)) ?? message;
@@ -94,9 +88,6 @@ export async function warmUp(runtime: Runtime, deps: WarmUpDeps): Promise<void> 
   });
   logger.info({ ms: Math.round(performance.now() - started) }, "warmed up");
 }
-
-/** A compact JWS (`{"alg":"RS256","kid":"warm-up"}` . `{}` . signature) no key verifies. */
-const WARM_TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6Indhcm0tdXAifQ.e30.c2lnbmF0dXJl";
 
 /** What Envoy would send for the policy's first authenticated route, from a public address. */
 function warmRequest(runtime: Runtime): CheckRequestMessage {
@@ -128,18 +119,6 @@ function warmRequest(runtime: Runtime): CheckRequestMessage {
             "user-agent": "riskgate",
           },
         },
-      },
-    },
-  };
-}
-
-function withBearer(message: CheckRequestMessage, token: string): CheckRequestMessage {
-  const http = message.attributes?.request?.http;
-  return {
-    attributes: {
-      ...message.attributes,
-      request: {
-        http: { ...http, headers: { ...http?.headers, authorization: `Bearer ${token}` } },
       },
     },
   };
