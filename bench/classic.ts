@@ -299,7 +299,7 @@ export async function classicBench(): Promise<void> {
   const redisPort = await freePort();
   // Redis may run on either core: on core 1 alone h2load starves it, and the Redis-store
   // server's calls time out into its failure mode
-  startRedis(redisPort);
+  await startRedis(redisPort);
   // an OTLP/HTTP sink, so tracing pays for building and exporting spans, not for a dead endpoint
   let spansReceived = 0;
   const sink = createServer((req, res) => {

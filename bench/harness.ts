@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { h2loadQuantiles } from "./h2load-log.js";
@@ -75,14 +76,34 @@ export async function start(
   }
 }
 
-/** Starts redis-server on a port, allowed on either core (on core 1 alone h2load starves it). */
-export function startRedis(port: number): ChildProcess {
+/**
+ * Starts redis-server on a port, allowed on either core (on core 1 alone h2load starves it),
+ * and resolves once it accepts connections.
+ */
+export async function startRedis(port: number): Promise<ChildProcess> {
   const args = ["--port", String(port), "--save", "", "--appendonly", "no"];
   const redis = PIN
     ? spawn("taskset", ["-c", "0,1", "redis-server", ...args], { stdio: "ignore" })
     : spawn("redis-server", args, { stdio: "ignore" });
   children.push(redis);
+  const deadline = Date.now() + 30_000;
+  while (!(await accepts(port))) {
+    if (redis.exitCode !== null || Date.now() > deadline)
+      throw new Error(`redis-server on port ${port} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return redis;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
 
 export interface H2loadRun {

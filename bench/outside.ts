@@ -23,7 +23,12 @@ import { describeResponse } from "../src/cli/check.js";
 import { createClient } from "../src/cli/client.js";
 import { freePort } from "../test/helpers/free-port.js";
 import { cli, type H2loadRun, h2load, start, startRedis, work } from "./harness.js";
-import { type OutsideFigures, outsideMarkdown, type RunSample } from "./outside-report.js";
+import {
+  type OutsideFigures,
+  outsideMarkdown,
+  type RunSample,
+  type SequentialSample,
+} from "./outside-report.js";
 import { treeCpuSeconds } from "./proc-cpu.js";
 import { writeBenchProductionPolicy, writeBlockList } from "./production-policy.js";
 import {
@@ -233,16 +238,78 @@ function sample(
   };
 }
 
+/** The closed-loop rounds: every target in turn, `rounds` times, with its counters around it. */
+async function closedLoopRounds(
+  targets: readonly Target[],
+  redis: Redis,
+  body: string,
+  opts: OutsideOptions,
+): Promise<RunSample[]> {
+  const shape = { clients: opts.clients, streams: opts.streams };
+  for (const t of targets) h2load(`warm ${t.label}`, t.port, body, 2, shape);
+  const samples: RunSample[] = [];
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const target of targets) {
+      const before = await counters(target, redis);
+      const loadAt = loadavg()[0] ?? 0;
+      const run = h2load(target.label, target.port, body, opts.seconds, shape);
+      const after = await counters(target, redis);
+      samples.push(sample(target, round, run, before, after, [loadAt, loadavg()[0] ?? 0]));
+    }
+  }
+  return samples;
+}
+
+/** One Check at a time, rounds rotated like the closed loop; every riskgate answer an allow. */
+async function sequentialRounds(
+  targets: readonly Target[],
+  message: Buffer,
+  opts: OutsideOptions,
+): Promise<{ samples: SequentialSample[]; failed: number }> {
+  const codec = checkCodec();
+  const samples: SequentialSample[] = [];
+  let failed = 0;
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const target of targets) {
+      const warmup = round === 0 ? 200 : 20;
+      const r = await sequentialChecks(target.port, message, opts.sequential, warmup);
+      failed += r.failed;
+      if (!target.key.startsWith("noop") && r.last !== undefined) {
+        const view = describeResponse(codec.responseDeserialize(r.last));
+        if (view.decision !== "allow") failed++;
+      }
+      const p50 = quantileUs(r.micros, 0.5);
+      samples.push({ key: target.key, round, p50, p99: quantileUs(r.micros, 0.99) });
+    }
+  }
+  return { samples, failed };
+}
+
+/**
+ * Refusals that break the measurement: a failure-mode answer under saturation (time budget,
+ * store timeout) is a measured figure; any other refusal means the bench request was not the
+ * allowed Check it should be.
+ */
+function unexpectedRefusals(samples: readonly RunSample[]): number {
+  let n = 0;
+  for (const s of samples) {
+    for (const [decision, count] of Object.entries(s.decisions ?? {}))
+      if (decision !== "allow") n += count;
+    n -= (s.budget ?? 0) + (s.storeFailed ?? 0);
+  }
+  return n;
+}
+
 /** Runs the outside method; resolves to its BENCHMARKS.md section and the failures it saw. */
 export async function outsideBench(
   opts: OutsideOptions,
 ): Promise<{ markdown: string; failed: number; figures: OutsideFigures }> {
   const loadBefore = loadavg();
   const redisPort = await freePort();
-  startRedis(redisPort);
-  const redis = new Redis({ port: redisPort, lazyConnect: true, retryStrategy: () => 100 });
-  await redis.connect();
+  await startRedis(redisPort);
+  const redis = new Redis({ port: redisPort, lazyConnect: true });
   try {
+    await redis.connect();
     const targets = await startTargets(redisPort);
     const keys = await benchKeys(join(work, "keys"));
     const request = benchRequest(await benchToken(keys, SINGLE), SINGLE);
@@ -250,48 +317,12 @@ export async function outsideBench(
     const body = join(work, "outside-check.bin");
     writeFileSync(body, grpcFrame(message));
     await requireAllow(targets, request);
-
-    const shape = { clients: opts.clients, streams: opts.streams };
-    for (const t of targets) h2load(`warm ${t.label}`, t.port, body, 2, shape);
-    const samples: RunSample[] = [];
-    for (let round = 0; round < opts.rounds; round++) {
-      for (const target of targets) {
-        const before = await counters(target, redis);
-        const loadAt = loadavg()[0] ?? 0;
-        const run = h2load(target.label, target.port, body, opts.seconds, shape);
-        const after = await counters(target, redis);
-        samples.push(sample(target, round, run, before, after, [loadAt, loadavg()[0] ?? 0]));
-      }
-    }
-    // the sequential client: rounds rotated like the closed loop
-    const codec = checkCodec();
-    const sequential: { key: Target["key"]; round: number; p50: number; p99: number }[] = [];
-    const seqTargets = targets.filter((t) => !t.key.endsWith("2"));
-    let seqFailed = 0;
-    for (let round = 0; round < opts.rounds; round++) {
-      for (const target of seqTargets) {
-        const r = await sequentialChecks(
-          target.port,
-          message,
-          opts.sequential,
-          round === 0 ? 200 : 20,
-        );
-        seqFailed += r.failed;
-        if (!target.key.startsWith("noop") && r.last !== undefined) {
-          const view = describeResponse(codec.responseDeserialize(r.last));
-          if (view.decision !== "allow") seqFailed++;
-        }
-        sequential.push({
-          key: target.key,
-          round,
-          p50: quantileUs(r.micros, 0.5),
-          p99: quantileUs(r.micros, 0.99),
-        });
-      }
-    }
+    const samples = await closedLoopRounds(targets, redis, body, opts);
+    const single = targets.filter((t) => !t.key.endsWith("2"));
+    const sequential = await sequentialRounds(single, message, opts);
     // which commands are round trips and which run inside the script: a short MONITOR sample
     const monitored: Record<string, MonitorSample & { checks: number }> = {};
-    for (const target of seqTargets.filter((t) => !t.key.startsWith("noop"))) {
+    for (const target of single.filter((t) => !t.key.startsWith("noop"))) {
       const m = await monitorWhile(redis, async () => {
         await sequentialChecks(target.port, message, MONITOR_CHECKS);
       });
@@ -302,26 +333,17 @@ export async function outsideBench(
       monitored,
       logFailures: Object.fromEntries(targets.map((t) => [t.key, storeFailuresLogged(t)])),
       samples,
-      sequential,
+      sequential: sequential.samples,
       requestBytes: message.length,
       options: opts,
       blockListSize: BLOCK_LIST_SIZE,
       load: [loadBefore, loadavg()],
       ...(opts.replay === undefined ? {} : { replay: opts.replay }),
     });
-    // a failure-mode answer under saturation (time budget, store timeout) is a measured figure;
-    // any other refusal means the measurement is broken
-    const notAllowed = samples.reduce(
-      (n, s) =>
-        n +
-        Object.entries(s.decisions ?? {})
-          .filter(([k]) => k !== "allow")
-          .reduce((m, [, v]) => m + v, 0) -
-        (s.budget ?? 0) -
-        (s.storeFailed ?? 0),
-      0,
-    );
-    const failed = samples.reduce((n, s) => n + s.run.failed, 0) + seqFailed + notAllowed;
+    const failed =
+      samples.reduce((n, s) => n + s.run.failed, 0) +
+      sequential.failed +
+      unexpectedRefusals(samples);
     return { markdown: report.markdown, figures: report.figures, failed };
   } finally {
     redis.disconnect();

@@ -21,7 +21,7 @@ const RESULTS = new URL("../../bench/results/", import.meta.url).pathname;
 
 export async function profileBench(): Promise<void> {
   const redisPort = await freePort();
-  startRedis(redisPort);
+  await startRedis(redisPort);
   const keysDir = join(work, "keys");
   const keys = await benchKeys(keysDir);
   const policy = writeBenchProductionPolicy({
