@@ -15,6 +15,8 @@ export interface RunSample {
   readonly cpuSeconds: number;
   readonly scripts: number;
   readonly otherCommands: number;
+  /** Redis's own time in the server's scripts over the run (commandstats usec), seconds. */
+  readonly redisSeconds: number;
   readonly decisions?: Record<string, number>;
   readonly budget?: number;
   /** Decisions the failure mode made because a store call failed or timed out. */
@@ -60,6 +62,8 @@ export interface OutsideFigures {
   readonly cpuRatioRiskgate: number;
   readonly cpuRatioFull: number;
   readonly cpuPerCheck: Record<string, number>;
+  /** Redis's time inside the scripts per Check answered, µs. */
+  readonly redisPerCheck: Record<string, number>;
   readonly p50: Record<string, number>;
   readonly p99: Record<string, number>;
   readonly p50Diff: number;
@@ -134,6 +138,16 @@ function figuresOf(input: OutsideInput): OutsideFigures {
         median(samples.filter((s) => s.key === k).map(cpuUs)),
       ]),
     ),
+    redisPerCheck: Object.fromEntries(
+      (["riskgate", "full", "full2"] as const).map((k) => [
+        k,
+        median(
+          samples
+            .filter((s) => s.key === k)
+            .map((s) => (s.redisSeconds * 1e6) / Math.max(1, s.run.answered)),
+        ),
+      ]),
+    ),
     p50: Object.fromEntries(["noop", "riskgate", "full"].map((k) => [k, seq(k as "noop", "p50")])),
     p99: Object.fromEntries(["noop", "riskgate", "full"].map((k) => [k, seq(k as "noop", "p99")])),
     p50Diff: seqDiff("riskgate"),
@@ -165,7 +179,7 @@ function runRows(input: OutsideInput): string[] {
     const per = (n: number) => (n / Math.max(1, s.run.answered)).toFixed(2);
     const decisions =
       s.decisions === undefined ? "-" : JSON.stringify(s.decisions).replace(/"/g, "");
-    return `| ${s.round + 1} | ${s.label} | ${s.run.rps.toFixed(0)} | ${noop ? x2(s.run.rps / noop.run.rps) : "-"} | ${cpu.toFixed(1)} | ${x2(s.run.p50)} | ${x2(s.run.p99)} | ${s.key.startsWith("noop") ? "-" : `${per(s.scripts)} (${per(s.otherCommands)})`} | ${decisions} | ${s.budget ?? "-"} / ${s.storeFailed ?? "-"} | ${s.shed ?? "n/a"} | ${s.run.failed} | ${s.load[0].toFixed(1)} → ${s.load[1].toFixed(1)} |`;
+    return `| ${s.round + 1} | ${s.label} | ${s.run.rps.toFixed(0)} | ${noop ? x2(s.run.rps / noop.run.rps) : "-"} | ${cpu.toFixed(1)} | ${x2(s.run.p50)} | ${x2(s.run.p99)} | ${s.key.startsWith("noop") ? "-" : `${per(s.scripts)} (${per(s.otherCommands)})`} | ${s.key.startsWith("noop") ? "-" : ((s.redisSeconds * 1e6) / Math.max(1, s.run.answered)).toFixed(0)} | ${decisions} | ${s.budget ?? "-"} / ${s.storeFailed ?? "-"} | ${s.shed ?? "n/a"} | ${s.run.failed} | ${s.load[0].toFixed(1)} → ${s.load[1].toFixed(1)} |`;
   });
 }
 
@@ -216,6 +230,7 @@ export function outsideMarkdown(input: OutsideInput): {
     `| full, share of the no-op's Check/s | >= 0.50 | **${x2(f.fullShare)}** | 0.40 | 0.28 | ${met(f.fullShare >= 0.5)} |`,
     `| riskgate + Redis, share of the no-op's Check/s | (0.70 in DESIGN.md) | **${x2(f.riskgateShare)}** | 0.46 | 0.32 | ${met(f.riskgateShare >= 0.7)} |`,
     `| server CPU per Check, full / no-op | <= 2x | **${x2(f.cpuRatioFull)}x** (${f.cpuPerCheck.full?.toFixed(0)} / ${f.cpuPerCheck.noop?.toFixed(0)} µs) | 2.0x | 3.9x | ${met(f.cpuRatioFull <= 2)} |`,
+    `| Redis's own time per Check inside the scripts (commandstats), riskgate / full | - | ${f.redisPerCheck.riskgate?.toFixed(0)} / ${f.redisPerCheck.full?.toFixed(0)} µs (the no-op's whole CPU per Check: ${f.cpuPerCheck.noop?.toFixed(0)} µs) | - | - | |`,
     `| server CPU per Check, riskgate / no-op | - | ${x2(f.cpuRatioRiskgate)}x (${f.cpuPerCheck.riskgate?.toFixed(0)} µs) | - | - | |`,
     `| one Check at a time, p50 riskgate − no-op | <= 200 µs | **${us(f.p50Diff)} µs** (${us(f.p50.riskgate ?? 0)} / ${us(f.p50.noop ?? 0)} µs; p99 ${us(f.p99.riskgate ?? 0)} / ${us(f.p99.noop ?? 0)} µs) | 420 µs (577 / 157) | 1,064 µs (1,362 / 298) | ${met(f.p50Diff <= 200)} |`,
     `| one Check at a time, p50 full − no-op | - | ${us(f.p50DiffFull)} µs (${us(f.p50.full ?? 0)} µs; p99 ${us(f.p99.full ?? 0)} µs) | - | - | |`,
@@ -229,8 +244,8 @@ export function outsideMarkdown(input: OutsideInput): {
     "",
     "The previous columns are issue 24's figures, measured with bench/policy.yaml (its shipped signals on) rather than production.yaml, and the replay figure with the demo policy: they are orientation, not the same workload.",
     "",
-    "| round | server | Check/s | of no-op | CPU µs/Check | p50 ms | p99 ms | Redis scripts / Check (commands inside) | decisions | failure.budget / .store | shed | failed | load 1-min |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| round | server | Check/s | of no-op | CPU µs/Check | p50 ms | p99 ms | Redis scripts / Check (commands inside) | Redis µs / Check | decisions | failure.budget / .store | shed | failed | load 1-min |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...runRows(input),
     "",
     "One Check at a time (µs at the client, per round):",

@@ -33,7 +33,7 @@ import { treeCpuSeconds } from "./proc-cpu.js";
 import { writeBenchProductionPolicy, writeBlockList } from "./production-policy.js";
 import {
   byLabel,
-  commandCalls,
+  commandStats,
   delta,
   type MonitorSample,
   metricsText,
@@ -186,13 +186,14 @@ async function requireAllow(targets: readonly Target[], request: Parameters<type
 interface Counters {
   readonly cpu: number;
   readonly redis: Record<string, number>;
+  readonly redisUsec: Record<string, number>;
   readonly metrics?: string;
 }
 
 async function counters(target: Target, redis: Redis): Promise<Counters> {
   return {
     cpu: treeCpuSeconds(target.pid),
-    redis: await commandCalls(redis),
+    ...(await commandStats(redis).then((r) => ({ redis: r.calls, redisUsec: r.usec }))),
     ...(target.metrics === undefined ? {} : { metrics: await metricsText(target.metrics) }),
   };
 }
@@ -206,6 +207,8 @@ function sample(
   load: [number, number],
 ): RunSample {
   const trips = roundTrips(delta(after.redis, before.redis));
+  const usec = delta(after.redisUsec, before.redisUsec);
+  const scriptUsec = (usec.evalsha ?? 0) + (usec.eval ?? 0);
   const fromMetrics = (name: string, labels = "") => {
     if (before.metrics === undefined || after.metrics === undefined) return undefined;
     const a = sumSamples(after.metrics, name, labels);
@@ -230,6 +233,7 @@ function sample(
     cpuSeconds: after.cpu - before.cpu,
     scripts: trips.scripts,
     otherCommands: trips.other,
+    redisSeconds: scriptUsec / 1e6,
     ...(decisions === undefined ? {} : { decisions }),
     ...(budget === undefined ? {} : { budget }),
     ...(storeFailed === undefined ? {} : { storeFailed }),

@@ -43,13 +43,21 @@ export function delta(
   return out;
 }
 
-/** Calls per command Redis has served so far (INFO commandstats), e.g. { evalsha: 1200 }. */
-export async function commandCalls(redis: Redis): Promise<Record<string, number>> {
+/**
+ * Per command, the calls Redis has served so far and the microseconds it spent on them (INFO
+ * commandstats; a script's time includes the commands it runs), e.g. calls { evalsha: 1200 }.
+ */
+export async function commandStats(
+  redis: Redis,
+): Promise<{ calls: Record<string, number>; usec: Record<string, number> }> {
   const info = await redis.info("commandstats");
-  const out: Record<string, number> = {};
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
-    out[m[1] as string] = Number(m[2]);
-  return out;
+  const calls: Record<string, number> = {};
+  const usec: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    calls[m[1] as string] = Number(m[2]);
+    usec[m[1] as string] = Number(m[3]);
+  }
+  return { calls, usec };
 }
 
 /**
