@@ -217,6 +217,10 @@ export function outsideMarkdown(input: OutsideInput): {
       .join(" / ");
   const budgetText = `${f.budget.full} of ${f.budget.decided} (1 worker), ${f.budget.full2} of ${f.budget.decided2} (2 workers)`;
   const storeText = `${f.budget.store} (1 worker), ${f.budget.store2} (2 workers)`;
+  const share = (n: number, of: number) => `${((n / Math.max(1, of)) * 100).toFixed(1)}%`;
+  // failure-mode answers skip the rest of the Check: a run with many of them is cheaper than
+  // the engine, so its Check/s and CPU per Check flatter riskgate
+  const failureShare = `${share(f.budget.full + f.budget.store, f.budget.decided)} (1 worker), ${share(f.budget.full2 + f.budget.store2, f.budget.decided2)} (2 workers); riskgate without metrics logged at least ${input.logFailures.riskgate ?? 0} store failures`;
   const replay = input.replay;
   const lines = [
     "## A Check as a user sees it (outside method)",
@@ -239,6 +243,7 @@ export function outsideMarkdown(input: OutsideInput): {
     `| Redis round trips per Check, riskgate / full | 1.00 | **${f.tripsRiskgate.toFixed(3)} / ${f.tripsFull.toFixed(3)}** | 1.141 | 1.14 | ${met(Math.max(f.tripsRiskgate, f.tripsFull) <= 1.005)} |`,
     `| \`failure.budget\` decisions under saturation (full), all rounds | 0 | **${budgetText}** | - | 3,823 of 21,667 in one round (2 workers) | ${met(f.budget.full + f.budget.full2 === 0)} |`,
     `| \`failure.store\` decisions under saturation (full; store call over its 50 ms timeout) | (0: a failure-mode answer) | ${storeText} | - | - | ${met(f.budget.store + f.budget.store2 === 0)} |`,
+    `| Checks answered by the failure mode under saturation (full; they flatter Check/s and CPU) | 0 | ${failureShare} | - | - | |`,
     `| Checks shed under saturation (\`riskgate_checks_shed_total\`) | overflow shed and counted | ${f.shed === undefined ? "n/a (metric not exported)" : String(f.shed)} | - | - | ${f.shed === undefined ? "**not met**" : ""} |`,
     `| \`riskgate replay\`, production policy, decisions per CPU-second | >= 10,000 | ${replay === undefined ? "not run with this part: see its own section" : `**${us(replay)}**`} | 13,850 (demo policy) | - | ${replay === undefined ? "" : met(replay >= 10_000)} |`,
     "",
