@@ -203,14 +203,18 @@ describe("live policy reload of a running server", () => {
             decision: string;
           }
         ).decision;
+      // readiness waits, as long as a reload takes on a busy machine (the test's timeout
+      // bounds them): each CLI call alone may take seconds there
       const waitFor = async (want: string) => {
-        const until = Date.now() + 10_000;
         let got = await decide();
-        while (got !== want && Date.now() < until) {
+        while (got !== want) {
           await new Promise((r) => setTimeout(r, 100));
           got = await decide();
         }
         return got;
+      };
+      const logged = async (line: string) => {
+        while (!out.includes(line)) await new Promise((r) => setTimeout(r, 50));
       };
       expect(await decide()).toBe("allow");
 
@@ -221,9 +225,8 @@ describe("live policy reload of a running server", () => {
       // an invalid file keeps the last good policy, even when forced with SIGHUP
       writeFileSync(file, "version: 1\ntiers: {}\n");
       server.kill("SIGHUP");
-      await new Promise((r) => setTimeout(r, 500));
+      await logged("policy reload failed; keeping the last good policy");
       expect(await decide()).toBe("deny");
-      expect(out).toContain("policy reload failed; keeping the last good policy");
 
       // SIGHUP applies a fixed file at once
       writeFileSync(file, demo);
@@ -232,5 +235,5 @@ describe("live policy reload of a running server", () => {
     } finally {
       server.kill("SIGTERM");
     }
-  }, 60_000);
+  }, 180_000);
 });
