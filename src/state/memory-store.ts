@@ -32,8 +32,9 @@ export interface MemoryStoreOptions {
    */
   readonly maxAddressKeys?: number;
   /**
-   * Most set members (of `distinct` and `member` keys) kept over all keys; past it the least
-   * recently used keys go, per-address keys first. Default 1,000,000.
+   * Most set members (of `distinct` and `member` keys) and request times (of limited `window`
+   * keys) kept over all keys; past it the least recently used keys go, per-address keys first.
+   * Default 1,000,000.
    */
   readonly maxMembers?: number;
   /** Which key tags are per-address (default `isAddressTag`). */
@@ -50,6 +51,11 @@ export function isAddressTag(tag: string): boolean {
 }
 
 type WindowEntry = { kind: "window"; start: number; current: number; previous: number };
+/**
+ * A limited window's log: the times of the newest counted requests, oldest first, live from
+ * `head` on (a head index rather than `shift`, so dropping the oldest costs O(1)).
+ */
+type LogEntry = { kind: "log"; times: number[]; head: number };
 type CountEntry = { kind: "count"; count: number };
 /** Members in recency order (Map order), each with its last sighting. */
 type SetEntry = { kind: "distinct" | "member"; members: Map<string, number> };
@@ -62,7 +68,7 @@ type BaselineEntry = {
   variance: number;
   samples: number;
 };
-type Entry = (WindowEntry | CountEntry | SetEntry | SwapEntry | BaselineEntry) & {
+type Entry = (WindowEntry | LogEntry | CountEntry | SetEntry | SwapEntry | BaselineEntry) & {
   expiresAt: number;
 };
 
@@ -76,9 +82,10 @@ type Entry = (WindowEntry | CountEntry | SetEntry | SwapEntry | BaselineEntry) &
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const maxMembers = options.maxMembers ?? 1_000_000;
   const isAddress = options.isAddressTag ?? isAddressTag;
-  let members = 0; // set members held by all entries
+  let members = 0; // set members and logged request times held by all entries
   const dispose = (e: Entry) => {
     if (e.kind === "distinct" || e.kind === "member") members -= e.members.size;
+    else if (e.kind === "log") members -= e.times.length - e.head;
   };
   const callerEntries = new LRUCache<string, Entry>({ max: options.maxKeys ?? 200_000, dispose });
   const addressEntries = new LRUCache<string, Entry>({
@@ -103,7 +110,58 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return e as Extract<Entry, { kind: K }>;
   }
 
+  /**
+   * An exact sliding window for a limit: the key logs the times of the newest `limit` counted
+   * requests. A time at or before `now - windowMs` has left the window. Keeping only `limit`
+   * times is enough: fewer than `limit` in the window are all among them, and `limit` of them
+   * in the window means the limit is reached.
+   */
+  function limited(
+    entries: Entries,
+    key: string,
+    op: WindowOp,
+    limit: number,
+    now: number,
+  ): WindowReading {
+    const edge = now - op.windowMs;
+    let e = live(entries, key, "log", now);
+    if (e !== undefined) {
+      const before = e.head;
+      while (e.head < e.times.length && (e.times[e.head] as number) <= edge) e.head++;
+      members -= e.head - before;
+    }
+    const held = e === undefined ? 0 : e.times.length - e.head;
+    const count = Math.min(held, limit) + op.cost;
+    if (op.cost > 0) {
+      if (e === undefined) {
+        e = { kind: "log", times: [], head: 0, expiresAt: 0 };
+        entries.set(key, e);
+      }
+      // a clock that stepped back never reorders the log: the time stays at the newest one's
+      const at = Math.max(now, e.times[e.times.length - 1] ?? now);
+      e.times.push(at);
+      const head = Math.max(e.head, e.times.length - limit);
+      members += 1 - (head - e.head);
+      e.head = head;
+      // the dropped head is kept until it is half the array, then copied away at once
+      if (e.head > 32 && e.head * 2 > e.times.length) {
+        e.times = e.times.slice(e.head);
+        e.head = 0;
+      }
+      // gone when its newest time leaves the window
+      e.expiresAt = at + op.windowMs;
+    }
+    const kept = e === undefined ? 0 : e.times.length - e.head;
+    // room for one more once the limit-th newest time has left the window
+    const resetMs =
+      e !== undefined && kept >= limit
+        ? (e.times[e.times.length - limit] as number) + op.windowMs - now
+        : 0;
+    return { count, resetMs };
+  }
+
   function window(entries: Entries, key: string, op: WindowOp, now: number): WindowReading {
+    if (op.limit !== undefined) return limited(entries, key, op, op.limit, now);
     let start = now - (now % op.windowMs);
     const e = live(entries, key, "window", now);
     if (e === undefined) {

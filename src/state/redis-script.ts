@@ -15,7 +15,7 @@ export const STORE_SCRIPT = `
 -- ARGV = { op1 type, op1 params..., op2 type, ... }.
 -- The clock is the Redis server's own (TIME): replicas with drifting clocks share one notion
 -- of "this window", and all keys of one tag live on one server, so they see one clock.
--- Returns a flat array: window -> count, reset_ms; count/distinct -> count;
+-- Returns a flat array: window and limited window -> count, reset_ms; count/distinct -> count;
 -- swap/get -> has_previous (0/1), previous or ""; member/has -> is_new (0/1), size;
 -- baseline -> current, mean (string), variance (string), samples.
 -- Fractions go back as strings: Redis would truncate Lua numbers to integers.
@@ -35,6 +35,18 @@ local function optional(v)
     out[#out + 1] = 0
     out[#out + 1] = ''
   end
+end
+
+-- the index of a limited window's first time still in the window (after edge), given that its
+-- newest one (index n - 1) is: a binary search, as the times are in order
+local function firstInWindow(key, n, edge)
+  if tonumber(redis.call('LINDEX', key, 0)) > edge then return 0 end
+  local lo, hi = 0, n - 1 -- lo has left the window, hi has not
+  while hi - lo > 1 do
+    local mid = math.floor((lo + hi) / 2)
+    if tonumber(redis.call('LINDEX', key, mid)) > edge then hi = mid else lo = mid end
+  end
+  return hi
 end
 
 -- keeps the max most recently seen members of a sorted set; returns its size after
@@ -73,6 +85,49 @@ for i = 1, #KEYS do
     local elapsed = math.max(0, now - start)
     out[#out + 1] = c + math.floor(p * (window - elapsed) / window)
     out[#out + 1] = start + window - now
+  elseif op == 'L' or op == 'l' then
+    -- limited window, exact: a list of the times of the newest counted requests (at most limit),
+    -- oldest first. 'L' counts this request, 'l' only reads. A time at or before now - window
+    -- has left the window. Fewer than limit times in the window are all in the list, and limit
+    -- of them there means the limit is reached, so the count is exact up to the limit.
+    local window = tonumber(ARGV[a + 1])
+    local limit = tonumber(ARGV[a + 2])
+    a = a + 3
+    local edge = now - window
+    local n = redis.call('LLEN', key)
+    local newest = nil
+    if n > 0 then newest = tonumber(redis.call('LINDEX', key, -1)) end
+    if newest ~= nil and newest <= edge then
+      redis.call('DEL', key)
+      n, newest = 0, nil
+    elseif n > 0 then
+      local gone = firstInWindow(key, n, edge)
+      if gone > 0 then
+        redis.call('LTRIM', key, gone, -1)
+        n = n - gone
+      end
+    end
+    local count = math.min(n, limit)
+    if op == 'L' then
+      count = count + 1
+      -- a server clock that stepped back never reorders the list: the time stays at the newest
+      local at = now
+      if newest ~= nil and newest > now then at = newest end
+      n = redis.call('RPUSH', key, at)
+      if n > limit then
+        redis.call('LTRIM', key, n - limit, -1)
+        n = limit
+      end
+      -- gone when its newest time leaves the window
+      redis.call('PEXPIREAT', key, at + window)
+    end
+    out[#out + 1] = count
+    -- room for one more once the limit-th newest time has left the window
+    if n >= limit then
+      out[#out + 1] = tonumber(redis.call('LINDEX', key, n - limit)) + window - now
+    else
+      out[#out + 1] = 0
+    end
   elseif op == 'c' then
     local cost = tonumber(ARGV[a + 1])
     local ttl = tonumber(ARGV[a + 2])

@@ -44,7 +44,11 @@ type Runner = (...args: Arg[]) => Promise<unknown[]>;
 
 /** Each op's script arguments: its letter, then its parameters in the order the script reads. */
 const ENCODE: { readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>) => Arg[] } = {
-  window: (op) => ["w", op.windowMs, op.cost],
+  // a limited window says whether it counts in its letter, so it takes no more arguments
+  window: (op) =>
+    op.limit === undefined
+      ? ["w", op.windowMs, op.cost]
+      : [op.cost > 0 ? "L" : "l", op.windowMs, op.limit],
   count: (op) => ["c", op.cost, op.ttlMs],
   distinct: (op) => ["d", op.member, op.windowMs],
   swap: (op) => ["s", op.value, op.ttlMs],

@@ -17,9 +17,18 @@ export interface StoreKey {
 }
 
 /**
- * Sliding-window counter: adds `cost` and answers the weighted count over the last window
- * (the current fixed window plus the previous one weighted by how much of it still overlaps).
- * `cost: 0` reads without writing (and creates no key).
+ * A request count over the last `windowMs`. `cost: 0` reads without counting (and creates no
+ * key).
+ *
+ * Without `limit`: a sliding-window counter, O(1) per key, that estimates the count (the
+ * current fixed window plus the previous one weighted by how much of it still overlaps). Its
+ * estimate is off when the previous window's requests were not spread evenly, so it serves
+ * scores (paces, failed attempts), never a limit.
+ *
+ * With `limit`: an exact sliding window for a limit of `limit` requests per `windowMs`. The key
+ * keeps the times of the newest `limit` counted requests, so the count is exact up to the
+ * limit (past it, it reads `limit` plus this op's cost), and no span of `windowMs` ever admits
+ * more than `limit` requests whatever the phase of a burst. `cost` is then 0 or 1.
  */
 export interface WindowOp {
   readonly op: "window";
@@ -27,6 +36,8 @@ export interface WindowOp {
   readonly windowMs: number;
   /** Amount to add (0 reads without counting). */
   readonly cost: number;
+  /** The limit this window enforces: makes it exact (see above). */
+  readonly limit?: number;
 }
 
 /**
@@ -100,9 +111,13 @@ export interface BaselineOp {
 }
 
 export interface WindowReading {
-  /** Estimated requests in the sliding window, including this one. */
+  /** Requests in the sliding window, including this one (an estimate without a limit). */
   readonly count: number;
-  /** Milliseconds until the current fixed window rolls over. */
+  /**
+   * With a limit: milliseconds until the window has room for one more request than it counts
+   * now (0 when it has room), which is when a throttled caller may retry. Without one:
+   * milliseconds until the current fixed window rolls over.
+   */
   readonly resetMs: number;
 }
 export interface CountReading {
@@ -195,7 +210,12 @@ function opProblem(op: StoreOp): string | undefined {
   switch (op.op) {
     case "window":
       if (!positiveInt(op.windowMs)) return "windowMs must be a positive integer";
-      return countInt(op.cost) ? undefined : "cost must be a non-negative integer";
+      if (op.limit === undefined) {
+        return countInt(op.cost) ? undefined : "cost must be a non-negative integer";
+      }
+      if (!positiveInt(op.limit)) return "limit must be a positive integer";
+      // a limited window counts one request at a time (its log holds one time per request)
+      return op.cost === 0 || op.cost === 1 ? undefined : "cost of a limited window must be 0 or 1";
     case "count":
       if (!countInt(op.cost)) return "cost must be a non-negative integer";
       return positiveInt(op.ttlMs) ? undefined : "ttlMs must be a positive integer";

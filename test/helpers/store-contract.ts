@@ -6,11 +6,9 @@ import {
   type StoreOp,
 } from "../../src/state/store.js";
 
-/** Time as a store sees it: the memory store's is injected, Redis's is real (its TIME). */
-export interface ContractClock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
+import { type ContractClock, limitContract } from "./limit-contract.js";
+
+export { type ContractClock, realClock } from "./limit-contract.js";
 
 export interface ContractSubject {
   readonly store: Store;
@@ -36,6 +34,7 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       s = await make();
     });
     afterAll(() => s?.close());
+    limitContract(() => s);
     const exec = <const T extends readonly StoreOp[]>(ops: T) =>
       s.store.exec({ ops, now: s.clock.now() });
     /** Sleeps to `offset` ms after the start of the next period of `periodMs`. */

@@ -300,7 +300,7 @@ describe("riskgate explain (CLI)", () => {
     expect(res.stdout).toMatch(new RegExp(`^request +req-${n} `));
     expect(res.stdout).toMatch(/\nidentity +verified from bearer: subject user-\d+/);
     expect(res.stdout).toMatch(
-      /\n {2}velocity\.subject +\d+ .*\n +window s:user-\d+\/vel \(60 s, \+1\) -> \{"count":1/,
+      /\n {2}velocity\.subject +\d+ .*\n +window s:user-\d+\/rate \(60 s, \+1\) -> \{"count":1/,
     );
     expect(res.stdout).toMatch(
       /\nthresholds tier \w+, sensitivity \w+.*: challenge_at \d+, deny_at \d+/,

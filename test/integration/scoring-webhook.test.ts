@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
 import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
@@ -12,54 +12,58 @@ import { createSubjectHasher } from "../../src/telemetry/subject-hash.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
-/** A scoring service on port 0: answers what `reply` says, records what it was sent. */
+/**
+ * A scoring service on port 0: answers what `reply` says (or never, with `hold`), records what
+ * it was sent. Each test has its own, closed after it: a request still on its way when a test
+ * ends reaches a closed port, never the next test's service.
+ */
 interface Service {
-  reply: { status: number; body: string; delayMs: number };
+  reply: { status: number; body: string; hold: boolean };
   received: { body: Record<string, unknown>; headers: Record<string, unknown> }[];
   url: string;
 }
 
 let server: Server;
-const service: Service = { reply: { status: 200, body: "{}", delayMs: 0 }, received: [], url: "" };
+let service: Service;
 
-beforeAll(async () => {
+beforeEach(async () => {
+  const own: Service = {
+    reply: { status: 200, body: JSON.stringify({ score: 95, reasons: ["mule"] }), hold: false },
+    received: [],
+    url: "",
+  };
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      service.received.push({
+      own.received.push({
         body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>,
         headers: req.headers,
       });
-      const { status, body, delayMs } = service.reply;
-      const send = () => {
-        if (res.destroyed) return;
-        res.writeHead(status, { "content-type": "application/json" }).end(body);
-      };
-      if (delayMs > 0) setTimeout(send, delayMs).unref();
-      else send();
+      const { status, body, hold } = own.reply;
+      // held: answered never (the connection is closed with the server after the test)
+      if (!hold) res.writeHead(status, { "content-type": "application/json" }).end(body);
     });
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
-  service.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/score`;
+  own.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/score`;
+  service = own;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
+afterEach(async () => {
+  const closed = once(server, "close");
   server.close();
+  server.closeAllConnections();
+  await closed;
 });
 
-beforeEach(() => {
-  service.reply = {
-    status: 200,
-    body: JSON.stringify({ score: 95, reasons: ["mule"] }),
-    delayMs: 0,
-  };
-  service.received = [];
-});
-
-function policyText(url: string, over = "") {
+/**
+ * The policy under test. The webhook's timeout and the Check's budget are far above what a
+ * local answer takes even on a loaded machine, so "ok" and "status" never turn into
+ * "timeout"; the timeout test holds the answer instead of racing a delay against them.
+ */
+function policyText(url: string, over = "", timeoutMs = 5000) {
   return `
 version: 1
 identity: { issuers: ["https://issuer.test"], audiences: ["api"] }
@@ -80,18 +84,18 @@ signals:
   scoring_webhook:
     enabled: true
     url: ${url}
-    timeout_ms: 30
+    timeout_ms: ${timeoutMs}
     breaker: { failures: 3, open_seconds: 10 }
 ${over}
-failure: { mode: closed, budget_ms: 200 }
+failure: { mode: closed, budget_ms: 10000 }
 `;
 }
 
 const claims = { alice: { sub: "alice", tier: "free", org: "acme", amr: ["mfa"] } };
 
-function setup(over = "") {
+function setup(over = "", timeoutMs?: number) {
   let now = 0;
-  const policy = parsePolicy(policyText(service.url, over), "t.yaml");
+  const policy = parsePolicy(policyText(service.url, over, timeoutMs), "t.yaml");
   const runtime = runtimeOf(policy, fakeIdentifier(claims));
   const pipeline = createPipeline({
     store: createMemoryStore(),
@@ -200,8 +204,8 @@ describe("the scoring webhook", () => {
   });
 
   it("past its time budget follows the route's failure mode", async () => {
-    service.reply.delayMs = 500;
-    const { evaluate } = setup();
+    service.reply.hold = true;
+    const { evaluate } = setup("", 50);
     const post = await evaluate(checkout("POST"));
     expect(post.verdict).toMatchObject({ kind: "deny", cause: "failure" });
     expect(post.verdict.reasons).toContainEqual({
@@ -217,7 +221,7 @@ describe("the scoring webhook", () => {
   });
 
   it("opens its breaker after repeated 500s, then half-opens and closes on a good answer", async () => {
-    service.reply = { status: 500, body: "oops", delayMs: 0 };
+    service.reply = { status: 500, body: "oops", hold: false };
     const { evaluate, advance } = setup();
     for (let i = 0; i < 3; i++) {
       const d = await evaluate(checkout("POST", `192.0.2.${i}`));
@@ -237,7 +241,7 @@ describe("the scoring webhook", () => {
       "breaker_open",
     );
     // the service recovers: the next probe closes the breaker
-    service.reply = { status: 200, body: JSON.stringify({ score: 10 }), delayMs: 0 };
+    service.reply = { status: 200, body: JSON.stringify({ score: 10 }), hold: false };
     advance(10_000);
     const probe = await evaluate(checkout("POST", "192.0.2.13"));
     expect(probe.timings.webhook?.outcome).toBe("ok");
@@ -249,7 +253,7 @@ describe("the scoring webhook", () => {
   it("treats an answer outside the contract as a failure", async () => {
     const client = createScoringWebhook({
       url: service.url,
-      timeoutMs: 200,
+      timeoutMs: 5000,
       cacheTtlMs: 0,
       cacheMax: 1,
       breakerFailures: 100,

@@ -100,7 +100,7 @@ describe("riskgate over gRPC: verdicts", () => {
   });
 
   it("throttles with 429 and Retry-After after the tier's velocity limit", async () => {
-    // a fixed clock early in a window: the count is exact, not an estimate across two windows
+    // a fixed clock: every request at one instant, so the window frees a full minute later
     const fixed = Math.ceil(Date.now() / 60_000) * 60_000 + 1_000;
     const s = await startTestServer({ clock: () => fixed });
     onTestFinished(() => s.stop());
@@ -113,7 +113,7 @@ describe("riskgate over gRPC: verdicts", () => {
     const res = await s.client.check(get("/v1/items", token));
     const view = describeResponse(res);
     expect(view.httpStatus).toBe(429);
-    expect(view.headers["retry-after"]).toBe("59");
+    expect(view.headers["retry-after"]).toBe("60");
     expect(reasonCodes(view.body)).toContain("velocity.subject");
   });
 

@@ -3,13 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, type RedisStore } from "../../src/state/redis-store.js";
 import { keyText, type StoreOp } from "../../src/state/store.js";
 import { type RedisCluster, redisAvailable, startRedisCluster } from "../helpers/redis-server.js";
-import { storeContract } from "../helpers/store-contract.js";
+import { realClock, storeContract } from "../helpers/store-contract.js";
 
 const available = redisAvailable();
-const realClock = {
-  now: () => Date.now(),
-  sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
-};
 
 describe.runIf(available)("Redis store (3-master Redis Cluster)", () => {
   storeContract("redis cluster (3 masters)", async () => {

@@ -18,10 +18,12 @@ function recordingLogger(): StoreLogger & { lines: string[] } {
   };
 }
 
-/** Calls until one succeeds (bounded); true when it did. */
-async function recovers(exec: () => Promise<unknown>, withinMs: number): Promise<boolean> {
-  const until = Date.now() + withinMs;
-  while (Date.now() < until) {
+/**
+ * Calls until one succeeds: a readiness wait, as long as reconnecting takes on a busy machine
+ * (the test's timeout bounds it).
+ */
+async function recovers(exec: () => Promise<unknown>): Promise<boolean> {
+  for (;;) {
     await sleep(50);
     if (
       await exec().then(
@@ -31,8 +33,14 @@ async function recovers(exec: () => Promise<unknown>, withinMs: number): Promise
     )
       return true;
   }
-  return false;
 }
+
+/**
+ * A call to a store that is down ends by its own timeout (tens of ms), the open breaker or a
+ * refused connection, at once; it never waits for Redis to come back. The bound is far from
+ * both: far above a late timer on a loaded machine, far below waiting for a reconnection.
+ */
+const FAILS_FAST_MS = 5_000;
 
 describe.runIf(available)("Redis store failures", () => {
   const unhandled: unknown[] = [];
@@ -77,8 +85,7 @@ describe.runIf(available)("Redis store failures", () => {
       for (let i = 0; i < 20; i++) {
         const started = performance.now();
         await guarded.exec({ ops: [op], now: 0 }).catch((e: unknown) => errors.push(e));
-        // no hang: at most the call's own timeout, plus scheduling slack
-        expect(performance.now() - started).toBeLessThan(250);
+        expect(performance.now() - started).toBeLessThan(FAILS_FAST_MS);
       }
       expect(errors).toHaveLength(20);
       expect(
@@ -88,14 +95,14 @@ describe.runIf(available)("Redis store failures", () => {
       expect(errors.some((e) => /breaker is open/.test((e as Error).message))).toBe(true);
 
       await server.restart(); // an empty Redis: the script cache is gone too
-      expect(await recovers(() => guarded.exec({ ops: [op], now: 0 }), 10_000)).toBe(true);
+      expect(await recovers(() => guarded.exec({ ops: [op], now: 0 }))).toBe(true);
       expect(guarded.breakerState).toBe("closed");
       expect(states).toEqual(expect.arrayContaining(["open", "half_open", "closed"]));
       // one "lost" line per outage, not one per reconnection attempt
       expect(logger.lines.filter((l) => /lost|closed/.test(l))).toHaveLength(1);
       expect(logger.lines.filter((l) => /connected/.test(l))).toHaveLength(2);
       await guarded.close();
-    }, 30_000);
+    }, 90_000);
   });
 
   describe("a server that stops answering (SIGSTOP)", () => {
@@ -111,10 +118,11 @@ describe.runIf(available)("Redis store failures", () => {
     it("times calls out, opens the breaker, and closes it once the server answers again", async () => {
       const redis = createRedisStore({ url: server.url, keyPrefix: "rg:" });
       await redis.ready();
+      // the breaker stays open for 2 s: the fourth call meets it open however late it runs
       const guarded = createGuardedStore(redis, {
         timeoutMs: 30,
         failureThreshold: 3,
-        resetAfterMs: 100,
+        resetAfterMs: 2000,
       });
       await guarded.exec({ ops: [op], now: 0 });
       server.pause();
@@ -125,7 +133,7 @@ describe.runIf(available)("Redis store failures", () => {
           await guarded.exec({ ops: [op], now: 0 }).catch((e: unknown) => {
             messages.push((e as Error).message);
           });
-          expect(performance.now() - started).toBeLessThan(250);
+          expect(performance.now() - started).toBeLessThan(FAILS_FAST_MS);
         }
         expect(messages.slice(0, 3)).toEqual(Array(3).fill("store call timed out after 30 ms"));
         expect(messages[3]).toMatch(/breaker is open/);
@@ -133,10 +141,10 @@ describe.runIf(available)("Redis store failures", () => {
       } finally {
         server.resume();
       }
-      expect(await recovers(() => guarded.exec({ ops: [op], now: 0 }), 10_000)).toBe(true);
+      expect(await recovers(() => guarded.exec({ ops: [op], now: 0 }))).toBe(true);
       expect(guarded.breakerState).toBe("closed");
       await guarded.close();
-    }, 30_000);
+    }, 90_000);
   });
 
   describe("Redis down when riskgate starts", () => {
@@ -158,16 +166,16 @@ describe.runIf(available)("Redis store failures", () => {
         await expect(guarded.exec({ ops: [op], now: 0 })).rejects.toMatchObject({
           code: "RISKGATE_STORE_UNAVAILABLE",
         });
-        expect(performance.now() - started).toBeLessThan(250);
+        expect(performance.now() - started).toBeLessThan(FAILS_FAST_MS);
       }
       const server = await startRedis({ port });
       try {
-        expect(await recovers(() => guarded.exec({ ops: [op], now: 0 }), 10_000)).toBe(true);
+        expect(await recovers(() => guarded.exec({ ops: [op], now: 0 }))).toBe(true);
         expect(logger.lines).toContain("redis store: connected");
       } finally {
         await guarded.close();
         await server.dispose();
       }
-    }, 30_000);
+    }, 90_000);
   });
 });

@@ -12,13 +12,9 @@ import {
   startRedis,
   type TlsFiles,
 } from "../helpers/redis-server.js";
-import { storeContract } from "../helpers/store-contract.js";
+import { realClock, storeContract } from "../helpers/store-contract.js";
 
 const available = redisAvailable();
-const realClock = {
-  now: () => Date.now(),
-  sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
-};
 
 /** Calls of one command since the last CONFIG RESETSTAT. */
 async function calls(admin: Redis, command: string): Promise<number> {
@@ -57,9 +53,16 @@ describe.runIf(available)("Redis store (single server)", () => {
     });
 
     const checkOps: StoreOp[] = [
-      { op: "window", key: { tag: "s:alice", name: "vel" }, windowMs: 60_000, cost: 1 },
-      { op: "window", key: { tag: "o:acme", name: "vel" }, windowMs: 60_000, cost: 1 },
-      { op: "window", key: { tag: "ip:127.0.0.1", name: "vel" }, windowMs: 60_000, cost: 1 },
+      { op: "window", key: { tag: "s:alice", name: "rate" }, windowMs: 60_000, cost: 1, limit: 20 },
+      { op: "window", key: { tag: "o:acme", name: "rate" }, windowMs: 60_000, cost: 1, limit: 300 },
+      {
+        op: "window",
+        key: { tag: "ip:127.0.0.1", name: "rate" },
+        windowMs: 60_000,
+        cost: 1,
+        limit: 300,
+      },
+      { op: "window", key: { tag: "ip:127.0.0.1", name: "failed" }, windowMs: 600_000, cost: 1 },
       { op: "swap", key: { tag: "s:alice", name: "loc" }, value: "x", ttlMs: 60_000 },
       {
         op: "member",
@@ -101,24 +104,30 @@ describe.runIf(available)("Redis store (single server)", () => {
       expect(await calls(admin, "evalsha")).toBe(10);
       expect(await calls(admin, "eval")).toBe(0);
       expect(await calls(admin, "script")).toBe(0);
-      expect(await calls(admin, "hset")).toBe(40); // the script's own commands, inside those calls
+      // the script's own commands, inside those calls: the limits log one time each, the
+      // failed-attempt window and the baseline are hashes
+      expect(await calls(admin, "rpush")).toBe(30);
+      expect(await calls(admin, "hset")).toBe(20);
       const keys = (await admin.keys("rg:*")).sort();
       expect(keys).toEqual([
+        "rg:{ip:127.0.0.1}:failed",
+        "rg:{ip:127.0.0.1}:rate",
         "rg:{ip:127.0.0.1}:subjects",
-        "rg:{ip:127.0.0.1}:vel",
         "rg:{o:acme}:quota:2026-11",
-        "rg:{o:acme}:vel",
+        "rg:{o:acme}:rate",
         "rg:{s:alice}:base",
         "rg:{s:alice}:countries",
         "rg:{s:alice}:devices",
         "rg:{s:alice}:loc",
-        "rg:{s:alice}:vel",
+        "rg:{s:alice}:rate",
       ]);
       for (const key of keys) {
         const ttl = await admin.pttl(key);
         expect(ttl).toBeGreaterThan(0);
-        expect(ttl).toBeLessThanOrEqual(120_000);
+        expect(ttl).toBeLessThanOrEqual(key.endsWith(":failed") ? 1_200_000 : 120_000);
       }
+      // a limit's log holds the newest `limit` times, no more: 11 requests, limit 20
+      expect(await admin.llen("rg:{s:alice}:rate")).toBe(11);
       await store.close();
     });
 
@@ -174,7 +183,7 @@ describe.runIf(available)("Redis store (single server)", () => {
       expect(results.map((r) => r.results.length)).toEqual(Array(50).fill(checkOps.length));
       expect(await calls(admin, "evalsha")).toBe(50);
       const counts = results
-        .map((r) => (r.results[0] as { count: number }).count)
+        .map((r) => (r.results[1] as { count: number }).count) // the org's, under its limit
         .sort((a, b) => a - b);
       expect(new Set(counts).size).toBe(50); // each saw its own increment: atomic per batch
       await store.close();

@@ -6,6 +6,7 @@ import { runtimeOf } from "../../src/access/runtime.js";
 import { parsePolicy } from "../../src/config/policy.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { createRedisStore, type RedisStore } from "../../src/state/redis-store.js";
+import type { Store, StoreBatch, StoreOp } from "../../src/state/store.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
 import { fixedGeo } from "../helpers/fixed-geo.js";
@@ -52,7 +53,23 @@ describe.runIf(redisAvailable())("credential stuffing on real state (Redis)", ()
   function setup() {
     const policy = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "demo.yaml");
     const runtime = runtimeOf(policy, fakeIdentifier(claims));
-    const pipeline = createPipeline({ store, clock: () => TEST_NOW, geo });
+    // the writes after a verdict go out in a background batch nobody awaits: the test awaits
+    // them before the next Check reads, however long they take on a loaded machine
+    const landing = new Set<Promise<unknown>>();
+    const tracked: Store = {
+      kind: store.kind,
+      exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>) {
+        const done = store.exec(batch);
+        if (batch.background) {
+          const landed = done.catch(() => {});
+          landing.add(landed);
+          void landed.finally(() => landing.delete(landed));
+        }
+        return done;
+      },
+      close: () => store.close(),
+    };
+    const pipeline = createPipeline({ store: tracked, clock: () => TEST_NOW, geo });
     let n = 0;
     return async (token: string, clientIp: string, at: number) => {
       const headers = new Map([["authorization", `Bearer ${token}`]]);
@@ -63,9 +80,7 @@ describe.runIf(redisAvailable())("credential stuffing on real state (Redis)", ()
         receivedAt: minutes(at),
       });
       const { verdict } = await pipeline.evaluate(runtime, req);
-      // the writes after a verdict go out in a background batch nobody awaits (coalesced
-      // with others of the same turn): let them land before the next Check reads
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await Promise.all(landing);
       return verdict;
     };
   }

@@ -411,7 +411,7 @@ describe("org velocity and quota", () => {
     expect(orgVelocity.ops?.(c)).toMatchObject([{ op: "window", cost: 0 }]);
     expect(orgVelocity.record?.(c, { served: false, trusted: false })).toEqual([]);
     expect(orgVelocity.record?.(c, { served: true, trusted: false })).toMatchObject([
-      { op: "window", key: { tag: "o:acme", name: "vel" }, cost: 1 },
+      { op: "window", key: { tag: "o:acme", name: "rate" }, cost: 1, limit: 1000 },
     ]);
     expect(orgVelocity.evaluate(c, [{ count: 1000, resetMs: 2500 }]).throttle).toEqual({
       retryAfterSeconds: 3,

@@ -88,6 +88,41 @@ describe("memory store specifics", () => {
     expect((await add(9, 0)).results[0]).toEqual({ isNew: false, size: 20 });
   });
 
+  it("keeps a limit's log in order when the clock steps back, and counts it", async () => {
+    const store = createMemoryStore();
+    const rate: StoreKey = { tag: "s:alice", name: "rate" };
+    const hit = (now: number) =>
+      store.exec({ ops: [{ op: "window", key: rate, windowMs: 60_000, cost: 1, limit: 3 }], now });
+    await hit(t0 + 10_000);
+    await hit(t0 + 9_000); // a second back: logged at 10 s, not before the first
+    expect((await hit(t0 + 11_000)).results[0]).toEqual({ count: 3, resetMs: 59_000 });
+    // the two at 10 s leave together: at 70 s only the one at 11 s is left
+    expect((await hit(t0 + 70_000)).results[0]).toEqual({ count: 2, resetMs: 0 });
+  });
+
+  it("counts a limit's logged times against its cap on members over all keys", async () => {
+    const store = createMemoryStore({ maxMembers: 100 });
+    const hit = (subject: number) =>
+      store.exec({
+        ops: [
+          {
+            op: "window",
+            key: { tag: `s:${subject}`, name: "rate" },
+            windowMs: 60_000,
+            cost: 1,
+            limit: 50,
+          },
+        ],
+        now: 1,
+      });
+    for (let subject = 0; subject < 10; subject++) {
+      for (let i = 0; i < 20; i++) await hit(subject);
+    }
+    // 200 times were logged; the least recently used subjects' logs went to stay under 100
+    expect((await hit(0)).results[0].count).toBe(1);
+    expect((await hit(9)).results[0].count).toBe(21);
+  });
+
   it("does not count expired entries", async () => {
     const store = createMemoryStore();
     const devices = { tag: "s:bob", name: "devices" };

@@ -8,7 +8,8 @@ type LimitKey = keyof NonNullable<TierPolicy["limits"]>;
 /**
  * Request velocity of one dimension (subject, org, IP or device) against the tier's limit in
  * the sliding window: over the limit throttles (429 with Retry-After until the window frees),
- * near it adds points.
+ * near it adds points. The window is exact (the store's limited window, key `rate`): no span
+ * of the window admits more than the limit, whatever the phase of a burst.
  *
  * What a window counts: the subject's own window counts every request the subject sends
  * (`attempts`), so a client that ignores Retry-After keeps only itself throttled. The shared
@@ -26,7 +27,7 @@ function velocity(
   return windowLimit({
     code,
     tag,
-    keyName: "vel",
+    keyName: "rate",
     attempts,
     limit: (ctx) => (present(ctx) ? ctx.tier.limits?.[limitKey] : undefined),
     windowSeconds: (ctx) => ctx.policy.doc.signals.velocity.window_seconds,
@@ -42,13 +43,13 @@ function velocity(
  * The caller's signal must come after `subjectVelocity` in the signal list.
  */
 export function subjectWindowOp(ctx: SignalContext): StoreOp {
-  const counted = ctx.tier.limits?.requests_per_window !== undefined;
-  return {
-    op: "window",
-    key: { tag: tags.subject(ctx), name: "vel" },
-    windowMs: ctx.policy.doc.signals.velocity.window_seconds * 1000,
-    cost: counted ? 0 : 1,
-  };
+  const limit = ctx.tier.limits?.requests_per_window;
+  const windowMs = ctx.policy.doc.signals.velocity.window_seconds * 1000;
+  const tag = tags.subject(ctx);
+  // the same op as subject velocity's, read only; without a limit, an estimate of its own
+  return limit !== undefined
+    ? { op: "window", key: { tag, name: "rate" }, windowMs, cost: 0, limit }
+    : { op: "window", key: { tag, name: "vel" }, windowMs, cost: 1 };
 }
 
 export const subjectVelocity = velocity(
@@ -99,12 +100,17 @@ interface WindowLimitSpec {
 
 function windowLimit(spec: WindowLimitSpec): Signal {
   const { code, attempts } = spec;
-  const windowOp = (ctx: SignalContext, cost: number): StoreOp => ({
-    op: "window",
-    key: { tag: spec.tag(ctx), name: spec.keyName },
-    windowMs: spec.windowSeconds(ctx) * 1000,
-    cost,
-  });
+  const windowOp = (ctx: SignalContext, cost: number): StoreOp => {
+    const op = {
+      op: "window",
+      key: { tag: spec.tag(ctx), name: spec.keyName },
+      windowMs: spec.windowSeconds(ctx) * 1000,
+      cost,
+    } as const;
+    // a limit that throttles is exact; one that only scores keeps the O(1) estimate
+    const limit = spec.throttles ? spec.limit(ctx) : undefined;
+    return limit === undefined ? op : { ...op, limit };
+  };
   return {
     name: code,
     enabled: (ctx) => ctx.policy.doc.signals.velocity.enabled && spec.limit(ctx) !== undefined,
@@ -201,7 +207,7 @@ export const personCeiling = windowLimit({
 export const ipVelocityAnyTier = windowLimit({
   code: "velocity.ip_any_tier",
   tag: tags.ip,
-  keyName: "velip",
+  keyName: "rateip",
   attempts: false,
   limit: (ctx) =>
     ctx.req.clientIp === "" ? undefined : ctx.policy.doc.signals.velocity.ip_requests_per_window,
