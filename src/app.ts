@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { createIdentifier } from "./access/identity.js";
 import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
+import type { Policy } from "./access/policy.js";
 import { buildRuntime as buildPolicyRuntime, type Runtime } from "./access/runtime.js";
 import { signalDataGaps } from "./access/signals/signal-data.js";
 import { type ClearanceKeys, devClearanceKeys, loadClearanceKeys } from "./challenge/keys.js";
@@ -12,7 +13,6 @@ import {
   withChallenges,
 } from "./challenge/service.js";
 import { createSiteVerifier } from "./challenge/siteverify.js";
-import type { Policy } from "./config/policy.js";
 import type { Settings } from "./config/settings.js";
 import { RiskgateError } from "./errors.js";
 import type { GeoReader } from "./geo/geo-reader.js";

@@ -1,5 +1,4 @@
-import type { Policy } from "../config/policy.js";
-import type { FailureMode, Mode, PolicyDocument, TierPolicy } from "../config/policy-schema.js";
+import type { FailureMode, Mode, TierPolicy } from "../config/policy-schema.js";
 import { afterPendingIo } from "../deadline.js";
 import {
   createScoringWebhook,
@@ -21,24 +20,15 @@ import {
 } from "./decide.js";
 import type { IdentityOutcome } from "./identity.js";
 import { anonymousCaller, type Caller, checkLicense, type LicenseOutcome } from "./license.js";
+import type { Policy, PolicyDocument } from "./policy.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import { type ResolvedRoute, resolveRoute } from "./routes.js";
 import type { Runtime } from "./runtime.js";
-import { staleAuthentication, weakAuthentication } from "./signals/auth-strength.js";
-import { clearance } from "./signals/clearance.js";
 import { clientClassOf, forClientClass } from "./signals/client-class.js";
-import { deviceMissing, devicePosture, newDevice } from "./signals/device.js";
-import { externalScores } from "./signals/external-score.js";
 import { wantsWebhook, webhookReasons, webhookRequest } from "./signals/external-webhook.js";
-import { failedAttempts, failureRecord } from "./signals/failed-attempts.js";
-import { countryPolicy, impossibleTravel, newCountry } from "./signals/geo.js";
-import { hostingAsn, ipReputation } from "./signals/ip-reputation.js";
-import { places } from "./signals/places.js";
-import { populationPace } from "./signals/population-pace.js";
-import { requestShape } from "./signals/request-shape.js";
-import { routeSensitivity } from "./signals/sensitivity.js";
-import { sessionBinding } from "./signals/session-binding.js";
+import { failureRecord } from "./signals/failed-attempts.js";
+import { checkSignalOrder, SIGNALS } from "./signals/index.js";
 import type {
   ExternalObservation,
   Outcome,
@@ -47,53 +37,10 @@ import type {
   SignalEnv,
   SignalFinding,
 } from "./signals/signal.js";
-import { stickyRisk } from "./signals/sticky-risk.js";
-import { stuffing } from "./signals/stuffing.js";
-import { usageAnomaly } from "./signals/usage-anomaly.js";
-import {
-  deviceVelocity,
-  ipVelocity,
-  ipVelocityAnyTier,
-  orgVelocity,
-  personCeiling,
-  quota,
-  subjectVelocity,
-  sustainedVelocity,
-} from "./signals/velocity.js";
 import type { DecisionContext, Verdict } from "./verdict.js";
 
 /** The signals a decision runs, in order. Each is on/off in the policy. */
-export const DEFAULT_SIGNALS: readonly Signal[] = [
-  subjectVelocity,
-  orgVelocity,
-  ipVelocity,
-  deviceVelocity,
-  ipVelocityAnyTier,
-  sustainedVelocity,
-  populationPace,
-  personCeiling,
-  quota,
-  failedAttempts,
-  stuffing,
-  countryPolicy,
-  impossibleTravel,
-  newCountry,
-  places,
-  ipReputation,
-  hostingAsn,
-  newDevice,
-  sessionBinding,
-  devicePosture,
-  deviceMissing,
-  usageAnomaly,
-  requestShape,
-  weakAuthentication,
-  staleAuthentication,
-  routeSensitivity,
-  externalScores,
-  stickyRisk,
-  clearance,
-].map(forClientClass);
+export const DEFAULT_SIGNALS: readonly Signal[] = SIGNALS.map(forClientClass);
 
 export interface PipelineDeps {
   readonly store: Store;
@@ -202,6 +149,7 @@ export interface Pipeline {
  */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const signals = deps.signals ?? DEFAULT_SIGNALS;
+  checkSignalOrder(signals);
   // what signals read besides the store: the process's geo reader and the snapshot's lists
   const envs = new WeakMap<Runtime, SignalEnv>();
   const envOf = (runtime: Runtime): SignalEnv => {
@@ -429,9 +377,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           enforced.kind === "allow" &&
           learned.stateRead === true &&
           !enforced.reasons.some((r) => r.code === "risk.downgraded"),
-        riskRefusal:
-          verdict.kind === "challenge" || (verdict.kind === "deny" && verdict.cause === "risk"),
-        sticky: enforced.reasons.some((r) => r.code === "risk.sticky"),
+        verdict,
+        enforced,
       };
       const results = learned.results ?? NO_RESULTS;
       for (let i = 0; i < active.length; i++) {

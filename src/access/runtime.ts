@@ -1,4 +1,3 @@
-import type { Policy } from "../config/policy.js";
 import {
   type HeldLists,
   type ListRegistry,
@@ -6,6 +5,7 @@ import {
   type PolicyLists,
 } from "../geo/list-registry.js";
 import type { Identifier } from "./identity.js";
+import type { Policy } from "./policy.js";
 import { compileRoutes, type RouteTable } from "./routes.js";
 
 /**

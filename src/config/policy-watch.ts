@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
-import type { Policy } from "./policy.js";
+import type { LoadedPolicy } from "./policy.js";
 
 export type ReloadReason = "watch" | "signal" | "manual";
 
@@ -13,10 +13,11 @@ export interface PolicyWatcher {
   close(): void;
 }
 
-export interface PolicyWatcherDeps {
-  readonly load: (file: string) => Promise<Policy>;
+/** `P`: the policy the loader returns, handed over as it is. */
+export interface PolicyWatcherDeps<P extends LoadedPolicy<unknown>> {
+  readonly load: (file: string) => Promise<P>;
   /** A valid policy with a new version was loaded; the caller swaps it in. May reject. */
-  readonly onPolicy: (policy: Policy, reason: ReloadReason) => Promise<void> | void;
+  readonly onPolicy: (policy: P, reason: ReloadReason) => Promise<void> | void;
   /** The file did not load (or onPolicy refused it); the last good policy stays. */
   readonly onError: (err: unknown, reason: ReloadReason) => void;
 }
@@ -42,8 +43,8 @@ export interface PolicyWatcherOptions {
  * load, as those may come back). Nothing here throws into the event loop: every failure goes
  * to `onError`.
  */
-export function createPolicyWatcher(
-  deps: PolicyWatcherDeps,
+export function createPolicyWatcher<P extends LoadedPolicy<unknown>>(
+  deps: PolicyWatcherDeps<P>,
   options: PolicyWatcherOptions,
 ): PolicyWatcher {
   const file = resolve(options.file);
@@ -79,7 +80,7 @@ export function createPolicyWatcher(
       const hash = await contentHash();
       const retry = reason === "signal" && failed?.stage === "apply";
       if (hash === failed?.hash && !retry) return false;
-      let policy: Policy;
+      let policy: P;
       try {
         policy = await deps.load(file);
       } catch (err) {

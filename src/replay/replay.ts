@@ -8,9 +8,9 @@ import {
   fixedDecision,
   type Pipeline,
 } from "../access/pipeline.js";
+import type { Policy } from "../access/policy.js";
 import { type AccessRequest, emptyRequest } from "../access/request.js";
 import { buildRuntime, type Runtime } from "../access/runtime.js";
-import type { Policy } from "../config/policy.js";
 import { RiskgateError } from "../errors.js";
 import { type GeoReader, openEmbeddedGeoReader } from "../geo/geo-reader.js";
 import { createListRegistry, type ListRegistry } from "../geo/list-registry.js";

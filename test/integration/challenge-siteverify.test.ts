@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parsePolicy } from "../../src/access/policy.js";
 import { runtimeOf } from "../../src/access/runtime.js";
 import { bindingOf } from "../../src/challenge/binding.js";
 import { clearanceKeysOf } from "../../src/challenge/keys.js";
@@ -11,7 +12,6 @@ import {
 } from "../../src/challenge/service.js";
 import { createSiteVerifier } from "../../src/challenge/siteverify.js";
 import { readClearance, signChallenge } from "../../src/challenge/tokens.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { TEST_NOW } from "../helpers/access-request.js";

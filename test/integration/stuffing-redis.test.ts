@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { createRedisStore, type RedisStore } from "../../src/state/redis-store.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";

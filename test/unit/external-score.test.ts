@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import type { Reason } from "../../src/access/reasons.js";
 import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { loadSettings } from "../../src/config/settings.js";
 import { PolicyError } from "../../src/errors.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import type { AccessRequest } from "../../src/access/request.js";
 import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
 import { accessRequest } from "../helpers/access-request.js";

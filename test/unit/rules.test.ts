@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { PolicyError } from "../../src/errors.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { parseIpList } from "../../src/geo/ip-list.js";

@@ -7,8 +7,8 @@ import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { generateKeyPair, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import {
