@@ -4,7 +4,7 @@ import { createIdentifier } from "./access/identity.js";
 import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import type { Policy } from "./access/policy.js";
-import { buildRuntime as buildPolicyRuntime, type Runtime } from "./access/runtime.js";
+import { buildPolicySnapshot as buildPolicyRuntime, type PolicySnapshot } from "./access/policy-snapshot.js";
 import { signalDataGaps } from "./access/signals/signal-data.js";
 import { type ClearanceKeys, devClearanceKeys, loadClearanceKeys } from "./challenge/keys.js";
 import {
@@ -54,7 +54,7 @@ export interface App {
    * part fails. Calls run one at a time, in order.
    */
   setPolicy(policy: Policy): Promise<void>;
-  current(): Runtime;
+  current(): PolicySnapshot;
   readonly health: Health;
   readonly pipeline: Pipeline;
   /** The HTTP forward-auth listener's port, once started; undefined when it is off. */
@@ -83,7 +83,7 @@ export function createApp(deps: AppDeps): App {
     pseudonym: createSubjectHasher(settings.subjectSalt),
     ...(deps.telemetry ? { webhook: { onBreakerState: deps.telemetry.webhookBreakerState } } : {}),
   });
-  let runtime: Runtime | undefined;
+  let runtime: PolicySnapshot | undefined;
   // browser challenges (issue 17): set up in start(), once the key set is read
   let clearanceKeys: ClearanceKeys | undefined = deps.clearanceKeys;
   let challenges: ChallengeService | undefined;
@@ -94,7 +94,7 @@ export function createApp(deps: AppDeps): App {
   let reloading: Promise<void> = Promise.resolve();
 
   /** The policy's whole snapshot; rejects (holding nothing) when any part fails to load. */
-  function buildRuntime(policy: Policy): Promise<Runtime> {
+  function buildPolicySnapshot(policy: Policy): Promise<PolicySnapshot> {
     // a signal the policy configures but cannot see its data for would score nothing, silently
     const gaps = signalDataGaps(policy.doc, deps.geo);
     if (gaps.missing.length > 0) {
@@ -175,7 +175,7 @@ export function createApp(deps: AppDeps): App {
         served = withChallenges(pipeline, challenges);
       }
       try {
-        runtime = await buildRuntime(policy);
+        runtime = await buildPolicySnapshot(policy);
       } catch (err) {
         lists.close(); // list watchers opened for this policy
         throw err;
@@ -188,7 +188,7 @@ export function createApp(deps: AppDeps): App {
       server.addService(protos.authorization.service, {
         Check: createCheckHandler({
           pipeline: served,
-          runtime: () => runtime as Runtime,
+          runtime: () => runtime as PolicySnapshot,
           clock,
           logger,
           trustedHops: settings.trustedHops,
@@ -221,7 +221,7 @@ export function createApp(deps: AppDeps): App {
           httpServer = await startHttpAuthz(httpAddress, {
             pipeline: served,
             ...(challenges === undefined ? {} : { challenges }),
-            runtime: () => runtime as Runtime,
+            runtime: () => runtime as PolicySnapshot,
             clock,
             logger,
             trustedHops: settings.trustedHops,
@@ -259,7 +259,7 @@ export function createApp(deps: AppDeps): App {
     setPolicy(policy) {
       const swap = reloading.then(async () => {
         // built in full before the swap; a failure leaves the old snapshot as it was
-        const next = await buildRuntime(policy);
+        const next = await buildPolicySnapshot(policy);
         const old = runtime;
         runtime = next;
         old?.close();

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { decodeJwt } from "jose";
 import { cookieValue } from "../access/cookies.js";
-import { failureLetsThrough } from "../access/decide.js";
+import { failureLetsThrough } from "../access/failure.js";
 import type { Decision, Pipeline } from "../access/pipeline.js";
 import type { Policy } from "../access/policy.js";
 import type { AccessRequest } from "../access/request.js";

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parsePolicy } from "../../src/access/policy.js";
-import { runtimeOf } from "../../src/access/runtime.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { bindingOf } from "../../src/challenge/binding.js";
 import { clearanceKeysOf } from "../../src/challenge/keys.js";
 import {
@@ -104,7 +104,7 @@ decisions:
 `,
     "t.yaml",
   );
-  runtimeOf(policy, fakeIdentifier({})); // the policy is a servable one
+  policySnapshotOf(policy, fakeIdentifier({})); // the policy is a servable one
   let now = TEST_NOW;
   const service = createChallengeService({
     keys,

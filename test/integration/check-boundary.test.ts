@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Decision, Pipeline } from "../../src/access/pipeline.js";
 import { parsePolicy } from "../../src/access/policy.js";
-import { type Runtime, runtimeOf } from "../../src/access/runtime.js";
+import { type PolicySnapshot, policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import type { Verdict } from "../../src/access/verdict.js";
 import { buildCheckRequest } from "../../src/cli/check.js";
 import { createClient, type RiskgateClient } from "../../src/cli/client.js";
@@ -16,7 +16,7 @@ import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
 // Issue 12 item 7: the Check handler answers every call exactly once, whatever throws.
 const policy = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "demo.yaml");
-const runtime = runtimeOf(policy, fakeIdentifier({}));
+const runtime = policySnapshotOf(policy, fakeIdentifier({}));
 const allow: Verdict = { kind: "allow", requestId: "r", score: 0, reasons: [] };
 const decision: Decision = {
   verdict: allow,
@@ -142,7 +142,7 @@ describe("the Check error boundary", () => {
 
   it("answers when the snapshot, the in-flight gauge or the observer throws", async () => {
     for (const over of [
-      { runtime: (): Runtime => boom() },
+      { runtime: (): PolicySnapshot => boom() },
       { inflight: boom },
       { onDecision: boom },
     ] satisfies Partial<CheckHandlerDeps>[]) {

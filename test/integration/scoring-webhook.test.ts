@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
 import { parsePolicy } from "../../src/access/policy.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { createScoringWebhook } from "../../src/external/scoring-webhook.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createSubjectHasher } from "../../src/telemetry/subject-hash.js";
@@ -92,7 +92,7 @@ const claims = { alice: { sub: "alice", tier: "free", org: "acme", amr: ["mfa"] 
 function setup(over = "") {
   let now = 0;
   const policy = parsePolicy(policyText(service.url, over), "t.yaml");
-  const runtime = runtimeOf(policy, fakeIdentifier(claims));
+  const runtime = policySnapshotOf(policy, fakeIdentifier(claims));
   const pipeline = createPipeline({
     store: createMemoryStore(),
     clock: () => TEST_NOW,
@@ -182,7 +182,7 @@ describe("the scoring webhook", () => {
       clock: () => TEST_NOW,
       scoringWebhook: false,
     });
-    const d = await pipeline.evaluate(runtimeOf(policy, fakeIdentifier(claims)), checkout());
+    const d = await pipeline.evaluate(policySnapshotOf(policy, fakeIdentifier(claims)), checkout());
     expect(d.verdict.kind).toBe("allow");
     expect(service.received).toHaveLength(0);
   });

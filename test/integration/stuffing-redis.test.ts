@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
 import { parsePolicy } from "../../src/access/policy.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { createRedisStore, type RedisStore } from "../../src/state/redis-store.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
@@ -51,7 +51,7 @@ describe.runIf(redisAvailable())("credential stuffing on real state (Redis)", ()
 
   function setup() {
     const policy = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "demo.yaml");
-    const runtime = runtimeOf(policy, fakeIdentifier(claims));
+    const runtime = policySnapshotOf(policy, fakeIdentifier(claims));
     const pipeline = createPipeline({ store, clock: () => TEST_NOW, geo });
     let n = 0;
     return async (token: string, clientIp: string, at: number) => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
 import { parsePolicy } from "../../src/access/policy.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
 import { accessRequest } from "../helpers/access-request.js";
@@ -43,7 +43,7 @@ function request(over: Partial<AccessRequest> & { token?: string } = {}): Access
 
 function setup(options: { store?: Store; policyText?: string } = {}) {
   const policy = options.policyText ? parsePolicy(options.policyText, "t.yaml") : demo;
-  const runtime = runtimeOf(policy, fakeIdentifier(claims));
+  const runtime = policySnapshotOf(policy, fakeIdentifier(claims));
   const pipeline = createPipeline({
     store: options.store ?? createMemoryStore(),
     clock: () => NOW,

@@ -4,7 +4,7 @@ import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trac
 import { afterEach, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
 import { parsePolicy } from "../../src/access/policy.js";
-import { runtimeOf } from "../../src/access/runtime.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -43,7 +43,7 @@ async function decide(
     policyText?: string;
   } = {},
 ): Promise<DecisionEvent> {
-  const runtime = runtimeOf(
+  const runtime = policySnapshotOf(
     parsePolicy(options.policyText ?? demoText, "demo.yaml"),
     fakeIdentifier(claims),
   );

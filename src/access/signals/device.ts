@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { points } from "../../config/policy-fields.js";
+import { cookieValue } from "../cookies.js";
+import type { PolicyDocument } from "../policy.js";
 import type { Reason } from "../reasons.js";
+import type { AccessRequest } from "../request.js";
 import { newMember } from "./new-member.js";
 import { NOTHING, type Signal, section } from "./signal.js";
 
@@ -33,6 +36,15 @@ const deviceSection = section(
     })
     .prefault({}),
 );
+
+/** The device id from the configured header, else the configured cookie ("" when none). */
+export function deviceIdOf(req: AccessRequest, cfg: PolicyDocument["signals"]["device"]): string {
+  if (!cfg.enabled) return "";
+  const header = req.headers.get(cfg.header);
+  if (header !== undefined && header !== "") return header.slice(0, 256);
+  if (cfg.cookie === undefined) return "";
+  return (cookieValue(req.headers.get("cookie"), cfg.cookie) ?? "").slice(0, 256);
+}
 
 const NEW = {
   "device.new": "The subject uses a device id it was not seen with before.",
