@@ -4,7 +4,10 @@ import { createIdentifier } from "./access/identity.js";
 import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import type { Policy } from "./access/policy.js";
-import { buildPolicySnapshot as buildPolicyRuntime, type PolicySnapshot } from "./access/policy-snapshot.js";
+import {
+  buildPolicySnapshot as buildPolicyRuntime,
+  type PolicySnapshot,
+} from "./access/policy-snapshot.js";
 import { signalDataGaps } from "./access/signals/signal-data.js";
 import { type ClearanceKeys, devClearanceKeys, loadClearanceKeys } from "./challenge/keys.js";
 import {

@@ -9,8 +9,8 @@ import {
   type Pipeline,
 } from "../access/pipeline.js";
 import type { Policy } from "../access/policy.js";
-import { type AccessRequest, emptyRequest } from "../access/request.js";
 import { buildPolicySnapshot, type PolicySnapshot } from "../access/policy-snapshot.js";
+import { type AccessRequest, emptyRequest } from "../access/request.js";
 import { RiskgateError } from "../errors.js";
 import { type GeoReader, openEmbeddedGeoReader } from "../geo/geo-reader.js";
 import { createListRegistry, type ListRegistry } from "../geo/list-registry.js";

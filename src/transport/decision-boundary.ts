@@ -1,7 +1,7 @@
 import { type Decision, fixedDecision, type Pipeline } from "../access/pipeline.js";
+import type { PolicySnapshot } from "../access/policy-snapshot.js";
 import type { ReasonCode } from "../access/reasons.js";
 import { type AccessRequest, emptyRequest } from "../access/request.js";
-import type { PolicySnapshot } from "../access/policy-snapshot.js";
 import type { Verdict } from "../access/verdict.js";
 import { asRiskgateError, type RiskgateError } from "../errors.js";
 import type { DecisionEvent } from "../telemetry/decision-event.js";
@@ -166,7 +166,11 @@ export function safeDecision(
 }
 
 /** The denial of a request the transport could not read, naming why (the error's reason). */
-function refusal(runtime: PolicySnapshot, req: AccessRequest | undefined, error: RiskgateError): Decision {
+function refusal(
+  runtime: PolicySnapshot,
+  req: AccessRequest | undefined,
+  error: RiskgateError,
+): Decision {
   const reason = (error as { reason?: ReasonCode }).reason;
   if (reason === undefined) return safeDecision(runtime, req, true);
   return fixedDecision(runtime.policy, {

@@ -1,8 +1,8 @@
 import type { IdentityOutcome } from "../../src/access/identity.js";
 import { createPipeline } from "../../src/access/pipeline.js";
 import { parsePolicy } from "../../src/access/policy.js";
-import type { AccessRequest } from "../../src/access/request.js";
 import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
+import type { AccessRequest } from "../../src/access/request.js";
 import type { Verdict } from "../../src/access/verdict.js";
 import type { GeoReader } from "../../src/geo/geo-reader.js";
 import type { PolicyLists } from "../../src/geo/list-registry.js";

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createPipeline, type Pipeline } from "../../src/access/pipeline.js";
 import { parsePolicy } from "../../src/access/policy.js";
-import type { AccessRequest, ClearanceFact } from "../../src/access/request.js";
 import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
+import type { AccessRequest, ClearanceFact } from "../../src/access/request.js";
 import { parseIpList } from "../../src/geo/ip-list.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { renderCheckResponse } from "../../src/transport/check-response.js";

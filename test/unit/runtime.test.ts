@@ -40,7 +40,10 @@ describe("runtime snapshots and their lists", () => {
   it("builds routes, lists and identity, and reuses the identifier when identity is unchanged", async () => {
     const { lists, policy } = setup();
     const identifier = fakeIdentifier({});
-    const first = await buildPolicySnapshot(policy(["a.txt"]), { lists, identifier: () => identifier });
+    const first = await buildPolicySnapshot(policy(["a.txt"]), {
+      lists,
+      identifier: () => identifier,
+    });
     expect(first.lists.ipList("a.txt")?.match("198.51.100.1")).toBe("198.51.100.0/24");
     expect(first.routes.byName.has("admin-users")).toBe(true);
     const next = await buildPolicySnapshot(policy(["b.txt"]), {
