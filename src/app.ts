@@ -1,13 +1,10 @@
 import { readFile } from "node:fs/promises";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { createIdentifier } from "./access/identity.js";
 import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import type { Policy } from "./access/policy.js";
-import {
-  buildPolicySnapshot as buildPolicyRuntime,
-  type PolicySnapshot,
-} from "./access/policy-snapshot.js";
+import { buildPolicySnapshot, type PolicySnapshot } from "./access/policy-snapshot.js";
 import { signalDataGaps } from "./access/signals/signal-data.js";
 import { type ClearanceKeys, devClearanceKeys, loadClearanceKeys } from "./challenge/keys.js";
 import {
@@ -19,16 +16,15 @@ import { createSiteVerifier } from "./challenge/siteverify.js";
 import type { Settings } from "./config/settings.js";
 import { RiskgateError } from "./errors.js";
 import type { GeoReader } from "./geo/geo-reader.js";
-import { createListRegistry } from "./geo/list-registry.js";
+import { createListRegistry, type ListRegistry } from "./geo/list-registry.js";
+import { bindGrpc, createGrpcServer, drainGrpc, startHttpListener } from "./listeners.js";
 import { createMemoryStore } from "./state/memory-store.js";
 import type { Store } from "./state/store.js";
 import type { Logger } from "./telemetry/logger.js";
 import { createSubjectHasher } from "./telemetry/subject-hash.js";
 import type { Telemetry } from "./telemetry/telemetry.js";
-import { createCheckHandler } from "./transport/envoy-grpc.js";
 import { createHealth, type Health, ServingStatus } from "./transport/health.js";
-import { type HttpAuthzServer, startHttpAuthz } from "./transport/http-authz.js";
-import { loadProtos } from "./transport/protos.js";
+import type { HttpAuthzServer } from "./transport/http-authz.js";
 
 export interface AppDeps {
   readonly settings: Settings;
@@ -52,7 +48,7 @@ export interface App {
   /** Loads keys for the policy, binds the gRPC port, turns health SERVING. Returns the port. */
   start(policy: Policy): Promise<number>;
   /**
-   * Builds the new policy's whole runtime (routes, lists, keys), swaps it in one step, then
+   * Builds the new policy's whole snapshot (routes, lists, keys), swaps it in one step, then
    * releases what the old one held. Rejects, with the old one still serving in full, when any
    * part fails. Calls run one at a time, in order.
    */
@@ -70,7 +66,7 @@ export interface App {
   shutdown(graceMs: number, drainDelayMs?: number): Promise<void>;
 }
 
-/** Wires the server: transports -> pipeline -> store, around one swappable policy runtime. */
+/** Wires the server: transports -> pipeline -> store, around one swappable policy snapshot. */
 export function createApp(deps: AppDeps): App {
   const { settings, logger } = deps;
   const clock = deps.clock ?? Date.now;
@@ -86,172 +82,65 @@ export function createApp(deps: AppDeps): App {
     pseudonym: createSubjectHasher(settings.subjectSalt),
     ...(deps.telemetry ? { webhook: { onBreakerState: deps.telemetry.webhookBreakerState } } : {}),
   });
-  let runtime: PolicySnapshot | undefined;
-  // browser challenges (issue 17): set up in start(), once the key set is read
-  let clearanceKeys: ClearanceKeys | undefined = deps.clearanceKeys;
+  let snapshot: PolicySnapshot | undefined;
   let challenges: ChallengeService | undefined;
-  let served: Pipeline = pipeline;
   let server: grpc.Server | undefined;
   let httpServer: HttpAuthzServer | undefined;
   // the reload in progress: reloads run one after another, so each builds on the last swap
   let reloading: Promise<void> = Promise.resolve();
 
-  /** The policy's whole snapshot; rejects (holding nothing) when any part fails to load. */
-  function buildPolicySnapshot(policy: Policy): Promise<PolicySnapshot> {
-    // a signal the policy configures but cannot see its data for would score nothing, silently
-    const gaps = signalDataGaps(policy.doc, deps.geo);
-    if (gaps.missing.length > 0) {
-      return Promise.reject(
-        new RiskgateError(
-          "RISKGATE_SIGNAL_DATA_MISSING",
-          `${policy.source}: ${gaps.missing.join("; ")}`,
-        ),
-      );
+  const current = (): PolicySnapshot => {
+    if (snapshot === undefined) {
+      throw new RiskgateError("RISKGATE_INTERNAL", "riskgate app not started");
     }
-    if (clearanceKeys === undefined && usesInteractive(policy)) {
-      return Promise.reject(
-        new RiskgateError(
-          "RISKGATE_CLEARANCE_KEYS_INVALID",
-          `${policy.source}: interactive challenges need RISKGATE_CLEARANCE_KEYS_FILE (or --dev)`,
-        ),
-      );
-    }
-    if (gaps.idle.length > 0) {
-      logger.warn({ signals: gaps.idle }, "signals on without geolocation: they score nothing");
-    }
-    return buildPolicyRuntime(policy, {
+    return snapshot;
+  };
+  const build = (policy: Policy) =>
+    buildSnapshot(deps, policy, {
       lists,
-      ...(runtime === undefined ? {} : { previous: runtime }),
-      async identifier(p) {
-        const identifier = createIdentifier(
-          {
-            keys: keySourceFor(p),
-            ...(deps.telemetry ? { onVerification: deps.telemetry.tokenVerification } : {}),
-          },
-          p.doc.identity,
-        );
-        await identifier.ready();
-        return identifier;
-      },
+      // keys given up front count before start() has read the rest
+      hasClearanceKeys: challenges !== undefined || deps.clearanceKeys !== undefined,
+      previous: snapshot,
     });
-  }
-
-  function keySourceFor(policy: Policy): KeySource | undefined {
-    const named = keySourceOfPolicy(
-      policy.doc.identity.jwks,
-      deps.telemetry ? { fetch: countingFetch(deps.telemetry) } : {},
-    );
-    if (named !== undefined) return named;
-    if (deps.devKeys !== undefined) return deps.devKeys;
-    if (policy.doc.identity.sources.jwt_authn.enabled) return undefined;
-    throw new RiskgateError(
-      "RISKGATE_JWKS_UNAVAILABLE",
-      `${policy.source}: identity.jwks is not set; set jwks.uri or jwks.file, or run in dev mode (--dev) to trust the local dev key`,
-    );
-  }
+  // what both listeners hand to the decision boundary besides the pipeline
+  const boundary = {
+    runtime: current,
+    clock,
+    logger,
+    trustedHops: settings.trustedHops,
+    ...(deps.telemetry
+      ? { onDecision: deps.telemetry.onDecision, inflight: deps.telemetry.inflight }
+      : {}),
+  };
 
   return {
     health,
     pipeline,
-    current() {
-      if (runtime === undefined)
-        throw new RiskgateError("RISKGATE_INTERNAL", "riskgate app not started");
-      return runtime;
-    },
+    current,
     async start(policy) {
-      if (clearanceKeys === undefined && settings.clearanceKeysFile !== "") {
-        clearanceKeys = await loadClearanceKeys(settings.clearanceKeysFile);
-      } else if (clearanceKeys === undefined && settings.dev) {
-        clearanceKeys = await devClearanceKeys(settings.devKeysDir);
-      }
-      if (clearanceKeys !== undefined) {
-        challenges = createChallengeService({
-          keys: clearanceKeys,
-          store,
-          logger,
-          captchaSecret: await readSecret(settings.captchaSecretFile),
-          siteverify: createSiteVerifier(
-            deps.siteverifyFetch === undefined ? {} : { fetch: deps.siteverifyFetch },
-          ),
-          ...(deps.telemetry ? { onOutcome: deps.telemetry.challenge } : {}),
-        });
-        served = withChallenges(pipeline, challenges);
-      }
+      challenges = await startChallenges(deps, store);
+      const served = challenges === undefined ? pipeline : withChallenges(pipeline, challenges);
       try {
-        runtime = await buildPolicySnapshot(policy);
+        snapshot = await build(policy);
       } catch (err) {
         lists.close(); // list watchers opened for this policy
         throw err;
       }
-      const protos = loadProtos();
-      server = new grpc.Server({
-        "grpc.max_receive_message_length": 4 * 1024 * 1024,
-        "grpc.keepalive_permit_without_calls": 1,
-      });
-      server.addService(protos.authorization.service, {
-        Check: createCheckHandler({
-          pipeline: served,
-          runtime: () => runtime as PolicySnapshot,
-          clock,
-          logger,
-          trustedHops: settings.trustedHops,
-          ...(deps.telemetry
-            ? {
-                onDecision: deps.telemetry.onDecision,
-                inflight: deps.telemetry.inflight,
-              }
-            : {}),
-        }),
-      });
-      server.addService(protos.health.service, health.implementation);
-      const port = await new Promise<number>((resolve, reject) => {
-        server?.bindAsync(
-          settings.grpcAddress,
-          grpc.ServerCredentials.createInsecure(),
-          (err, bound) => (err ? reject(listenFailed(settings.grpcAddress, err)) : resolve(bound)),
-        );
-      }).catch((err: unknown) => {
-        // nothing is bound, but the server object and the lists' watchers are: let go of them
-        server?.forceShutdown();
+      const grpcServer = createGrpcServer({ pipeline: served, ...boundary }, health);
+      server = grpcServer;
+      const port = await bindGrpc(grpcServer, settings.grpcAddress).catch((err: unknown) => {
+        // nothing is bound: let go of the lists' watchers too
         server = undefined;
         lists.close();
         throw err;
       });
-      // --- HTTP forward-auth listener (issue 15): after gRPC, closed in shutdown ---
-      const httpAddress = httpAddressOf(settings);
-      if (httpAddress !== undefined) {
-        try {
-          httpServer = await startHttpAuthz(httpAddress, {
-            pipeline: served,
-            ...(challenges === undefined ? {} : { challenges }),
-            runtime: () => runtime as PolicySnapshot,
-            clock,
-            logger,
-            trustedHops: settings.trustedHops,
-            trustedProxies: settings.httpTrustedProxies,
-            ready: () => health.get() === ServingStatus.SERVING,
-            ...(deps.telemetry
-              ? { onDecision: deps.telemetry.onDecision, inflight: deps.telemetry.inflight }
-              : {}),
-          });
-          logger.info(
-            { address: httpAddress, http_port: httpServer.port },
-            "riskgate forward-auth serving",
-          );
-        } catch (err) {
-          // dev mode's default port may be taken (two dev servers): dev goes on without it
-          if (settings.httpAddress !== "" || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") {
-            throw err instanceof Error
-              ? listenFailed(httpAddress, err, "RISKGATE_HTTP_ADDRESS")
-              : err;
-          }
-          logger.warn(
-            { address: httpAddress },
-            "dev mode: forward-auth port in use; HTTP listener off",
-          );
-        }
-      }
-      // --- end HTTP forward-auth listener ---
+      httpServer = await startHttpListener(settings, logger, {
+        pipeline: served,
+        ...(challenges === undefined ? {} : { challenges }),
+        trustedProxies: settings.httpTrustedProxies,
+        ready: () => health.get() === ServingStatus.SERVING,
+        ...boundary,
+      });
       health.set(ServingStatus.SERVING);
       logger.info(
         { address: settings.grpcAddress, port, policy: policy.source, version: policy.version },
@@ -262,9 +151,9 @@ export function createApp(deps: AppDeps): App {
     setPolicy(policy) {
       const swap = reloading.then(async () => {
         // built in full before the swap; a failure leaves the old snapshot as it was
-        const next = await buildPolicySnapshot(policy);
-        const old = runtime;
-        runtime = next;
+        const next = await build(policy);
+        const old = snapshot;
+        snapshot = next;
         old?.close();
       });
       reloading = swap.catch(() => {});
@@ -280,22 +169,9 @@ export function createApp(deps: AppDeps): App {
         await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
       }
       health.close();
-      // HTTP forward-auth listener (issue 15): drains beside the gRPC server
+      // the HTTP forward-auth listener drains beside the gRPC server
       const httpClosed = httpServer?.close(graceMs);
-      const s = server;
-      if (s !== undefined) {
-        await new Promise<void>((resolve) => {
-          const force = setTimeout(() => {
-            logger.warn({ graceMs }, "drain timed out; forcing shutdown");
-            s.forceShutdown();
-            resolve();
-          }, graceMs);
-          s.tryShutdown(() => {
-            clearTimeout(force);
-            resolve();
-          });
-        });
-      }
+      if (server !== undefined) await drainGrpc(server, graceMs, logger);
       await httpClosed;
       lists.close();
       await store.close();
@@ -303,28 +179,100 @@ export function createApp(deps: AppDeps): App {
   };
 }
 
-/** A bind failure as RISKGATE_LISTEN_FAILED naming the address, the reason and the setting. */
-function listenFailed(
-  address: string,
-  err: Error,
-  setting = "RISKGATE_GRPC_ADDRESS (or --address)",
-): RiskgateError {
-  // grpc-js: "No address added ... errors: [listen EADDRINUSE: ...]" ("[bind EADDRINUSE ...]" in a worker)
-  const reason = /(?:listen|bind):? (E[A-Z]+)/.exec(err.message)?.[1] ?? err.message;
-  return new RiskgateError(
-    "RISKGATE_LISTEN_FAILED",
-    `cannot listen on ${address} (${reason}); set ${setting} to a free address`,
-    { address, setting: setting.split(" ")[0] },
-    { cause: err },
-  );
+/**
+ * Browser challenges: the clearance keys (given, else RISKGATE_CLEARANCE_KEYS_FILE, else
+ * generated in dev mode) and the service that issues and checks challenges. Undefined without
+ * keys: a policy that asks for interactive challenges is then refused.
+ */
+async function startChallenges(deps: AppDeps, store: Store): Promise<ChallengeService | undefined> {
+  const { settings, logger } = deps;
+  let keys = deps.clearanceKeys;
+  if (keys === undefined && settings.clearanceKeysFile !== "") {
+    keys = await loadClearanceKeys(settings.clearanceKeysFile);
+  } else if (keys === undefined && settings.dev) {
+    keys = await devClearanceKeys(settings.devKeysDir);
+  }
+  if (keys === undefined) return undefined;
+  return createChallengeService({
+    keys,
+    store,
+    logger,
+    captchaSecret: await readSecret(settings.captchaSecretFile),
+    siteverify: createSiteVerifier(
+      deps.siteverifyFetch === undefined ? {} : { fetch: deps.siteverifyFetch },
+    ),
+    ...(deps.telemetry ? { onOutcome: deps.telemetry.challenge } : {}),
+  });
 }
 
-/** The HTTP forward-auth listener's address: unset is off, or 0.0.0.0:9192 in dev mode. */
-function httpAddressOf(settings: Settings): string | undefined {
-  const address = settings.httpAddress;
-  if (address === "off") return undefined;
-  if (address === "") return settings.dev ? "0.0.0.0:9192" : undefined;
-  return address;
+/** What a snapshot is built with besides the policy. */
+interface SnapshotParts {
+  readonly lists: ListRegistry;
+  readonly hasClearanceKeys: boolean;
+  /** The snapshot being replaced (its identifier is reused when identity is unchanged). */
+  readonly previous: PolicySnapshot | undefined;
+}
+
+/**
+ * The policy's whole snapshot; rejects (holding nothing) when any part fails: a signal the
+ * policy configures without its data, interactive challenges without keys, keys that do not
+ * load.
+ */
+function buildSnapshot(
+  deps: AppDeps,
+  policy: Policy,
+  parts: SnapshotParts,
+): Promise<PolicySnapshot> {
+  // a signal the policy configures but cannot see its data for would score nothing, silently
+  const gaps = signalDataGaps(policy.doc, deps.geo);
+  if (gaps.missing.length > 0) {
+    return Promise.reject(
+      new RiskgateError(
+        "RISKGATE_SIGNAL_DATA_MISSING",
+        `${policy.source}: ${gaps.missing.join("; ")}`,
+      ),
+    );
+  }
+  if (!parts.hasClearanceKeys && usesInteractive(policy)) {
+    return Promise.reject(
+      new RiskgateError(
+        "RISKGATE_CLEARANCE_KEYS_INVALID",
+        `${policy.source}: interactive challenges need RISKGATE_CLEARANCE_KEYS_FILE (or --dev)`,
+      ),
+    );
+  }
+  if (gaps.idle.length > 0) {
+    deps.logger.warn({ signals: gaps.idle }, "signals on without geolocation: they score nothing");
+  }
+  return buildPolicySnapshot(policy, {
+    lists: parts.lists,
+    ...(parts.previous === undefined ? {} : { previous: parts.previous }),
+    async identifier(p) {
+      const identifier = createIdentifier(
+        {
+          keys: keySourceFor(deps, p),
+          ...(deps.telemetry ? { onVerification: deps.telemetry.tokenVerification } : {}),
+        },
+        p.doc.identity,
+      );
+      await identifier.ready();
+      return identifier;
+    },
+  });
+}
+
+function keySourceFor(deps: AppDeps, policy: Policy): KeySource | undefined {
+  const named = keySourceOfPolicy(
+    policy.doc.identity.jwks,
+    deps.telemetry ? { fetch: countingFetch(deps.telemetry) } : {},
+  );
+  if (named !== undefined) return named;
+  if (deps.devKeys !== undefined) return deps.devKeys;
+  if (policy.doc.identity.sources.jwt_authn.enabled) return undefined;
+  throw new RiskgateError(
+    "RISKGATE_JWKS_UNAVAILABLE",
+    `${policy.source}: identity.jwks is not set; set jwks.uri or jwks.file, or run in dev mode (--dev) to trust the local dev key`,
+  );
 }
 
 /** True when the policy (or one of its routes) asks for interactive challenges. */
