@@ -69,19 +69,10 @@ export interface App {
 /** Wires the server: transports -> pipeline -> store, around one swappable policy snapshot. */
 export function createApp(deps: AppDeps): App {
   const { settings, logger } = deps;
-  const clock = deps.clock ?? Date.now;
   const store = deps.store ?? createMemoryStore();
   const health = createHealth();
   const lists = createListRegistry({ logger });
-  const pipeline = createPipeline({
-    store,
-    clock,
-    ...(deps.geo ? { geo: deps.geo } : {}),
-    onStoreError: throttledLog(logger, 10_000, "store call failed; failure mode applied"),
-    // the webhook sees the subject as the audit log does: the same keyed pseudonym
-    pseudonym: createSubjectHasher(settings.subjectSalt),
-    ...(deps.telemetry ? { webhook: { onBreakerState: deps.telemetry.webhookBreakerState } } : {}),
-  });
+  const pipeline = appPipeline(deps, store);
   let snapshot: PolicySnapshot | undefined;
   let challenges: ChallengeService | undefined;
   let server: grpc.Server | undefined;
@@ -102,16 +93,7 @@ export function createApp(deps: AppDeps): App {
       hasClearanceKeys: challenges !== undefined || deps.clearanceKeys !== undefined,
       previous: snapshot,
     });
-  // what both listeners hand to the decision boundary besides the pipeline
-  const boundary = {
-    runtime: current,
-    clock,
-    logger,
-    trustedHops: settings.trustedHops,
-    ...(deps.telemetry
-      ? { onDecision: deps.telemetry.onDecision, inflight: deps.telemetry.inflight }
-      : {}),
-  };
+  const boundary = boundaryDeps(deps, current);
 
   return {
     health,
@@ -160,23 +142,69 @@ export function createApp(deps: AppDeps): App {
       return swap;
     },
     httpPort: () => httpServer?.port,
-    async shutdown(graceMs, drainDelayMs = 0) {
-      // health says NOT_SERVING first, while Checks are still answered, so that health-checking
-      // load balancers and Envoy move away before the port closes (watchers see it too)
-      health.set(ServingStatus.NOT_SERVING);
-      if (drainDelayMs > 0 && server !== undefined) {
-        logger.info({ drainDelayMs }, "NOT_SERVING; still answering Checks during the drain delay");
-        await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
-      }
-      health.close();
-      // the HTTP forward-auth listener drains beside the gRPC server
-      const httpClosed = httpServer?.close(graceMs);
-      if (server !== undefined) await drainGrpc(server, graceMs, logger);
-      await httpClosed;
-      lists.close();
-      await store.close();
-    },
+    shutdown: (graceMs, drainDelayMs = 0) =>
+      drainAndClose({ health, logger, server, httpServer, lists, store }, graceMs, drainDelayMs),
   };
+}
+
+/** What both listeners hand to the decision boundary besides the pipeline. */
+function boundaryDeps(deps: AppDeps, current: () => PolicySnapshot) {
+  return {
+    runtime: current,
+    clock: deps.clock ?? Date.now,
+    logger: deps.logger,
+    trustedHops: deps.settings.trustedHops,
+    ...(deps.telemetry
+      ? { onDecision: deps.telemetry.onDecision, inflight: deps.telemetry.inflight }
+      : {}),
+  };
+}
+
+/** The pipeline of the server's Checks: its store failures logged, its webhook pseudonymous. */
+function appPipeline(deps: AppDeps, store: Store): Pipeline {
+  return createPipeline({
+    store,
+    clock: deps.clock ?? Date.now,
+    ...(deps.geo ? { geo: deps.geo } : {}),
+    onStoreError: throttledLog(deps.logger, 10_000, "store call failed; failure mode applied"),
+    // the webhook sees the subject as the audit log does: the same keyed pseudonym
+    pseudonym: createSubjectHasher(deps.settings.subjectSalt),
+    ...(deps.telemetry ? { webhook: { onBreakerState: deps.telemetry.webhookBreakerState } } : {}),
+  });
+}
+
+/**
+ * Drains: health NOT_SERVING while Checks are still answered for `drainDelayMs`, then both
+ * listeners stop accepting and let what is in flight finish (up to graceMs); the lists and the
+ * store close last.
+ */
+async function drainAndClose(
+  parts: {
+    readonly health: Health;
+    readonly logger: Logger;
+    readonly server: grpc.Server | undefined;
+    readonly httpServer: HttpAuthzServer | undefined;
+    readonly lists: ListRegistry;
+    readonly store: Store;
+  },
+  graceMs: number,
+  drainDelayMs: number,
+): Promise<void> {
+  const { health, logger, server, httpServer } = parts;
+  // health says NOT_SERVING first, while Checks are still answered, so that health-checking
+  // load balancers and Envoy move away before the port closes (watchers see it too)
+  health.set(ServingStatus.NOT_SERVING);
+  if (drainDelayMs > 0 && server !== undefined) {
+    logger.info({ drainDelayMs }, "NOT_SERVING; still answering Checks during the drain delay");
+    await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+  }
+  health.close();
+  // the HTTP forward-auth listener drains beside the gRPC server
+  const httpClosed = httpServer?.close(graceMs);
+  if (server !== undefined) await drainGrpc(server, graceMs, logger);
+  await httpClosed;
+  parts.lists.close();
+  await parts.store.close();
 }
 
 /**

@@ -2,14 +2,14 @@ import { RE2JS } from "re2js";
 import { z } from "zod";
 import {
   challengeStyle,
-  claimPath,
   countryCode,
   failureMode,
   mode,
-  points,
   seconds,
   sensitivity,
 } from "./policy-fields.js";
+import { identity } from "./policy-identity.js";
+import { checkRuleReasons, rules } from "./policy-rules.js";
 
 /**
  * The policy file's schema, less its `signals` block: each signal describes its own section
@@ -17,81 +17,6 @@ import {
  * strict (unknown keys are errors, so a typo never silently disables a rule) and every field
  * has a safe default. The README's policy reference documents the same fields.
  */
-
-/** JWS algorithms riskgate accepts. `none` and HS* are not representable: no alg confusion. */
-export const ASYMMETRIC_ALGORITHMS = [
-  "RS256",
-  "RS384",
-  "RS512",
-  "PS256",
-  "PS384",
-  "PS512",
-  "ES256",
-  "ES384",
-  "ES512",
-  "EdDSA",
-] as const;
-
-const jwks = z
-  .strictObject({
-    uri: z.url().optional(),
-    file: z.string().min(1).optional(),
-    /** How long fetched keys are trusted before a background refresh. */
-    cache_max_age_seconds: seconds.default(600),
-    /** Unknown kid triggers a refetch, at most once per this many seconds. */
-    cooldown_seconds: seconds.default(30),
-    /** Fetch timeout. */
-    timeout_ms: z.number().int().positive().default(2000),
-  })
-  .refine((j) => (j.uri === undefined) !== (j.file === undefined), {
-    message: "set exactly one of jwks.uri or jwks.file",
-  });
-
-const identity = z.strictObject({
-  issuers: z.array(z.string().min(1)).min(1),
-  audiences: z.array(z.string().min(1)).min(1),
-  /** Omit in dev mode: riskgate then trusts its own dev key (see `riskgate token`). */
-  jwks: jwks.optional(),
-  algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default(["RS256", "ES256", "EdDSA"]),
-  clock_skew_seconds: seconds.max(300).default(30),
-  /**
-   * The longest lifetime a token may claim: exp - iat, or exp - now (plus the skew) when there
-   * is no iat. Always on, so a validly signed token with a far exp (1e300) does not live
-   * forever; raise it for an issuer that mints longer-lived tokens.
-   */
-  max_token_lifetime_seconds: z.number().int().positive().default(86_400),
-  sources: z
-    .strictObject({
-      /** Header carrying `Bearer <jwt>`. */
-      header: z.string().min(1).toLowerCase().default("authorization"),
-      /** Cookie carrying the raw JWT (off when unset). */
-      cookie: z.string().min(1).optional(),
-      /** Trust the payload Envoy's jwt_authn filter verified and put into dynamic metadata. */
-      jwt_authn: z
-        .strictObject({
-          enabled: z.boolean().default(false),
-          namespace: z.string().min(1).default("envoy.filters.http.jwt_authn"),
-          /** `payload_in_metadata` key of the jwt_authn provider. */
-          key: z.string().min(1).default("jwt_payload"),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
-  claims: z
-    .strictObject({
-      subject: claimPath.default("sub"),
-      org: claimPath.default("org"),
-      tier: claimPath.default("tier"),
-      entitlements: claimPath.default("entitlements"),
-      amr: claimPath.default("amr"),
-      acr: claimPath.default("acr"),
-      auth_time: claimPath.default("auth_time"),
-    })
-    .prefault({}),
-  token_cache: z
-    .strictObject({ max_entries: z.number().int().positive().default(50_000) })
-    .prefault({}),
-});
 
 const thresholds = z
   .strictObject({
@@ -275,74 +200,6 @@ const decisions = z
   })
   .prefault({});
 
-/**
- * One rule of the `rules:` table: conditions over the signals' findings and the request's
- * facts (all set conditions must hold; an empty `when` matches every request) and the outcome
- * it forces. Rules run in order after license and hard blocks; the first enforcing match wins.
- */
-const ruleWhen = z
-  .strictObject({
-    /** Any of these reason codes fired. */
-    reasons_any: z.array(z.string().min(1)).optional(),
-    /** All of these reason codes fired. */
-    reasons_all: z.array(z.string().min(1)).optional(),
-    /** None of these reason codes fired (e.g. `ip.allowlisted` to let an allow list win). */
-    reasons_none: z.array(z.string().min(1)).optional(),
-    /** The summed score (0..100) is at least this. */
-    score_at_least: points.optional(),
-    /** The route rule's name is one of these. */
-    routes: z.array(z.string().min(1)).optional(),
-    sensitivity: z.array(sensitivity).optional(),
-    /** HTTP methods, upper case. */
-    methods: z.array(z.string().min(1).toUpperCase()).optional(),
-    /** The caller's (licensed) tier is one of these. */
-    tiers: z.array(z.string().min(1)).optional(),
-    /** The client IP is on one of these list files (same format as ip_reputation lists). */
-    ip_lists: z.array(z.string().min(1)).optional(),
-    /** The client IP's country (ISO 3166-1 alpha-2) is one of these. */
-    countries: z.array(z.string().length(2).toUpperCase()).optional(),
-    /** The caller is (true) or is not (false) anonymous. */
-    anonymous: z.boolean().optional(),
-    /** The token's amr lacks every one of these methods (e.g. ["mfa", "otp", "hwk"]). */
-    amr_lacks: z.array(z.string().min(1)).optional(),
-    /** The token's acr is one of these. */
-    acr: z.array(z.string().min(1)).optional(),
-    /** The request's client class (signals.client_class) is one of these. */
-    client_class: z.array(z.enum(["browser", "machine", "unknown"])).optional(),
-  })
-  .prefault({});
-
-const rule = z
-  .strictObject({
-    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, "use letters, digits, _ -"),
-    when: ruleWhen,
-    action: z.enum(["allow", "challenge", "throttle", "deny"]),
-    /** Retry-After of a `throttle` action. */
-    retry_after_seconds: seconds.min(1).default(60),
-    /** `shadow`: the match is logged as a 0-point reason and the decision goes on as if it had not matched. */
-    mode: mode.default("enforce"),
-  })
-  .refine((r) => r.action === "throttle" || r.retry_after_seconds === 60, {
-    message: "retry_after_seconds applies to action throttle only",
-    path: ["retry_after_seconds"],
-  });
-
-const rules = z
-  .array(rule)
-  .default([])
-  .superRefine((list, ctx) => {
-    const seen = new Set<string>();
-    list.forEach((r, i) => {
-      if (seen.has(r.name)) {
-        ctx.addIssue({
-          code: "custom",
-          message: `duplicate rule name ${r.name}`,
-          path: [i, "name"],
-        });
-      }
-      seen.add(r.name);
-    });
-  });
 const baseShape = {
   version: z.literal(1),
   mode: mode.default("enforce"),
@@ -427,45 +284,11 @@ export function policySchemaWith<S extends z.ZodType>(block: SignalsBlock<S>) {
     });
 }
 
-/**
- * A rule's `reasons_*` codes must be ones riskgate can fire: a misspelt code would never match
- * and silently turn the rule into a no-op (or, in `reasons_none`, into a rule that always
- * holds). Registered codes, and `external.<name>` for the names this policy's signals produce.
- */
-function checkRuleReasons(
-  list: readonly { when: Record<string, unknown> }[],
-  registered: ReadonlySet<string>,
-  external: ReadonlySet<string>,
-  ctx: z.RefinementCtx,
-): void {
-  const known = (code: string) =>
-    code.startsWith("external.")
-      ? external.has(code.slice("external.".length))
-      : registered.has(code);
-  list.forEach((rule, i) => {
-    for (const key of ["reasons_any", "reasons_all", "reasons_none"] as const) {
-      const codes = rule.when[key] as readonly string[] | undefined;
-      codes?.forEach((code, j) => {
-        if (known(code)) return;
-        ctx.addIssue({
-          code: "custom",
-          message: code.startsWith("external.")
-            ? `no external source or webhook band of this policy produces ${code}`
-            : `unknown reason code ${code} (see the README's reason codes)`,
-          path: ["rules", i, "when", key, j],
-        });
-      });
-    }
-  });
-}
-
 /** A policy schema as {@link policySchemaWith} builds it, whatever its signals block. */
 export type PolicySchema<S extends z.ZodType = z.ZodType> = ReturnType<typeof policySchemaWith<S>>;
 export type TierPolicy = z.output<typeof tier>;
 export type RoutePolicy = z.output<typeof route>;
 export type InteractivePolicy = z.output<typeof interactive>;
-export type RulePolicy = z.output<typeof rule>;
-export type RuleCondition = RulePolicy["when"];
 export type { ChallengeStyle, FailureMode, Mode, Sensitivity } from "./policy-fields.js";
 
 /**

@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { REASONS } from "../../src/access/reasons.js";
+import { reasonCodeRows } from "../../src/access/reference.js";
 import { loadSettings, SETTINGS } from "../../src/config/settings.js";
 import { ERRORS, RiskgateError } from "../../src/errors.js";
+import { REFERENCE_DOC } from "../helpers/reference-docs.js";
 
-const readme = readFileSync("README.md", "utf8");
+const readme = readFileSync(REFERENCE_DOC, "utf8");
 
 /** Rows of the README table that follows `## heading`, as arrays of cell texts. */
 function table(heading: string): string[][] {
@@ -43,6 +45,13 @@ describe("README is in step with the code", () => {
   it("lists every reason code with its meaning", () => {
     const rows = table("Reason codes").map(([code, meaning]) => [unquote(code ?? ""), meaning]);
     expect(Object.fromEntries(rows)).toEqual(REASONS);
+    // the rows as the registry renders them, in any order
+    const start = readme.indexOf("## Reason codes\n");
+    const documented = readme
+      .slice(start)
+      .split("\n")
+      .filter((line) => line.startsWith("| `"));
+    expect(reasonCodeRows().filter((row) => !documented.includes(row))).toEqual([]);
   });
 
   it("lists every setting with its default and doc", () => {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { policySchema } from "../../src/access/policy.js";
+import { REFERENCE_DOC } from "../helpers/reference-docs.js";
 
 type Def = {
   type: string;
@@ -59,7 +60,7 @@ function isObject(schema: z.ZodType): boolean {
 
 /** The README's policy reference table: each row's path cell and default cell. */
 function referenceRows(): { paths: string[]; defaults: string }[] {
-  const readme = readFileSync("README.md", "utf8");
+  const readme = readFileSync(REFERENCE_DOC, "utf8");
   const section = readme.slice(readme.indexOf("## Policy reference\n"));
   const rows = section
     .slice(0, section.indexOf("\n## ", 1))

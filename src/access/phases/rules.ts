@@ -1,4 +1,4 @@
-import type { RuleCondition, RulePolicy } from "../../config/policy-schema.js";
+import type { RuleCondition, RulePolicy } from "../../config/policy-rules.js";
 import type { Reason } from "../reasons.js";
 import type { SignalContext } from "../signals/signal.js";
 import { next, type Phase } from "./phase.js";
