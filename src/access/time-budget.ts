@@ -3,9 +3,9 @@ import { afterPendingIo } from "../deadline.js";
 /**
  * Races `work` against `budgetMs` of wall time: "budget" when the time ran out first. The timer
  * starts before the work does and is cancelled whichever wins. Without a budget (replay, whose
- * clock is the recorded one) the work simply runs.
+ * clock is the recorded one) the work simply runs, with no promise of its own around it.
  */
-export async function withinBudget<T>(
+export function withinBudget<T>(
   budgetMs: number | undefined,
   work: () => Promise<T>,
 ): Promise<T | "budget"> {
@@ -14,9 +14,5 @@ export async function withinBudget<T>(
   const overBudget = new Promise<"budget">((resolve) => {
     cancel = afterPendingIo(budgetMs, () => resolve("budget"));
   });
-  try {
-    return await Promise.race([work(), overBudget]);
-  } finally {
-    cancel?.();
-  }
+  return Promise.race([work(), overBudget]).finally(() => cancel?.());
 }

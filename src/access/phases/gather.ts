@@ -52,7 +52,7 @@ export function gatherPhase(deps: GatherDeps): Phase<Licensed, Gathered> {
   const envOf = signalEnvs(deps.geo);
   return {
     name: "gather",
-    async run(check, licensed) {
+    run(check, licensed) {
       const ctx = signalContext(check, licensed, envOf(check.snapshot));
       check.learned.deviceId = ctx.deviceId;
       check.trace?.context?.(ctx);
@@ -60,62 +60,71 @@ export function gatherPhase(deps: GatherDeps): Phase<Licensed, Gathered> {
         deps.webhooks !== undefined && wantsWebhook(ctx)
           ? deps.webhooks.ask(check.snapshot, ctx)
           : undefined;
-      const wanted: { signal: Signal; ops: readonly StoreOp[] }[] = [];
+      const active: Reading[] = [];
       const batch: StoreOp[] = [];
       for (const signal of deps.signals) {
         if (!signal.enabled(ctx)) continue;
         const ops = signal.ops === undefined ? NO_OPS : signal.ops(ctx);
-        wanted.push({ signal, ops });
+        // a signal without ops has nothing to wait for: it evaluates even when the store fails
+        active.push({ signal, ops, results: ops.length === 0 ? NO_RESULTS : undefined });
         for (const op of ops) batch.push(op);
       }
-      let results: readonly OpResult<StoreOp>[] | undefined = NO_RESULTS;
-      let notes = NO_REASONS;
-      if (batch.length > 0) {
-        results = await read(check, deps, batch);
-        if (results === undefined) {
-          const failure = failureModeOf(check.snapshot.policy, licensed.tier, check.route);
-          const reason: Reason = { code: "failure.store", points: 0, detail: failure };
-          if (!failureLetsThrough(failure, check.req)) return deny(licensed.who, "failure", reason);
-          notes = [reason];
+      const gathered = (notes: readonly Reason[]): Gathered => {
+        check.learned.stateRead = notes.length === 0;
+        return { ctx, who: licensed.who, active, notes, scoring };
+      };
+      if (batch.length === 0) return next(gathered(NO_REASONS));
+      return read(check, deps, batch).then((results) => {
+        if (results !== undefined) {
+          shareOut(active, results);
+          return gathered(NO_REASONS);
         }
-      }
-      check.learned.stateRead = results !== undefined;
-      const active = alignResults(wanted, results);
-      return next({ ctx, who: licensed.who, active, notes, scoring });
+        const failure = failureModeOf(check.snapshot.policy, licensed.tier, check.route);
+        const reason: Reason = { code: "failure.store", points: 0, detail: failure };
+        if (!failureLetsThrough(failure, check.req)) return deny(licensed.who, "failure", reason);
+        return gathered([reason]);
+      });
     },
   };
 }
 
+/** An enabled signal as gathering fills it in: its results arrive with the batch's. */
+type Reading = { -readonly [K in keyof ActiveSignal]: ActiveSignal[K] };
+
 /** The deciding batch's results, or undefined when the store failed (timed in `timings.store`). */
-async function read(
+function read(
   check: CheckRun,
   deps: GatherDeps,
   batch: readonly StoreOp[],
 ): Promise<readonly OpResult<StoreOp>[] | undefined> {
   const start = performance.now();
-  try {
-    const { results } = await deps.store.exec({ ops: batch, now: check.req.receivedAt });
-    check.timings.store = { start, end: performance.now(), ops: batch.length, ok: true };
-    return results;
-  } catch (err) {
-    check.timings.store = { start, end: performance.now(), ops: batch.length, ok: false };
+  const done = (ok: boolean) => {
+    check.timings.store = { start, end: performance.now(), ops: batch.length, ok };
+  };
+  const failed = (err: unknown) => {
+    done(false);
     deps.onStoreError?.(err);
     return undefined;
+  };
+  try {
+    return deps.store.exec({ ops: batch, now: check.req.receivedAt }).then(({ results }) => {
+      done(true);
+      return results;
+    }, failed);
+  } catch (err) {
+    return Promise.resolve(failed(err));
   }
 }
 
-/** Each signal's share of the batch's results, in op order (none read: undefined for the stateful). */
-function alignResults(
-  wanted: readonly { signal: Signal; ops: readonly StoreOp[] }[],
-  results: readonly OpResult<StoreOp>[] | undefined,
-): ActiveSignal[] {
+/** Each stateful signal's share of the batch's results, in op order. */
+function shareOut(active: Reading[], results: readonly OpResult<StoreOp>[]): void {
   let from = 0;
-  return wanted.map(({ signal, ops }) => {
-    const to = from + ops.length;
-    const mine = ops.length === 0 ? NO_RESULTS : results?.slice(from, to);
+  for (const a of active) {
+    if (a.ops.length === 0) continue;
+    const to = from + a.ops.length;
+    a.results = results.slice(from, to);
     from = to;
-    return { signal, ops, results: mine };
-  });
+  }
 }
 
 /** What signals read besides the store, per snapshot: the process's geo reader and its lists. */

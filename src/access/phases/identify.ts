@@ -1,6 +1,6 @@
 import type { IdentityOutcome } from "../identity.js";
 import { anonymousCaller, type Caller } from "../license.js";
-import { type CheckRun, deny, ends, next, type Phase, type PhaseResult } from "./phase.js";
+import { type CheckRun, deny, Ended, ends, next, type Phase, type PhaseResult } from "./phase.js";
 
 /** Who is calling, as the identify phase found out. */
 export interface Identified {
@@ -32,13 +32,13 @@ export const identify: Phase<undefined, Identified> = {
       ...(identity.kind === "verified" ? { source: identity.source, cached: identity.cached } : {}),
     };
     const caller = callerOf(check, identity);
-    if (caller.kind === "verdict") {
+    if (caller instanceof Ended) {
       trace?.identity?.(identity, undefined);
       return caller;
     }
-    check.learned.caller = caller.value;
-    trace?.identity?.(identity, caller.value);
-    return next({ caller: caller.value, identity });
+    check.learned.caller = caller;
+    trace?.identity?.(identity, caller);
+    return next({ caller, identity });
   },
 };
 

@@ -22,6 +22,7 @@ export const license: Phase<Identified, Licensed> = {
     const outcome = checkLicense(snapshot.policy, caller, route);
     check.trace?.license?.(outcome);
     if (!outcome.ok) return deny(who, "license", outcome.reason);
-    return next({ ...identified, who, tierName: outcome.tierName, tier: outcome.tier });
+    const { identity } = identified;
+    return next({ caller, identity, who, tierName: outcome.tierName, tier: outcome.tier });
   },
 };

@@ -17,10 +17,16 @@ import type { DecisionContext, DenyCause, Verdict } from "../verdict.js";
  */
 export type PhaseName = "identify" | "license" | "gather" | "score" | "rules" | "decide";
 
-/** A phase's typed result: the next phase's input, or the verdict that ends the decision. */
-export type PhaseResult<Out> =
-  | { readonly kind: "next"; readonly value: Out }
-  | { readonly kind: "verdict"; readonly verdict: Verdict };
+/** The verdict a phase ends the decision with. */
+export class Ended {
+  constructor(readonly verdict: Verdict) {}
+}
+
+/**
+ * A phase's typed result: the next phase's input, or the verdict that ends the decision. The
+ * input goes on unwrapped: a Check runs every phase, and a wrapper each time is garbage.
+ */
+export type PhaseResult<Out> = Out | Ended;
 
 export interface Phase<In, Out> {
   readonly name: PhaseName;
@@ -70,15 +76,15 @@ export interface CheckRun {
   readonly learned: Learned;
 }
 
-export const next = <Out>(value: Out): PhaseResult<Out> => ({ kind: "next", value });
-export const ends = (verdict: Verdict): PhaseResult<never> => ({ kind: "verdict", verdict });
+export const next = <Out>(value: Out): PhaseResult<Out> => value;
+export const ends = (verdict: Verdict): Ended => new Ended(verdict);
 
 /** A deny for `cause`, with `reason` after the reasons found so far. */
 export function deny(
   base: DecisionContext,
   cause: Exclude<DenyCause, "malformed">,
   reason: Reason,
-): PhaseResult<never> {
+): Ended {
   const reasons = [...base.reasons, reason];
   return ends({ ...base, reasons, score: scoreOf(reasons), kind: "deny", cause });
 }
@@ -107,8 +113,8 @@ export async function runPhases(
     const pending = (phase as Phase<unknown, unknown>).run(check, value);
     // most phases answer at once: awaiting only real promises saves a tick per phase
     const result = pending instanceof Promise ? await pending : pending;
-    if (result.kind === "verdict") return result.verdict;
-    value = result.value;
+    if (result instanceof Ended) return result.verdict;
+    value = result;
   }
   throw new TypeError(`the last phase (${phases.at(-1)?.name}) gave no verdict`);
 }

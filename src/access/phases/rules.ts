@@ -31,8 +31,10 @@ export interface Ruled extends Scored {
 /** Rules: the policy's `rules:` table over the findings and the request's facts. */
 export const rules: Phase<Scored, Ruled> = {
   name: "rules",
-  run: (_check, scored) =>
-    next({ ...scored, ruled: evaluateRules(scored.ctx, scored.reasons, scored.score) }),
+  run(_check, scored) {
+    const { ctx, reasons, score, throttle } = scored;
+    return next({ ctx, reasons, score, throttle, ruled: evaluateRules(ctx, reasons, score) });
+  },
 };
 
 const NO_RULES: RulesResult = Object.freeze({ shadow: Object.freeze([]) as readonly Reason[] });

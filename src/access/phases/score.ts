@@ -5,7 +5,7 @@ import { webhookReasons } from "../signals/external-webhook.js";
 import { NOTHING, type SignalContext } from "../signals/signal.js";
 import type { DecisionContext } from "../verdict.js";
 import type { Gathered } from "./gather.js";
-import { type CheckRun, deny, next, type Phase, type PhaseResult } from "./phase.js";
+import { type CheckRun, deny, type Ended, next, type Phase } from "./phase.js";
 
 /** A throttle a signal asked for: it beats any score. */
 export interface Throttle {
@@ -30,7 +30,7 @@ export interface Scored {
  */
 export const score: Phase<Gathered, Scored> = {
   name: "score",
-  async run(check, gathered) {
+  run(check, gathered) {
     const { ctx, active } = gathered;
     const reasons: Reason[] = [...gathered.notes];
     let throttle: Throttle | undefined;
@@ -53,15 +53,23 @@ export const score: Phase<Gathered, Scored> = {
     check.learned.signals = { ctx, active };
     if (block !== undefined) return deny({ ...gathered.who, reasons }, "risk", block);
     // a hard block did not wait for the webhook; anything else does (it ran beside the store)
-    if (gathered.scoring !== undefined) {
-      const refused = await addWebhookReasons(check, gathered, gathered.scoring, reasons);
-      if (refused !== undefined) return refused;
-    }
-    const kept = clearedOfSticky(ctx, reasons);
-    const signalled = throttle ? [...kept, throttle.reason] : kept;
-    return next({ ctx, reasons: signalled, score: scoreOf(signalled), throttle });
+    if (gathered.scoring === undefined) return next(summed(ctx, reasons, throttle));
+    return addWebhookReasons(check, gathered, gathered.scoring, reasons).then(
+      (refused) => refused ?? summed(ctx, reasons, throttle),
+    );
   },
 };
+
+/** The reasons that count (a throttle's last), and their score. */
+function summed(
+  ctx: SignalContext,
+  found: readonly Reason[],
+  throttle: Throttle | undefined,
+): Scored {
+  const kept = clearedOfSticky(ctx, found);
+  const reasons = throttle ? [...kept, throttle.reason] : kept;
+  return { ctx, reasons, score: scoreOf(reasons), throttle };
+}
 
 /** The webhook's reasons added to `reasons`; a deny when it failed and the failure mode refuses. */
 async function addWebhookReasons(
@@ -69,7 +77,7 @@ async function addWebhookReasons(
   gathered: Gathered,
   scoring: NonNullable<Gathered["scoring"]>,
   reasons: Reason[],
-): Promise<PhaseResult<never> | undefined> {
+): Promise<Ended | undefined> {
   const { start, end, outcome } = await scoring;
   const ok = outcome.kind === "ok";
   check.timings.webhook = {
