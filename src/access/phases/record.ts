@@ -25,6 +25,8 @@ export function recordPhase(
   verdict: Verdict,
   learned: Learned,
 ) => void {
+  // the signals that write after every verdict, found once rather than on every Check
+  const everyCheck = deps.signals.filter((s) => s.recordEvery !== undefined);
   return (policy, req, enforced, verdict, learned) => {
     const ops: StoreOp[] = [];
     if (learned.signals !== undefined) {
@@ -44,9 +46,8 @@ export function recordPhase(
         for (const op of signal.record(ctx, outcome, results ?? NO_RESULTS)) ops.push(op);
       }
     }
-    for (const signal of deps.signals) {
-      if (signal.recordEvery === undefined) continue;
-      for (const op of signal.recordEvery(policy, req, enforced)) ops.push(op);
+    for (const signal of everyCheck) {
+      for (const op of signal.recordEvery?.(policy, req, enforced) ?? []) ops.push(op);
     }
     if (ops.length === 0) return;
     deps.store
