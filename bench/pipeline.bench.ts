@@ -17,9 +17,9 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { loadPolicyFile } from "../src/access/policy.js";
 import { createApp } from "../src/app.js";
 import { createDevKeySource } from "../src/cli/dev-keys.js";
-import { loadPolicyFile } from "../src/config/policy.js";
 import { loadSettings } from "../src/config/settings.js";
 import { openEmbeddedGeoReader } from "../src/geo/geo-reader.js";
 import { createLogger } from "../src/telemetry/logger.js";

@@ -24,8 +24,8 @@ import {
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { loadPolicyFile } from "../src/access/policy.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "../src/cli/dev-keys.js";
-import { loadPolicyFile } from "../src/config/policy.js";
 import { openEmbeddedGeoReader } from "../src/geo/geo-reader.js";
 import { replay } from "../src/replay/replay.js";
 import { generateTraffic } from "./replay-traffic.js";

@@ -19,9 +19,9 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { Identifier } from "../src/access/identity.js";
 import { createPipeline } from "../src/access/pipeline.js";
+import { parsePolicy } from "../src/access/policy.js";
+import { policySnapshotOf } from "../src/access/policy-snapshot.js";
 import type { AccessRequest } from "../src/access/request.js";
-import { runtimeOf } from "../src/access/runtime.js";
-import { parsePolicy } from "../src/config/policy.js";
 import { createMemoryStore } from "../src/state/memory-store.js";
 import { openAuditStream } from "../src/telemetry/audit.js";
 import { createLogger } from "../src/telemetry/logger.js";
@@ -66,7 +66,7 @@ type EventSet = "sampled" | "unsampled" | "untraced";
 /** 2,000 decisions of the demo policy, each in a sampled, an unsampled and no trace. */
 async function buildEvents(): Promise<Record<EventSet, DecisionEvent[]>> {
   const policy = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "demo.yaml");
-  const runtime = runtimeOf(policy, identifier());
+  const runtime = policySnapshotOf(policy, identifier());
   const pipeline = createPipeline({ store: createMemoryStore(), clock: Date.now });
   const paths = [
     "/v1/items",

@@ -1,9 +1,10 @@
 import { readFile } from "node:fs/promises";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { createIdentifier } from "./access/identity.js";
 import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
-import { buildRuntime as buildPolicyRuntime, type Runtime } from "./access/runtime.js";
+import type { Policy } from "./access/policy.js";
+import { buildPolicySnapshot, type PolicySnapshot } from "./access/policy-snapshot.js";
 import { signalDataGaps } from "./access/signals/signal-data.js";
 import { type ClearanceKeys, devClearanceKeys, loadClearanceKeys } from "./challenge/keys.js";
 import {
@@ -12,21 +13,19 @@ import {
   withChallenges,
 } from "./challenge/service.js";
 import { createSiteVerifier } from "./challenge/siteverify.js";
-import type { Policy } from "./config/policy.js";
 import type { Settings } from "./config/settings.js";
 import { RiskgateError } from "./errors.js";
 import type { GeoReader } from "./geo/geo-reader.js";
-import { createListRegistry } from "./geo/list-registry.js";
+import { createListRegistry, type ListRegistry } from "./geo/list-registry.js";
+import { bindGrpc, createGrpcServer, drainGrpc, startHttpListener } from "./listeners.js";
 import { createMemoryStore } from "./state/memory-store.js";
 import type { Store } from "./state/store.js";
 import type { Logger } from "./telemetry/logger.js";
 import { createSubjectHasher } from "./telemetry/subject-hash.js";
 import type { Telemetry } from "./telemetry/telemetry.js";
 import { createAdmission } from "./transport/admission.js";
-import { createCheckHandler } from "./transport/envoy-grpc.js";
 import { createHealth, type Health, ServingStatus } from "./transport/health.js";
-import { type HttpAuthzServer, startHttpAuthz } from "./transport/http-authz.js";
-import { loadProtos } from "./transport/protos.js";
+import type { HttpAuthzServer } from "./transport/http-authz.js";
 import { warmUp } from "./warm-up.js";
 
 export interface AppDeps {
@@ -51,12 +50,12 @@ export interface App {
   /** Loads keys for the policy, binds the gRPC port, turns health SERVING. Returns the port. */
   start(policy: Policy): Promise<number>;
   /**
-   * Builds the new policy's whole runtime (routes, lists, keys), swaps it in one step, then
+   * Builds the new policy's whole snapshot (routes, lists, keys), swaps it in one step, then
    * releases what the old one held. Rejects, with the old one still serving in full, when any
    * part fails. Calls run one at a time, in order.
    */
   setPolicy(policy: Policy): Promise<void>;
-  current(): Runtime;
+  current(): PolicySnapshot;
   readonly health: Health;
   readonly pipeline: Pipeline;
   /** The HTTP forward-auth listener's port, once started; undefined when it is off. */
@@ -69,202 +68,71 @@ export interface App {
   shutdown(graceMs: number, drainDelayMs?: number): Promise<void>;
 }
 
-/** Wires the server: transports -> pipeline -> store, around one swappable policy runtime. */
+/** Wires the server: transports -> pipeline -> store, around one swappable policy snapshot. */
 export function createApp(deps: AppDeps): App {
   const { settings, logger } = deps;
-  const clock = deps.clock ?? Date.now;
   const store = deps.store ?? createMemoryStore();
   const health = createHealth();
   const lists = createListRegistry({ logger });
-  const pipeline = createPipeline({
-    store,
-    clock,
-    ...(deps.geo ? { geo: deps.geo } : {}),
-    onStoreError: throttledLog(logger, 10_000, "store call failed; failure mode applied"),
-    // the webhook sees the subject as the audit log does: the same keyed pseudonym
-    pseudonym: createSubjectHasher(settings.subjectSalt),
-    ...(deps.telemetry ? { webhook: { onBreakerState: deps.telemetry.webhookBreakerState } } : {}),
-  });
-  let runtime: Runtime | undefined;
-  // browser challenges (issue 17): set up in start(), once the key set is read
-  let clearanceKeys: ClearanceKeys | undefined = deps.clearanceKeys;
+  const pipeline = appPipeline(deps, store);
+  let snapshot: PolicySnapshot | undefined;
   let challenges: ChallengeService | undefined;
-  let served: Pipeline = pipeline;
   let server: grpc.Server | undefined;
   let httpServer: HttpAuthzServer | undefined;
   // the reload in progress: reloads run one after another, so each builds on the last swap
   let reloading: Promise<void> = Promise.resolve();
 
-  /** The policy's whole snapshot; rejects (holding nothing) when any part fails to load. */
-  function buildRuntime(policy: Policy): Promise<Runtime> {
-    // a signal the policy configures but cannot see its data for would score nothing, silently
-    const gaps = signalDataGaps(policy.doc, deps.geo);
-    if (gaps.missing.length > 0) {
-      return Promise.reject(
-        new RiskgateError(
-          "RISKGATE_SIGNAL_DATA_MISSING",
-          `${policy.source}: ${gaps.missing.join("; ")}`,
-        ),
-      );
+  const current = (): PolicySnapshot => {
+    if (snapshot === undefined) {
+      throw new RiskgateError("RISKGATE_INTERNAL", "riskgate app not started");
     }
-    if (clearanceKeys === undefined && usesInteractive(policy)) {
-      return Promise.reject(
-        new RiskgateError(
-          "RISKGATE_CLEARANCE_KEYS_INVALID",
-          `${policy.source}: interactive challenges need RISKGATE_CLEARANCE_KEYS_FILE (or --dev)`,
-        ),
-      );
-    }
-    if (gaps.idle.length > 0) {
-      logger.warn({ signals: gaps.idle }, "signals on without geolocation: they score nothing");
-    }
-    return buildPolicyRuntime(policy, {
+    return snapshot;
+  };
+  const build = (policy: Policy) =>
+    buildSnapshot(deps, policy, {
       lists,
-      ...(runtime === undefined ? {} : { previous: runtime }),
-      async identifier(p) {
-        const identifier = createIdentifier(
-          {
-            keys: keySourceFor(p),
-            ...(deps.telemetry ? { onVerification: deps.telemetry.tokenVerification } : {}),
-          },
-          p.doc.identity,
-        );
-        await identifier.ready();
-        return identifier;
-      },
+      // keys given up front count before start() has read the rest
+      hasClearanceKeys: challenges !== undefined || deps.clearanceKeys !== undefined,
+      previous: snapshot,
     });
-  }
-
-  function keySourceFor(policy: Policy): KeySource | undefined {
-    const named = keySourceOfPolicy(
-      policy.doc.identity.jwks,
-      deps.telemetry ? { fetch: countingFetch(deps.telemetry) } : {},
-    );
-    if (named !== undefined) return named;
-    if (deps.devKeys !== undefined) return deps.devKeys;
-    if (policy.doc.identity.sources.jwt_authn.enabled) return undefined;
-    throw new RiskgateError(
-      "RISKGATE_JWKS_UNAVAILABLE",
-      `${policy.source}: identity.jwks is not set; set jwks.uri or jwks.file, or run in dev mode (--dev) to trust the local dev key`,
-    );
-  }
+  const boundary = boundaryDeps(deps, current);
 
   return {
     health,
     pipeline,
-    current() {
-      if (runtime === undefined)
-        throw new RiskgateError("RISKGATE_INTERNAL", "riskgate app not started");
-      return runtime;
-    },
+    current,
     async start(policy) {
-      if (clearanceKeys === undefined && settings.clearanceKeysFile !== "") {
-        clearanceKeys = await loadClearanceKeys(settings.clearanceKeysFile);
-      } else if (clearanceKeys === undefined && settings.dev) {
-        clearanceKeys = await devClearanceKeys(settings.devKeysDir);
-      }
-      if (clearanceKeys !== undefined) {
-        challenges = createChallengeService({
-          keys: clearanceKeys,
-          store,
-          logger,
-          captchaSecret: await readSecret(settings.captchaSecretFile),
-          siteverify: createSiteVerifier(
-            deps.siteverifyFetch === undefined ? {} : { fetch: deps.siteverifyFetch },
-          ),
-          ...(deps.telemetry ? { onOutcome: deps.telemetry.challenge } : {}),
-        });
-        served = withChallenges(pipeline, challenges);
-      }
+      challenges = await startChallenges(deps, store);
+      const served = challenges === undefined ? pipeline : withChallenges(pipeline, challenges);
       try {
-        runtime = await buildRuntime(policy);
+        snapshot = await build(policy);
       } catch (err) {
         lists.close(); // list watchers opened for this policy
         throw err;
       }
-      const protos = loadProtos();
-      // one bound on Checks in flight for both listeners: they share the event loop
-      const admission = createAdmission(settings.maxInFlight);
-      server = new grpc.Server({
-        "grpc.max_receive_message_length": 4 * 1024 * 1024,
-        "grpc.keepalive_permit_without_calls": 1,
-        ...(settings.grpcMaxConnectionIdleMs > 0
-          ? { "grpc.max_connection_idle_ms": settings.grpcMaxConnectionIdleMs }
-          : {}),
-      });
-      server.addService(protos.authorization.service, {
-        Check: createCheckHandler({
-          pipeline: served,
-          runtime: () => runtime as Runtime,
-          clock,
-          logger,
-          trustedHops: settings.trustedHops,
-          admission,
-          ...(deps.telemetry
-            ? {
-                onDecision: deps.telemetry.onDecision,
-                inflight: deps.telemetry.inflight,
-                onRefused: deps.telemetry.refused,
-              }
-            : {}),
-        }),
-      });
-      server.addService(protos.health.service, health.implementation);
-      const port = await new Promise<number>((resolve, reject) => {
-        server?.bindAsync(
-          settings.grpcAddress,
-          grpc.ServerCredentials.createInsecure(),
-          (err, bound) => (err ? reject(listenFailed(settings.grpcAddress, err)) : resolve(bound)),
-        );
-      }).catch((err: unknown) => {
-        // nothing is bound, but the server object and the lists' watchers are: let go of them
-        server?.forceShutdown();
+      const grpcServer = createGrpcServer({ pipeline: served, ...boundary }, health, settings);
+      server = grpcServer;
+      const port = await bindGrpc(grpcServer, settings.grpcAddress).catch((err: unknown) => {
+        // nothing is bound: let go of the lists' watchers too
         server = undefined;
         lists.close();
         throw err;
       });
-      // --- HTTP forward-auth listener (issue 15): after gRPC, closed in shutdown ---
-      const httpAddress = httpAddressOf(settings);
-      if (httpAddress !== undefined) {
-        try {
-          httpServer = await startHttpAuthz(httpAddress, settings, {
-            pipeline: served,
-            ...(challenges === undefined ? {} : { challenges }),
-            runtime: () => runtime as Runtime,
-            clock,
-            logger,
-            trustedHops: settings.trustedHops,
-            trustedProxies: settings.httpTrustedProxies,
-            ready: () => health.get() === ServingStatus.SERVING,
-            admission,
-            ...(deps.telemetry
-              ? {
-                  onDecision: deps.telemetry.onDecision,
-                  inflight: deps.telemetry.inflight,
-                  onRefused: deps.telemetry.refused,
-                }
-              : {}),
-          });
-          logger.info(
-            { address: httpAddress, http_port: httpServer.port },
-            "riskgate forward-auth serving",
-          );
-        } catch (err) {
-          // dev mode's default port may be taken (two dev servers): dev goes on without it
-          if (settings.httpAddress !== "" || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") {
-            throw err instanceof Error
-              ? listenFailed(httpAddress, err, "RISKGATE_HTTP_ADDRESS")
-              : err;
-          }
-          logger.warn(
-            { address: httpAddress },
-            "dev mode: forward-auth port in use; HTTP listener off",
-          );
-        }
-      }
-      // --- end HTTP forward-auth listener ---
+      httpServer = await startHttpListener(settings, logger, {
+        pipeline: served,
+        ...(challenges === undefined ? {} : { challenges }),
+        trustedProxies: settings.httpTrustedProxies,
+        ready: () => health.get() === ServingStatus.SERVING,
+        ...boundary,
+      });
       // the first Checks must not pay for first use: SERVING only once each part ran once
-      await warmUp(runtime as Runtime, { store, clock, logger, geo: deps.geo, settings });
+      await warmUp(current(), {
+        store,
+        clock: deps.clock ?? Date.now,
+        logger,
+        geo: deps.geo,
+        settings,
+      });
       health.set(ServingStatus.SERVING);
       logger.info(
         { address: settings.grpcAddress, port, policy: policy.source, version: policy.version },
@@ -275,69 +143,180 @@ export function createApp(deps: AppDeps): App {
     setPolicy(policy) {
       const swap = reloading.then(async () => {
         // built in full before the swap; a failure leaves the old snapshot as it was
-        const next = await buildRuntime(policy);
-        const old = runtime;
-        runtime = next;
+        const next = await build(policy);
+        const old = snapshot;
+        snapshot = next;
         old?.close();
       });
       reloading = swap.catch(() => {});
       return swap;
     },
     httpPort: () => httpServer?.port,
-    async shutdown(graceMs, drainDelayMs = 0) {
-      // health says NOT_SERVING first, while Checks are still answered, so that health-checking
-      // load balancers and Envoy move away before the port closes (watchers see it too)
-      health.set(ServingStatus.NOT_SERVING);
-      if (drainDelayMs > 0 && server !== undefined) {
-        logger.info({ drainDelayMs }, "NOT_SERVING; still answering Checks during the drain delay");
-        await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
-      }
-      health.close();
-      // HTTP forward-auth listener (issue 15): drains beside the gRPC server
-      const httpClosed = httpServer?.close(graceMs);
-      const s = server;
-      if (s !== undefined) {
-        await new Promise<void>((resolve) => {
-          const force = setTimeout(() => {
-            logger.warn({ graceMs }, "drain timed out; forcing shutdown");
-            s.forceShutdown();
-            resolve();
-          }, graceMs);
-          s.tryShutdown(() => {
-            clearTimeout(force);
-            resolve();
-          });
-        });
-      }
-      await httpClosed;
-      lists.close();
-      await store.close();
-    },
+    shutdown: (graceMs, drainDelayMs = 0) =>
+      drainAndClose({ health, logger, server, httpServer, lists, store }, graceMs, drainDelayMs),
   };
 }
 
-/** A bind failure as RISKGATE_LISTEN_FAILED naming the address, the reason and the setting. */
-function listenFailed(
-  address: string,
-  err: Error,
-  setting = "RISKGATE_GRPC_ADDRESS (or --address)",
-): RiskgateError {
-  // grpc-js: "No address added ... errors: [listen EADDRINUSE: ...]" ("[bind EADDRINUSE ...]" in a worker)
-  const reason = /(?:listen|bind):? (E[A-Z]+)/.exec(err.message)?.[1] ?? err.message;
-  return new RiskgateError(
-    "RISKGATE_LISTEN_FAILED",
-    `cannot listen on ${address} (${reason}); set ${setting} to a free address`,
-    { address, setting: setting.split(" ")[0] },
-    { cause: err },
-  );
+/** What both listeners hand to the decision boundary besides the pipeline. */
+function boundaryDeps(deps: AppDeps, current: () => PolicySnapshot) {
+  return {
+    runtime: current,
+    clock: deps.clock ?? Date.now,
+    logger: deps.logger,
+    trustedHops: deps.settings.trustedHops,
+    // one bound on Checks in flight for both listeners: they share the event loop
+    admission: createAdmission(deps.settings.maxInFlight),
+    ...(deps.telemetry
+      ? {
+          onDecision: deps.telemetry.onDecision,
+          inflight: deps.telemetry.inflight,
+          onRefused: deps.telemetry.refused,
+        }
+      : {}),
+  };
 }
 
-/** The HTTP forward-auth listener's address: unset is off, or 0.0.0.0:9192 in dev mode. */
-function httpAddressOf(settings: Settings): string | undefined {
-  const address = settings.httpAddress;
-  if (address === "off") return undefined;
-  if (address === "") return settings.dev ? "0.0.0.0:9192" : undefined;
-  return address;
+/** The pipeline of the server's Checks: its store failures logged, its webhook pseudonymous. */
+function appPipeline(deps: AppDeps, store: Store): Pipeline {
+  return createPipeline({
+    store,
+    clock: deps.clock ?? Date.now,
+    ...(deps.geo ? { geo: deps.geo } : {}),
+    onStoreError: throttledLog(deps.logger, 10_000, "store call failed; failure mode applied"),
+    // the webhook sees the subject as the audit log does: the same keyed pseudonym
+    pseudonym: createSubjectHasher(deps.settings.subjectSalt),
+    ...(deps.telemetry ? { webhook: { onBreakerState: deps.telemetry.webhookBreakerState } } : {}),
+  });
+}
+
+/**
+ * Drains: health NOT_SERVING while Checks are still answered for `drainDelayMs`, then both
+ * listeners stop accepting and let what is in flight finish (up to graceMs); the lists and the
+ * store close last.
+ */
+async function drainAndClose(
+  parts: {
+    readonly health: Health;
+    readonly logger: Logger;
+    readonly server: grpc.Server | undefined;
+    readonly httpServer: HttpAuthzServer | undefined;
+    readonly lists: ListRegistry;
+    readonly store: Store;
+  },
+  graceMs: number,
+  drainDelayMs: number,
+): Promise<void> {
+  const { health, logger, server, httpServer } = parts;
+  // health says NOT_SERVING first, while Checks are still answered, so that health-checking
+  // load balancers and Envoy move away before the port closes (watchers see it too)
+  health.set(ServingStatus.NOT_SERVING);
+  if (drainDelayMs > 0 && server !== undefined) {
+    logger.info({ drainDelayMs }, "NOT_SERVING; still answering Checks during the drain delay");
+    await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+  }
+  health.close();
+  // the HTTP forward-auth listener drains beside the gRPC server
+  const httpClosed = httpServer?.close(graceMs);
+  if (server !== undefined) await drainGrpc(server, graceMs, logger);
+  await httpClosed;
+  parts.lists.close();
+  await parts.store.close();
+}
+
+/**
+ * Browser challenges: the clearance keys (given, else RISKGATE_CLEARANCE_KEYS_FILE, else
+ * generated in dev mode) and the service that issues and checks challenges. Undefined without
+ * keys: a policy that asks for interactive challenges is then refused.
+ */
+async function startChallenges(deps: AppDeps, store: Store): Promise<ChallengeService | undefined> {
+  const { settings, logger } = deps;
+  let keys = deps.clearanceKeys;
+  if (keys === undefined && settings.clearanceKeysFile !== "") {
+    keys = await loadClearanceKeys(settings.clearanceKeysFile);
+  } else if (keys === undefined && settings.dev) {
+    keys = await devClearanceKeys(settings.devKeysDir);
+  }
+  if (keys === undefined) return undefined;
+  return createChallengeService({
+    keys,
+    store,
+    logger,
+    captchaSecret: await readSecret(settings.captchaSecretFile),
+    siteverify: createSiteVerifier(
+      deps.siteverifyFetch === undefined ? {} : { fetch: deps.siteverifyFetch },
+    ),
+    ...(deps.telemetry ? { onOutcome: deps.telemetry.challenge } : {}),
+  });
+}
+
+/** What a snapshot is built with besides the policy. */
+interface SnapshotParts {
+  readonly lists: ListRegistry;
+  readonly hasClearanceKeys: boolean;
+  /** The snapshot being replaced (its identifier is reused when identity is unchanged). */
+  readonly previous: PolicySnapshot | undefined;
+}
+
+/**
+ * The policy's whole snapshot; rejects (holding nothing) when any part fails: a signal the
+ * policy configures without its data, interactive challenges without keys, keys that do not
+ * load.
+ */
+function buildSnapshot(
+  deps: AppDeps,
+  policy: Policy,
+  parts: SnapshotParts,
+): Promise<PolicySnapshot> {
+  // a signal the policy configures but cannot see its data for would score nothing, silently
+  const gaps = signalDataGaps(policy.doc, deps.geo);
+  if (gaps.missing.length > 0) {
+    return Promise.reject(
+      new RiskgateError(
+        "RISKGATE_SIGNAL_DATA_MISSING",
+        `${policy.source}: ${gaps.missing.join("; ")}`,
+      ),
+    );
+  }
+  if (!parts.hasClearanceKeys && usesInteractive(policy)) {
+    return Promise.reject(
+      new RiskgateError(
+        "RISKGATE_CLEARANCE_KEYS_INVALID",
+        `${policy.source}: interactive challenges need RISKGATE_CLEARANCE_KEYS_FILE (or --dev)`,
+      ),
+    );
+  }
+  if (gaps.idle.length > 0) {
+    deps.logger.warn({ signals: gaps.idle }, "signals on without geolocation: they score nothing");
+  }
+  return buildPolicySnapshot(policy, {
+    lists: parts.lists,
+    ...(parts.previous === undefined ? {} : { previous: parts.previous }),
+    async identifier(p) {
+      const identifier = createIdentifier(
+        {
+          keys: keySourceFor(deps, p),
+          ...(deps.telemetry ? { onVerification: deps.telemetry.tokenVerification } : {}),
+        },
+        p.doc.identity,
+      );
+      await identifier.ready();
+      return identifier;
+    },
+  });
+}
+
+function keySourceFor(deps: AppDeps, policy: Policy): KeySource | undefined {
+  const named = keySourceOfPolicy(
+    policy.doc.identity.jwks,
+    deps.telemetry ? { fetch: countingFetch(deps.telemetry) } : {},
+  );
+  if (named !== undefined) return named;
+  if (deps.devKeys !== undefined) return deps.devKeys;
+  if (policy.doc.identity.sources.jwt_authn.enabled) return undefined;
+  throw new RiskgateError(
+    "RISKGATE_JWKS_UNAVAILABLE",
+    `${policy.source}: identity.jwks is not set; set jwks.uri or jwks.file, or run in dev mode (--dev) to trust the local dev key`,
+  );
 }
 
 /** True when the policy (or one of its routes) asks for interactive challenges. */

@@ -1,6 +1,6 @@
 import { callerFromClaims } from "./access/license.js";
 import { createPipeline } from "./access/pipeline.js";
-import { type Runtime, runtimeOf } from "./access/runtime.js";
+import { type PolicySnapshot, policySnapshotOf } from "./access/policy-snapshot.js";
 import type { Settings } from "./config/settings.js";
 import type { GeoReader } from "./geo/geo-reader.js";
 import { createMemoryStore } from "./state/memory-store.js";
@@ -37,7 +37,7 @@ const WARM_IP = "81.2.69.160";
  * and left behind; the server starts all the same (Redis down at start is the failure mode's
  * business).
  */
-export async function warmUp(runtime: Runtime, deps: WarmUpDeps): Promise<void> {
+export async function warmUp(snapshot: PolicySnapshot, deps: WarmUpDeps): Promise<void> {
   const { logger } = deps;
   const trustedHops = deps.settings.trustedHops;
   const now = deps.clock();
@@ -63,7 +63,7 @@ export async function warmUp(runtime: Runtime, deps: WarmUpDeps): Promise<void> 
       now,
     }),
   );
-  const message = warmRequest(runtime);
+  const message = warmRequest(snapshot);
   await step("decision", async () => {
     const codec = loadProtos().authorization.service.Check;
     const wire = codec?.requestDeserialize(codec.requestSerialize(message)) ?? message;
@@ -79,9 +79,9 @@ export async function warmUp(runtime: Runtime, deps: WarmUpDeps): Promise<void> 
         ...(deps.geo === undefined ? {} : { geo: deps.geo }),
         scoringWebhook: false,
       });
-      const synthetic = runtimeOf(runtime.policy, warmIdentifier(runtime), runtime.lists);
+      const synthetic = policySnapshotOf(snapshot.policy, warmIdentifier(snapshot), snapshot.lists);
       const decision = await pipeline.evaluate(synthetic, req);
-      renderCheckResponse(decision.verdict, req, runtime.policy.doc.decisions);
+      renderCheckResponse(decision.verdict, req, snapshot.policy.doc.decisions);
     } finally {
       await memory.close();
     }
@@ -90,8 +90,8 @@ export async function warmUp(runtime: Runtime, deps: WarmUpDeps): Promise<void> 
 }
 
 /** What Envoy would send for the policy's first authenticated route, from a public address. */
-function warmRequest(runtime: Runtime): CheckRequestMessage {
-  const route = runtime.policy.doc.routes.find((r) => r.auth !== "none" && r.match.path);
+function warmRequest(snapshot: PolicySnapshot): CheckRequestMessage {
+  const route = snapshot.policy.doc.routes.find((r) => r.auth !== "none" && r.match.path);
   const pathMatch = route?.match.path;
   const path =
     pathMatch === undefined
@@ -125,8 +125,8 @@ function warmRequest(runtime: Runtime): CheckRequestMessage {
 }
 
 /** Identifies every request as one synthetic caller of the policy's first tier. */
-function warmIdentifier(runtime: Runtime): Runtime["identifier"] {
-  const doc = runtime.policy.doc;
+function warmIdentifier(snapshot: PolicySnapshot): PolicySnapshot["identifier"] {
+  const doc = snapshot.policy.doc;
   const tier = Object.keys(doc.tiers)[0] ?? "";
   const claims = {
     sub: "riskgate-warm-up",

@@ -5,7 +5,7 @@
  * The closed loop needs each verdict before it writes the next request, so the input is a
  * channel the loop fills one line at a time; nothing else of the pipeline is imported.
  */
-import { loadPolicyFile } from "../../src/config/policy.js";
+import { loadPolicyFile } from "../../src/access/policy.js";
 import { type ReplayedDecision, replayDecisions } from "../../src/replay/replay.js";
 import type { DecisionRecord } from "./score.js";
 

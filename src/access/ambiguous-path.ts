@@ -1,4 +1,4 @@
-import type { PolicyDocument } from "../config/policy-schema.js";
+import type { PolicyDocument } from "./policy.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import type { DecisionContext, Verdict } from "./verdict.js";

@@ -1,5 +1,4 @@
 import { LRUCache } from "lru-cache";
-import type { PolicyDocument } from "../config/policy-schema.js";
 import { deepFreeze } from "../deep-freeze.js";
 import { bearerCredential } from "./credentials/bearer.js";
 import { cookieCredential } from "./credentials/cookie.js";
@@ -12,6 +11,7 @@ import {
 import { jwtAuthnCredential } from "./credentials/jwt-authn.js";
 import type { KeySource } from "./key-source.js";
 import { type Caller, callerFromClaims } from "./license.js";
+import type { PolicyDocument } from "./policy.js";
 import type { ReasonCode } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import { checkTimes, createTokenVerifier } from "./token-verifier.js";

@@ -7,8 +7,8 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from "jose";
-import type { PolicyDocument } from "../config/policy-schema.js";
 import { RiskgateError } from "../errors.js";
+import type { PolicyDocument } from "./policy.js";
 
 /** Where the issuer's public keys come from. */
 export interface KeySource {

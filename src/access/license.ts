@@ -1,5 +1,5 @@
-import type { Policy } from "../config/policy.js";
-import type { PolicyDocument, TierPolicy } from "../config/policy-schema.js";
+import type { TierPolicy } from "../config/policy-schema.js";
+import type { Policy, PolicyDocument } from "./policy.js";
 import type { Reason } from "./reasons.js";
 import type { ResolvedRoute } from "./routes.js";
 

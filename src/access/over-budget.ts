@@ -1,5 +1,5 @@
 import type { FailureMode } from "../config/policy-schema.js";
-import { failureVerdict } from "./decide.js";
+import { failureVerdict } from "./failure.js";
 import type { Reason } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
 import type { DecisionContext, Verdict } from "./verdict.js";

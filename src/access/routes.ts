@@ -1,5 +1,6 @@
 import { RE2JS } from "re2js";
-import type { PolicyDocument, RoutePolicy, Sensitivity } from "../config/policy-schema.js";
+import type { RoutePolicy, Sensitivity } from "../config/policy-schema.js";
+import type { PolicyDocument } from "./policy.js";
 import type { AccessRequest } from "./request.js";
 
 /** A route rule compiled once per policy load: matching a request allocates nothing. */

@@ -6,9 +6,9 @@ import {
   type JWTVerifyOptions,
   jwtVerify,
 } from "jose";
-import type { PolicyDocument } from "../config/policy-schema.js";
 import { RiskgateError } from "../errors.js";
 import { isKeySelectionError, type KeySource } from "./key-source.js";
+import type { PolicyDocument } from "./policy.js";
 import type { ReasonCode } from "./reasons.js";
 
 /** One verification's result. `detail` never contains the token. */

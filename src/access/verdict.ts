@@ -1,4 +1,6 @@
+import type { Caller } from "./license.js";
 import type { Reason } from "./reasons.js";
+import type { ResolvedRoute } from "./routes.js";
 
 /** What the pipeline knew about the caller when it decided (for headers, logs and spans). */
 export interface DecisionContext {
@@ -37,3 +39,29 @@ export type Verdict =
   | (DecisionContext & { readonly kind: "deny"; readonly cause: DenyCause });
 
 export type VerdictKind = Verdict["kind"];
+
+/**
+ * The decision context of a Check whose caller is known (`tier` undefined: none yet). Built field
+ * by field rather than with conditional spreads: this runs on every Check.
+ */
+export function decisionContext(
+  requestId: string,
+  route: Pick<ResolvedRoute, "name" | "rule">,
+  caller: Pick<Caller, "subject" | "org">,
+  tier: string | undefined,
+  score: number,
+  reasons: readonly Reason[],
+): DecisionContext {
+  const out: { -readonly [K in keyof DecisionContext]: DecisionContext[K] } = {
+    requestId,
+    score,
+    reasons,
+    subject: caller.subject,
+    route: route.name,
+  };
+  if (tier !== undefined) out.tier = tier;
+  if (caller.org !== "") out.org = caller.org;
+  const entitlement = route.rule?.entitlement;
+  if (entitlement !== undefined) out.entitlement = entitlement;
+  return out;
+}

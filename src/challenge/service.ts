@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { decodeJwt } from "jose";
 import { cookieValue } from "../access/cookies.js";
-import { failureLetsThrough } from "../access/decide.js";
+import { failureLetsThrough } from "../access/failure.js";
 import type { Decision, Pipeline } from "../access/pipeline.js";
+import type { Policy } from "../access/policy.js";
 import type { AccessRequest } from "../access/request.js";
 import { ANONYMOUS_CLEARANCE_PREFIX } from "../access/signals/clearance.js";
 import type { Verdict } from "../access/verdict.js";
-import type { Policy } from "../config/policy.js";
 import type { Store, SwapReading } from "../state/store.js";
 import type { Logger } from "../telemetry/logger.js";
 import { bindingOf } from "./binding.js";

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { Decision } from "../access/pipeline.js";
+import { loadPolicyFile, type Policy } from "../access/policy.js";
 import type { AccessRequest } from "../access/request.js";
-import { loadPolicyFile, type Policy } from "../config/policy.js";
 import { loadSettings } from "../config/settings.js";
 import { PolicyError, RiskgateError } from "../errors.js";
 import { createExplainTrace, type Explanation, renderExplanation } from "../replay/explain.js";

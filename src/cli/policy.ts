@@ -1,4 +1,4 @@
-import { loadPolicyFile } from "../config/policy.js";
+import { loadPolicyFile } from "../access/policy.js";
 import { PolicyError } from "../errors.js";
 
 /** `riskgate policy --help`. */

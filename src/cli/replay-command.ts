@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import type { KeySource } from "../access/key-source.js";
-import { loadPolicyFile } from "../config/policy.js";
+import { loadPolicyFile } from "../access/policy.js";
 import { loadSettings } from "../config/settings.js";
 import { PolicyError, RiskgateError } from "../errors.js";
 import { openGeoFromSettings } from "../geo/geo-settings.js";

@@ -1,7 +1,7 @@
 import cluster from "node:cluster";
 import { parseArgs } from "node:util";
+import { loadPolicyFile } from "../access/policy.js";
 import { type App, createApp } from "../app.js";
-import { loadPolicyFile } from "../config/policy.js";
 import { createPolicyWatcher, type PolicyWatcher } from "../config/policy-watch.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { RiskgateError } from "../errors.js";

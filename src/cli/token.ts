@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { loadPolicyFile } from "../config/policy.js";
+import { loadPolicyFile } from "../access/policy.js";
 import { loadSettings } from "../config/settings.js";
 import { loadOrCreateDevKeys, mintDevToken } from "./dev-keys.js";
 

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
-import type { Policy } from "./policy.js";
+import type { LoadedPolicy } from "./policy.js";
 
 export type ReloadReason = "watch" | "signal" | "manual";
 
@@ -13,10 +13,11 @@ export interface PolicyWatcher {
   close(): void;
 }
 
-export interface PolicyWatcherDeps {
-  readonly load: (file: string) => Promise<Policy>;
+/** `P`: the policy the loader returns, handed over as it is. */
+export interface PolicyWatcherDeps<P extends LoadedPolicy<unknown>> {
+  readonly load: (file: string) => Promise<P>;
   /** A valid policy with a new version was loaded; the caller swaps it in. May reject. */
-  readonly onPolicy: (policy: Policy, reason: ReloadReason) => Promise<void> | void;
+  readonly onPolicy: (policy: P, reason: ReloadReason) => Promise<void> | void;
   /** The file did not load (or onPolicy refused it); the last good policy stays. */
   readonly onError: (err: unknown, reason: ReloadReason) => void;
 }
@@ -42,29 +43,16 @@ export interface PolicyWatcherOptions {
  * load, as those may come back). Nothing here throws into the event loop: every failure goes
  * to `onError`.
  */
-export function createPolicyWatcher(
-  deps: PolicyWatcherDeps,
+export function createPolicyWatcher<P extends LoadedPolicy<unknown>>(
+  deps: PolicyWatcherDeps<P>,
   options: PolicyWatcherOptions,
 ): PolicyWatcher {
   const file = resolve(options.file);
   const debounceMs = options.debounceMs ?? 200;
-  let version = options.currentVersion;
+  const state: WatchState = { version: options.currentVersion, failed: undefined, closed: false };
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<boolean> | undefined;
   let again = false;
-  let closed = false;
-  // the content that failed last, and where: a bad file stays bad, keys may come back
-  let failed: { readonly hash: string; readonly stage: "load" | "apply" } | undefined;
-
-  const contentHash = async (): Promise<string> => {
-    try {
-      return createHash("sha256")
-        .update(await readFile(file))
-        .digest("hex");
-    } catch (err) {
-      return `unreadable:${(err as NodeJS.ErrnoException).code ?? "?"}`;
-    }
-  };
 
   const report = (err: unknown, reason: ReloadReason) => {
     try {
@@ -73,39 +61,13 @@ export function createPolicyWatcher(
       // a failing observer must not stop the watcher
     }
   };
-
-  async function loadOnce(reason: ReloadReason): Promise<boolean> {
-    try {
-      const hash = await contentHash();
-      const retry = reason === "signal" && failed?.stage === "apply";
-      if (hash === failed?.hash && !retry) return false;
-      let policy: Policy;
-      try {
-        policy = await deps.load(file);
-      } catch (err) {
-        failed = { hash, stage: "load" };
-        throw err;
-      }
-      if (closed || policy.version === version) {
-        failed = undefined;
+  const loadOnce = (reason: ReloadReason): Promise<boolean> =>
+    loadAndApply(file, deps, state, reason)
+      .catch((err: unknown) => {
+        report(err, reason);
         return false;
-      }
-      try {
-        await deps.onPolicy(policy, reason);
-      } catch (err) {
-        failed = { hash, stage: "apply" };
-        throw err;
-      }
-      version = policy.version;
-      failed = undefined;
-      return true;
-    } catch (err) {
-      report(err, reason);
-      return false;
-    } finally {
-      watchFile();
-    }
-  }
+      })
+      .finally(() => watching.rearm());
 
   function reload(reason: ReloadReason): Promise<boolean> {
     if (running !== undefined) {
@@ -114,7 +76,7 @@ export function createPolicyWatcher(
     }
     running = (async () => {
       let changed = await loadOnce(reason);
-      while (again && !closed) {
+      while (again && !state.closed) {
         again = false;
         changed = (await loadOnce(reason)) || changed;
       }
@@ -125,47 +87,121 @@ export function createPolicyWatcher(
     return running;
   }
 
-  function changed(): void {
-    if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void reload("watch"), debounceMs);
-    timer.unref();
-  }
+  const watching = watchPolicyFile(file, {
+    changed() {
+      if (state.closed) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => void reload("watch"), debounceMs);
+      timer.unref();
+    },
+    failed: (err) => report(err, "watch"),
+  });
 
+  return {
+    reload,
+    close() {
+      state.closed = true;
+      clearTimeout(timer);
+      watching.close();
+    },
+  };
+}
+
+/** What a watcher remembers between reloads. */
+interface WatchState {
+  /** The live policy's version. */
+  version: string | undefined;
+  /** The content that failed last, and where: a bad file stays bad, keys may come back. */
+  failed: { readonly hash: string; readonly stage: "load" | "apply" } | undefined;
+  closed: boolean;
+}
+
+/**
+ * Loads the file and hands a new version over (true when one went live). Rejects with what
+ * failed, remembering the content and the stage: the same bad file is not reported twice, but
+ * a SIGHUP retries content whose keys or lists failed to load.
+ */
+async function loadAndApply<P extends LoadedPolicy<unknown>>(
+  file: string,
+  deps: PolicyWatcherDeps<P>,
+  state: WatchState,
+  reason: ReloadReason,
+): Promise<boolean> {
+  const hash = await contentHash(file);
+  const retry = reason === "signal" && state.failed?.stage === "apply";
+  if (hash === state.failed?.hash && !retry) return false;
+  let policy: P;
+  try {
+    policy = await deps.load(file);
+  } catch (err) {
+    state.failed = { hash, stage: "load" };
+    throw err;
+  }
+  if (state.closed || policy.version === state.version) {
+    state.failed = undefined;
+    return false;
+  }
+  try {
+    await deps.onPolicy(policy, reason);
+  } catch (err) {
+    state.failed = { hash, stage: "apply" };
+    throw err;
+  }
+  state.version = policy.version;
+  state.failed = undefined;
+  return true;
+}
+
+/** The file's content hash, or why it could not be read (a content of its own). */
+async function contentHash(file: string): Promise<string> {
+  try {
+    return createHash("sha256")
+      .update(await readFile(file))
+      .digest("hex");
+  } catch (err) {
+    return `unreadable:${(err as NodeJS.ErrnoException).code ?? "?"}`;
+  }
+}
+
+/**
+ * Watches the policy file's directory, and the file's current inode (through any symlinks),
+ * re-armed by `rearm` after each reload. `changed` hears of every event that may concern it.
+ */
+function watchPolicyFile(
+  file: string,
+  on: { changed(): void; failed(err: unknown): void },
+): { rearm(): void; close(): void } {
+  let closed = false;
   const name = basename(file);
   let dirWatcher: FSWatcher | undefined;
   try {
     dirWatcher = watch(dirname(file), { persistent: false }, (_event, entry) => {
       // plain edits touch the file (or an editor's temp copy of it); ConfigMaps swap `..data`
       const e = entry === null ? null : String(entry);
-      if (e === null || e.includes(name) || e.startsWith("..")) changed();
+      if (e === null || e.includes(name) || e.startsWith("..")) on.changed();
     });
-    dirWatcher.on("error", (err) => report(err, "watch"));
+    dirWatcher.on("error", on.failed);
   } catch (err) {
-    report(err, "watch");
+    on.failed(err);
   }
-
-  // the file's current inode (through any symlinks); replaced after each reload
   let fileWatcher: FSWatcher | undefined;
-  function watchFile(): void {
+  const rearm = (): void => {
     fileWatcher?.close();
     fileWatcher = undefined;
     if (closed) return;
     try {
-      fileWatcher = watch(file, { persistent: false }, changed);
+      fileWatcher = watch(file, { persistent: false }, on.changed);
       // the inode went away (a swap or a delete): the directory watch and the next reload re-arm
       fileWatcher.on("error", () => fileWatcher?.close());
     } catch {
       // the file is missing right now: the directory watch sees it come back
     }
-  }
-  watchFile();
-
+  };
+  rearm();
   return {
-    reload,
+    rearm,
     close() {
       closed = true;
-      clearTimeout(timer);
       dirWatcher?.close();
       fileWatcher?.close();
     },

@@ -4,19 +4,37 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { deepFreeze } from "../deep-freeze.js";
 import { PolicyError, type PolicyIssue } from "../errors.js";
-import { type PolicyDocument, policySchema } from "./policy-schema.js";
+import type { PolicyBase } from "./policy-schema.js";
 
-/** One validated, frozen policy snapshot. A reload swaps the whole snapshot at once. */
-export interface Policy {
+/** One validated, frozen policy. A reload swaps the whole policy at once. */
+export interface LoadedPolicy<Doc> {
   /** Short content hash: names the policy in audit lines and metrics. */
   readonly version: string;
   /** Where it was loaded from. */
   readonly source: string;
-  readonly doc: PolicyDocument;
+  readonly doc: Doc;
 }
 
-/** Reads, parses and validates a policy file. Throws {@link PolicyError} naming every problem. */
-export async function loadPolicyFile(file: string): Promise<Policy> {
+/** Reads and validates policy files against one schema (the access engine's, with its signals). */
+export interface PolicyLoader<Doc> {
+  /** Reads, parses and validates a policy file. Throws {@link PolicyError} naming every problem. */
+  load(file: string): Promise<LoadedPolicy<Doc>>;
+  /** Parses and validates policy YAML text; `source` names it in errors. */
+  parse(text: string, source: string): LoadedPolicy<Doc>;
+}
+
+/** A loader for `schema`: strict parsing, every error with its path, the result frozen. */
+export function policyLoader<Doc extends PolicyBase>(
+  schema: z.ZodType<Doc, unknown>,
+): PolicyLoader<Doc> {
+  const parse = (text: string, source: string) => parsePolicy(schema, text, source);
+  return { parse, load: (file) => loadPolicyFile(schema, file) };
+}
+
+async function loadPolicyFile<Doc extends PolicyBase>(
+  schema: z.ZodType<Doc, unknown>,
+  file: string,
+): Promise<LoadedPolicy<Doc>> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -28,11 +46,14 @@ export async function loadPolicyFile(file: string): Promise<Policy> {
       { cause: err },
     );
   }
-  return parsePolicy(text, file);
+  return parsePolicy(schema, text, file);
 }
 
-/** Parses and validates policy YAML text; `source` names it in errors. */
-export function parsePolicy(text: string, source: string): Policy {
+function parsePolicy<Doc extends PolicyBase>(
+  schema: z.ZodType<Doc, unknown>,
+  text: string,
+  source: string,
+): LoadedPolicy<Doc> {
   const yamlDoc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (yamlDoc.errors.length > 0) {
     throw new PolicyError(
@@ -41,7 +62,7 @@ export function parsePolicy(text: string, source: string): Policy {
       yamlDoc.errors.map((e) => ({ path: "", message: e.message.split("\n")[0] ?? e.message })),
     );
   }
-  const result = policySchema.safeParse(yamlDoc.toJS());
+  const result = schema.safeParse(yamlDoc.toJS());
   if (!result.success) {
     throw new PolicyError("RISKGATE_POLICY_INVALID", source, result.error.issues.map(toIssue));
   }
@@ -71,7 +92,7 @@ function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** Rules that span several fields: names that must exist, names that must be unique. */
-function crossCheck(doc: PolicyDocument): PolicyIssue[] {
+function crossCheck(doc: PolicyBase): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   const tiers = new Set(Object.keys(doc.tiers));
   for (const [name, tier] of Object.entries(doc.tiers)) {

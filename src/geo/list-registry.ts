@@ -1,5 +1,4 @@
 import { dirname, resolve } from "node:path";
-import type { Policy } from "../config/policy.js";
 import { RiskgateError } from "../errors.js";
 import type { Logger } from "../telemetry/logger.js";
 import { type AsnList, createAsnListWatcher } from "./asn-list.js";
@@ -10,6 +9,24 @@ import type { ListFileWatcher } from "./list-file-watcher.js";
 export interface PolicyLists {
   ipList(file: string): IpList | undefined;
   asnList(file: string): AsnList | undefined;
+}
+
+/**
+ * What the registry reads of a policy: the file it came from (relative list paths resolve
+ * against its folder) and the list files its signals name. Structural, so that geo needs no
+ * access code to read a policy.
+ */
+export interface Policy {
+  readonly source: string;
+  readonly doc: {
+    readonly signals: {
+      readonly ip_reputation: {
+        readonly block: readonly { readonly file: string }[];
+        readonly allow: readonly { readonly file: string }[];
+      };
+      readonly hosting_asn: { readonly enabled: boolean; readonly file?: string | undefined };
+    };
+  };
 }
 
 /** A policy's lists, held open (watched) until `release`. */

@@ -1,9 +1,9 @@
 import type { Identifier, IdentityOutcome } from "../access/identity.js";
 import { callerFromClaims } from "../access/license.js";
+import type { Policy } from "../access/policy.js";
 import type { ReasonCode } from "../access/reasons.js";
 import type { AccessRequest } from "../access/request.js";
 import { ROUTE_EXTENSION_KEY } from "../access/routes.js";
-import type { Policy } from "../config/policy.js";
 import { RiskgateError } from "../errors.js";
 import { userAgentOfClass } from "../telemetry/user-agent-class.js";
 

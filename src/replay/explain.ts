@@ -1,10 +1,10 @@
 import type { IdentityOutcome } from "../access/identity.js";
 import type { Caller, LicenseOutcome } from "../access/license.js";
 import type { Decision, DecisionTrace } from "../access/pipeline.js";
+import type { Policy } from "../access/policy.js";
 import type { AccessRequest } from "../access/request.js";
 import type { ResolvedRoute } from "../access/routes.js";
 import type { SignalContext, SignalFinding } from "../access/signals/signal.js";
-import type { Policy } from "../config/policy.js";
 import type { OpResult, StoreOp } from "../state/store.js";
 
 /** What the stages of one decision reported, in order. */

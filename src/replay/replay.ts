@@ -8,9 +8,9 @@ import {
   fixedDecision,
   type Pipeline,
 } from "../access/pipeline.js";
+import type { Policy } from "../access/policy.js";
+import { buildPolicySnapshot, type PolicySnapshot } from "../access/policy-snapshot.js";
 import { type AccessRequest, emptyRequest } from "../access/request.js";
-import { buildRuntime, type Runtime } from "../access/runtime.js";
-import type { Policy } from "../config/policy.js";
 import { RiskgateError } from "../errors.js";
 import { type GeoReader, openEmbeddedGeoReader } from "../geo/geo-reader.js";
 import { createListRegistry, type ListRegistry } from "../geo/list-registry.js";
@@ -224,7 +224,7 @@ export async function createReplayEngine(options: ReplayOptions): Promise<Replay
       timeBudget: false,
       scoringWebhook: false,
     });
-    const runtime: Runtime = await buildRuntime(policy, {
+    const runtime: PolicySnapshot = await buildPolicySnapshot(policy, {
       lists,
       async identifier(p) {
         const identifier: Identifier = createIdentifier(
@@ -236,8 +236,8 @@ export async function createReplayEngine(options: ReplayOptions): Promise<Replay
       },
     });
     // an audit line's caller was verified when it was logged: its identifier replays it
-    const audited = new WeakMap<Identifier, Runtime>();
-    const runtimeFor = (identifier: Identifier): Runtime => {
+    const audited = new WeakMap<Identifier, PolicySnapshot>();
+    const runtimeFor = (identifier: Identifier): PolicySnapshot => {
       let r = audited.get(identifier);
       if (r === undefined) {
         r = { ...runtime, identifier };

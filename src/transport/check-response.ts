@@ -1,6 +1,6 @@
+import type { PolicyDocument } from "../access/policy.js";
 import type { AccessRequest } from "../access/request.js";
 import type { Verdict } from "../access/verdict.js";
-import type { PolicyDocument } from "../config/policy-schema.js";
 
 /** gRPC status codes riskgate answers with (google.rpc.Code). */
 export const GrpcCode = {

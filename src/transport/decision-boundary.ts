@@ -1,7 +1,7 @@
 import { type Decision, fixedDecision, type Pipeline } from "../access/pipeline.js";
+import type { PolicySnapshot } from "../access/policy-snapshot.js";
 import type { ReasonCode } from "../access/reasons.js";
 import { type AccessRequest, emptyRequest } from "../access/request.js";
-import type { Runtime } from "../access/runtime.js";
 import type { Verdict } from "../access/verdict.js";
 import { asRiskgateError, type RiskgateError } from "../errors.js";
 import type { DecisionEvent, Refusal } from "../telemetry/decision-event.js";
@@ -13,7 +13,7 @@ import type { Admission } from "./admission.js";
 export interface BoundaryDeps {
   readonly pipeline: Pipeline;
   /** The current policy snapshot; read once per request so a reload never splits a decision. */
-  readonly runtime: () => Runtime;
+  readonly runtime: () => PolicySnapshot;
   readonly logger: Logger;
   /** Observes every decision (telemetry); its errors are caught and logged. */
   readonly onDecision?: (event: DecisionEvent) => void;
@@ -36,7 +36,7 @@ export interface BoundaryCall<Answer> {
   /** Reads the wire request; throws a RISKGATE_REQUEST_MALFORMED error for bad input. */
   read(): AccessRequest;
   /** Renders a decision for the wire (may throw: the boundary then answers the safe outcome). */
-  render(verdict: Verdict, req: AccessRequest, runtime: Runtime): Answer;
+  render(verdict: Verdict, req: AccessRequest, runtime: PolicySnapshot): Answer;
   /** Writes the answer (may throw: logged). */
   send(answer: Answer): void;
   /** A failure denial that needs no policy: when not even the safe outcome can be rendered. */
@@ -63,7 +63,7 @@ export function decideAtBoundary<Answer>(deps: BoundaryDeps, call: BoundaryCall<
   const { pipeline, logger } = deps;
   if (refusedAtDoor(deps, call)) return;
   let answered = false;
-  let runtime: Runtime | undefined;
+  let runtime: PolicySnapshot | undefined;
   let req: AccessRequest | undefined;
   const answer = (a: Answer) => {
     if (answered) return;
@@ -99,7 +99,7 @@ export function decideAtBoundary<Answer>(deps: BoundaryDeps, call: BoundaryCall<
     if (answered) return;
     let rendered: Answer;
     try {
-      rendered = call.render(decision.verdict, req ?? emptyRequest(), runtime as Runtime);
+      rendered = call.render(decision.verdict, req ?? emptyRequest(), runtime as PolicySnapshot);
     } catch (err) {
       if (error !== undefined) {
         // the safe outcome itself could not be rendered: the last resort answers
@@ -188,7 +188,7 @@ function refusedAtDoor<Answer>(deps: BoundaryDeps, call: BoundaryCall<Answer>): 
 
 /** The outcome for a request the pipeline could not decide: malformed, or an internal error. */
 export function safeDecision(
-  runtime: Runtime,
+  runtime: PolicySnapshot,
   req: AccessRequest | undefined,
   malformed: boolean,
 ): Decision {
@@ -210,7 +210,11 @@ export function safeDecision(
 }
 
 /** The denial of a request the transport could not read, naming why (the error's reason). */
-function refusal(runtime: Runtime, req: AccessRequest | undefined, error: RiskgateError): Decision {
+function refusal(
+  runtime: PolicySnapshot,
+  req: AccessRequest | undefined,
+  error: RiskgateError,
+): Decision {
   const reason = (error as { reason?: ReasonCode }).reason;
   if (reason === undefined) return safeDecision(runtime, req, true);
   return fixedDecision(runtime.policy, {

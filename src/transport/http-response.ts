@@ -1,6 +1,6 @@
+import type { PolicyDocument } from "../access/policy.js";
 import type { AccessRequest } from "../access/request.js";
 import type { Verdict } from "../access/verdict.js";
-import type { PolicyDocument } from "../config/policy-schema.js";
 import { type CheckResponseMessage, renderCheckResponse } from "./check-response.js";
 import type { HttpDialect } from "./http-request.js";
 

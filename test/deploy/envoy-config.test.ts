@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { loadPolicyFile, type Policy } from "../../src/config/policy.js";
+import { loadPolicyFile, type Policy } from "../../src/access/policy.js";
 import { SETTINGS } from "../../src/config/settings.js";
 import { HEALTH_SERVICES } from "../../src/transport/health.js";
 import { checkBootstrap, type EnvoyApi, loadEnvoyApi, parseDuration } from "./envoy-api.js";

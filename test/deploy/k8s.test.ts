@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { parsePolicy } from "../../src/config/policy.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import { SETTINGS } from "../../src/config/settings.js";
 import { HEALTH_SERVICES } from "../../src/transport/health.js";
 import {

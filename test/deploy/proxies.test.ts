@@ -5,7 +5,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { Middleware } from "@kubernetes-models/traefik/traefik.io/v1alpha1/Middleware";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { parsePolicy } from "../../src/config/policy.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import { HTTP_AUTH_PATHS } from "../../src/transport/http-request.js";
 import { renderHttpAnswer } from "../../src/transport/http-response.js";
 import { accessRequest } from "../helpers/access-request.js";

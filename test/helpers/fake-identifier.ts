@@ -1,6 +1,6 @@
 import type { Identifier, IdentityOutcome } from "../../src/access/identity.js";
 import { callerFromClaims } from "../../src/access/license.js";
-import type { PolicyDocument } from "../../src/config/policy-schema.js";
+import type { PolicyDocument } from "../../src/access/policy.js";
 
 /**
  * A fake of our own identity port for pipeline unit tests: `Bearer NAME` answers the outcome

@@ -7,8 +7,8 @@ import {
   type JWTHeaderParameters,
   SignJWT,
 } from "jose";
+import { type PolicyDocument, policySchema } from "../../src/access/policy.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { type PolicyDocument, policySchema } from "../../src/config/policy-schema.js";
 import { accessRequest as accessRequestWith } from "./access-request.js";
 
 /** The frozen "now" of identity tests. */

@@ -1,9 +1,9 @@
 import type { IdentityOutcome } from "../../src/access/identity.js";
 import { createPipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
 import type { Verdict } from "../../src/access/verdict.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import type { GeoReader } from "../../src/geo/geo-reader.js";
 import type { PolicyLists } from "../../src/geo/list-registry.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
@@ -30,7 +30,7 @@ export function pipelineCheck(
   policyText: string,
   options: PipelineCheckOptions,
 ): (token: string, over?: Partial<AccessRequest>) => Promise<Verdict> {
-  const runtime = runtimeOf(
+  const runtime = policySnapshotOf(
     parsePolicy(policyText, "t.yaml"),
     fakeIdentifier(options.claims),
     options.lists,

@@ -1,8 +1,8 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parsePolicy } from "../../src/access/policy.js";
 import { createApp } from "../../src/app.js";
 import { buildCheckRequest, describeResponse } from "../../src/cli/check.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { loadSettings } from "../../src/config/settings.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { solvePow } from "../helpers/pow.js";

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runtimeOf } from "../../src/access/runtime.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { bindingOf } from "../../src/challenge/binding.js";
 import { clearanceKeysOf } from "../../src/challenge/keys.js";
 import {
@@ -11,7 +12,6 @@ import {
 } from "../../src/challenge/service.js";
 import { createSiteVerifier } from "../../src/challenge/siteverify.js";
 import { readClearance, signChallenge } from "../../src/challenge/tokens.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { TEST_NOW } from "../helpers/access-request.js";
@@ -117,7 +117,7 @@ decisions:
 `,
     "t.yaml",
   );
-  runtimeOf(policy, fakeIdentifier({})); // the policy is a servable one
+  policySnapshotOf(policy, fakeIdentifier({})); // the policy is a servable one
   let now = TEST_NOW;
   const service = createChallengeService({
     keys,

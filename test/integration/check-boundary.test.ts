@@ -2,11 +2,11 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Decision, Pipeline } from "../../src/access/pipeline.js";
-import { type Runtime, runtimeOf } from "../../src/access/runtime.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { type PolicySnapshot, policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import type { Verdict } from "../../src/access/verdict.js";
 import { buildCheckRequest } from "../../src/cli/check.js";
 import { createClient, type RiskgateClient } from "../../src/cli/client.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import type { RiskgateError } from "../../src/errors.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { renderCheckResponse } from "../../src/transport/check-response.js";
@@ -17,7 +17,7 @@ import { fakeIdentifier } from "../helpers/fake-identifier.js";
 // The Check handler answers every call exactly once, whatever throws: Envoy waits on a call that
 // is never answered, and a second answer would be a grpc-js error.
 const policy = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "demo.yaml");
-const runtime = runtimeOf(policy, fakeIdentifier({}));
+const runtime = policySnapshotOf(policy, fakeIdentifier({}));
 const allow: Verdict = { kind: "allow", requestId: "r", score: 0, reasons: [] };
 const decision: Decision = {
   verdict: allow,
@@ -143,7 +143,7 @@ describe("the Check error boundary", () => {
 
   it("answers when the snapshot, the in-flight gauge or the observer throws", async () => {
     for (const over of [
-      { runtime: (): Runtime => boom() },
+      { runtime: (): PolicySnapshot => boom() },
       { inflight: boom },
       { onDecision: boom },
     ] satisfies Partial<CheckHandlerDeps>[]) {

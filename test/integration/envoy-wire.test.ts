@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parsePolicy } from "../../src/access/policy.js";
 import { createDevKeySource } from "../../src/cli/dev-keys.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { replay } from "../../src/replay/replay.js";
 import { type EnvoyWire, envoyWire, outcomeOf } from "../helpers/envoy-wire.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parsePolicy } from "../../src/access/policy.js";
 import { buildCheckRequest } from "../../src/cli/check.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // A reload that fails at any stage keeps the old policy whole, block lists

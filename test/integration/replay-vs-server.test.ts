@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateTraffic } from "../../bench/replay-traffic.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import { describeResponse } from "../../src/cli/check.js";
 import { createDevKeySource } from "../../src/cli/dev-keys.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { type GeoReader, openEmbeddedGeoReader } from "../../src/geo/geo-reader.js";
 import { createCheckJsonReader } from "../../src/replay/check-json.js";
 import { replay } from "../../src/replay/replay.js";

@@ -6,6 +6,7 @@ import { Writable } from "node:stream";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { generateTraffic } from "../../bench/replay-traffic.js";
 import type { KeySource } from "../../src/access/key-source.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import { buildCheckRequest } from "../../src/cli/check.js";
 import {
   createDevKeySource,
@@ -13,7 +14,6 @@ import {
   loadOrCreateDevKeys,
   mintDevToken,
 } from "../../src/cli/dev-keys.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import type { GeoReader } from "../../src/geo/geo-reader.js";
 import { openEmbeddedGeoReader } from "../../src/geo/geo-reader.js";
 import {

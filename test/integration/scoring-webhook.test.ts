@@ -3,9 +3,9 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { createScoringWebhook } from "../../src/external/scoring-webhook.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createSubjectHasher } from "../../src/telemetry/subject-hash.js";
@@ -96,7 +96,7 @@ const claims = { alice: { sub: "alice", tier: "free", org: "acme", amr: ["mfa"] 
 function setup(over = "", timeoutMs?: number) {
   let now = 0;
   const policy = parsePolicy(policyText(service.url, over, timeoutMs), "t.yaml");
-  const runtime = runtimeOf(policy, fakeIdentifier(claims));
+  const runtime = policySnapshotOf(policy, fakeIdentifier(claims));
   const pipeline = createPipeline({
     store: createMemoryStore(),
     clock: () => TEST_NOW,
@@ -186,7 +186,7 @@ describe("the scoring webhook", () => {
       clock: () => TEST_NOW,
       scoringWebhook: false,
     });
-    const d = await pipeline.evaluate(runtimeOf(policy, fakeIdentifier(claims)), checkout());
+    const d = await pipeline.evaluate(policySnapshotOf(policy, fakeIdentifier(claims)), checkout());
     expect(d.verdict.kind).toBe("allow");
     expect(service.received).toHaveLength(0);
   });

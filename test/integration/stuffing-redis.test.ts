@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { createRedisStore, type RedisStore } from "../../src/state/redis-store.js";
 import type { Store, StoreBatch, StoreOp } from "../../src/state/store.js";
@@ -52,7 +52,7 @@ describe.runIf(redisAvailable())("credential stuffing on real state (Redis)", ()
 
   function setup() {
     const policy = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "demo.yaml");
-    const runtime = runtimeOf(policy, fakeIdentifier(claims));
+    const runtime = policySnapshotOf(policy, fakeIdentifier(claims));
     // the writes after a verdict go out in a background batch nobody awaits: the test awaits
     // them before the next Check reads, however long they take on a loaded machine
     const landing = new Set<Promise<unknown>>();

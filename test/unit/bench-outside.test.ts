@@ -10,7 +10,7 @@ import {
   writeBenchProductionPolicy,
   writeBlockList,
 } from "../../bench/production-policy.js";
-import { loadPolicyFile } from "../../src/config/policy.js";
+import { loadPolicyFile } from "../../src/access/policy.js";
 import { parseIpList } from "../../src/geo/ip-list.js";
 
 const dirs: string[] = [];

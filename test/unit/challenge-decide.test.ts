@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createPipeline, type Pipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import type { AccessRequest, ClearanceFact } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { parseIpList } from "../../src/geo/ip-list.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { renderCheckResponse } from "../../src/transport/check-response.js";
@@ -46,7 +46,7 @@ function setup(text = POLICY): {
   pipeline: Pipeline;
   run: (r: AccessRequest) => ReturnType<Pipeline["evaluate"]>;
 } {
-  const runtime = runtimeOf(parsePolicy(text, "t.yaml"), fakeIdentifier(claims), {
+  const runtime = policySnapshotOf(parsePolicy(text, "t.yaml"), fakeIdentifier(claims), {
     ipList: (f) => (f === "drop.txt" ? drop : undefined),
     asnList: () => undefined,
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { policySchema } from "../../src/access/policy.js";
 import type { AccessRequest } from "../../src/access/request.js";
 import type { Verdict } from "../../src/access/verdict.js";
-import { policySchema } from "../../src/config/policy-schema.js";
 import { renderCheckResponse } from "../../src/transport/check-response.js";
 
 const decisions = policySchema.parse({

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { parsePolicy } from "../../src/access/policy.js";
 import { signalDataGaps } from "../../src/access/signals/signal-data.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store, StoreBatch, StoreOp } from "../../src/state/store.js";

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { REASONS } from "../../src/access/reasons.js";
+import { reasonCodeRows } from "../../src/access/reference.js";
 import { loadSettings, SETTINGS } from "../../src/config/settings.js";
 import { ERRORS, RiskgateError } from "../../src/errors.js";
 
@@ -44,6 +45,11 @@ describe("the reference pages are in step with the code", () => {
   it("lists every reason code with its meaning", () => {
     const rows = table(REASON_CODES_DOC).map(([code, meaning]) => [unquote(code ?? ""), meaning]);
     expect(Object.fromEntries(rows)).toEqual(REASONS);
+    // the rows as the registry renders them, in any order
+    const documented = readFileSync(REASON_CODES_DOC, "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("| `"));
+    expect(reasonCodeRows().filter((row) => !documented.includes(row))).toEqual([]);
   });
 
   it("lists every setting with its default and doc", () => {

@@ -24,7 +24,7 @@ import {
   simulate,
 } from "../../bench/eval/traffic.js";
 import { ORGS } from "../../bench/eval/world.js";
-import { loadPolicyFile } from "../../src/config/policy.js";
+import { loadPolicyFile } from "../../src/access/policy.js";
 import { distanceKm } from "../../src/geo/distance.js";
 import { type GeoReader, openEmbeddedGeoReader } from "../../src/geo/geo-reader.js";
 import { parseIpList } from "../../src/geo/ip-list.js";

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import type { Reason } from "../../src/access/reasons.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { loadSettings } from "../../src/config/settings.js";
 import { PolicyError } from "../../src/errors.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
@@ -39,7 +39,7 @@ function request(headers: Record<string, string>, over: Partial<AccessRequest> =
 
 async function decide(req: AccessRequest) {
   const pipeline = createPipeline({ store: createMemoryStore(), clock: () => TEST_NOW });
-  return pipeline.evaluate(runtimeOf(policy, fakeIdentifier(claims)), req);
+  return pipeline.evaluate(policySnapshotOf(policy, fakeIdentifier(claims)), req);
 }
 
 const external = (d: { verdict: { reasons: readonly Reason[] } }) =>

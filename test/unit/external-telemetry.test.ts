@@ -3,7 +3,7 @@ import { SpanStatusCode } from "@opentelemetry/api";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Decision, fixedDecision } from "../../src/access/pipeline.js";
-import { parsePolicy } from "../../src/config/policy.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import {
   createTelemetry,

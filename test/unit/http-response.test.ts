@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { parsePolicy } from "../../src/access/policy.js";
 import type { Verdict } from "../../src/access/verdict.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { renderHttpAnswer } from "../../src/transport/http-response.js";
 import { accessRequest } from "../helpers/access-request.js";
 

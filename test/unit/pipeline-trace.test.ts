@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createPipeline, type DecisionTrace } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
 import { accessRequest } from "../helpers/access-request.js";
@@ -11,7 +11,7 @@ import { fakeIdentifier } from "../helpers/fake-identifier.js";
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const demo = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "demo.yaml");
-const runtime = runtimeOf(
+const runtime = policySnapshotOf(
   demo,
   fakeIdentifier({
     pro: { sub: "u-pro", tier: "pro", org: "acme", amr: ["pwd"], auth_time: NOW / 1000 - 60 },

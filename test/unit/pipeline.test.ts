@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Identifier } from "../../src/access/identity.js";
 import { createPipeline } from "../../src/access/pipeline.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import type { AccessRequest } from "../../src/access/request.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
 import { accessRequest } from "../helpers/access-request.js";
@@ -44,7 +44,7 @@ function request(over: Partial<AccessRequest> & { token?: string } = {}): Access
 
 function setup(options: { store?: Store; policyText?: string } = {}) {
   const policy = options.policyText ? parsePolicy(options.policyText, "t.yaml") : demo;
-  const runtime = runtimeOf(policy, fakeIdentifier(claims));
+  const runtime = policySnapshotOf(policy, fakeIdentifier(claims));
   const pipeline = createPipeline({
     store: options.store ?? createMemoryStore(),
     clock: () => NOW,
@@ -206,7 +206,7 @@ describe("access pipeline on the demo policy", () => {
       ...fakeIdentifier(claims),
       identify: () => new Promise(() => {}), // the keys never arrive
     };
-    const runtime = runtimeOf(parsePolicy(text, "t.yaml"), waiting);
+    const runtime = policySnapshotOf(parsePolicy(text, "t.yaml"), waiting);
     const pipeline = createPipeline({ store: createMemoryStore(), clock: () => NOW });
     for (const method of ["GET", "POST"]) {
       const { verdict } = await pipeline.evaluate(runtime, request({ token: "proMfa", method }));

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
-import { policySchema } from "../../src/config/policy-schema.js";
+import { policySchema } from "../../src/access/policy.js";
 
 type Def = {
   type: string;

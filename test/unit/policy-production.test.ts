@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { loadPolicyFile } from "../../src/config/policy.js";
+import { loadPolicyFile } from "../../src/access/policy.js";
 
 const run = promisify(execFile);
 const FILE = "policies/production.yaml";

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadPolicyFile, type Policy } from "../../src/config/policy.js";
+import { loadPolicyFile, type Policy } from "../../src/access/policy.js";
 import { createPolicyWatcher, type PolicyWatcher } from "../../src/config/policy-watch.js";
 
 const policyText = (challengeAt: number) => `

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { loadPolicyFile, parsePolicy } from "../../src/config/policy.js";
+import { loadPolicyFile, parsePolicy } from "../../src/access/policy.js";
 import { PolicyError } from "../../src/errors.js";
 
 const demo = readFileSync("policies/demo.yaml", "utf8");

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { parsePolicy } from "../../src/access/policy.js";
 import { compilePathPattern, compileRoutes, resolveRoute } from "../../src/access/routes.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { PolicyError } from "../../src/errors.js";
 import { accessRequest } from "../helpers/access-request.js";
 

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { PolicyError } from "../../src/errors.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { parseIpList } from "../../src/geo/ip-list.js";
@@ -316,7 +316,7 @@ rules:
 `,
       "t.yaml",
     );
-    const runtime = runtimeOf(policy, fakeIdentifier(claims));
+    const runtime = policySnapshotOf(policy, fakeIdentifier(claims));
     const pipeline = createPipeline({ store: createMemoryStore(), clock: () => TEST_NOW, geo });
     const explainOf = async (method: string) => {
       const headers = new Map([["authorization", "Bearer owner"]]);
@@ -346,7 +346,7 @@ rules:
 `,
       "t.yaml",
     );
-    const runtime = runtimeOf(policy, fakeIdentifier(claims), {
+    const runtime = policySnapshotOf(policy, fakeIdentifier(claims), {
       ipList: (f) => lists[f as keyof typeof lists],
       asnList: () => undefined,
     });

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildRuntime } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { buildPolicySnapshot } from "../../src/access/policy-snapshot.js";
 import { createListRegistry } from "../../src/geo/list-registry.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { fakeIdentifier } from "../helpers/fake-identifier.js";
@@ -40,10 +40,13 @@ describe("runtime snapshots and their lists", () => {
   it("builds routes, lists and identity, and reuses the identifier when identity is unchanged", async () => {
     const { lists, policy } = setup();
     const identifier = fakeIdentifier({});
-    const first = await buildRuntime(policy(["a.txt"]), { lists, identifier: () => identifier });
+    const first = await buildPolicySnapshot(policy(["a.txt"]), {
+      lists,
+      identifier: () => identifier,
+    });
     expect(first.lists.ipList("a.txt")?.match("198.51.100.1")).toBe("198.51.100.0/24");
     expect(first.routes.byName.has("admin-users")).toBe(true);
-    const next = await buildRuntime(policy(["b.txt"]), {
+    const next = await buildPolicySnapshot(policy(["b.txt"]), {
       lists,
       previous: first,
       identifier: () => {
@@ -60,7 +63,7 @@ describe("runtime snapshots and their lists", () => {
   it("a build that fails at identity releases the lists it opened", async () => {
     const { lists, policy, reloads, rewrite } = setup();
     await expect(
-      buildRuntime(policy(["a.txt"]), {
+      buildPolicySnapshot(policy(["a.txt"]), {
         lists,
         identifier: () => Promise.reject(new Error("jwks down")),
       }),

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { anonymousCaller, type Caller } from "../../src/access/license.js";
+import { parsePolicy } from "../../src/access/policy.js";
 import type { AccessRequest } from "../../src/access/request.js";
 import type { ResolvedRoute } from "../../src/access/routes.js";
 import { devicePosture, newDevice } from "../../src/access/signals/device.js";
@@ -8,10 +9,15 @@ import { failedAttempts, failureRecord } from "../../src/access/signals/failed-a
 import { countryPolicy, impossibleTravel, newCountry } from "../../src/access/signals/geo.js";
 import { hostingAsn, ipReputation } from "../../src/access/signals/ip-reputation.js";
 import { requestShape } from "../../src/access/signals/request-shape.js";
-import { EMPTY_ENV, type SignalContext, type SignalEnv } from "../../src/access/signals/signal.js";
+import {
+  EMPTY_ENV,
+  type Outcome,
+  type SignalContext,
+  type SignalEnv,
+} from "../../src/access/signals/signal.js";
 import { isAnomalous, usageAnomaly } from "../../src/access/signals/usage-anomaly.js";
 import { orgVelocity, quota, quotaPeriod } from "../../src/access/signals/velocity.js";
-import { parsePolicy } from "../../src/config/policy.js";
+import type { Verdict } from "../../src/access/verdict.js";
 import { parseAsnList } from "../../src/geo/asn-list.js";
 import type { GeoLocation } from "../../src/geo/geo-reader.js";
 import { parseIpList } from "../../src/geo/ip-list.js";
@@ -24,6 +30,13 @@ function policyWith(extraYaml = "", replace: [string, string][] = []) {
   let text = base;
   for (const [a, b] of replace) text = text.replace(a, b);
   return parsePolicy(`${text}\n${extraYaml}`, "t.yaml");
+}
+
+const ALLOWED: Verdict = { kind: "allow", requestId: "r", score: 0, reasons: [] };
+
+/** What a verdict lets the signals write: served, trusted, and the verdict (an allow unless given). */
+function outcome(served: boolean, trusted: boolean, verdict: Verdict = ALLOWED): Outcome {
+  return { served, trusted, verdict, enforced: verdict };
 }
 
 const caller: Caller = {
@@ -93,8 +106,8 @@ describe("impossible travel", () => {
     expect(impossibleTravel.ops?.(c)).toEqual([
       { op: "get", key: { tag: "s:alice", name: "loc" } },
     ]);
-    expect(impossibleTravel.record?.(c, { served: true, trusted: false })).toEqual([]);
-    const ops = impossibleTravel.record?.(c, { served: true, trusted: true }) ?? [];
+    expect(impossibleTravel.record?.(c, outcome(true, false))).toEqual([]);
+    const ops = impossibleTravel.record?.(c, outcome(true, true)) ?? [];
     expect(ops).toEqual([
       {
         op: "swap",
@@ -223,7 +236,7 @@ describe("IP reputation and hosting ASN", () => {
     const vpn = { asn: 16509, country: "NL", latitude: 52.37, longitude: 4.9 };
     const home = { asn: 3320, country: "NL", latitude: 52.37, longitude: 4.9 };
     const read = [{ previous: berlin }];
-    const trusted = { served: true, trusted: true };
+    const trusted = outcome(true, true);
     const onVpn = ctx({ policy, env, location: vpn });
     expect(impossibleTravel.evaluate(onVpn, read).reasons).toEqual([]);
     expect(impossibleTravel.record?.(onVpn, trusted)).toEqual([]);
@@ -245,8 +258,8 @@ describe("devices", () => {
     expect(newDevice.ops?.(c)).toEqual([
       { op: "has", key: { tag: "s:alice", name: "devices" }, member: "dev-2" },
     ]);
-    expect(newDevice.record?.(c, { served: true, trusted: false })).toEqual([]);
-    expect(newDevice.record?.(c, { served: true, trusted: true })).toEqual([
+    expect(newDevice.record?.(c, outcome(true, false))).toEqual([]);
+    expect(newDevice.record?.(c, outcome(true, true))).toEqual([
       {
         op: "member",
         key: { tag: "s:alice", name: "devices" },
@@ -305,13 +318,13 @@ describe("usage anomaly", () => {
     const c = ctx();
     const [read] = usageAnomaly.ops?.(c) ?? [];
     expect(read).toMatchObject({ op: "baseline", key: { name: "base" }, cost: 0 });
-    const trusted = usageAnomaly.record?.(c, { served: true, trusted: true }) ?? [];
+    const trusted = usageAnomaly.record?.(c, outcome(true, true)) ?? [];
     expect(trusted).toEqual([{ ...read, cost: 1 }]);
     // refused, or served without trust (shadow mode, a header-style challenge): not learnt
-    expect(usageAnomaly.record?.(c, { served: false, trusted: false, riskRefusal: true })).toEqual(
-      [],
-    );
-    expect(usageAnomaly.record?.(c, { served: true, trusted: false })).toEqual([]);
+    expect(
+      usageAnomaly.record?.(c, outcome(false, false, { ...ALLOWED, kind: "deny", cause: "risk" })),
+    ).toEqual([]);
+    expect(usageAnomaly.record?.(c, outcome(true, false))).toEqual([]);
   });
 });
 
@@ -409,8 +422,8 @@ describe("org velocity and quota", () => {
     expect(orgVelocity.enabled(c)).toBe(true);
     // the org window is read before the verdict (cost 0): this request makes 1001
     expect(orgVelocity.ops?.(c)).toMatchObject([{ op: "window", cost: 0 }]);
-    expect(orgVelocity.record?.(c, { served: false, trusted: false })).toEqual([]);
-    expect(orgVelocity.record?.(c, { served: true, trusted: false })).toMatchObject([
+    expect(orgVelocity.record?.(c, outcome(false, false))).toEqual([]);
+    expect(orgVelocity.record?.(c, outcome(true, false))).toMatchObject([
       { op: "window", key: { tag: "o:acme", name: "rate" }, cost: 1, limit: 1000 },
     ]);
     expect(orgVelocity.evaluate(c, [{ count: 1000, resetMs: 2500 }]).throttle).toEqual({
@@ -440,8 +453,8 @@ describe("org velocity and quota", () => {
       ttlMs: 12 * 3600_000 + 86_400_000,
     };
     expect(quota.ops?.(c)).toEqual([op]);
-    expect(quota.record?.(c, { served: false, trusted: false })).toEqual([]);
-    expect(quota.record?.(c, { served: true, trusted: false })).toEqual([{ ...op, cost: 1 }]);
+    expect(quota.record?.(c, outcome(false, false))).toEqual([]);
+    expect(quota.record?.(c, outcome(true, false))).toEqual([{ ...op, cost: 1 }]);
     expect(quota.evaluate(c, [{ count: 1000 }]).throttle?.retryAfterSeconds).toBe(12 * 3600);
     expect(quota.evaluate(c, [{ count: 950 }]).reasons.map((r) => r.code)).toEqual(["quota.near"]);
   });

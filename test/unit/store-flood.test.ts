@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { anonymousCaller } from "../../src/access/license.js";
 import { createPipeline } from "../../src/access/pipeline.js";
-import { runtimeOf } from "../../src/access/runtime.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { type SignalContext, tags } from "../../src/access/signals/signal.js";
-import { parsePolicy } from "../../src/config/policy.js";
 import { createMemoryStore, isAddressTag } from "../../src/state/memory-store.js";
 import type { StoreOp } from "../../src/state/store.js";
 import { accessRequest, TEST_NOW } from "../helpers/access-request.js";
@@ -68,7 +68,7 @@ describe("memory store budgets per key class", () => {
 describe("a throttled caller stays throttled through a flood (pipeline)", () => {
   it("210k token-less Checks from distinct IPs do not reset a free-tier subject's velocity", async () => {
     const policy = parsePolicy(readFileSync("policies/demo.yaml", "utf8"), "demo.yaml");
-    const runtime = runtimeOf(
+    const runtime = policySnapshotOf(
       policy,
       fakeIdentifier({ free: { sub: "u-free", tier: "free", org: "acme", amr: ["mfa"] } }),
     );

@@ -7,8 +7,8 @@ import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { generateKeyPair, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import {
@@ -58,7 +58,7 @@ async function decide(
     policyText?: string;
   } = {},
 ): Promise<DecisionEvent> {
-  const runtime = runtimeOf(
+  const runtime = policySnapshotOf(
     parsePolicy(options.policyText ?? demoText, "demo.yaml"),
     fakeIdentifier(claims()),
   );

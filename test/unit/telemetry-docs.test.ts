@@ -3,8 +3,8 @@ import { Writable } from "node:stream";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -46,7 +46,7 @@ async function events(): Promise<DecisionEvent[]> {
     close: async () => {},
   };
   const run = async (token: string, path: string, policyText = demoText, store?: Store) => {
-    const runtime = runtimeOf(parsePolicy(policyText, "demo.yaml"), fakeIdentifier(claims));
+    const runtime = policySnapshotOf(parsePolicy(policyText, "demo.yaml"), fakeIdentifier(claims));
     const pipeline = createPipeline({ store: store ?? createMemoryStore(), clock: () => NOW });
     const req = accessRequest({ path, headers: new Map([["authorization", `Bearer ${token}`]]) });
     const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

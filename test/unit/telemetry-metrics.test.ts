@@ -2,8 +2,8 @@ import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { createMetrics } from "../../src/telemetry/metrics.js";
@@ -33,7 +33,7 @@ async function decide(
   path = "/v1/items",
   policyText = demoText,
 ): Promise<DecisionEvent> {
-  const runtime = runtimeOf(parsePolicy(policyText, "demo.yaml"), fakeIdentifier(claims));
+  const runtime = policySnapshotOf(parsePolicy(policyText, "demo.yaml"), fakeIdentifier(claims));
   const pipeline = createPipeline({ store: createMemoryStore(), clock: () => NOW });
   const req = accessRequest({ path, headers: new Map([["authorization", `Bearer ${token}`]]) });
   const decision = await pipeline.evaluate(runtime, req);

@@ -3,8 +3,8 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterEach, describe, expect, it } from "vitest";
 import { createPipeline } from "../../src/access/pipeline.js";
-import { runtimeOf } from "../../src/access/runtime.js";
-import { parsePolicy } from "../../src/config/policy.js";
+import { parsePolicy } from "../../src/access/policy.js";
+import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
 import type { Store } from "../../src/state/store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -43,7 +43,7 @@ async function decide(
     policyText?: string;
   } = {},
 ): Promise<DecisionEvent> {
-  const runtime = runtimeOf(
+  const runtime = policySnapshotOf(
     parsePolicy(options.policyText ?? demoText, "demo.yaml"),
     fakeIdentifier(claims),
   );

@@ -11,10 +11,22 @@ export const ANONYMOUS_CLEARANCE_PREFIX = "anon:";
  * while the caller now shows a token) does not count. A valid one takes `clearance.points` off
  * the score (and the decision drops `risk.sticky` when `clears_sticky`); a refused one is a
  * 0-point reason, so it is counted and logged, and otherwise ignored. It never touches a
- * license denial or a hard block, which are decided before any score.
+ * license denial or a hard block, which are decided before any score. Its settings are the
+ * browser challenge's (`decisions.challenge.interactive.clearance`), not a signal section.
  */
-export const clearance: Signal = {
+const REASONS = {
+  "challenge.cleared":
+    "A valid clearance cookie (a passed browser challenge) lowers the score, and may clear sticky risk.",
+  "challenge.clearance_forged":
+    "A clearance cookie that is not riskgate's: bad signature, unknown kid, or not a clearance. Ignored.",
+  "challenge.clearance_expired": "A clearance cookie past its lifetime. Ignored.",
+  "challenge.clearance_rebound":
+    "A clearance cookie replayed from another network, user agent or subject than it was issued to. Ignored.",
+} as const;
+
+export const clearance: Signal<typeof REASONS, undefined> = {
   name: "challenge.clearance",
+  reasons: REASONS,
   enabled: (ctx) => ctx.req.clearance !== undefined,
   evaluate(ctx) {
     const fact = ctx.req.clearance;

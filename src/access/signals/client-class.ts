@@ -1,10 +1,54 @@
-import type { PolicyDocument } from "../../config/policy-schema.js";
+import { z } from "zod";
+import { claimPath } from "../../config/policy-fields.js";
 import type { CredentialSource } from "../credentials/credential.js";
 import { claimAt } from "../license.js";
 import type { AccessRequest } from "../request.js";
-import { type ClientClass, NOTHING, type Signal, type SignalFinding } from "./signal.js";
+import { type ClientClass, NOTHING, type Signal, type SignalFinding, section } from "./signal.js";
 
-type ClientClassPolicy = PolicyDocument["signals"]["client_class"];
+/**
+ * `signals.client_class`: no evaluator of its own but a fact every signal reads. Its
+ * `machine_skips` name reason codes, so the registry builds it once the reason table is known.
+ */
+export function clientClassSection(codes: readonly [string, ...string[]]) {
+  return section(
+    "client_class",
+    z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Claims whose value names the class (Auth0 `gty`, Entra ID `idtyp`, your own). */
+        claims: z.array(claimPath).default(["client_class", "gty", "idtyp"]),
+        machine_values: z
+          .array(z.string().min(1).toLowerCase())
+          .default(["machine", "client-credentials", "client_credentials", "app", "service"]),
+        browser_values: z.array(z.string().min(1).toLowerCase()).default(["browser", "user"]),
+        /** A subject equal to one of these claims is the OAuth client itself: a machine. */
+        client_id_claims: z.array(claimPath).default(["azp", "client_id", "cid"]),
+        /** A token read from the session cookie is a browser session. */
+        cookie_is_browser: z.boolean().default(true),
+        /**
+         * A token carrying one of these claims records an interactive login (OIDC `auth_time`,
+         * `amr`): a person's session, classed browser. [] turns this evidence off.
+         */
+        person_claims: z.array(claimPath).default(["auth_time", "amr"]),
+        /** Reason codes that describe every legitimate machine client, dropped on machine tokens. */
+        machine_skips: z
+          .array(z.enum(codes))
+          .default([
+            "auth.weak",
+            "auth.stale",
+            "device.posture",
+            "device.no_mtls",
+            "request.automation",
+            "ip.hosting_asn",
+            "geo.impossible_travel",
+            "geo.places",
+          ]),
+      })
+      .prefault({}),
+  );
+}
+
+type ClientClassPolicy = z.output<ReturnType<typeof clientClassSection>["schema"]>;
 
 /** What the client class is read from: the request, the verified claims, the token's source. */
 export interface ClientClassInput {

@@ -1,12 +1,100 @@
-import type { PolicyDocument } from "../../config/policy-schema.js";
+import { z } from "zod";
+import {
+  cidr,
+  claimPath,
+  externalBand,
+  externalMapping,
+  externalName,
+} from "../../config/policy-fields.js";
 import { parseCidr } from "../../geo/ip-address.js";
 import { createIpList, type IpList } from "../../geo/ip-list.js";
 import type { Reason } from "../reasons.js";
 import type { AccessRequest } from "../request.js";
-import type { ExternalObservation, Signal, SignalFinding } from "./signal.js";
+import { type ExternalObservation, type Signal, type SignalFinding, section } from "./signal.js";
 
-type Sources = PolicyDocument["signals"]["external_scores"]["sources"];
-type Source = Sources[number];
+/**
+ * One score or label a tool in front of riskgate sets: read from a request header (believed only
+ * from the trusted proxy hops) or from Envoy dynamic metadata (set by another filter), parsed as a
+ * number in a range or as labels, and mapped to points and a reason code.
+ */
+const externalSource = z
+  .strictObject({
+    name: externalName,
+    /** Request header (lower-cased) the tool sets. */
+    header: z.string().min(1).toLowerCase().optional(),
+    /** Envoy `metadata_context.filter_metadata` namespace and dot path inside it. */
+    metadata: z.strictObject({ namespace: z.string().min(1), path: claimPath }).optional(),
+    /**
+     * The edge proxy (the trusted hop the client connected to) must be in one of these CIDRs for
+     * the header to count; unset: any request that came through RISKGATE_TRUSTED_HOPS counts.
+     */
+    trusted_proxies: z.array(cidr).optional(),
+    /** The value is a number in [min, max]; the first band holding it maps it. */
+    number: z
+      .strictObject({
+        min: z.number(),
+        max: z.number(),
+        bands: z.array(externalBand).min(1),
+      })
+      .refine((n) => n.min <= n.max, { message: "min must not be above max" })
+      .optional(),
+    /** The value is one or more comma-separated labels (case-insensitive); each known one maps. */
+    labels: z.record(z.string().min(1).toLowerCase(), externalMapping).optional(),
+  })
+  .refine((s) => (s.header === undefined) !== (s.metadata === undefined), {
+    message: "set exactly one of header or metadata",
+  })
+  .refine((s) => (s.number === undefined) !== (s.labels === undefined), {
+    message: "set exactly one of number or labels",
+  })
+  .refine((s) => s.metadata === undefined || s.trusted_proxies === undefined, {
+    message: "trusted_proxies applies to header sources (Envoy sets metadata itself)",
+  });
+
+type Source = z.output<typeof externalSource>;
+type Sources = readonly Source[];
+
+/** Scores and labels set by tools in front of riskgate (a CDN's bot score, WAF labels). */
+const externalSection = section(
+  "external_scores",
+  z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      sources: z.array(externalSource).default([]),
+    })
+    .superRefine((e, ctx) => {
+      const seen = new Set<string>();
+      e.sources.forEach((src, i) => {
+        if (seen.has(src.name)) {
+          ctx.addIssue({
+            code: "custom",
+            message: `duplicate source name ${src.name}`,
+            path: ["sources", i, "name"],
+          });
+        }
+        seen.add(src.name);
+      });
+    })
+    .prefault({}),
+  {
+    // each source's name, and the reasons its bands and labels name instead
+    *externalNames(cfg) {
+      for (const src of cfg.sources) {
+        yield src.name;
+        for (const m of [...(src.number?.bands ?? []), ...Object.values(src.labels ?? {})]) {
+          if (m.reason !== undefined) yield m.reason;
+        }
+      }
+    },
+    // a source's header is the front proxy's word to riskgate, not the upstream's
+    upstreamHeaders: (cfg) => cfg.sources.flatMap((s) => s.header ?? []),
+  },
+);
+
+const REASONS = {
+  "external.<name>":
+    "An external score mapped to points: a source of signals.external_scores (a CDN bot score, WAF labels, Envoy metadata) or the scoring webhook (`external.webhook`); <name> is the source's or the band's `reason`.",
+} as const;
 type Mapping = { readonly points: number; readonly reason?: string | undefined };
 
 /** The longest header or metadata value read; anything longer is malformed. */
@@ -20,8 +108,10 @@ const MAX_VALUE = 1024;
  * anything else is ignored (and counted). Metadata is set by Envoy, which a client cannot reach.
  * Each source's outcome goes to the decision's telemetry (metrics and a span per source).
  */
-export const externalScores: Signal = {
+export const externalScores: Signal<typeof REASONS, typeof externalSection> = {
   name: "external.scores",
+  reasons: REASONS,
+  policy: externalSection,
   enabled: (ctx) => {
     const cfg = ctx.policy.doc.signals.external_scores;
     return cfg.enabled && cfg.sources.length > 0;

@@ -1,10 +1,50 @@
+import { z } from "zod";
+import { points } from "../../config/policy-fields.js";
 import type { StoreOp, WindowReading } from "../../state/store.js";
 import type { Reason } from "../reasons.js";
 import type { AccessRequest } from "../request.js";
 import type { Verdict } from "../verdict.js";
 import { networkOf } from "./network.js";
 import { tokenIdOf } from "./places.js";
-import { NOTHING, type Signal, tagOf, tags } from "./signal.js";
+import { NO_OPS, NOTHING, type Signal, section, tagOf, tags } from "./signal.js";
+
+const attemptsSection = section(
+  "failed_attempts",
+  z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      window_seconds: z.number().int().positive().default(600),
+      /** Denials of this subject in the window before it scores. */
+      subject_threshold: z.number().int().positive().default(5),
+      /** Denials from this IP in the window before it scores. */
+      ip_threshold: z.number().int().positive().default(20),
+      points: points.default(20),
+      /** Distinct subjects seen from one IP in the window before it scores (credential stuffing). */
+      distinct_subjects_per_ip: z.number().int().positive().default(10),
+      distinct_subjects_points: points.default(15),
+      /** Distinct subjects from one /24 (IPv4) or /48 (IPv6) network in the window before it scores (0 = off). */
+      distinct_subjects_per_network: z.number().int().nonnegative().default(20),
+      /** Distinct subjects from one ASN in the window before it scores (0 = off). */
+      distinct_subjects_per_asn: z.number().int().nonnegative().default(100),
+      /** Distinct tokens first seen from one IP in the window before it scores (0 = off). */
+      distinct_tokens_per_ip: z.number().int().nonnegative().default(20),
+      /** Count risk denials and challenges as failed attempts too, not only authentication and license denials. */
+      count_risk_refusals: z.boolean().default(true),
+    })
+    .prefault({}),
+);
+
+const REASONS = {
+  "attempts.failed_subject": "Many recent denials for this subject (credential stuffing, probing).",
+  "attempts.failed_ip": "Many recent denials from this client IP.",
+  "attempts.distinct_subjects_ip":
+    "Many distinct subjects from one client IP (credential stuffing, enumeration).",
+  "attempts.distinct_subjects_network":
+    "Many distinct subjects from one /24 or /48 network (distributed credential stuffing).",
+  "attempts.distinct_subjects_asn":
+    "Many distinct subjects from one ASN (credential stuffing spread over a provider's addresses).",
+  "attempts.new_tokens_ip": "Many distinct tokens first seen from one client IP in the window.",
+} as const;
 
 /** Store key name of the denial counters (per subject and per IP). */
 const FAILED = "fail";
@@ -13,10 +53,17 @@ const FAILED = "fail";
  * Failed attempts: recent denials of this subject and from this IP, and how many distinct
  * subjects this IP presented, raise the score of the next request that gets this far
  * (credential stuffing and enumeration end in a valid login, and that login is the one to stop).
- * The counters are read here (cost 0) and bumped by {@link failureRecord} after a denial.
+ * The counters are read here (cost 0) and bumped by {@link failureRecord} after a denial, of
+ * every request (`recordEvery`): a refusal before identity or license counts too.
  */
-export const failedAttempts: Signal = {
+export const failedAttempts: Signal<typeof REASONS, typeof attemptsSection> = {
   name: "attempts",
+  reasons: REASONS,
+  policy: attemptsSection,
+  recordEvery(policy, req, enforced) {
+    const cfg = policy.doc.signals.failed_attempts;
+    return cfg.enabled ? failureRecord(enforced, req, cfg) : NO_OPS;
+  },
   enabled: (ctx) => ctx.policy.doc.signals.failed_attempts.enabled && !ctx.caller.anonymous,
   ops(ctx) {
     const cfg = ctx.policy.doc.signals.failed_attempts;

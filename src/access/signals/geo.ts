@@ -1,17 +1,98 @@
+import { z } from "zod";
+import { points } from "../../config/policy-fields.js";
 import { distanceKm } from "../../geo/distance.js";
 import type { GeoLocation } from "../../geo/geo-reader.js";
 import type { SwapReading } from "../../state/store.js";
 import { newMember } from "./new-member.js";
-import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
+import { NO_OPS, NOTHING, type Signal, type SignalContext, section, tags } from "./signal.js";
 
 const NOWHERE: GeoLocation = Object.freeze({});
+
+const geoSection = section(
+  "geo",
+  z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Points when the client IP has no location (unknown or private) on a route of medium or high sensitivity. */
+      unknown_location_points: points.default(0),
+    })
+    .prefault({}),
+);
+
+const travelSection = section(
+  "impossible_travel",
+  z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      max_kmh: z.number().positive().default(900),
+      /** Shorter hops are ignored: geo databases place one network in several nearby cities. */
+      min_distance_km: z.number().nonnegative().default(150),
+      points: points.default(40),
+      /** How long a subject's last location is remembered. */
+      remember_seconds: z
+        .number()
+        .int()
+        .positive()
+        .default(30 * 86400),
+    })
+    .prefault({}),
+);
+
+const newCountrySection = section(
+  "new_country",
+  z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      points: points.default(15),
+      remember_seconds: z
+        .number()
+        .int()
+        .positive()
+        .default(90 * 86400),
+      max_countries: z.number().int().positive().max(250).default(32),
+    })
+    .prefault({}),
+);
+
+const COUNTRY = {
+  "geo.country_denied": "The client IP's country is not allowed for the caller's tier.",
+  "geo.unknown_location": "The client IP has no known location, on a sensitive route.",
+} as const;
+const TRAVEL = {
+  "geo.impossible_travel": "The subject moved between locations faster than max_kmh allows.",
+} as const;
+const NEW_COUNTRY = {
+  "geo.new_country": "The subject is seen from a country it was not seen from before.",
+} as const;
 
 /**
  * Country allow/deny lists of the caller's tier: a denied (or not allowed) country blocks.
  * An unknown location scores only on sensitive routes and only when configured.
  */
-export const countryPolicy: Signal = {
+export const countryPolicy: Signal<typeof COUNTRY, typeof geoSection> = {
   name: "geo.country",
+  reasons: COUNTRY,
+  policy: geoSection,
+  data: [
+    {
+      source: "city",
+      // a tier's country lists are set on purpose: without locations they would admit anyone
+      missing: (doc) =>
+        !doc.signals.geo.enabled
+          ? []
+          : Object.entries(doc.tiers).flatMap(([name, tier]) =>
+              tier.countries === undefined
+                ? []
+                : [
+                    `tiers.${name}.countries needs geolocation (RISKGATE_GEO is off or has no city data)`,
+                  ],
+            ),
+      idle: (doc) =>
+        doc.signals.geo.enabled && doc.signals.geo.unknown_location_points > 0
+          ? "signals.geo"
+          : undefined,
+    },
+  ],
   enabled: (ctx) => ctx.policy.doc.signals.geo.enabled && ctx.env.geo !== undefined,
   evaluate(ctx) {
     const country = ctx.location()?.country;
@@ -81,8 +162,17 @@ function onHostingNetwork(ctx: SignalContext): boolean {
  * Only a trusted (enforced allow) request replaces the sighting: a refused one from far away
  * is evidence against the subject, and the owner's next request is measured from home.
  */
-export const impossibleTravel: Signal = {
+export const impossibleTravel: Signal<typeof TRAVEL, typeof travelSection> = {
   name: "geo.impossible_travel",
+  reasons: TRAVEL,
+  policy: travelSection,
+  data: [
+    {
+      source: "city",
+      idle: (doc) =>
+        doc.signals.impossible_travel.enabled ? "signals.impossible_travel" : undefined,
+    },
+  ],
   enabled: (ctx) => {
     if (!ctx.policy.doc.signals.impossible_travel.enabled || ctx.caller.anonymous) return false;
     const loc = ctx.location();
@@ -134,12 +224,21 @@ export const impossibleTravel: Signal = {
  * New country: the country joins the subject's bounded set; a new one (not the first) scores.
  * A hosting network's country is its data centre's (a VPN exit): it neither scores nor teaches.
  */
-export const newCountry = newMember({
-  code: "geo.new_country",
-  set: "countries",
-  section: "new_country",
-  max: "max_countries",
-  points: "points",
-  member: (ctx) => (onHostingNetwork(ctx) ? undefined : ctx.location()?.country),
-  detail: true,
-});
+export const newCountry: Signal<typeof NEW_COUNTRY, typeof newCountrySection> = {
+  ...newMember(NEW_COUNTRY, {
+    code: "geo.new_country",
+    set: "countries",
+    section: "new_country",
+    max: "max_countries",
+    points: "points",
+    member: (ctx) => (onHostingNetwork(ctx) ? undefined : ctx.location()?.country),
+    detail: true,
+  }),
+  policy: newCountrySection,
+  data: [
+    {
+      source: "city",
+      idle: (doc) => (doc.signals.new_country.enabled ? "signals.new_country" : undefined),
+    },
+  ],
+};

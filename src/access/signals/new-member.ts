@@ -1,7 +1,14 @@
-import type { PolicyDocument } from "../../config/policy-schema.js";
 import type { MemberReading } from "../../state/store.js";
+import type { PolicyDocument } from "../policy.js";
 import type { ReasonCode } from "../reasons.js";
-import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
+import {
+  NO_OPS,
+  NOTHING,
+  type ReasonTable,
+  type Signal,
+  type SignalContext,
+  tags,
+} from "./signal.js";
 
 type Sections = PolicyDocument["signals"];
 
@@ -38,11 +45,15 @@ export interface NewMemberSpec<S extends SetSection> {
  * (enforced allow) request adds its value to it, so a refused request never becomes the
  * subject's new normal. Only authenticated callers have a set.
  */
-export function newMember<S extends SetSection>(spec: NewMemberSpec<S>): Signal {
+export function newMember<R extends ReasonTable, S extends SetSection>(
+  reasons: R,
+  spec: NewMemberSpec<S>,
+): Signal<R, undefined> {
   const { code, member } = spec;
   const section = (ctx: SignalContext): Sections[S] => ctx.policy.doc.signals[spec.section];
   return {
     name: code,
+    reasons,
     enabled: (ctx) => section(ctx).enabled && !ctx.caller.anonymous && !!member(ctx),
     ops: (ctx) => [
       { op: "has", key: { tag: tags.subject(ctx), name: spec.set }, member: member(ctx) ?? "" },

@@ -1,7 +1,50 @@
 import { createHash } from "node:crypto";
+import { z } from "zod";
+import { points, seconds } from "../../config/policy-fields.js";
 import type { CountReading, MemberReading, StoreOp } from "../../state/store.js";
 import { networkOf } from "./network.js";
-import { NO_OPS, NOTHING, type Signal, type SignalContext, tagOf, tags } from "./signal.js";
+import {
+  NO_OPS,
+  NOTHING,
+  type Signal,
+  type SignalContext,
+  section,
+  tagOf,
+  tags,
+} from "./signal.js";
+
+const placesSection = section(
+  "places",
+  z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      window_seconds: z.number().int().positive().default(3600),
+      /** More distinct countries than this per subject or token in the window scores. */
+      max_countries: z.number().int().nonnegative().default(1),
+      /** More distinct ASNs than this (0 = not counted). */
+      max_asns: z.number().int().nonnegative().default(2),
+      /** More distinct /24 (IPv4) or /48 (IPv6) networks than this (0 = not counted). */
+      max_networks: z.number().int().nonnegative().default(4),
+      points: points.default(50),
+      /** Count per token too (a hash of its jti, or of its subject and iat). */
+      per_token: z.boolean().default(true),
+      /** An authentication younger than this clears the signal (the caller proved itself there). */
+      fresh_auth_seconds: seconds.default(900),
+      /** How long a trusted network (one an allowed request came from) is remembered. */
+      remember_seconds: z
+        .number()
+        .int()
+        .positive()
+        .default(30 * 86400),
+      max_known_networks: z.number().int().positive().max(1000).default(32),
+    })
+    .prefault({}),
+);
+
+const REASONS = {
+  "geo.places":
+    "The subject or its token is in use from more countries, ASNs or networks at once than allowed, from a network it is not trusted on.",
+} as const;
 
 /**
  * A stable, non-secret id of the credential: a hash of its `jti`, else of its subject and
@@ -28,8 +71,10 @@ const DIMENSIONS = ["countries", "asns", "networks"] as const;
  * score, nor does one whose authentication is fresh (the caller just proved itself there).
  * Every request counts as a place, refused ones too: a refused sighting is evidence.
  */
-export const places: Signal = {
+export const places: Signal<typeof REASONS, typeof placesSection> = {
   name: "geo.places",
+  reasons: REASONS,
+  policy: placesSection,
   enabled: (ctx) =>
     ctx.policy.doc.signals.places.enabled &&
     !ctx.caller.anonymous &&

@@ -1,6 +1,30 @@
+import { z } from "zod";
+import { clientClass, points } from "../../config/policy-fields.js";
 import type { CountReading, StoreOp, WindowReading } from "../../state/store.js";
-import { NO_OPS, NOTHING, type Signal, type SignalContext, tagOf } from "./signal.js";
-import { subjectWindowOp } from "./velocity.js";
+import { NO_OPS, NOTHING, type Signal, type SignalContext, tagOf, tags } from "./signal.js";
+
+/** `signals.velocity.population` (a part of the velocity section, velocity.ts). */
+export const populationSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** Client classes measured against their own population. */
+    classes: z.array(clientClass).default(["browser"]),
+    /** Window of the class's average (trusted requests / distinct subjects). */
+    window_seconds: z.number().int().positive().default(300),
+    /** Scores above this multiple of the class's average per-subject pace. */
+    multiple: z.number().gt(1).default(10),
+    /** Requests in the velocity window below which nothing scores. */
+    min_requests: z.number().int().positive().default(30),
+    /** Distinct subjects of the class in the window before its average is trusted. */
+    min_subjects: z.number().int().positive().default(5),
+    points: points.default(30),
+  })
+  .prefault({});
+
+const REASONS = {
+  "velocity.population":
+    "The subject keeps many times the average pace of its client class's subjects (a new token scraping under the limit).",
+} as const;
 
 /**
  * Pace against the population: the subject's requests in the velocity window against the
@@ -18,8 +42,11 @@ import { subjectWindowOp } from "./velocity.js";
  * that class (docs/state.md); the distinct count saturates at MAX_DISTINCT, which can only
  * raise the average and so never flags more.
  */
-export const populationPace: Signal = {
+export const populationPace: Signal<typeof REASONS, undefined> = {
   name: "velocity.population",
+  reasons: REASONS,
+  // its first op reads the subject's velocity window as subject velocity left it
+  after: ["velocity.subject"],
   enabled(ctx) {
     const cfg = ctx.policy.doc.signals.velocity.population;
     return (
@@ -55,6 +82,22 @@ export const populationPace: Signal = {
     };
   },
 };
+
+/**
+ * The subject's own velocity window (every request it sends, refused ones too) as this signal
+ * reads it: read after subject velocity counted this request into it (cost 0), or counted here
+ * (cost 1) when subject velocity does not run for this caller (its tier has no per-subject
+ * limit). One counter either way, never a second one of the same count. With a limit it is the
+ * same exact window subject velocity keeps; without one, an estimate of its own.
+ */
+function subjectWindowOp(ctx: SignalContext): StoreOp {
+  const limit = ctx.tier.limits?.requests_per_window;
+  const windowMs = ctx.policy.doc.signals.velocity.window_seconds * 1000;
+  const tag = tags.subject(ctx);
+  return limit !== undefined
+    ? { op: "window", key: { tag, name: "rate" }, windowMs, cost: 0, limit }
+    : { op: "window", key: { tag, name: "vel" }, windowMs, cost: 1 };
+}
 
 /** The class's trusted requests: read before the verdict, counted after an allow. */
 function classServed(ctx: SignalContext, cost: number): StoreOp {

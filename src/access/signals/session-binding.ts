@@ -1,6 +1,27 @@
+import { z } from "zod";
+import { points, seconds } from "../../config/policy-fields.js";
 import type { StoreOp, SwapReading } from "../../state/store.js";
 import { tokenIdOf } from "./places.js";
-import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
+import { NO_OPS, NOTHING, type Signal, type SignalContext, section, tags } from "./signal.js";
+
+const bindingSection = section(
+  "session_binding",
+  z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      points: points.default(50),
+      /** Another device within this many seconds of the bound device is parallel use. */
+      concurrent_seconds: seconds.default(300),
+      /** How long a session's binding is kept (a day: a long identity-provider session). */
+      remember_seconds: z.number().int().positive().default(86400),
+    })
+    .prefault({}),
+);
+
+const REASONS = {
+  "session.device_mismatch":
+    "The login session is used from a device other than the one it is bound to, while that device uses it too.",
+} as const;
 
 /**
  * The login session a token belongs to: the OIDC `sid` claim, else the subject and its
@@ -42,8 +63,10 @@ const previous = (results: readonly unknown[] | undefined, i: number): string | 
  * Every request counts as a sighting, refused ones too; only a trusted (enforced allow)
  * request binds a session.
  */
-export const sessionBinding: Signal = {
+export const sessionBinding: Signal<typeof REASONS, typeof bindingSection> = {
   name: "session.device_mismatch",
+  reasons: REASONS,
+  policy: bindingSection,
   enabled: (ctx) =>
     ctx.policy.doc.signals.session_binding.enabled && !ctx.caller.anonymous && ctx.deviceId !== "",
   ops: (ctx) => [

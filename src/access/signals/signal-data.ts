@@ -1,5 +1,7 @@
-import type { PolicyDocument } from "../../config/policy-schema.js";
 import type { GeoReader } from "../../geo/geo-reader.js";
+import type { PolicyDocument } from "../policy.js";
+import { SIGNALS } from "./index.js";
+import type { DataNeed, Signal } from "./signal.js";
 
 /** Signals the policy turns on that the server has no data for. */
 export interface SignalDataGaps {
@@ -12,34 +14,40 @@ export interface SignalDataGaps {
   readonly idle: readonly string[];
 }
 
+/** The outside data signals read, in the order the check reports them, and whether a reader has it. */
+const SOURCES: readonly {
+  readonly source: DataNeed["source"];
+  has(geo: GeoReader | undefined): boolean;
+}[] = [
+  { source: "asn", has: (geo) => geo?.data.asn === true },
+  { source: "city", has: (geo) => geo?.data.city === true },
+];
+
 /**
- * Which of the policy's signals cannot see their data with this geo reader. A signal that
- * lacks its data scores nothing, silently, which is how `signals.hosting_asn` did nothing on
- * the embedded default (issue 14, defect 2).
+ * Which of the policy's signals cannot see their data with this geo reader, from what each
+ * registered signal says it needs (`data`). A signal that lacks its data scores nothing,
+ * silently, which is how a hosting ASN list once did nothing on the embedded default.
  */
-export function signalDataGaps(doc: PolicyDocument, geo: GeoReader | undefined): SignalDataGaps {
+export function signalDataGaps(
+  doc: PolicyDocument,
+  geo: GeoReader | undefined,
+  signals: readonly Signal[] = SIGNALS,
+): SignalDataGaps {
   const missing: string[] = [];
   const idle: string[] = [];
-  const s = doc.signals;
-  if (s.hosting_asn.enabled && s.hosting_asn.file !== undefined && geo?.data.asn !== true) {
-    missing.push(
-      "signals.hosting_asn needs ASN data (RISKGATE_GEO=embedded ships it; with RISKGATE_GEO=files set RISKGATE_GEO_ASN_FILES)",
-    );
+  const lacking = SOURCES.filter((s) => !s.has(geo)).map((s) => s.source);
+  for (const source of lacking) {
+    for (const need of needs(signals, source)) missing.push(...(need.missing?.(doc) ?? []));
   }
-  const city = geo?.data.city === true;
-  if (s.geo.enabled && !city) {
-    for (const [name, tier] of Object.entries(doc.tiers)) {
-      if (tier.countries !== undefined) {
-        missing.push(
-          `tiers.${name}.countries needs geolocation (RISKGATE_GEO is off or has no city data)`,
-        );
-      }
+  for (const source of lacking) {
+    for (const need of needs(signals, source)) {
+      const path = need.idle?.(doc);
+      if (path !== undefined) idle.push(path);
     }
   }
-  if (!city) {
-    if (s.impossible_travel.enabled) idle.push("signals.impossible_travel");
-    if (s.new_country.enabled) idle.push("signals.new_country");
-    if (s.geo.enabled && s.geo.unknown_location_points > 0) idle.push("signals.geo");
-  }
   return { missing, idle };
+}
+
+function needs(signals: readonly Signal[], source: DataNeed["source"]): DataNeed[] {
+  return signals.flatMap((s) => (s.data ?? []).filter((need) => need.source === source));
 }

@@ -1,14 +1,16 @@
-import type { Policy } from "../../config/policy.js";
-import type { TierPolicy } from "../../config/policy-schema.js";
+import type { z } from "zod";
+import type { PolicyBase, SectionIssue, TierPolicy } from "../../config/policy-schema.js";
 import type { AsnList } from "../../geo/asn-list.js";
 import type { GeoLocation, GeoReader } from "../../geo/geo-reader.js";
 import type { IpList } from "../../geo/ip-list.js";
 import type { OpResult, StoreOp } from "../../state/store.js";
 import type { CredentialSource } from "../credentials/credential.js";
 import type { Caller } from "../license.js";
+import type { Policy, PolicyDocument } from "../policy.js";
 import type { Reason } from "../reasons.js";
 import type { AccessRequest } from "../request.js";
 import type { ResolvedRoute } from "../routes.js";
+import type { Verdict } from "../verdict.js";
 
 /** Process-level sources signals read besides the store: geo database and list files. */
 export interface SignalEnv {
@@ -88,20 +90,76 @@ export interface Outcome {
    * (last location, known countries and devices).
    */
   readonly trusted: boolean;
-  /** The verdict served is a challenge or a deny for risk (not license, identity or failure). */
-  readonly riskRefusal?: boolean;
-  /** The verdict carries `risk.sticky` (the subject was already at raised risk). */
-  readonly sticky?: boolean;
+  /** The verdict as served (shadow mode may have relaxed it to allow). */
+  readonly verdict: Verdict;
+  /** The verdict before shadow mode: what the policy decided. */
+  readonly enforced: Verdict;
+}
+
+/** The verdict served is a challenge or a deny for risk (not license, identity or failure). */
+export function riskRefusal(verdict: Verdict): boolean {
+  return verdict.kind === "challenge" || (verdict.kind === "deny" && verdict.cause === "risk");
+}
+
+/** The reason codes a signal can put on a verdict, each with its meaning (the reference's table). */
+export type ReasonTable = Readonly<Record<string, string>>;
+
+/**
+ * A signal's section of the policy's `signals` block: its key and its strict schema, every
+ * field with a safe default, and what the section asks of the rest of the document.
+ */
+export interface SignalSection<K extends string = string, S extends z.ZodType = z.ZodType> {
+  readonly key: K;
+  readonly schema: S;
+  /** The `<name>` of each `external.<name>` reason code these settings can produce. */
+  externalNames?(section: z.output<S>): Iterable<string>;
+  /** Problems between this section and the rest of the document (paths from the root). */
+  check?(section: z.output<S>, doc: PolicyBase): readonly SectionIssue[];
+  /** Inbound headers these settings read that an upstream must not see. */
+  upstreamHeaders?(section: z.output<S>): readonly string[];
+}
+
+/** A policy section named `key` with `schema` (and what it asks of the rest of the document). */
+export function section<K extends string, S extends z.ZodType>(
+  key: K,
+  schema: S,
+  hooks: Omit<SignalSection<K, S>, "key" | "schema"> = {},
+): SignalSection<K, S> {
+  return { key, schema, ...hooks };
 }
 
 /**
- * One risk signal. `ops` names the store operations it reads before the verdict (all signals'
- * ops go to the store in one batch, one round trip); `evaluate` turns their results (aligned
- * with its ops) into reasons. `record` names the writes the verdict allows; they go out after
- * the answer, in a second batch nothing waits on. Signals without state have neither.
+ * Data from outside the store that a signal reads: city geolocation or the ASN database. A
+ * signal that lacks its data scores nothing, silently; the data-gap check (signal-data.ts)
+ * refuses a policy that configures one on purpose and warns about one that is idle.
  */
-export interface Signal {
+export interface DataNeed {
+  readonly source: "city" | "asn";
+  /** Settings made on purpose that cannot work without the data: why the policy is refused. */
+  missing?(doc: PolicyDocument): readonly string[];
+  /** The policy path of a signal that is on (by default) and idle without the data. */
+  idle?(doc: PolicyDocument): string | undefined;
+}
+
+/**
+ * One risk signal, describing itself: the reason codes it fires, its policy section (absent
+ * when it reads another signal's), the outside data it needs and the signals it must run after
+ * (the registry, signals/index.ts, checks that order). `ops` names the store operations it
+ * reads before the verdict (all signals' ops go to the store in one batch, one round trip);
+ * `evaluate` turns their results (aligned with its ops) into reasons. `record` names the writes
+ * the verdict allows; they go out after the answer, in a second batch nothing waits on.
+ * Signals without state have neither.
+ */
+export interface Signal<
+  R extends ReasonTable = ReasonTable,
+  P extends SignalSection | undefined = SignalSection | undefined,
+> {
   readonly name: string;
+  readonly reasons: R;
+  readonly policy?: P;
+  readonly data?: readonly DataNeed[];
+  /** Names of signals whose ops must come before this one's in the batch (when both run). */
+  readonly after?: readonly string[];
   enabled(ctx: SignalContext): boolean;
   ops?(ctx: SignalContext): readonly StoreOp[];
   evaluate(ctx: SignalContext, results: readonly OpResult<StoreOp>[]): SignalFinding;
@@ -111,6 +169,11 @@ export interface Signal {
     outcome: Outcome,
     results?: readonly OpResult<StoreOp>[],
   ): readonly StoreOp[];
+  /**
+   * Writes for every decided request, whether or not this signal ran for it (a refusal before
+   * identity or license still counts as a failed attempt).
+   */
+  recordEvery?(policy: Policy, req: AccessRequest, enforced: Verdict): readonly StoreOp[];
 }
 
 /** Store key tags of plain values, for code that has no SignalContext (after a verdict). */

@@ -1,5 +1,27 @@
+import { z } from "zod";
+import { points } from "../../config/policy-fields.js";
 import type { SwapReading } from "../../state/store.js";
-import { NO_OPS, NOTHING, type Signal, tags } from "./signal.js";
+import { NO_OPS, NOTHING, riskRefusal, type Signal, section, tags } from "./signal.js";
+
+/**
+ * Sticky risk: after a risk challenge or deny, the subject carries `points` for
+ * `duration_seconds`, or until it authenticates afresh (`auth_time` after the refusal).
+ */
+const stickySection = section(
+  "sticky_risk",
+  z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      points: points.default(20),
+      duration_seconds: z.number().int().positive().default(900),
+    })
+    .prefault({}),
+);
+
+const REASONS = {
+  "risk.sticky":
+    "A recent risk challenge or deny of this subject still raises its risk (until it expires or a fresh login).",
+} as const;
 
 /**
  * Sticky risk. A subject refused for risk (challenged, or denied with cause risk) stays at
@@ -13,8 +35,10 @@ import { NO_OPS, NOTHING, type Signal, tags } from "./signal.js";
  * Read before the verdict (`get`, in the deciding batch); written after it (`swap`, the
  * refusal time in ms), so the deciding path keeps its one round trip.
  */
-export const stickyRisk: Signal = {
+export const stickyRisk: Signal<typeof REASONS, typeof stickySection> = {
   name: "risk.sticky",
+  reasons: REASONS,
+  policy: stickySection,
   // not on machine tokens: no person can step up for a client-credentials grant, so nothing
   // could clear the stickiness before it expires, and an SDK or batch job would sit it out
   enabled: (ctx) =>
@@ -40,7 +64,8 @@ export const stickyRisk: Signal = {
     // a refusal while already sticky does not restart the clock: the raised risk lasts
     // duration_seconds from the first refusal, so a client that cannot log in again (an SDK,
     // a batch job) is not held forever by the stickiness's own challenges
-    if (outcome.riskRefusal !== true || outcome.sticky === true) return NO_OPS;
+    if (!riskRefusal(outcome.verdict)) return NO_OPS;
+    if (outcome.enforced.reasons.some((r) => r.code === "risk.sticky")) return NO_OPS;
     const cfg = ctx.policy.doc.signals.sticky_risk;
     return [
       {

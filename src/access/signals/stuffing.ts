@@ -1,3 +1,5 @@
+import { z } from "zod";
+import { points } from "../../config/policy-fields.js";
 import type {
   CountReading,
   MemberReading,
@@ -7,7 +9,53 @@ import type {
 } from "../../state/store.js";
 import type { Reason } from "../reasons.js";
 import { networkOf } from "./network.js";
-import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
+import {
+  NO_OPS,
+  NOTHING,
+  riskRefusal,
+  type Signal,
+  type SignalContext,
+  section,
+  tags,
+} from "./signal.js";
+
+/**
+ * Credential stuffing judged against the population: a never-trusted subject from a country
+ * its org never used, and one IP carrying many orgs' people.
+ */
+const stuffingSection = section(
+  "stuffing",
+  z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** Points when a subject with no trusted sighting comes from a country no trusted member of its org used (0 = off). */
+      org_new_country_points: points.default(50),
+      /** Distinct orgs of person tokens from one IP in the window before it scores (0 = off). */
+      distinct_orgs_per_ip: z.number().int().nonnegative().default(3),
+      distinct_orgs_window_seconds: z.number().int().positive().default(86400),
+      distinct_orgs_points: points.default(50),
+      /** The same count for a subject with no trusted sighting at all (0 = off). */
+      first_sighting_orgs_per_ip: z.number().int().nonnegative().default(2),
+      first_sighting_points: points.default(50),
+      /** How long a subject's trusted networks and an org's trusted countries are remembered. */
+      remember_seconds: z.number().int().positive().default(7776000),
+      /** How long a subject must have been trusted before its requests teach its org. */
+      org_learning_seconds: z.number().int().nonnegative().default(3600),
+      max_subject_networks: z.number().int().positive().default(32),
+      max_org_countries: z.number().int().positive().default(64),
+      max_org_networks: z.number().int().positive().default(1024),
+    })
+    .prefault({}),
+);
+
+const REASONS = {
+  "stuffing.org_new_country":
+    "A subject with no trusted sighting yet comes from a country no trusted member of its org has used.",
+  "stuffing.first_sighting_shared_ip":
+    "A subject with no trusted sighting yet comes from a client IP that carried another org's people in the window.",
+  "stuffing.many_orgs_ip":
+    "The client IP carried person tokens of many orgs in the window, and the subject is not trusted on its network.",
+} as const;
 
 /**
  * Store key names: the subject's trusted networks, when it was first trusted and first refused
@@ -47,8 +95,10 @@ const SUBJECT_REFUSED = "first-refused";
  * learnt only from trusted (enforced allow) requests; the orgs per IP are counted on every
  * request that gets this far, since a refused request is still what the IP presented.
  */
-export const stuffing: Signal = {
+export const stuffing: Signal<typeof REASONS, typeof stuffingSection> = {
   name: "stuffing",
+  reasons: REASONS,
+  policy: stuffingSection,
   enabled: (ctx) =>
     ctx.policy.doc.signals.stuffing.enabled &&
     !ctx.caller.anonymous &&
@@ -83,7 +133,7 @@ export const stuffing: Signal = {
       // the first refusal of a first sighting: a step-up after it (a strong login with a
       // later auth_time) clears the first-sighting findings
       const firstSighting =
-        outcome.riskRefusal === true &&
+        riskRefusal(outcome.verdict) &&
         readTime(results, REFUSED_AT) === undefined &&
         findings(ctx, results ?? []).some((r) => r.code !== "stuffing.many_orgs_ip");
       if (!firstSighting) return NO_OPS;

@@ -1,5 +1,30 @@
+import { z } from "zod";
+import { points } from "../../config/policy-fields.js";
 import type { BaselineOp, BaselineReading } from "../../state/store.js";
-import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
+import { NO_OPS, NOTHING, type Signal, type SignalContext, section, tags } from "./signal.js";
+
+const usageSection = section(
+  "usage_anomaly",
+  z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      bucket_seconds: z.number().int().positive().default(60),
+      /** EWMA weight of the newest bucket. */
+      alpha: z.number().gt(0).lt(1).default(0.1),
+      /** Buckets seen before the baseline is trusted. */
+      min_samples: z.number().int().positive().default(10),
+      /** How many standard deviations above the mean counts as anomalous. */
+      sigmas: z.number().positive().default(4),
+      /** Requests in the current bucket below which nothing is anomalous. */
+      min_requests: z.number().int().positive().default(20),
+      points: points.default(20),
+    })
+    .prefault({}),
+);
+
+const REASONS = {
+  "usage.anomaly": "The subject's request rate is far above its own usual rate.",
+} as const;
 
 /**
  * Usage anomaly: the subject's requests in the current bucket against its own moving baseline
@@ -10,10 +35,12 @@ import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal
  * it is read before the verdict (cost 0, this request added in the comparison) and counted
  * after an allow. A refused burst is evidence against the subject, not its new normal: a
  * scraper or an insider challenged for a burst cannot raise its own mean until the burst
- * looks usual (DESIGN.md section 6; issue 14 defect 1 for the rest of the profile).
+ * looks usual (DESIGN.md section 6; the rest of the profile learns the same way).
  */
-export const usageAnomaly: Signal = {
+export const usageAnomaly: Signal<typeof REASONS, typeof usageSection> = {
   name: "usage.anomaly",
+  reasons: REASONS,
+  policy: usageSection,
   enabled: (ctx) => ctx.policy.doc.signals.usage_anomaly.enabled && !ctx.caller.anonymous,
   ops: (ctx) => [baselineOp(ctx, 0)],
   record: (ctx, outcome) => (outcome.trusted ? [baselineOp(ctx, 1)] : NO_OPS),

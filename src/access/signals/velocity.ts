@@ -1,9 +1,76 @@
+import { z } from "zod";
+import { points } from "../../config/policy-fields.js";
 import type { TierPolicy } from "../../config/policy-schema.js";
 import type { StoreOp, WindowReading } from "../../state/store.js";
 import type { ReasonCode } from "../reasons.js";
-import { NO_OPS, NOTHING, type Signal, type SignalContext, tags } from "./signal.js";
+import { populationSchema } from "./population-pace.js";
+import {
+  NO_OPS,
+  NOTHING,
+  type ReasonTable,
+  type Signal,
+  type SignalContext,
+  section,
+  tags,
+} from "./signal.js";
 
 type LimitKey = keyof NonNullable<TierPolicy["limits"]>;
+
+/** `signals.velocity`: the windows, the near-limit points, and the long-window signals. */
+const velocitySection = section(
+  "velocity",
+  z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      window_seconds: z.number().int().positive().default(60),
+      /** Points once the subject used this share of its limit. */
+      near_limit_ratio: z.number().gt(0).lte(1).default(0.8),
+      near_limit_points: z.number().int().min(0).max(100).default(15),
+      /** Requests per window from one client IP whatever the caller's tier (unset: none). */
+      ip_requests_per_window: z.number().int().positive().optional(),
+      /**
+       * The subject's pace in the velocity window against its client class's average pace
+       * (signals/population-pace.ts): a new token is not blind.
+       */
+      population: populationSchema,
+      /** The subject's rate over a long window against its tier's per-window limit. */
+      sustained: z
+        .strictObject({
+          window_seconds: z.number().int().positive().default(3600),
+          /** Share of the tier's limit, kept up over the whole window, that scores (0 = off). */
+          ratio: z.number().min(0).max(1).default(0.5),
+          points: points.default(25),
+        })
+        .prefault({}),
+      /**
+       * A browser-class session's requests over a long window, whatever its tier
+       * (`personCeiling` below): the floor when its class has no population to compare.
+       */
+      person_ceiling: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          window_seconds: z.number().int().positive().default(600),
+          /** Requests in the window above which the session scores. */
+          requests: z.number().int().positive().default(1200),
+          points: points.default(30),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+);
+
+const SUBJECT = {
+  "velocity.subject": "The subject's request rate is near or over its tier's limit.",
+} as const;
+const ORG = {
+  "velocity.org": "The org's request rate (all its subjects) is near or over its tier's limit.",
+} as const;
+const IP = {
+  "velocity.ip": "The client IP's request rate is near or over the tier's limit.",
+} as const;
+const DEVICE = {
+  "velocity.device": "The device's request rate is near or over the tier's limit.",
+} as const;
 
 /**
  * Request velocity of one dimension (subject, org, IP or device) against the tier's limit in
@@ -17,14 +84,15 @@ type LimitKey = keyof NonNullable<TierPolicy["limits"]>;
  * (cost 0, this request added in the comparison) and counted after it when the request
  * reached the upstream, so one throttled subject cannot lock out the rest of its org or IP.
  */
-function velocity(
+function velocity<R extends ReasonTable>(
+  reasons: R,
   code: ReasonCode,
   limitKey: LimitKey,
   tag: (ctx: SignalContext) => string,
   present: (ctx: SignalContext) => boolean,
   attempts: boolean,
-): Signal {
-  return windowLimit({
+): Signal<R, undefined> {
+  return windowLimit(reasons, {
     code,
     tag,
     keyName: "rate",
@@ -35,45 +103,28 @@ function velocity(
   });
 }
 
-/**
- * The subject's own velocity window (every request it sends, refused ones too) as a later
- * signal of the same batch reads it: read after subject velocity counted this request into it
- * (cost 0), or counted here (cost 1) when subject velocity does not run for this caller (its
- * tier has no per-subject limit). One counter either way, never a second one of the same count.
- * The caller's signal must come after `subjectVelocity` in the signal list.
- */
-export function subjectWindowOp(ctx: SignalContext): StoreOp {
-  const limit = ctx.tier.limits?.requests_per_window;
-  const windowMs = ctx.policy.doc.signals.velocity.window_seconds * 1000;
-  const tag = tags.subject(ctx);
-  // the same op as subject velocity's, read only; without a limit, an estimate of its own
-  return limit !== undefined
-    ? { op: "window", key: { tag, name: "rate" }, windowMs, cost: 0, limit }
-    : { op: "window", key: { tag, name: "vel" }, windowMs, cost: 1 };
-}
-
-export const subjectVelocity = velocity(
-  "velocity.subject",
-  "requests_per_window",
-  tags.subject,
-  () => true,
-  true,
-);
-export const orgVelocity = velocity(
+export const subjectVelocity: Signal<typeof SUBJECT, typeof velocitySection> = {
+  ...velocity(SUBJECT, "velocity.subject", "requests_per_window", tags.subject, () => true, true),
+  policy: velocitySection,
+};
+export const orgVelocity: Signal<typeof ORG, undefined> = velocity(
+  ORG,
   "velocity.org",
   "org_requests_per_window",
   tags.org,
   (ctx) => ctx.caller.org !== "",
   false,
 );
-export const ipVelocity = velocity(
+export const ipVelocity: Signal<typeof IP, undefined> = velocity(
+  IP,
   "velocity.ip",
   "ip_requests_per_window",
   tags.ip,
   (ctx) => ctx.req.clientIp !== "",
   false,
 );
-export const deviceVelocity = velocity(
+export const deviceVelocity: Signal<typeof DEVICE, undefined> = velocity(
+  DEVICE,
   "velocity.device",
   "device_requests_per_window",
   tags.device,
@@ -98,7 +149,10 @@ interface WindowLimitSpec {
   readonly overPoints?: (ctx: SignalContext) => number;
 }
 
-function windowLimit(spec: WindowLimitSpec): Signal {
+function windowLimit<R extends ReasonTable>(
+  reasons: R,
+  spec: WindowLimitSpec,
+): Signal<R, undefined> {
   const { code, attempts } = spec;
   const windowOp = (ctx: SignalContext, cost: number): StoreOp => {
     const op = {
@@ -113,6 +167,7 @@ function windowLimit(spec: WindowLimitSpec): Signal {
   };
   return {
     name: code,
+    reasons,
     enabled: (ctx) => ctx.policy.doc.signals.velocity.enabled && spec.limit(ctx) !== undefined,
     ops: (ctx) => [windowOp(ctx, attempts ? 1 : 0)],
     ...(attempts
@@ -147,6 +202,11 @@ function windowLimit(spec: WindowLimitSpec): Signal {
   };
 }
 
+const SUSTAINED = {
+  "velocity.sustained":
+    "The subject kept a high share of its tier's per-window limit busy for a long window (paced scraping).",
+} as const;
+
 /**
  * Sustained velocity: the subject's requests over `sustained.window_seconds` (an hour) against
  * `sustained.ratio` of what its tier's per-window limit would allow over that time. Scraping
@@ -155,7 +215,7 @@ function windowLimit(spec: WindowLimitSpec): Signal {
  * long window is not at least twice the velocity window. It scores
  * (`sustained.points`), it does not throttle: a nightly batch job may do this by design.
  */
-export const sustainedVelocity = windowLimit({
+export const sustainedVelocity: Signal<typeof SUSTAINED, undefined> = windowLimit(SUSTAINED, {
   code: "velocity.sustained",
   tag: tags.subject,
   keyName: "sus",
@@ -174,6 +234,11 @@ export const sustainedVelocity = windowLimit({
   overPoints: (ctx) => ctx.policy.doc.signals.velocity.sustained.points,
 });
 
+const PERSON_CEILING = {
+  "velocity.person_ceiling":
+    "A person's session (browser class) kept up more requests over a long window than a person reading screens can.",
+} as const;
+
 /**
  * A person's ceiling: a browser-class session (an interactive login, signals/client-class.ts)
  * over `person_ceiling.requests` in `person_ceiling.window_seconds`, whatever its tier. The
@@ -183,7 +248,7 @@ export const sustainedVelocity = windowLimit({
  * SDK or a batch job may). It scores (`points`); a rule can challenge on it. Counts every
  * request the subject sends, like the subject's own velocity window.
  */
-export const personCeiling = windowLimit({
+export const personCeiling: Signal<typeof PERSON_CEILING, undefined> = windowLimit(PERSON_CEILING, {
   code: "velocity.person_ceiling",
   tag: tags.subject,
   keyName: "pce",
@@ -199,12 +264,17 @@ export const personCeiling = windowLimit({
   overPoints: (ctx) => ctx.policy.doc.signals.velocity.person_ceiling.points,
 });
 
+const IP_ANY_TIER = {
+  "velocity.ip_any_tier":
+    "The client IP's request rate is over the limit that applies whatever the tier.",
+} as const;
+
 /**
  * A client IP's limit whatever the caller's tier (`signals.velocity.ip_requests_per_window`):
  * an attacker holding an enterprise token does not get the enterprise IP budget. Counts
  * served requests in its own window, like the tier's IP limit.
  */
-export const ipVelocityAnyTier = windowLimit({
+export const ipVelocityAnyTier: Signal<typeof IP_ANY_TIER, undefined> = windowLimit(IP_ANY_TIER, {
   code: "velocity.ip_any_tier",
   tag: tags.ip,
   keyName: "rateip",
@@ -234,8 +304,14 @@ export function quotaPeriod(period: "day" | "month", now: number): { id: string;
  * throttles until the next period; past 90% it adds the velocity near-limit points. Like the
  * shared velocity windows it counts only served requests (read before, counted after).
  */
-export const quota: Signal = {
+const QUOTA = {
+  "quota.exceeded": "The org (or subject) used up its tier's quota for the day or month.",
+  "quota.near": "The org (or subject) used most of its tier's quota for the period.",
+} as const;
+
+export const quota: Signal<typeof QUOTA, undefined> = {
   name: "quota",
+  reasons: QUOTA,
   enabled: (ctx) => ctx.tier.quota !== undefined,
   ops: (ctx) => quotaOps(ctx, 0),
   record: (ctx, outcome) => (outcome.served ? quotaOps(ctx, 1) : NO_OPS),

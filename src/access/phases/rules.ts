@@ -1,6 +1,8 @@
-import type { RuleCondition, RulePolicy } from "../../config/policy-schema.js";
+import type { RuleCondition, RulePolicy } from "../../config/policy-rules.js";
 import type { Reason } from "../reasons.js";
 import type { SignalContext } from "../signals/signal.js";
+import { next, type Phase } from "./phase.js";
+import type { Scored } from "./score.js";
 
 /** What rules read: the request's signal context (facts) and what the signals found. */
 export type RuleInput = Pick<
@@ -20,6 +22,20 @@ export interface RulesResult {
   /** 0-point `rule.<name>` reasons of shadow rules that matched (before the hit). */
   readonly shadow: readonly Reason[];
 }
+
+/** The findings and what the `rules:` table made of them. */
+export interface Ruled extends Scored {
+  readonly ruled: RulesResult;
+}
+
+/** Rules: the policy's `rules:` table over the findings and the request's facts. */
+export const rules: Phase<Scored, Ruled> = {
+  name: "rules",
+  run(_check, scored) {
+    const { ctx, reasons, score, throttle } = scored;
+    return next({ ctx, reasons, score, throttle, ruled: evaluateRules(ctx, reasons, score) });
+  },
+};
 
 const NO_RULES: RulesResult = Object.freeze({ shadow: Object.freeze([]) as readonly Reason[] });
 

@@ -1,4 +1,3 @@
-import type { Policy } from "../config/policy.js";
 import {
   type HeldLists,
   type ListRegistry,
@@ -6,6 +5,7 @@ import {
   type PolicyLists,
 } from "../geo/list-registry.js";
 import type { Identifier } from "./identity.js";
+import type { Policy } from "./policy.js";
 import { compileRoutes, type RouteTable } from "./routes.js";
 
 /**
@@ -14,7 +14,7 @@ import { compileRoutes, type RouteTable } from "./routes.js";
  * (keys loaded), and the list files it names. A Check reads the current snapshot once, so a
  * reload never splits a decision.
  */
-export interface Runtime {
+export interface PolicySnapshot {
   readonly policy: Policy;
   readonly routes: RouteTable;
   readonly identifier: Identifier;
@@ -26,7 +26,7 @@ export interface Runtime {
   close(): void;
 }
 
-export interface RuntimeDeps {
+export interface PolicySnapshotDeps {
   /**
    * Builds the identifier for the policy's identity section; rejects (or throws) when its keys
    * cannot be loaded. Not called when `previous` has the same identity section.
@@ -35,7 +35,7 @@ export interface RuntimeDeps {
   /** Where the policy's list files are opened; without it the snapshot holds no lists. */
   readonly lists?: ListRegistry;
   /** The snapshot being replaced: its identifier is reused when the identity section is unchanged. */
-  readonly previous?: Runtime;
+  readonly previous?: PolicySnapshot;
 }
 
 /**
@@ -43,7 +43,10 @@ export interface RuntimeDeps {
  * rejects and releases what the earlier stages opened; nothing the previous snapshot holds is
  * touched, so the caller keeps serving with it.
  */
-export async function buildRuntime(policy: Policy, deps: RuntimeDeps): Promise<Runtime> {
+export async function buildPolicySnapshot(
+  policy: Policy,
+  deps: PolicySnapshotDeps,
+): Promise<PolicySnapshot> {
   const routes = compileRoutes(policy.doc);
   const lists = deps.lists === undefined ? NO_LISTS : await deps.lists.acquire(policy);
   try {
@@ -63,11 +66,11 @@ export async function buildRuntime(policy: Policy, deps: RuntimeDeps): Promise<R
  * A snapshot from parts already built: for tests and tools that bring their own identifier
  * (and lists), where nothing has to load.
  */
-export function runtimeOf(
+export function policySnapshotOf(
   policy: Policy,
   identifier: Identifier,
   lists: PolicyLists = NO_LISTS,
-): Runtime {
+): PolicySnapshot {
   return assemble(policy, compileRoutes(policy.doc), identifier, { ...lists, release() {} });
 }
 
@@ -76,7 +79,7 @@ function assemble(
   routes: RouteTable,
   identifier: Identifier,
   lists: HeldLists,
-): Runtime {
+): PolicySnapshot {
   return Object.freeze({
     policy,
     routes,

@@ -1,0 +1,68 @@
+import { refuseAmbiguousPath } from "../ambiguous-path.js";
+import type { IdentityOutcome } from "../identity.js";
+import { anonymousCaller, type Caller } from "../license.js";
+import { type CheckRun, deny, Ended, ends, next, type Phase, type PhaseResult } from "./phase.js";
+
+/** Who is calling, as the identify phase found out. */
+export interface Identified {
+  readonly caller: Caller;
+  readonly identity: IdentityOutcome;
+}
+
+/**
+ * Identify: an unmatched route under `default_route: deny` and a route that needs no
+ * credential end here; otherwise the credential is verified (or the caller is anonymous on a
+ * route that allows it), and the caller is read from its claims.
+ */
+export const identify: Phase<undefined, Identified> = {
+  name: "identify",
+  async run(check) {
+    const { snapshot, req, route, trace, timings } = check;
+    const doc = snapshot.policy.doc;
+    const base = { requestId: req.id, score: 0, reasons: [], route: route.name };
+    const ambiguous = refuseAmbiguousPath(doc, req, base);
+    if (ambiguous !== undefined) return ends(ambiguous);
+    if (route.rule === undefined && doc.default_route.action === "deny") {
+      return deny(base, "license", { code: "license.route_unmatched", points: 0 });
+    }
+    if (route.auth === "none") return ends({ ...base, kind: "allow" });
+
+    const start = performance.now();
+    const identity = await snapshot.identifier.identify(req, req.receivedAt);
+    timings.identify = {
+      start,
+      end: performance.now(),
+      ...(identity.kind === "verified" ? { source: identity.source, cached: identity.cached } : {}),
+    };
+    const caller = callerOf(check, identity);
+    if (caller instanceof Ended) {
+      trace?.identity?.(identity, undefined);
+      return caller;
+    }
+    check.learned.caller = caller;
+    trace?.identity?.(identity, caller);
+    return next({ caller, identity });
+  },
+};
+
+/** The caller of a verified token, the anonymous caller where the route allows one, or a deny. */
+function callerOf(check: CheckRun, identity: IdentityOutcome): PhaseResult<Caller> {
+  const { req, route } = check;
+  const doc = check.snapshot.policy.doc;
+  const base = { requestId: req.id, score: 0, reasons: [], route: route.name };
+  if (identity.kind === "invalid") {
+    return deny(base, "authentication", {
+      code: identity.reason,
+      points: 0,
+      detail: identity.detail,
+    });
+  }
+  if (identity.kind === "anonymous") {
+    if (route.auth !== "optional" || doc.anonymous_tier === undefined) {
+      return deny(base, "authentication", { code: "identity.missing", points: 0 });
+    }
+    return next(anonymousCaller(doc.anonymous_tier, req.clientIp));
+  }
+  // read from the claims by the identifier, and cached with the verified token
+  return next(identity.caller);
+}

@@ -1,0 +1,79 @@
+import { z } from "zod";
+import { claimPath, seconds } from "./policy-fields.js";
+
+/** The policy's `identity` section: issuers, audiences, keys, algorithms and claim paths. */
+
+/** JWS algorithms riskgate accepts. `none` and HS* are not representable: no alg confusion. */
+export const ASYMMETRIC_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+] as const;
+
+const jwks = z
+  .strictObject({
+    uri: z.url().optional(),
+    file: z.string().min(1).optional(),
+    /** How long fetched keys are trusted before a background refresh. */
+    cache_max_age_seconds: seconds.default(600),
+    /** Unknown kid triggers a refetch, at most once per this many seconds. */
+    cooldown_seconds: seconds.default(30),
+    /** Fetch timeout. */
+    timeout_ms: z.number().int().positive().default(2000),
+  })
+  .refine((j) => (j.uri === undefined) !== (j.file === undefined), {
+    message: "set exactly one of jwks.uri or jwks.file",
+  });
+
+export const identity = z.strictObject({
+  issuers: z.array(z.string().min(1)).min(1),
+  audiences: z.array(z.string().min(1)).min(1),
+  /** Omit in dev mode: riskgate then trusts its own dev key (see `riskgate token`). */
+  jwks: jwks.optional(),
+  algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default(["RS256", "ES256", "EdDSA"]),
+  clock_skew_seconds: seconds.max(300).default(30),
+  /**
+   * The longest lifetime a token may claim: exp - iat, or exp - now (plus the skew) when there
+   * is no iat. Always on, so a validly signed token with a far exp (1e300) does not live
+   * forever; raise it for an issuer that mints longer-lived tokens.
+   */
+  max_token_lifetime_seconds: z.number().int().positive().default(86_400),
+  sources: z
+    .strictObject({
+      /** Header carrying `Bearer <jwt>`. */
+      header: z.string().min(1).toLowerCase().default("authorization"),
+      /** Cookie carrying the raw JWT (off when unset). */
+      cookie: z.string().min(1).optional(),
+      /** Trust the payload Envoy's jwt_authn filter verified and put into dynamic metadata. */
+      jwt_authn: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          namespace: z.string().min(1).default("envoy.filters.http.jwt_authn"),
+          /** `payload_in_metadata` key of the jwt_authn provider. */
+          key: z.string().min(1).default("jwt_payload"),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  claims: z
+    .strictObject({
+      subject: claimPath.default("sub"),
+      org: claimPath.default("org"),
+      tier: claimPath.default("tier"),
+      entitlements: claimPath.default("entitlements"),
+      amr: claimPath.default("amr"),
+      acr: claimPath.default("acr"),
+      auth_time: claimPath.default("auth_time"),
+    })
+    .prefault({}),
+  token_cache: z
+    .strictObject({ max_entries: z.number().int().positive().default(50_000) })
+    .prefault({}),
+});
