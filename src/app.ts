@@ -125,19 +125,7 @@ export function createApp(deps: AppDeps): App {
         ready: () => health.get() === ServingStatus.SERVING,
         ...boundary,
       });
-      // the first Checks must not pay for first use: SERVING only once each part ran once
-      await warmUp(current(), {
-        store,
-        clock: deps.clock ?? Date.now,
-        logger,
-        geo: deps.geo,
-        settings,
-      });
-      health.set(ServingStatus.SERVING);
-      logger.info(
-        { address: settings.grpcAddress, port, policy: policy.source, version: policy.version },
-        "riskgate serving",
-      );
+      await goLive(deps, { store, health, snapshot: current(), policy, port });
       return port;
     },
     setPolicy(policy) {
@@ -155,6 +143,34 @@ export function createApp(deps: AppDeps): App {
     shutdown: (graceMs, drainDelayMs = 0) =>
       drainAndClose({ health, logger, server, httpServer, lists, store }, graceMs, drainDelayMs),
   };
+}
+
+/**
+ * Reports SERVING once every part ran once: the first Checks must not pay for first use.
+ */
+async function goLive(
+  deps: AppDeps,
+  live: { store: Store; health: Health; snapshot: PolicySnapshot; policy: Policy; port: number },
+): Promise<void> {
+  const { settings, logger } = deps;
+  const { policy } = live;
+  await warmUp(live.snapshot, {
+    store: live.store,
+    clock: deps.clock ?? Date.now,
+    logger,
+    geo: deps.geo,
+    settings,
+  });
+  live.health.set(ServingStatus.SERVING);
+  logger.info(
+    {
+      address: settings.grpcAddress,
+      port: live.port,
+      policy: policy.source,
+      version: policy.version,
+    },
+    "riskgate serving",
+  );
 }
 
 /** What both listeners hand to the decision boundary besides the pipeline. */

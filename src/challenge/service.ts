@@ -1,27 +1,21 @@
 import { randomBytes } from "node:crypto";
-import { decodeJwt } from "jose";
 import { cookieValue } from "../access/cookies.js";
 import { failureLetsThrough } from "../access/failure.js";
 import type { Decision, Pipeline } from "../access/pipeline.js";
 import type { Policy } from "../access/policy.js";
 import type { AccessRequest } from "../access/request.js";
-import { ANONYMOUS_CLEARANCE_PREFIX } from "../access/signals/clearance.js";
 import type { Verdict } from "../access/verdict.js";
-import type { Store, SwapReading } from "../state/store.js";
+import type { Store } from "../state/store.js";
 import type { Logger } from "../telemetry/logger.js";
+import { type AnswerContext, type ChallengeHit, serveChallenge } from "./answer.js";
 import { bindingOf } from "./binding.js";
 import type { ClearanceKeys } from "./keys.js";
 import type { ChallengeOutcome } from "./outcome.js";
-import { CHALLENGE_PATH, captchaPage, messagePage, type Page, powPage } from "./page.js";
-import { powBits, verifyPow } from "./pow.js";
-import { type CaptchaProvider, PROVIDERS, type SiteVerifier } from "./siteverify.js";
-import {
-  type ChallengeClaims,
-  readClearance,
-  signChallenge,
-  signClearance,
-  verifyChallenge,
-} from "./tokens.js";
+import { CHALLENGE_PATH, type Page } from "./page.js";
+import { powBits } from "./pow.js";
+import { safeReturn } from "./return-target.js";
+import type { SiteVerifier } from "./siteverify.js";
+import { readClearance, signChallenge } from "./tokens.js";
 
 export interface ChallengeServiceDeps {
   readonly keys: ClearanceKeys;
@@ -33,16 +27,6 @@ export interface ChallengeServiceDeps {
   readonly logger: Logger;
   /** Told of every step (metrics); its errors are swallowed. */
   onOutcome?(mechanism: string, outcome: ChallengeOutcome): void;
-}
-
-/** One request to the challenge page, as the HTTP listener read it. */
-export interface ChallengeHit {
-  readonly method: string;
-  /** Query parameters (GET) or the urlencoded form (POST). */
-  readonly params: URLSearchParams;
-  readonly clientIp: string;
-  readonly userAgent: string | undefined;
-  readonly now: number;
 }
 
 /** Issues and checks browser challenges, and reads clearance cookies. */
@@ -58,101 +42,23 @@ export interface ChallengeService {
   serve(hit: ChallengeHit, policy: Policy): Promise<Page>;
 }
 
-/**
- * A return target riskgate will redirect to: an origin-form path on the same host. Anything
- * else (an absolute or scheme-relative URL, a backslash, control characters, the challenge
- * page itself) becomes `/`, so a challenge can never be an open redirect.
- */
-export function safeReturn(target: string): string {
-  if (
-    target.length > 2048 ||
-    !target.startsWith("/") ||
-    target.startsWith("//") ||
-    hasControlOrBackslash(target) ||
-    target.startsWith(CHALLENGE_PATH)
-  ) {
-    return "/";
-  }
-  return target;
-}
-
-function hasControlOrBackslash(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f || c === 0x5c) return true;
-  }
-  return false;
-}
-
 /** The challenge service over riskgate's own keys, the store and a siteverify client. */
 export function createChallengeService(deps: ChallengeServiceDeps): ChallengeService {
   const { keys } = deps;
-  const count = (mechanism: string, outcome: ChallengeOutcome) => {
-    try {
-      deps.onOutcome?.(mechanism, outcome);
-    } catch {
-      // an observer's bug must not break the page
-    }
-  };
-
-  async function pass(claims: ChallengeClaims, kind: string, hit: ChallengeHit, policy: Policy) {
-    const cfg = policy.doc.decisions.challenge.interactive.clearance;
-    if (!kind.endsWith("-unverified")) count(claims.mechanism, "passed");
-    const sub =
-      claims.sub !== ""
-        ? claims.sub
-        : `${ANONYMOUS_CLEARANCE_PREFIX}${randomBytes(12).toString("base64url")}`;
-    const token = await signClearance(
-      keys,
-      { sub, kind, net: claims.net, uah: claims.uah },
-      hit.now,
-      cfg.ttl_seconds,
-    );
-    const cookie = `${cfg.cookie}=${token}; Path=/; Max-Age=${cfg.ttl_seconds}; HttpOnly; SameSite=Lax${cfg.secure ? "; Secure" : ""}`;
-    const page: Page = {
-      status: 303,
-      headers: [
-        ["location", safeReturn(claims.ret)],
-        ["set-cookie", cookie],
-        ["cache-control", "no-store"],
-        ["content-type", "text/plain; charset=utf-8"],
-      ],
-      body: "",
-    };
-    return page;
-  }
-
-  /** The signed challenge of a hit, checked for this client; a page when it is not usable. */
-  async function challengeOf(hit: ChallengeHit): Promise<ChallengeClaims | Page> {
-    const token = hit.params.get("c") ?? "";
-    const claims = await verifyChallenge(keys, token, hit.now);
-    if (claims === "forged") {
-      count("unknown", "invalid");
-      return messagePage(400, "This check is not valid", "Go back and reload the page.", "/");
-    }
-    if (claims === "expired") {
-      let ret = "/";
+  const ctx: AnswerContext = {
+    keys,
+    store: deps.store,
+    siteverify: deps.siteverify,
+    captchaSecret: deps.captchaSecret,
+    logger: deps.logger,
+    count(mechanism, outcome) {
       try {
-        const r = decodeJwt(token).ret;
-        if (typeof r === "string") ret = safeReturn(r);
+        deps.onOutcome?.(mechanism, outcome);
       } catch {
-        // unreadable: back to the start
+        // an observer's bug must not break the page
       }
-      count("unknown", "expired");
-      return messagePage(403, "This check has expired", "Reload the page to get a new one.", ret);
-    }
-    const here = bindingOf(hit.clientIp, hit.userAgent);
-    if (here.net !== claims.net || here.uah !== claims.uah) {
-      count(claims.mechanism, "invalid");
-      return messagePage(
-        403,
-        "This check belongs to another browser",
-        "It was issued to another network or browser. Reload the page to get your own.",
-        safeReturn(claims.ret),
-      );
-    }
-    return claims;
-  }
+    },
+  };
 
   return {
     withClearance(req, policy) {
@@ -181,100 +87,11 @@ export function createChallengeService(deps: ChallengeServiceDeps): ChallengeSer
         failOpen: failureLetsThrough(decision.failureMode, req),
         exp: Math.floor(req.receivedAt / 1000) + cfg.ttl_seconds,
       });
-      count(cfg.mechanism, "issued");
+      ctx.count(cfg.mechanism, "issued");
       return `${CHALLENGE_PATH}?c=${token}`;
     },
 
-    async serve(hit, policy) {
-      const cfg = policy.doc.decisions.challenge.interactive;
-      const claims = await challengeOf(hit);
-      if (!("nonce" in claims)) return claims;
-      const retry = safeReturn(claims.ret);
-      if (hit.method === "GET" || hit.method === "HEAD") {
-        if (claims.mechanism === "pow")
-          return powPage(hit.params.get("c") ?? "", claims.nonce, claims.bits);
-        return captchaPage(
-          hit.params.get("c") ?? "",
-          claims.mechanism as CaptchaProvider,
-          cfg.captcha.site_key,
-        );
-      }
-      // single use: the first answer to a nonce spends it, right or wrong
-      let used: boolean;
-      try {
-        const ttlMs = Math.max(1000, claims.exp * 1000 - hit.now);
-        const { results } = await deps.store.exec({
-          ops: [
-            { op: "swap", key: { tag: `ch:${claims.nonce}`, name: "used" }, value: "1", ttlMs },
-          ],
-          now: hit.now,
-        });
-        used = (results[0] as SwapReading | undefined)?.previous != null;
-      } catch (err) {
-        deps.logger.warn({ err: (err as Error).message }, "challenge nonce not recorded; refused");
-        count(claims.mechanism, "unavailable");
-        return messagePage(
-          503,
-          "Please try again",
-          "The check could not be completed right now.",
-          retry,
-        );
-      }
-      if (used) {
-        count(claims.mechanism, "reused");
-        return messagePage(
-          403,
-          "This check was already used",
-          "Reload the page to get a new one.",
-          retry,
-        );
-      }
-      if (claims.mechanism === "pow") {
-        if (!verifyPow(claims.nonce, hit.params.get("answer") ?? "", claims.bits)) {
-          count("pow", "failed");
-          return messagePage(403, "The check did not pass", "Reload the page to try again.", retry);
-        }
-        return pass(claims, "pow", hit, policy);
-      }
-      const provider = claims.mechanism as CaptchaProvider;
-      const response = hit.params.get(PROVIDERS[provider]?.field ?? "") ?? "";
-      if (PROVIDERS[provider] === undefined || response === "") {
-        count(provider, "failed");
-        return messagePage(
-          403,
-          "The check did not pass",
-          "Complete the check and continue.",
-          retry,
-        );
-      }
-      const result =
-        deps.captchaSecret === ""
-          ? ({ kind: "unavailable", why: "error" } as const)
-          : await deps.siteverify.verify({
-              provider,
-              cfg: cfg.captcha,
-              secret: deps.captchaSecret,
-              response,
-              remoteIp: hit.clientIp,
-              host: claims.host,
-            });
-      if (result.kind === "passed") return pass(claims, provider, hit, policy);
-      if (result.kind === "failed") {
-        deps.logger.info({ provider, codes: result.codes }, "CAPTCHA answer refused");
-        count(provider, "failed");
-        return messagePage(403, "The check did not pass", "Reload the page to try again.", retry);
-      }
-      deps.logger.warn({ provider, why: result.why }, "CAPTCHA siteverify unavailable");
-      count(provider, "unavailable");
-      // the route's failure mode, decided when the challenge was issued
-      if (claims.failOpen) return pass(claims, `${provider}-unverified`, hit, policy);
-      return messagePage(
-        503,
-        "Please try again",
-        "The check could not be verified right now.",
-        retry,
-      );
-    },
+    serve: (hit, policy) => serveChallenge(ctx, hit, policy),
   };
 }
 

@@ -5,13 +5,13 @@ import { createInterface } from "node:readline";
 import type { Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import type { KeySource } from "../access/key-source.js";
-import { loadPolicyFile } from "../access/policy.js";
+import { loadPolicyFile, type Policy } from "../access/policy.js";
 import { loadSettings } from "../config/settings.js";
 import { PolicyError, RiskgateError } from "../errors.js";
 import { openGeoFromSettings } from "../geo/geo-settings.js";
 import { renderHtmlReport } from "../replay/html-report.js";
-import { type ReplayedDecision, replayDecisions } from "../replay/replay.js";
-import { createTally, renderTally } from "../replay/summary.js";
+import { type ReplayedDecision, type ReplayOptions, replayDecisions } from "../replay/replay.js";
+import { createTally, renderTally, type Tally } from "../replay/summary.js";
 import { createComparison, renderComparison } from "../replay/what-if.js";
 import { createDevKeySource, loadOrCreateDevKeys } from "./dev-keys.js";
 
@@ -93,53 +93,11 @@ export async function runReplay(args: string[]): Promise<number> {
     const common = { geo, reorderWindowMs, trustedHops, ...(keys === undefined ? {} : { keys }) };
     const started = performance.now();
     const tally = createTally();
-    let code: number = REPLAY_EXIT.ok;
-    let report: string;
-    if (against === undefined) {
-      // a plain replay's report charts the one policy (compared with itself: no changes)
-      const series = createComparison({ examples: 0 });
-      for await (const d of replayDecisions({ policy, ...common }, inputLines(values.input))) {
-        tally.add(d.record);
-        if (values.html !== undefined) series.add(d.record, d.record);
-        await writeLine(decisionsTo, d);
-      }
-      report = renderTally(tally);
-      if (values.html !== undefined) {
-        await writeFile(
-          values.html,
-          renderHtmlReport({ tally, comparison: series, policy: policy.source }),
-        );
-      }
-    } else {
-      const [a, b] = tee(inputLines(values.input));
-      const newer = replayDecisions({ policy, ...common }, a);
-      const older = replayDecisions({ policy: against, ...common }, b);
-      const comparison = createComparison();
-      try {
-        for (;;) {
-          const [n, o] = await Promise.all([newer.next(), older.next()]);
-          if (n.done || o.done) break;
-          tally.add(n.value.record);
-          comparison.add(o.value.record, n.value.record);
-          await writeLine(decisionsTo, n.value);
-        }
-      } finally {
-        await Promise.all([newer.return(undefined), older.return(undefined)]);
-      }
-      report = `${renderTally(tally)}\n${renderComparison(comparison)}`;
-      if (values.html !== undefined) {
-        await writeFile(
-          values.html,
-          renderHtmlReport({
-            tally,
-            comparison,
-            policy: policy.source,
-            against: against.source,
-          }),
-        );
-      }
-      if (comparison.newAllows > 0) code = REPLAY_EXIT.newAllow;
-    }
+    const out = { values, tally, decisionsTo };
+    let { report, code } =
+      against === undefined
+        ? await replayAlone({ policy, ...common }, out)
+        : await replayAgainst({ policy, ...common }, against, out);
     const seconds = (performance.now() - started) / 1000;
     report += `\nreplayed ${tally.total} decision${tally.total === 1 ? "" : "s"} in ${seconds.toFixed(2)} s (${Math.round(tally.total / Math.max(seconds, 1e-9))}/s)\n`;
     if (values.summary !== undefined) await writeFile(values.summary, report);
@@ -157,6 +115,71 @@ export async function runReplay(args: string[]): Promise<number> {
       await once(decisionsTo, "close").catch(() => undefined);
     }
   }
+}
+
+/** Where a replay writes: its flags, the running tally and the decisions' stream. */
+interface ReplayOutput {
+  readonly values: ReturnType<typeof parse>["values"];
+  readonly tally: Tally;
+  readonly decisionsTo: Writable;
+}
+
+/** A plain replay; its report charts the one policy (compared with itself: no changes). */
+async function replayAlone(
+  options: ReplayOptions,
+  { values, tally, decisionsTo }: ReplayOutput,
+): Promise<{ report: string; code: number }> {
+  const series = createComparison({ examples: 0 });
+  for await (const d of replayDecisions(options, inputLines(values.input))) {
+    tally.add(d.record);
+    if (values.html !== undefined) series.add(d.record, d.record);
+    await writeLine(decisionsTo, d);
+  }
+  if (values.html !== undefined) {
+    await writeFile(
+      values.html,
+      renderHtmlReport({ tally, comparison: series, policy: options.policy.source }),
+    );
+  }
+  return { report: renderTally(tally), code: REPLAY_EXIT.ok };
+}
+
+/** What-if: the new policy and `against` decide the same input; the changes are reported. */
+async function replayAgainst(
+  options: ReplayOptions,
+  against: Policy,
+  { values, tally, decisionsTo }: ReplayOutput,
+): Promise<{ report: string; code: number }> {
+  const [a, b] = tee(inputLines(values.input));
+  const newer = replayDecisions(options, a);
+  const older = replayDecisions({ ...options, policy: against }, b);
+  const comparison = createComparison();
+  try {
+    for (;;) {
+      const [n, o] = await Promise.all([newer.next(), older.next()]);
+      if (n.done || o.done) break;
+      tally.add(n.value.record);
+      comparison.add(o.value.record, n.value.record);
+      await writeLine(decisionsTo, n.value);
+    }
+  } finally {
+    await Promise.all([newer.return(undefined), older.return(undefined)]);
+  }
+  if (values.html !== undefined) {
+    await writeFile(
+      values.html,
+      renderHtmlReport({
+        tally,
+        comparison,
+        policy: options.policy.source,
+        against: against.source,
+      }),
+    );
+  }
+  return {
+    report: `${renderTally(tally)}\n${renderComparison(comparison)}`,
+    code: comparison.newAllows > 0 ? REPLAY_EXIT.newAllow : REPLAY_EXIT.ok,
+  };
 }
 
 function parse(args: string[]) {

@@ -113,6 +113,78 @@ function isJunk(errors: number, accepted: number): boolean {
 }
 
 /**
+ * Reads and parses a list file: the parsed list, the error to report when the file cannot be
+ * used (the previous list then stays live), or undefined when the watcher closed meanwhile.
+ */
+async function readListFile<E, T>(
+  format: ListFormat<E, T>,
+  file: string,
+  closed: () => boolean,
+): Promise<ParsedList<T> | RiskgateError | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    return new RiskgateError(
+      "RISKGATE_LIST_UNREADABLE",
+      `list file ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); keeping the previous list`,
+      { file },
+      { cause: err },
+    );
+  }
+  if (closed()) return undefined;
+  if (text.trim() === "") {
+    // An in-place write truncates first, and a failed download leaves an empty file:
+    // neither should wipe a block list. A comment line publishes an empty list on purpose.
+    return new RiskgateError(
+      "RISKGATE_LIST_UNREADABLE",
+      `list file ${file}: empty (a write in progress?); keeping the previous list (a comment line publishes an empty list)`,
+      { file },
+    );
+  }
+  const parsed = await parseWith(format, text, file, LINES_PER_SLICE);
+  if (closed()) return undefined;
+  if (isJunk(parsed.errors.length, parsed.accepted)) {
+    return new RiskgateError(
+      "RISKGATE_LIST_UNREADABLE",
+      `list file ${file}: ${parsed.errors.length} bad lines and ${parsed.accepted} good; keeping the previous list`,
+      { file, errors: parsed.errors.slice(0, 10) },
+    );
+  }
+  return parsed;
+}
+
+/**
+ * Watches the directory of `file` for changes to it; undefined (reported) when the directory
+ * cannot be watched.
+ */
+function watchDirectoryOf(
+  file: string,
+  onChange: () => void,
+  reportError: (err: unknown) => void,
+): FSWatcher | undefined {
+  const name = basename(file);
+  try {
+    const watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
+      // Some platforms omit the name; then any change in the directory counts.
+      if (changed === null || changed === name) onChange();
+    });
+    watcher.on("error", (err) => reportError(err));
+    return watcher;
+  } catch (err) {
+    reportError(
+      new RiskgateError(
+        "RISKGATE_LIST_UNREADABLE",
+        `list file ${file}: cannot watch its directory (${(err as Error).message}); changes will not reload`,
+        { file },
+        { cause: err },
+      ),
+    );
+    return undefined;
+  }
+}
+
+/**
  * Keeps a list loaded from a file and reloads it when the file changes. The directory is
  * watched, not the file: a rename-over (the safe way to publish a list) replaces the inode,
  * which a watch on the file itself would stop seeing. Events are debounced because one write
@@ -145,48 +217,15 @@ export function watchListFile<E, T>(
   };
 
   const loadOnce = async () => {
-    let text: string;
+    const read = await readListFile(format, file, () => closed);
+    if (read === undefined) return;
+    if (read instanceof RiskgateError) {
+      reportError(read);
+      return;
+    }
+    live = read.list;
     try {
-      text = await readFile(file, "utf8");
-    } catch (err) {
-      reportError(
-        new RiskgateError(
-          "RISKGATE_LIST_UNREADABLE",
-          `list file ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); keeping the previous list`,
-          { file },
-          { cause: err },
-        ),
-      );
-      return;
-    }
-    if (closed) return;
-    if (text.trim() === "") {
-      // An in-place write truncates first, and a failed download leaves an empty file:
-      // neither should wipe a block list. A comment line publishes an empty list on purpose.
-      reportError(
-        new RiskgateError(
-          "RISKGATE_LIST_UNREADABLE",
-          `list file ${file}: empty (a write in progress?); keeping the previous list (a comment line publishes an empty list)`,
-          { file },
-        ),
-      );
-      return;
-    }
-    const parsed = await parseWith(format, text, file, LINES_PER_SLICE);
-    if (closed) return;
-    if (isJunk(parsed.errors.length, parsed.accepted)) {
-      reportError(
-        new RiskgateError(
-          "RISKGATE_LIST_UNREADABLE",
-          `list file ${file}: ${parsed.errors.length} bad lines and ${parsed.accepted} good; keeping the previous list`,
-          { file, errors: parsed.errors.slice(0, 10) },
-        ),
-      );
-      return;
-    }
-    live = parsed.list;
-    try {
-      deps.onLoad(parsed.list, parsed.errors);
+      deps.onLoad(read.list, read.errors);
     } catch (err) {
       reportError(err);
     }
@@ -215,25 +254,7 @@ export function watchListFile<E, T>(
     timer.unref();
   };
 
-  let watcher: FSWatcher | undefined;
-  const name = basename(file);
-  try {
-    watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
-      // Some platforms omit the name; then any change in the directory counts.
-      if (changed === null || changed === name) onChange();
-    });
-    watcher.on("error", (err) => reportError(err));
-  } catch (err) {
-    reportError(
-      new RiskgateError(
-        "RISKGATE_LIST_UNREADABLE",
-        `list file ${file}: cannot watch its directory (${(err as Error).message}); changes will not reload`,
-        { file },
-        { cause: err },
-      ),
-    );
-  }
-
+  const watcher = watchDirectoryOf(file, onChange, reportError);
   const first = schedule();
 
   return {

@@ -71,40 +71,56 @@ export const NO_LISTS: HeldLists = Object.freeze({
   release: () => {},
 });
 
-/** Creates an empty registry; `acquire(policy)` before serving. */
-export function createListRegistry(deps: {
+interface RegistryDeps {
   logger: Logger;
   onReload?: (file: string, ok: boolean) => void;
-}): ListRegistry {
+}
+
+/** Starts watching one list file; its entry records whether it has loaded. */
+function openEntry(deps: RegistryDeps, path: string, kind: "ip" | "asn"): Entry {
+  const hooks = {
+    onLoad: (list: { size: number }, errors: readonly { line: number; message: string }[]) => {
+      if (errors.length > 0) {
+        deps.logger.warn(
+          { file: path, skipped: errors.slice(0, 5), count: errors.length },
+          "list lines skipped",
+        );
+      }
+      deps.logger.info({ file: path, entries: list.size }, "list loaded");
+      deps.onReload?.(path, true);
+      entry.loaded = true;
+      entry.failed = undefined;
+    },
+    onError: (err: unknown) => {
+      entry.failed = err;
+      deps.logger.error({ file: path, err }, "list not loaded; keeping the last good one");
+      deps.onReload?.(path, false);
+    },
+  };
+  const entry: Entry =
+    kind === "ip"
+      ? { kind, watcher: createIpListWatcher(hooks, { file: path }), refs: 0, loaded: false }
+      : { kind, watcher: createAsnListWatcher(hooks, { file: path }), refs: 0, loaded: false };
+  return entry;
+}
+
+/** The list files a policy names, as named, with their kind. */
+function listsOf(policy: Policy): Map<string, "ip" | "asn"> {
+  const wanted = new Map<string, "ip" | "asn">();
+  const signals = policy.doc.signals;
+  for (const l of [...signals.ip_reputation.block, ...signals.ip_reputation.allow]) {
+    wanted.set(l.file, "ip");
+  }
+  if (signals.hosting_asn.enabled && signals.hosting_asn.file !== undefined) {
+    wanted.set(signals.hosting_asn.file, "asn");
+  }
+  return wanted;
+}
+
+/** Creates an empty registry; `acquire(policy)` before serving. */
+export function createListRegistry(deps: RegistryDeps): ListRegistry {
   // keyed by kind and resolved path
   const entries = new Map<string, Entry>();
-
-  function open(path: string, kind: "ip" | "asn"): Entry {
-    const hooks = {
-      onLoad: (list: { size: number }, errors: readonly { line: number; message: string }[]) => {
-        if (errors.length > 0) {
-          deps.logger.warn(
-            { file: path, skipped: errors.slice(0, 5), count: errors.length },
-            "list lines skipped",
-          );
-        }
-        deps.logger.info({ file: path, entries: list.size }, "list loaded");
-        deps.onReload?.(path, true);
-        entry.loaded = true;
-        entry.failed = undefined;
-      },
-      onError: (err: unknown) => {
-        entry.failed = err;
-        deps.logger.error({ file: path, err }, "list not loaded; keeping the last good one");
-        deps.onReload?.(path, false);
-      },
-    };
-    const entry: Entry =
-      kind === "ip"
-        ? { kind, watcher: createIpListWatcher(hooks, { file: path }), refs: 0, loaded: false }
-        : { kind, watcher: createAsnListWatcher(hooks, { file: path }), refs: 0, loaded: false };
-    return entry;
-  }
 
   function unref(id: string, entry: Entry): void {
     entry.refs--;
@@ -117,21 +133,14 @@ export function createListRegistry(deps: {
   return {
     async acquire(policy) {
       const base = dirname(policy.source);
-      const wanted = new Map<string, "ip" | "asn">(); // file as named -> kind
-      const signals = policy.doc.signals;
-      for (const l of [...signals.ip_reputation.block, ...signals.ip_reputation.allow]) {
-        wanted.set(l.file, "ip");
-      }
-      if (signals.hosting_asn.enabled && signals.hosting_asn.file !== undefined) {
-        wanted.set(signals.hosting_asn.file, "asn");
-      }
+      const wanted = listsOf(policy); // file as named -> kind
       if (wanted.size === 0) return NO_LISTS;
       const held = new Map<string, [id: string, entry: Entry]>(); // file as named -> entry
       for (const [file, kind] of wanted) {
         const id = `${kind}:${resolve(base, file)}`;
         let entry = entries.get(id);
         if (entry === undefined) {
-          entry = open(resolve(base, file), kind);
+          entry = openEntry(deps, resolve(base, file), kind);
           entries.set(id, entry);
         }
         entry.refs++;

@@ -55,120 +55,150 @@ export function renderExplanation(
   decision: Decision,
   policy: Policy,
 ): string {
-  const out: string[] = [];
-  const row = (label: string, text: string) => out.push(`${label.padEnd(10)} ${text}`);
-  const { verdict, enforced } = decision;
-  row(
-    "request",
-    `${req.id} ${req.method} ${req.host}${req.path} from ${req.clientIp || "(unknown)"} at ${iso(req.receivedAt)}`,
-  );
-  const route = e.route;
-  if (route === undefined) {
-    row("route", "(not reached)");
-  } else if (route.rule === undefined) {
+  const out: string[] = [
     row(
-      "route",
-      `${route.name} (no rule matched: default_route, ${policy.doc.default_route.action})`,
-    );
-  } else {
-    const r = route.rule;
-    row(
-      "route",
-      `${route.name}: ${describeMatch(r.match)}; auth ${r.auth}, sensitivity ${r.sensitivity}${r.entitlement === undefined ? "" : `, needs ${r.entitlement}`}${r.mode === undefined ? "" : `, mode ${r.mode}`}`,
-    );
-  }
-  if (e.identity === undefined) {
-    row("identity", route?.auth === "none" ? "not checked (auth: none)" : "(not reached)");
-  } else {
-    const { outcome, caller } = e.identity;
-    if (outcome.kind === "invalid")
-      row("identity", `refused: ${outcome.reason} (${outcome.detail})`);
-    else if (outcome.kind === "anonymous") {
-      row("identity", caller === undefined ? "no credential" : `anonymous, tier ${caller.tier}`);
-    } else {
-      row(
-        "identity",
-        `verified from ${outcome.source}${outcome.cached ? " (cached)" : ""}: ${describeCaller(caller)}`,
-      );
-    }
-  }
-  if (e.license === undefined) row("license", "(not reached)");
-  else if (e.license.ok) {
-    row(
-      "license",
-      `ok: tier ${e.license.tierName}${route?.rule?.entitlement === undefined ? "" : ` grants ${route.rule.entitlement}`}`,
-    );
-  } else {
-    row("license", `refused: ${e.license.reason.code}${detail(e.license.reason.detail)}`);
-  }
+      "request",
+      `${req.id} ${req.method} ${req.host}${req.path} from ${req.clientIp || "(unknown)"} at ${iso(req.receivedAt)}`,
+    ),
+    routeRow(e.route, policy),
+    identityRow(e),
+    licenseRow(e),
+  ];
   const ctx = e.context;
   if (ctx !== undefined) {
     const loc = ctx.location();
-    row(
-      "context",
-      `device ${ctx.deviceId || "(none)"}; location ${loc === undefined ? "(unknown)" : JSON.stringify(loc)}`,
+    out.push(
+      row(
+        "context",
+        `device ${ctx.deviceId || "(none)"}; location ${loc === undefined ? "(unknown)" : JSON.stringify(loc)}`,
+      ),
     );
   }
-  if (e.signals.length > 0) {
-    out.push("signals");
-    for (const s of e.signals) {
-      const points = s.finding?.reasons.reduce((a, r) => a + r.points, 0) ?? 0;
-      const reasons =
-        s.finding === undefined
-          ? "skipped: store unavailable"
-          : s.finding.reasons.length === 0 && !s.finding.throttle && !s.finding.block
-            ? "-"
-            : [
-                ...s.finding.reasons.map((r) => `${r.code} +${r.points}${detail(r.detail)}`),
-                ...(s.finding.throttle
-                  ? [
-                      `throttle ${s.finding.throttle.retryAfterSeconds}s (${s.finding.throttle.reason.code})`,
-                    ]
-                  : []),
-                ...(s.finding.block ? [`block (${s.finding.block.code})`] : []),
-              ].join(", ");
-      out.push(`  ${s.name.padEnd(24)} ${String(points).padStart(3)}  ${reasons}`);
-      s.ops.forEach((op, i) => {
-        out.push(
-          `  ${"".padEnd(24)}      ${describeOp(op)} -> ${describeReading(s.readings?.[i])}`,
-        );
-      });
-    }
-  }
+  out.push(...signalRows(e.signals));
+  const { verdict } = decision;
   const parts = verdict.reasons.filter((r) => r.points !== 0).map((r) => `${r.code} ${r.points}`);
-  row(
-    "score",
-    `${verdict.score}${parts.length > 0 ? ` = ${parts.join(" + ")}` : ""} (clamped to 0..100)`,
-  );
-  if (e.license?.ok === true && route !== undefined) {
-    const tier = e.license.tier;
-    const bySensitivity = tier.risk.by_sensitivity[route.sensitivity];
-    const limits = bySensitivity ?? tier.risk;
+  out.push(
     row(
-      "thresholds",
-      `tier ${e.license.tierName}, sensitivity ${route.sensitivity}${bySensitivity === undefined ? "" : " (override)"}: challenge_at ${limits.challenge_at}, deny_at ${limits.deny_at}${tier.downgrade_to === undefined ? "" : `, downgrade_to ${tier.downgrade_to}`}`,
+      "score",
+      `${verdict.score}${parts.length > 0 ? ` = ${parts.join(" + ")}` : ""} (clamped to 0..100)`,
+    ),
+    thresholdsRow(e),
+  );
+  if (policy.doc.rules.length > 0) out.push(rulesRow(e, decision, policy.doc.rules.length));
+  out.push(verdictRow(decision));
+  return `${out.join("\n")}\n`;
+}
+
+function row(label: string, text: string): string {
+  return `${label.padEnd(10)} ${text}`;
+}
+
+function routeRow(route: ResolvedRoute | undefined, policy: Policy): string {
+  if (route === undefined) return row("route", "(not reached)");
+  if (route.rule === undefined) {
+    return row(
+      "route",
+      `${route.name} (no rule matched: default_route, ${policy.doc.default_route.action})`,
     );
-  } else {
-    row("thresholds", "none applied (decided before scoring)");
   }
-  const table = policy.doc.rules;
-  if (table.length > 0) {
-    const matched = enforced.reasons.filter((r) => r.code.startsWith("rule."));
-    const fired = matched.find((r) => !r.detail?.startsWith("shadow:"));
-    const shadows = matched.filter((r) => r !== fired).map((r) => `${r.code} (${r.detail})`);
-    // a signal's hard block (a denied country, a block list with `action: deny`) refuses
-    // before the rules table runs, like a license denial
-    const block = e.signals.find((s) => s.finding?.block !== undefined)?.finding?.block;
-    const head =
-      fired !== undefined
-        ? `${fired.code} fired: ${fired.detail ?? ""}`
-        : block !== undefined
-          ? `not reached (hard block ${block.code} decided first)`
-          : e.license?.ok === true
-            ? `none of ${table.length} matched`
-            : "not reached (decided before the rules)";
-    row("rules", `${head}${shadows.length > 0 ? `; shadow: ${shadows.join(", ")}` : ""}`);
+  const r = route.rule;
+  return row(
+    "route",
+    `${route.name}: ${describeMatch(r.match)}; auth ${r.auth}, sensitivity ${r.sensitivity}${r.entitlement === undefined ? "" : `, needs ${r.entitlement}`}${r.mode === undefined ? "" : `, mode ${r.mode}`}`,
+  );
+}
+
+function identityRow(e: Explanation): string {
+  if (e.identity === undefined) {
+    return row("identity", e.route?.auth === "none" ? "not checked (auth: none)" : "(not reached)");
   }
+  const { outcome, caller } = e.identity;
+  if (outcome.kind === "invalid")
+    return row("identity", `refused: ${outcome.reason} (${outcome.detail})`);
+  if (outcome.kind === "anonymous") {
+    return row(
+      "identity",
+      caller === undefined ? "no credential" : `anonymous, tier ${caller.tier}`,
+    );
+  }
+  return row(
+    "identity",
+    `verified from ${outcome.source}${outcome.cached ? " (cached)" : ""}: ${describeCaller(caller)}`,
+  );
+}
+
+function licenseRow(e: Explanation): string {
+  if (e.license === undefined) return row("license", "(not reached)");
+  if (!e.license.ok) {
+    return row("license", `refused: ${e.license.reason.code}${detail(e.license.reason.detail)}`);
+  }
+  const entitlement = e.route?.rule?.entitlement;
+  return row(
+    "license",
+    `ok: tier ${e.license.tierName}${entitlement === undefined ? "" : ` grants ${entitlement}`}`,
+  );
+}
+
+/** Every signal that ran: its points and reasons, then each store op with its reading. */
+function signalRows(signals: Explanation["signals"]): string[] {
+  if (signals.length === 0) return [];
+  const out = ["signals"];
+  for (const s of signals) {
+    const points = s.finding?.reasons.reduce((a, r) => a + r.points, 0) ?? 0;
+    out.push(`  ${s.name.padEnd(24)} ${String(points).padStart(3)}  ${describeFinding(s.finding)}`);
+    s.ops.forEach((op, i) => {
+      out.push(`  ${"".padEnd(24)}      ${describeOp(op)} -> ${describeReading(s.readings?.[i])}`);
+    });
+  }
+  return out;
+}
+
+function describeFinding(finding: SignalFinding | undefined): string {
+  if (finding === undefined) return "skipped: store unavailable";
+  if (finding.reasons.length === 0 && !finding.throttle && !finding.block) return "-";
+  return [
+    ...finding.reasons.map((r) => `${r.code} +${r.points}${detail(r.detail)}`),
+    ...(finding.throttle
+      ? [`throttle ${finding.throttle.retryAfterSeconds}s (${finding.throttle.reason.code})`]
+      : []),
+    ...(finding.block ? [`block (${finding.block.code})`] : []),
+  ].join(", ");
+}
+
+function thresholdsRow(e: Explanation): string {
+  const route = e.route;
+  if (e.license?.ok !== true || route === undefined) {
+    return row("thresholds", "none applied (decided before scoring)");
+  }
+  const tier = e.license.tier;
+  const bySensitivity = tier.risk.by_sensitivity[route.sensitivity];
+  const limits = bySensitivity ?? tier.risk;
+  return row(
+    "thresholds",
+    `tier ${e.license.tierName}, sensitivity ${route.sensitivity}${bySensitivity === undefined ? "" : " (override)"}: challenge_at ${limits.challenge_at}, deny_at ${limits.deny_at}${tier.downgrade_to === undefined ? "" : `, downgrade_to ${tier.downgrade_to}`}`,
+  );
+}
+
+function rulesRow(e: Explanation, decision: Decision, ruleCount: number): string {
+  const matched = decision.enforced.reasons.filter((r) => r.code.startsWith("rule."));
+  const fired = matched.find((r) => !r.detail?.startsWith("shadow:"));
+  const shadows = matched.filter((r) => r !== fired).map((r) => `${r.code} (${r.detail})`);
+  // a signal's hard block (a denied country, a block list with `action: deny`) refuses
+  // before the rules table runs, like a license denial
+  const block = e.signals.find((s) => s.finding?.block !== undefined)?.finding?.block;
+  const head =
+    fired !== undefined
+      ? `${fired.code} fired: ${fired.detail ?? ""}`
+      : block !== undefined
+        ? `not reached (hard block ${block.code} decided first)`
+        : e.license?.ok === true
+          ? `none of ${ruleCount} matched`
+          : "not reached (decided before the rules)";
+  return row("rules", `${head}${shadows.length > 0 ? `; shadow: ${shadows.join(", ")}` : ""}`);
+}
+
+function verdictRow(decision: Decision): string {
+  const { verdict, enforced } = decision;
   let outcome: string = enforced.kind;
   if (enforced.kind === "challenge") {
     outcome += ` (${enforced.style}, acr_values ${enforced.acrValues || "-"}${enforced.maxAge === undefined ? "" : `, max_age ${enforced.maxAge}`})`;
@@ -178,11 +208,10 @@ export function renderExplanation(
     outcome += ` (cause ${enforced.cause})`;
   }
   if (verdict.shadowOf !== undefined) outcome = `allow in shadow mode; enforcing would ${outcome}`;
-  row(
+  return row(
     "verdict",
     `${outcome}; mode ${decision.mode}, failure mode ${decision.failureMode}, policy ${decision.policyVersion}`,
   );
-  return `${out.join("\n")}\n`;
 }
 
 function describeMatch(m: Record<string, unknown>): string {

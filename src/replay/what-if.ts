@@ -54,32 +54,23 @@ export function isNewAllow(from: VerdictKind, to: VerdictKind): boolean {
   return from !== "allow" && to === "allow";
 }
 
-/**
- * Counts what changes between the old and the new policy's decisions. Time series keep one
- * bucket per minute; past 1,440 buckets, adjacent ones are merged (bounded memory for a week).
- */
-export function createComparison(options: { examples?: number } = {}): Comparison {
-  const keep = options.examples ?? 3;
-  const transitions = new Map<string, number>();
-  const byRoute = new Map<string, Map<string, number>>();
-  const byTier = new Map<string, Map<string, number>>();
-  const byReason = new Map<string, Map<string, number>>();
-  const examples = new Map<string, Flip[]>();
-  const series = { old: new Map<number, Bucket>(), new: new Map<number, Bucket>() };
-  let bucketMs = 60_000;
-  let total = 0;
-  let newAllows = 0;
-  let first: string | undefined;
-  let last: string | undefined;
+/** Adds one to `map[key][transition]`. */
+function countInto(map: Map<string, Map<string, number>>, key: string, transition: string): void {
+  let row = map.get(key);
+  if (row === undefined) {
+    row = new Map();
+    map.set(key, row);
+  }
+  row.set(transition, (row.get(transition) ?? 0) + 1);
+}
 
-  const count = (map: Map<string, Map<string, number>>, key: string, transition: string) => {
-    let row = map.get(key);
-    if (row === undefined) {
-      row = new Map();
-      map.set(key, row);
-    }
-    row.set(transition, (row.get(transition) ?? 0) + 1);
-  };
+/**
+ * Both policies' decisions per time bucket: one bucket per minute; past 1,440 buckets,
+ * adjacent ones are merged (bounded memory for a week).
+ */
+function createSeries() {
+  let bucketMs = 60_000;
+  const series = { old: new Map<number, Bucket>(), new: new Map<number, Bucket>() };
   const plot = (map: Map<number, Bucket>, time: number, kind: VerdictKind) => {
     const start = Math.floor(time / bucketMs) * bucketMs;
     let b = map.get(start);
@@ -102,54 +93,77 @@ export function createComparison(options: { examples?: number } = {}): Compariso
       series[key] = merged;
     }
   };
+  return {
+    series,
+    add(time: number, oldKind: VerdictKind, newKind: VerdictKind) {
+      plot(series.old, time, oldKind);
+      plot(series.new, time, newKind);
+      while (series.old.size > 1440 || series.new.size > 1440) coarsen();
+    },
+  };
+}
+
+/** One changed decision with the reason codes that explain it. */
+function flipOf(o: DecisionRecord, n: DecisionRecord): Flip {
+  const oldPoints = pointsByCode(o);
+  const newPoints = pointsByCode(n);
+  return {
+    request_id: n.request_id,
+    time: n.time,
+    route: n.route,
+    tier: n.tier ?? o.tier ?? "(none)",
+    from: o.decision,
+    to: n.decision,
+    gone: [...oldPoints.keys()].filter((c) => !newPoints.has(c)),
+    added: [...newPoints.keys()].filter((c) => !oldPoints.has(c)),
+    repointed: [...newPoints.keys()].filter(
+      (c) => oldPoints.has(c) && oldPoints.get(c) !== newPoints.get(c),
+    ),
+    oldScore: o.score,
+    newScore: n.score,
+  };
+}
+
+/**
+ * Counts what changes between the old and the new policy's decisions. Time series keep one
+ * bucket per minute; past 1,440 buckets, adjacent ones are merged (bounded memory for a week).
+ */
+export function createComparison(options: { examples?: number } = {}): Comparison {
+  const keep = options.examples ?? 3;
+  const transitions = new Map<string, number>();
+  const byRoute = new Map<string, Map<string, number>>();
+  const byTier = new Map<string, Map<string, number>>();
+  const byReason = new Map<string, Map<string, number>>();
+  const examples = new Map<string, Flip[]>();
+  const plotted = createSeries();
+  let total = 0;
+  let newAllows = 0;
+  let first: string | undefined;
+  let last: string | undefined;
 
   return {
     add(o, n) {
       total++;
       first ??= n.time;
       last = n.time;
-      const time = Date.parse(n.time);
-      plot(series.old, time, o.decision);
-      plot(series.new, time, n.decision);
-      while (series.old.size > 1440 || series.new.size > 1440) coarsen();
+      plotted.add(Date.parse(n.time), o.decision, n.decision);
       if (o.decision === n.decision) return;
       const transition = `${o.decision}->${n.decision}`;
       transitions.set(transition, (transitions.get(transition) ?? 0) + 1);
       if (isNewAllow(o.decision, n.decision)) newAllows++;
-      const oldPoints = pointsByCode(o);
-      const newPoints = pointsByCode(n);
-      const gone = [...oldPoints.keys()].filter((c) => !newPoints.has(c));
-      const added = [...newPoints.keys()].filter((c) => !oldPoints.has(c));
-      const repointed = [...newPoints.keys()].filter(
-        (c) => oldPoints.has(c) && oldPoints.get(c) !== newPoints.get(c),
-      );
-      const tier = n.tier ?? o.tier ?? "(none)";
-      count(byRoute, n.route || "(none)", transition);
-      count(byTier, tier, transition);
-      const changed = describeChange({ gone, added, repointed });
+      const flip = flipOf(o, n);
+      countInto(byRoute, n.route || "(none)", transition);
+      countInto(byTier, flip.tier, transition);
+      const changed = describeChange(flip);
       for (const c of changed.length === 0 ? ["(threshold)"] : changed) {
-        count(byReason, c, transition);
+        countInto(byReason, c, transition);
       }
       let list = examples.get(transition);
       if (list === undefined) {
         list = [];
         examples.set(transition, list);
       }
-      if (list.length < keep) {
-        list.push({
-          request_id: n.request_id,
-          time: n.time,
-          route: n.route,
-          tier,
-          from: o.decision,
-          to: n.decision,
-          gone,
-          added,
-          repointed,
-          oldScore: o.score,
-          newScore: n.score,
-        });
-      }
+      if (list.length < keep) list.push(flip);
     },
     get total() {
       return total;
@@ -164,7 +178,7 @@ export function createComparison(options: { examples?: number } = {}): Compariso
       return last;
     },
     get series() {
-      return series;
+      return plotted.series;
     },
     transitions,
     byRoute,

@@ -106,65 +106,74 @@ export function createAudit(options: AuditOptions): Audit {
 
   return {
     record(event, traced) {
-      const { verdict, enforced } = event.decision;
+      const { enforced } = event.decision;
       // allows may be sampled; a denial, challenge or throttle (even shadowed) never is
       if (enforced.kind === "allow" && rate < 1 && random() >= rate) return;
-      const req = event.req;
-      const traceId =
-        traced?.traceId ?? traceIdOf((name) => event.traceHeader(name) ?? req?.headers.get(name));
-      const caller = event.decision.caller;
-      logger.info(
-        {
-          request_id: cap(verdict.requestId, AUDIT_LIMITS.request_id),
-          trace_id: traceId,
-          span_id: traced?.spanId,
-          decision: verdict.kind,
-          would_be: verdict.shadowOf,
-          score: verdict.score,
-          risk_level: riskLevel(verdict.score),
-          reasons: verdict.reasons.map((r) =>
-            r.detail === undefined
-              ? { code: r.code, points: r.points }
-              : { code: r.code, points: r.points, detail: maskTokens(r.detail) },
-          ),
-          tier: verdict.tier,
-          entitlement: verdict.entitlement,
-          route: verdict.route,
-          subject: who(verdict.subject),
-          org: who(verdict.org),
-          caller:
-            caller === undefined
-              ? undefined
-              : {
-                  tier: caller.tier,
-                  entitlements: caller.entitlements,
-                  amr: caller.amr,
-                  acr: caller.acr || undefined,
-                  auth_time: caller.authTime,
-                  anonymous: caller.anonymous || undefined,
-                },
-          client_ip: req?.clientIp || undefined,
-          country: countryOf(event.decision),
-          device: event.decision.deviceId ? who(event.decision.deviceId) : undefined,
-          ua_class: req === undefined ? undefined : userAgentClass(req.headers.get("user-agent")),
-          method: req === undefined ? undefined : cap(req.method, AUDIT_LIMITS.method),
-          host: req === undefined ? undefined : cap(req.host, AUDIT_LIMITS.host),
-          path: req === undefined ? undefined : cap(maskTokens(req.path), AUDIT_LIMITS.path),
-          size: req === undefined ? undefined : declaredSize(req),
-          received_at: req === undefined ? undefined : isoTime(req.receivedAt),
-          policy_version: event.decision.policyVersion,
-          mode: event.decision.mode,
-          failure_mode: event.decision.failureMode,
-          latency_ms: Number(event.durationNs) / 1e6,
-          transport: event.transport === "http" ? "http" : undefined,
-          sample_rate: enforced.kind === "allow" && rate < 1 ? rate : undefined,
-        },
-        "decision",
-      );
+      const sampleRate = enforced.kind === "allow" && rate < 1 ? rate : undefined;
+      logger.info(auditLine(event, traced, who, sampleRate), "decision");
     },
     flush: () => Promise.all(opened.map(flushStream)).then(() => undefined),
     // ending waits for the writes in flight; stdout itself stays open for the operational log
     close: () => Promise.all(opened.map(endStream)).then(() => undefined),
+  };
+}
+
+/** The fields of one decision's audit line, chosen one by one (free text masked). */
+function auditLine(
+  event: DecisionEvent,
+  traced: TraceRef | undefined,
+  who: (value: string | undefined) => string | undefined,
+  sampleRate: number | undefined,
+) {
+  const { verdict } = event.decision;
+  const req = event.req;
+  const traceId =
+    traced?.traceId ?? traceIdOf((name) => event.traceHeader(name) ?? req?.headers.get(name));
+  const caller = event.decision.caller;
+  return {
+    request_id: cap(verdict.requestId, AUDIT_LIMITS.request_id),
+    trace_id: traceId,
+    span_id: traced?.spanId,
+    decision: verdict.kind,
+    would_be: verdict.shadowOf,
+    score: verdict.score,
+    risk_level: riskLevel(verdict.score),
+    reasons: verdict.reasons.map((r) =>
+      r.detail === undefined
+        ? { code: r.code, points: r.points }
+        : { code: r.code, points: r.points, detail: maskTokens(r.detail) },
+    ),
+    tier: verdict.tier,
+    entitlement: verdict.entitlement,
+    route: verdict.route,
+    subject: who(verdict.subject),
+    org: who(verdict.org),
+    caller:
+      caller === undefined
+        ? undefined
+        : {
+            tier: caller.tier,
+            entitlements: caller.entitlements,
+            amr: caller.amr,
+            acr: caller.acr || undefined,
+            auth_time: caller.authTime,
+            anonymous: caller.anonymous || undefined,
+          },
+    client_ip: req?.clientIp || undefined,
+    country: countryOf(event.decision),
+    device: event.decision.deviceId ? who(event.decision.deviceId) : undefined,
+    ua_class: req === undefined ? undefined : userAgentClass(req.headers.get("user-agent")),
+    method: req === undefined ? undefined : cap(req.method, AUDIT_LIMITS.method),
+    host: req === undefined ? undefined : cap(req.host, AUDIT_LIMITS.host),
+    path: req === undefined ? undefined : cap(maskTokens(req.path), AUDIT_LIMITS.path),
+    size: req === undefined ? undefined : declaredSize(req),
+    received_at: req === undefined ? undefined : isoTime(req.receivedAt),
+    policy_version: event.decision.policyVersion,
+    mode: event.decision.mode,
+    failure_mode: event.decision.failureMode,
+    latency_ms: Number(event.durationNs) / 1e6,
+    transport: event.transport === "http" ? "http" : undefined,
+    sample_rate: sampleRate,
   };
 }
 

@@ -11,7 +11,7 @@ import { createMetrics, type Metrics } from "./metrics.js";
 import { answerMetricsRequests, type PrimaryChannel } from "./metrics-cluster.js";
 import { type MetricsServer, parseListenAddress, serveMetrics } from "./metrics-server.js";
 import type { ExporterSpec } from "./span-exporter.js";
-import { createSubjectHasher } from "./subject-hash.js";
+import { createSubjectHasher, type SubjectHasher } from "./subject-hash.js";
 import type { SamplerName, TraceRef, Tracing } from "./tracing.js";
 
 export type { DecisionEvent, ExporterSpec, SamplerName };
@@ -120,17 +120,7 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
   const { logger } = deps;
   const hash = createSubjectHasher(options.subjectHashKey ?? "");
   const metrics: Metrics | undefined = options.metrics.enabled ? createMetrics() : undefined;
-  const audit: Audit | undefined = options.audit.enabled
-    ? createAudit({
-        allowSampleRate: options.audit.allowSampleRate,
-        subject: options.audit.subject,
-        hash,
-        ...(options.audit.destination ? { destination: options.audit.destination } : {}),
-        ...(options.audit.file ? { file: options.audit.file } : {}),
-        ...(options.audit.random ? { random: options.audit.random } : {}),
-        ...(metrics ? { onDrop: metrics.auditDropped } : {}),
-      })
-    : undefined;
+  const audit = auditOf(options, hash, metrics);
   let tracing: Tracing | undefined;
   let server: MetricsServer | undefined;
   let detachPrimary: (() => void) | undefined;
@@ -142,61 +132,11 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
       logger.error({ err, part, failures }, "telemetry failed to record a decision");
     }
   };
-  const noop = () => {};
-  const hooks: TelemetryHooks = metrics
-    ? {
-        storeCall: metrics.storeCall,
-        breakerState: metrics.breakerState,
-        webhookBreakerState: metrics.webhookBreakerState,
-        jwks: metrics.jwks,
-        tokenVerification: metrics.tokenVerification,
-        policyReload: metrics.policyReload,
-        inflight: metrics.inflight,
-        challenge: metrics.challenge,
-        refused: metrics.refused,
-      }
-    : {
-        storeCall: noop,
-        breakerState: noop,
-        webhookBreakerState: noop,
-        jwks: noop,
-        tokenVerification: noop,
-        policyReload: noop,
-        inflight: noop,
-        challenge: noop,
-        refused: noop,
-      };
+  const hooks = hooksOf(metrics);
 
   async function startOnce(): Promise<void> {
-    const tracingOn = options.tracing.enabled && options.tracing.exporter !== undefined;
-    const hashing =
-      (tracingOn && options.tracing.subjectAttribute === "hash") ||
-      (options.audit.enabled && options.audit.subject === "hash");
-    if (hashing && !options.subjectHashKey) {
-      logger.warn(
-        "subjects are pseudonymised without a key: set RISKGATE_SUBJECT_SALT to a secret, or guessed ids can be checked against the hashes",
-      );
-    }
-    if (tracingOn) {
-      // the SDK and the exporter are loaded only when tracing is on
-      const [{ createTracing }, exporter] = await Promise.all([
-        import("./tracing.js"),
-        exporterOf(options.tracing.exporter as SpanExporter | ExporterSpec),
-      ]);
-      tracing = createTracing({
-        exporter,
-        serviceName: options.tracing.serviceName ?? "riskgate",
-        ...(options.tracing.resourceAttributes
-          ? { resourceAttributes: options.tracing.resourceAttributes }
-          : {}),
-        sampler: options.tracing.sampler ?? "parentbased_always_on",
-        ratio: options.tracing.samplerRatio ?? 1,
-        subjectAttribute: options.tracing.subjectAttribute,
-        hash,
-        // the console exporter is for watching spans as they happen
-        simple: isSpec(options.tracing.exporter) && options.tracing.exporter.kind === "console",
-      });
-    }
+    warnOnUnkeyedHashing(options, logger);
+    tracing = await startTracing(options, hash);
     if (metrics !== undefined && deps.primary !== undefined) {
       detachPrimary = answerMetricsRequests(metrics.registry, deps.primary);
     } else if (metrics !== undefined && options.metrics.address !== undefined) {
@@ -250,27 +190,116 @@ export function createTelemetry(options: TelemetryOptions, deps: TelemetryDeps):
     },
     async shutdown() {
       detachPrimary?.();
-      let timer: NodeJS.Timeout | undefined;
-      const steps = Promise.allSettled([tracing?.shutdown(), audit?.close(), server?.close()]);
-      const gaveUp = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(resolve, SHUTDOWN_TIMEOUT_MS, "timeout");
-        timer.unref();
-      });
-      const results = await Promise.race([steps, gaveUp]);
-      clearTimeout(timer);
-      if (results === "timeout") {
-        logger.warn(
-          { timeoutMs: SHUTDOWN_TIMEOUT_MS },
-          "telemetry shutdown timed out; spans may be lost",
-        );
-        return;
-      }
-      for (const r of results) {
-        if (r.status === "rejected")
-          logger.warn({ err: r.reason }, "telemetry shutdown step failed");
-      }
+      await settleWithin(logger, [tracing?.shutdown(), audit?.close(), server?.close()]);
     },
   };
+}
+
+/** The audit log when it is on, its drops counted by the metrics. */
+function auditOf(
+  options: TelemetryOptions,
+  hash: SubjectHasher,
+  metrics: Metrics | undefined,
+): Audit | undefined {
+  return options.audit.enabled
+    ? createAudit({
+        allowSampleRate: options.audit.allowSampleRate,
+        subject: options.audit.subject,
+        hash,
+        ...(options.audit.destination ? { destination: options.audit.destination } : {}),
+        ...(options.audit.file ? { file: options.audit.file } : {}),
+        ...(options.audit.random ? { random: options.audit.random } : {}),
+        ...(metrics ? { onDrop: metrics.auditDropped } : {}),
+      })
+    : undefined;
+}
+
+/** The metrics hooks other parts call, or no-ops when metrics are off. */
+function hooksOf(metrics: Metrics | undefined): TelemetryHooks {
+  const noop = () => {};
+  return metrics
+    ? {
+        storeCall: metrics.storeCall,
+        breakerState: metrics.breakerState,
+        webhookBreakerState: metrics.webhookBreakerState,
+        jwks: metrics.jwks,
+        tokenVerification: metrics.tokenVerification,
+        policyReload: metrics.policyReload,
+        inflight: metrics.inflight,
+        challenge: metrics.challenge,
+        refused: metrics.refused,
+      }
+    : {
+        storeCall: noop,
+        breakerState: noop,
+        webhookBreakerState: noop,
+        jwks: noop,
+        tokenVerification: noop,
+        policyReload: noop,
+        inflight: noop,
+        challenge: noop,
+        refused: noop,
+      };
+}
+
+/** Warns when subjects are hashed without a secret key (a guessed id can be checked). */
+function warnOnUnkeyedHashing(options: TelemetryOptions, logger: Logger): void {
+  const tracingOn = options.tracing.enabled && options.tracing.exporter !== undefined;
+  const hashing =
+    (tracingOn && options.tracing.subjectAttribute === "hash") ||
+    (options.audit.enabled && options.audit.subject === "hash");
+  if (hashing && !options.subjectHashKey) {
+    logger.warn(
+      "subjects are pseudonymised without a key: set RISKGATE_SUBJECT_SALT to a secret, or guessed ids can be checked against the hashes",
+    );
+  }
+}
+
+/** Tracing when it is on; the SDK and the exporter are loaded only then. */
+async function startTracing(
+  options: TelemetryOptions,
+  hash: SubjectHasher,
+): Promise<Tracing | undefined> {
+  if (!options.tracing.enabled || options.tracing.exporter === undefined) return undefined;
+  const [{ createTracing }, exporter] = await Promise.all([
+    import("./tracing.js"),
+    exporterOf(options.tracing.exporter),
+  ]);
+  return createTracing({
+    exporter,
+    serviceName: options.tracing.serviceName ?? "riskgate",
+    ...(options.tracing.resourceAttributes
+      ? { resourceAttributes: options.tracing.resourceAttributes }
+      : {}),
+    sampler: options.tracing.sampler ?? "parentbased_always_on",
+    ratio: options.tracing.samplerRatio ?? 1,
+    subjectAttribute: options.tracing.subjectAttribute,
+    hash,
+    // the console exporter is for watching spans as they happen
+    simple: isSpec(options.tracing.exporter) && options.tracing.exporter.kind === "console",
+  });
+}
+
+/** Waits for the shutdown steps, at most SHUTDOWN_TIMEOUT_MS; failures are logged. */
+async function settleWithin(logger: Logger, steps: readonly unknown[]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = Promise.allSettled(steps);
+  const gaveUp = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(resolve, SHUTDOWN_TIMEOUT_MS, "timeout");
+    timer.unref();
+  });
+  const results = await Promise.race([settled, gaveUp]);
+  clearTimeout(timer);
+  if (results === "timeout") {
+    logger.warn(
+      { timeoutMs: SHUTDOWN_TIMEOUT_MS },
+      "telemetry shutdown timed out; spans may be lost",
+    );
+    return;
+  }
+  for (const r of results) {
+    if (r.status === "rejected") logger.warn({ err: r.reason }, "telemetry shutdown step failed");
+  }
 }
 
 function isSpec(exporter: SpanExporter | ExporterSpec | undefined): exporter is ExporterSpec {

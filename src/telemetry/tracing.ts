@@ -2,10 +2,12 @@ import {
   type Attributes,
   type Context,
   ROOT_CONTEXT,
+  type Span,
   SpanKind,
   SpanStatusCode,
   type TextMapGetter,
   TraceFlags,
+  type Tracer,
   trace,
 } from "@opentelemetry/api";
 import { CompositePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
@@ -32,6 +34,8 @@ import {
   ATTR_URL_PATH,
   RPC_SYSTEM_NAME_VALUE_GRPC,
 } from "@opentelemetry/semantic-conventions";
+import type { StageTimings } from "../access/pipeline.js";
+import type { Verdict } from "../access/verdict.js";
 import type { DecisionEvent } from "./decision-event.js";
 import { riskLevel } from "./risk-level.js";
 import type { SubjectHasher } from "./subject-hash.js";
@@ -106,6 +110,135 @@ const RPC_METHOD = "envoy.service.auth.v3.Authorization/Check";
  */
 const ATTR_USER_ID = "user.id";
 
+/** The wall-clock time (ms) of a `performance.now()` reading. */
+function epoch(perfMs: number): number {
+  return performance.timeOrigin + perfMs;
+}
+
+/** The attributes of a `riskgate.check` span; the situational ones only when they apply. */
+function checkAttributes(event: DecisionEvent, options: TracingOptions): Attributes {
+  const { verdict, enforced, timings } = event.decision;
+  const reasons = verdict.reasons.map((r) => r.code);
+  const req = event.req;
+  const attributes: Attributes = {
+    ...(event.transport === "http"
+      ? { "riskgate.transport": "http" }
+      : { [ATTR_RPC_SYSTEM_NAME]: RPC_SYSTEM_NAME_VALUE_GRPC, [ATTR_RPC_METHOD]: RPC_METHOD }),
+    "riskgate.decision": verdict.kind,
+    "riskgate.score": verdict.score,
+    "riskgate.risk_level": riskLevel(verdict.score),
+    "riskgate.reasons": reasons,
+    "riskgate.mode": event.decision.mode,
+    "riskgate.policy_version": event.decision.policyVersion,
+  };
+  // every attribute costs serialisation on each span: the situational ones only when so
+  if (verdict.shadowOf !== undefined) attributes["riskgate.would_be"] = enforced.kind;
+  if (reasons.some((code) => code.startsWith("failure."))) {
+    attributes["riskgate.failure_mode"] = event.decision.failureMode;
+  }
+  if (verdict.tier !== undefined) attributes["riskgate.tier"] = verdict.tier;
+  if (verdict.route !== undefined) attributes["riskgate.route"] = verdict.route;
+  if (verdict.entitlement !== undefined) {
+    attributes["riskgate.entitlement"] = verdict.entitlement;
+  }
+  if (req !== undefined) {
+    attributes["riskgate.request_id"] = req.id;
+    attributes[ATTR_HTTP_REQUEST_METHOD] = req.method;
+    attributes[ATTR_URL_PATH] = req.path;
+    attributes[ATTR_SERVER_ADDRESS] = req.host;
+    if (req.clientIp !== "") attributes[ATTR_CLIENT_ADDRESS] = req.clientIp;
+  }
+  if (verdict.subject !== undefined && options.subjectAttribute !== "off") {
+    attributes[ATTR_USER_ID] =
+      options.subjectAttribute === "hash" ? options.hash(verdict.subject) : verdict.subject;
+  }
+  const identify = timings.identify;
+  if (identify?.source !== undefined) attributes["riskgate.identity_source"] = identify.source;
+  if (identify?.cached !== undefined) attributes["riskgate.token_cached"] = identify.cached;
+  if (timings.store !== undefined) {
+    attributes["riskgate.store_ms"] = timings.store.end - timings.store.start;
+  }
+  return attributes;
+}
+
+/** The score's explanation, one event per reason, as a reviewer reads it in the trace. */
+function addReasonEvents(span: Span, reasons: Verdict["reasons"], end: number): void {
+  for (const r of reasons) {
+    span.addEvent(
+      "riskgate.reason",
+      r.detail === undefined
+        ? { "riskgate.reason.code": r.code, "riskgate.reason.points": r.points }
+        : {
+            "riskgate.reason.code": r.code,
+            "riskgate.reason.points": r.points,
+            "riskgate.reason.detail": r.detail,
+          },
+      end,
+    );
+  }
+}
+
+/** The children of a check span, drawn from the pipeline's stage timings. */
+function drawStages(tracer: Tracer, ctx: Context, timings: StageTimings, end: number): void {
+  const identify = timings.identify;
+  // a token verified from the cache took microseconds: the attributes above say so, and
+  // a child span (a third of the tracing cost) is drawn only for a real verification
+  if (identify !== undefined && identify.cached !== true) {
+    tracer
+      .startSpan(
+        "riskgate.identify",
+        { kind: SpanKind.INTERNAL, startTime: epoch(identify.start) },
+        ctx,
+      )
+      .end(epoch(identify.end));
+  }
+  const store = timings.store;
+  if (store !== undefined) {
+    const child = tracer.startSpan(
+      "riskgate.store",
+      { kind: SpanKind.INTERNAL, startTime: epoch(store.start) },
+      ctx,
+    );
+    child.setAttribute("riskgate.store_ops", store.ops);
+    if (!store.ok) {
+      child.setStatus({ code: SpanStatusCode.ERROR, message: "store call failed" });
+    }
+    child.end(epoch(store.end));
+  }
+  const webhook = timings.webhook;
+  if (webhook !== undefined) {
+    const child = tracer.startSpan(
+      "riskgate.webhook",
+      { kind: SpanKind.CLIENT, startTime: epoch(webhook.start) },
+      ctx,
+    );
+    child.setAttribute("riskgate.webhook.outcome", webhook.outcome);
+    if (webhook.outcome !== "ok" && webhook.outcome !== "cached") {
+      child.setStatus({ code: SpanStatusCode.ERROR, message: `webhook ${webhook.outcome}` });
+    }
+    child.end(epoch(webhook.end));
+  }
+  // header and metadata sources are read in microseconds during the signals: one instant
+  // span each, so a trace shows what every tool in front said (or why it was ignored)
+  const at = store === undefined ? end : epoch(store.end);
+  for (const o of timings.external ?? []) {
+    tracer
+      .startSpan(
+        "riskgate.external_source",
+        {
+          kind: SpanKind.INTERNAL,
+          startTime: at,
+          attributes: {
+            "riskgate.external.source": o.source,
+            "riskgate.external.outcome": o.outcome,
+          },
+        },
+        ctx,
+      )
+      .end(at);
+  }
+}
+
 /**
  * One `riskgate.check` span (kind SERVER) per Check, in the caller's trace: the parent comes
  * from the transport call's trace context (gRPC metadata: Envoy's own ext_authz span), else from the original request's
@@ -135,7 +268,6 @@ export function createTracing(options: TracingOptions): Tracing {
   const propagator = new CompositePropagator({
     propagators: [new B3Propagator(), new W3CTraceContextPropagator()],
   });
-  const epoch = (perfMs: number) => performance.timeOrigin + perfMs;
 
   function parentOf(event: DecisionEvent): Context {
     const fromCall = propagator.extract(ROOT_CONTEXT, event.traceHeader, callGetter);
@@ -162,119 +294,10 @@ export function createTracing(options: TracingOptions): Tracing {
       if (!span.isRecording()) {
         return remote === undefined ? undefined : { traceId: remote.traceId };
       }
-      const { verdict, enforced, timings } = event.decision;
-      const reasons = verdict.reasons.map((r) => r.code);
-      const req = event.req;
-      const attributes: Attributes = {
-        ...(event.transport === "http"
-          ? { "riskgate.transport": "http" }
-          : { [ATTR_RPC_SYSTEM_NAME]: RPC_SYSTEM_NAME_VALUE_GRPC, [ATTR_RPC_METHOD]: RPC_METHOD }),
-        "riskgate.decision": verdict.kind,
-        "riskgate.score": verdict.score,
-        "riskgate.risk_level": riskLevel(verdict.score),
-        "riskgate.reasons": reasons,
-        "riskgate.mode": event.decision.mode,
-        "riskgate.policy_version": event.decision.policyVersion,
-      };
-      // every attribute costs serialisation on each span: the situational ones only when so
-      if (verdict.shadowOf !== undefined) attributes["riskgate.would_be"] = enforced.kind;
-      if (reasons.some((code) => code.startsWith("failure."))) {
-        attributes["riskgate.failure_mode"] = event.decision.failureMode;
-      }
-      if (verdict.tier !== undefined) attributes["riskgate.tier"] = verdict.tier;
-      if (verdict.route !== undefined) attributes["riskgate.route"] = verdict.route;
-      if (verdict.entitlement !== undefined) {
-        attributes["riskgate.entitlement"] = verdict.entitlement;
-      }
-      if (req !== undefined) {
-        attributes["riskgate.request_id"] = req.id;
-        attributes[ATTR_HTTP_REQUEST_METHOD] = req.method;
-        attributes[ATTR_URL_PATH] = req.path;
-        attributes[ATTR_SERVER_ADDRESS] = req.host;
-        if (req.clientIp !== "") attributes[ATTR_CLIENT_ADDRESS] = req.clientIp;
-      }
-      if (verdict.subject !== undefined && options.subjectAttribute !== "off") {
-        attributes[ATTR_USER_ID] =
-          options.subjectAttribute === "hash" ? options.hash(verdict.subject) : verdict.subject;
-      }
-      const identify = timings.identify;
-      if (identify?.source !== undefined) attributes["riskgate.identity_source"] = identify.source;
-      if (identify?.cached !== undefined) attributes["riskgate.token_cached"] = identify.cached;
-      if (timings.store !== undefined) {
-        attributes["riskgate.store_ms"] = timings.store.end - timings.store.start;
-      }
-      span.setAttributes(attributes);
-      // the score's explanation, one event per reason, as a reviewer reads it in the trace
-      for (const r of verdict.reasons) {
-        span.addEvent(
-          "riskgate.reason",
-          r.detail === undefined
-            ? { "riskgate.reason.code": r.code, "riskgate.reason.points": r.points }
-            : {
-                "riskgate.reason.code": r.code,
-                "riskgate.reason.points": r.points,
-                "riskgate.reason.detail": r.detail,
-              },
-          end,
-        );
-      }
-      const ctx = trace.setSpan(parent, span);
-      // a token verified from the cache took microseconds: the attributes above say so, and
-      // a child span (a third of the tracing cost) is drawn only for a real verification
-      if (identify !== undefined && identify.cached !== true) {
-        tracer
-          .startSpan(
-            "riskgate.identify",
-            { kind: SpanKind.INTERNAL, startTime: epoch(identify.start) },
-            ctx,
-          )
-          .end(epoch(identify.end));
-      }
-      const store = timings.store;
-      if (store !== undefined) {
-        const child = tracer.startSpan(
-          "riskgate.store",
-          { kind: SpanKind.INTERNAL, startTime: epoch(store.start) },
-          ctx,
-        );
-        child.setAttribute("riskgate.store_ops", store.ops);
-        if (!store.ok) {
-          child.setStatus({ code: SpanStatusCode.ERROR, message: "store call failed" });
-        }
-        child.end(epoch(store.end));
-      }
-      const webhook = timings.webhook;
-      if (webhook !== undefined) {
-        const child = tracer.startSpan(
-          "riskgate.webhook",
-          { kind: SpanKind.CLIENT, startTime: epoch(webhook.start) },
-          ctx,
-        );
-        child.setAttribute("riskgate.webhook.outcome", webhook.outcome);
-        if (webhook.outcome !== "ok" && webhook.outcome !== "cached") {
-          child.setStatus({ code: SpanStatusCode.ERROR, message: `webhook ${webhook.outcome}` });
-        }
-        child.end(epoch(webhook.end));
-      }
-      // header and metadata sources are read in microseconds during the signals: one instant
-      // span each, so a trace shows what every tool in front said (or why it was ignored)
-      const at = store === undefined ? end : epoch(store.end);
-      for (const o of timings.external ?? []) {
-        tracer
-          .startSpan(
-            "riskgate.external_source",
-            {
-              kind: SpanKind.INTERNAL,
-              startTime: at,
-              attributes: {
-                "riskgate.external.source": o.source,
-                "riskgate.external.outcome": o.outcome,
-              },
-            },
-            ctx,
-          )
-          .end(at);
-      }
+      const { verdict, timings } = event.decision;
+      span.setAttributes(checkAttributes(event, options));
+      addReasonEvents(span, verdict.reasons, end);
+      drawStages(tracer, trace.setSpan(parent, span), timings, end);
       if (isInternalError(event)) {
         span.setStatus({
           code: SpanStatusCode.ERROR,

@@ -62,48 +62,23 @@ export interface BoundaryCall<Answer> {
 export function decideAtBoundary<Answer>(deps: BoundaryDeps, call: BoundaryCall<Answer>): void {
   const { pipeline, logger } = deps;
   if (refusedAtDoor(deps, call)) return;
-  let answered = false;
-  let runtime: PolicySnapshot | undefined;
-  let req: AccessRequest | undefined;
-  const answer = (a: Answer) => {
-    if (answered) return;
-    answered = true;
-    try {
-      call.send(a);
-    } catch (err) {
-      logger.error({ err, request_id: req?.id }, `${call.label} answer failed`);
-    }
-    deps.admission?.leave();
-    try {
-      deps.inflight?.(-1);
-    } catch (err) {
-      logger.error({ err }, "inflight gauge failed");
-    }
-  };
-  const observe = (decision: Decision, error: unknown) => {
-    if (!deps.onDecision) return;
-    try {
-      deps.onDecision({
-        decision,
-        req,
-        traceHeader: call.traceHeader,
-        durationNs: process.hrtime.bigint() - call.started,
-        ...(call.transport === undefined ? {} : { transport: call.transport }),
-        ...(error === undefined ? {} : { error }),
-      });
-    } catch (err) {
-      logger.error({ err }, "decision observer failed");
-    }
-  };
+  const x: Exchange = { answered: false, runtime: undefined, req: undefined };
+  const answer = (a: Answer) => answerOnce(deps, call, x, a);
+  const observe = (decision: Decision, error: unknown) =>
+    observeDecision(deps, call, x, decision, error);
   const finish = (decision: Decision, error?: unknown) => {
-    if (answered) return;
+    if (x.answered) return;
     let rendered: Answer;
     try {
-      rendered = call.render(decision.verdict, req ?? emptyRequest(), runtime as PolicySnapshot);
+      rendered = call.render(
+        decision.verdict,
+        x.req ?? emptyRequest(),
+        x.runtime as PolicySnapshot,
+      );
     } catch (err) {
       if (error !== undefined) {
         // the safe outcome itself could not be rendered: the last resort answers
-        logger.error({ err, request_id: req?.id }, "safe outcome not rendered; denying");
+        logger.error({ err, request_id: x.req?.id }, "safe outcome not rendered; denying");
         answer(call.lastResort);
         observe(decision, error);
         return;
@@ -115,12 +90,13 @@ export function decideAtBoundary<Answer>(deps: BoundaryDeps, call: BoundaryCall<
     observe(decision, error);
   };
   const fail = (err: unknown) => {
-    if (answered) return;
+    if (x.answered) return;
     const error = asRiskgateError(err);
     const malformed = error.code === "RISKGATE_REQUEST_MALFORMED";
     if (!malformed) {
-      logger.error({ err: error, request_id: req?.id }, `internal error during ${call.label}`);
+      logger.error({ err: error, request_id: x.req?.id }, `internal error during ${call.label}`);
     }
+    const { runtime, req } = x;
     if (runtime === undefined) {
       answer(call.lastResort);
       return;
@@ -137,14 +113,14 @@ export function decideAtBoundary<Answer>(deps: BoundaryDeps, call: BoundaryCall<
   };
   try {
     deps.inflight?.(1);
-    runtime = deps.runtime();
-    req = call.read();
+    x.runtime = deps.runtime();
+    x.req = call.read();
     pipeline
-      .evaluate(runtime, req)
+      .evaluate(x.runtime, x.req)
       .then((decision) => finish(decision), fail)
       // finish and fail answer whatever throws inside them; this is the net under that net
       .catch((err: unknown) => {
-        logger.error({ err, request_id: req?.id }, `${call.label} boundary failed; denying`);
+        logger.error({ err, request_id: x.req?.id }, `${call.label} boundary failed; denying`);
         answer(call.lastResort);
       });
   } catch (err) {
@@ -154,6 +130,58 @@ export function decideAtBoundary<Answer>(deps: BoundaryDeps, call: BoundaryCall<
       logger.error({ err: lastErr }, `${call.label} boundary failed; denying`);
       answer(call.lastResort);
     }
+  }
+}
+
+/** The state of one request at the boundary: what has been read, and whether it was answered. */
+interface Exchange {
+  answered: boolean;
+  runtime: PolicySnapshot | undefined;
+  req: AccessRequest | undefined;
+}
+
+/** Sends the answer unless one was sent, then frees the request's admission place. */
+function answerOnce<Answer>(
+  deps: BoundaryDeps,
+  call: BoundaryCall<Answer>,
+  x: Exchange,
+  a: Answer,
+): void {
+  if (x.answered) return;
+  x.answered = true;
+  try {
+    call.send(a);
+  } catch (err) {
+    deps.logger.error({ err, request_id: x.req?.id }, `${call.label} answer failed`);
+  }
+  deps.admission?.leave();
+  try {
+    deps.inflight?.(-1);
+  } catch (err) {
+    deps.logger.error({ err }, "inflight gauge failed");
+  }
+}
+
+/** Reports an answered decision to `onDecision`; the observer's errors are logged. */
+function observeDecision<Answer>(
+  deps: BoundaryDeps,
+  call: BoundaryCall<Answer>,
+  x: Exchange,
+  decision: Decision,
+  error: unknown,
+): void {
+  if (!deps.onDecision) return;
+  try {
+    deps.onDecision({
+      decision,
+      req: x.req,
+      traceHeader: call.traceHeader,
+      durationNs: process.hrtime.bigint() - call.started,
+      ...(call.transport === undefined ? {} : { transport: call.transport }),
+      ...(error === undefined ? {} : { error }),
+    });
+  } catch (err) {
+    deps.logger.error({ err }, "decision observer failed");
   }
 }
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import type { AccessRequest } from "../access/request.js";
 import { CHALLENGE_PATH, type Page } from "../challenge/page.js";
 import type { ChallengeService } from "../challenge/service.js";
 import type { IpList } from "../geo/ip-list.js";
@@ -50,28 +51,9 @@ export function createHttpAuthzHandler(
 ): (request: IncomingMessage, response: ServerResponse) => void {
   return (request, response) => {
     const started = process.hrtime.bigint();
-    if (request.rawHeaders.length > MAX_REQUEST_HEADERS * 2) {
-      // Node keeps only the first `maxHeadersCount` headers: past the limit, what came after
-      // (what a proxy appended behind a client's padding) was never read, so nothing is decided
-      request.resume();
-      send(response, TOO_MANY_HEADERS);
-      return;
-    }
     const url = request.url ?? "/";
     const pathOnly = url.split("?")[0] as string;
-    if (pathOnly === "/healthz" || pathOnly === "/readyz") {
-      const up = pathOnly === "/healthz" || deps.ready();
-      send(response, {
-        status: up ? 200 : 503,
-        headers: [["content-type", "text/plain"]],
-        body: up ? "ok\n" : "not ready\n",
-      });
-      return;
-    }
-    if (pathOnly === CHALLENGE_PATH && deps.challenges !== undefined) {
-      serveChallenge(deps, deps.challenges, request, response, url);
-      return;
-    }
+    if (answeredUndecided(deps, request, response, url, pathOnly)) return;
     const dialect = dialectOf(pathOnly, request.headers);
     if (dialect === undefined && !pathOnly.startsWith("/auth")) {
       send(response, {
@@ -98,30 +80,7 @@ export function createHttpAuthzHandler(
         const v = request.headers[name];
         return typeof v === "string" ? v : undefined;
       },
-      read() {
-        if (dialect === undefined) {
-          throw new MalformedHttpRequest(
-            "unknown forward-auth dialect: use /auth/nginx, /auth/forward or /auth/envoy/<path>, or send X-Original-URI or X-Forwarded-Uri (not both) to /auth",
-            "request.unknown_dialect",
-          );
-        }
-        const declared = Number(request.headers["content-length"] ?? 0);
-        if (declared > MAX_BODY_BYTES) {
-          throw new MalformedHttpRequest(`request body of ${declared} bytes is too large`);
-        }
-        return httpToAccessRequest(
-          dialect,
-          {
-            method: request.method ?? "GET",
-            url,
-            // every value of a repeated header: Node's `headers` keeps only the first of some
-            // (authorization, host, user-agent), so a second credential would go unseen
-            headers: request.headersDistinct,
-            peer: request.socket.remoteAddress ?? "",
-          },
-          { trustedProxies: deps.trustedProxies, trustedHops: deps.trustedHops, now: deps.clock() },
-        );
-      },
+      read: () => readForwardAuth(deps, dialect, request, url),
       render: (verdict, req, runtime) =>
         renderHttpAnswer(rendering, verdict, req, runtime.policy.doc.decisions),
       send: (answer) => send(response, answer),
@@ -134,6 +93,71 @@ export function createHttpAuthzHandler(
       },
     });
   };
+}
+
+/**
+ * Answers what is not a decision: a request with too many headers, the health endpoints and
+ * the challenge page. True when it answered.
+ */
+function answeredUndecided(
+  deps: HttpAuthzDeps,
+  request: IncomingMessage,
+  response: ServerResponse,
+  url: string,
+  pathOnly: string,
+): boolean {
+  if (request.rawHeaders.length > MAX_REQUEST_HEADERS * 2) {
+    // Node keeps only the first `maxHeadersCount` headers: past the limit, what came after
+    // (what a proxy appended behind a client's padding) was never read, so nothing is decided
+    request.resume();
+    send(response, TOO_MANY_HEADERS);
+    return true;
+  }
+  if (pathOnly === "/healthz" || pathOnly === "/readyz") {
+    const up = pathOnly === "/healthz" || deps.ready();
+    send(response, {
+      status: up ? 200 : 503,
+      headers: [["content-type", "text/plain"]],
+      body: up ? "ok\n" : "not ready\n",
+    });
+    return true;
+  }
+  if (pathOnly === CHALLENGE_PATH && deps.challenges !== undefined) {
+    serveChallenge(deps, deps.challenges, request, response, url);
+    return true;
+  }
+  return false;
+}
+
+/** Reads a forward-auth request in its dialect; throws MalformedHttpRequest for bad input. */
+function readForwardAuth(
+  deps: HttpAuthzDeps,
+  dialect: HttpDialect | undefined,
+  request: IncomingMessage,
+  url: string,
+): AccessRequest {
+  if (dialect === undefined) {
+    throw new MalformedHttpRequest(
+      "unknown forward-auth dialect: use /auth/nginx, /auth/forward or /auth/envoy/<path>, or send X-Original-URI or X-Forwarded-Uri (not both) to /auth",
+      "request.unknown_dialect",
+    );
+  }
+  const declared = Number(request.headers["content-length"] ?? 0);
+  if (declared > MAX_BODY_BYTES) {
+    throw new MalformedHttpRequest(`request body of ${declared} bytes is too large`);
+  }
+  return httpToAccessRequest(
+    dialect,
+    {
+      method: request.method ?? "GET",
+      url,
+      // every value of a repeated header: Node's `headers` keeps only the first of some
+      // (authorization, host, user-agent), so a second credential would go unseen
+      headers: request.headersDistinct,
+      peer: request.socket.remoteAddress ?? "",
+    },
+    { trustedProxies: deps.trustedProxies, trustedHops: deps.trustedHops, now: deps.clock() },
+  );
 }
 
 /** A challenge form is a few kilobytes at most (a CAPTCHA token is about 2 KB). */

@@ -3,13 +3,11 @@ import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parsePolicy } from "../../src/access/policy.js";
 import { policySnapshotOf } from "../../src/access/policy-snapshot.js";
+import type { ChallengeHit } from "../../src/challenge/answer.js";
 import { bindingOf } from "../../src/challenge/binding.js";
 import { clearanceKeysOf } from "../../src/challenge/keys.js";
-import {
-  type ChallengeHit,
-  createChallengeService,
-  safeReturn,
-} from "../../src/challenge/service.js";
+import { safeReturn } from "../../src/challenge/return-target.js";
+import { createChallengeService } from "../../src/challenge/service.js";
 import { createSiteVerifier } from "../../src/challenge/siteverify.js";
 import { readClearance, signChallenge } from "../../src/challenge/tokens.js";
 import { createMemoryStore } from "../../src/state/memory-store.js";
