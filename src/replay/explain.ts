@@ -240,7 +240,10 @@ function describeOp(op: StoreOp): string {
   const key = `${op.key.tag}/${op.key.name}`;
   switch (op.op) {
     case "window":
-      return `window ${key} (${op.windowMs / 1000} s, +${op.cost})`;
+      // a limited window is the exact one a limit throttles on: its limit is what it enforces
+      return op.limit === undefined
+        ? `window ${key} (${op.windowMs / 1000} s, +${op.cost})`
+        : `window ${key} (limit ${op.limit} per ${op.windowMs / 1000} s, exact, +${op.cost})`;
     case "count":
       return `count ${key} (+${op.cost}, ttl ${op.ttlMs / 1000} s)`;
     case "distinct":

@@ -12,7 +12,12 @@ import {
   httpToAccessRequest,
   MalformedHttpRequest,
 } from "./http-request.js";
-import { type HttpAnswer, renderHttpAnswer } from "./http-response.js";
+import {
+  type HttpAnswer,
+  NGINX_BODY_HEADER,
+  NGINX_STATUS_HEADER,
+  renderHttpAnswer,
+} from "./http-response.js";
 
 export interface HttpAuthzDeps extends BoundaryDeps {
   readonly clock: () => number;
@@ -110,7 +115,11 @@ function answeredUndecided(
     // Node keeps only the first `maxHeadersCount` headers: past the limit, what came after
     // (what a proxy appended behind a client's padding) was never read, so nothing is decided
     request.resume();
-    send(response, TOO_MANY_HEADERS);
+    // nginx's auth_request turns any status but 2xx, 401 and 403 into a 500: its dialect gets
+    // the 403 that carries the real status and body (the dialect read from the path, or from
+    // the headers that were read)
+    const nginx = dialectOf(pathOnly, request.headers) === "nginx";
+    send(response, nginx ? TOO_MANY_HEADERS_NGINX : TOO_MANY_HEADERS);
     return true;
   }
   if (pathOnly === "/healthz" || pathOnly === "/readyz") {
@@ -325,6 +334,17 @@ const TOO_MANY_HEADERS: HttpAnswer = Object.freeze({
     reasons: [{ code: "request.malformed", points: 0 }],
     error: `more than ${MAX_REQUEST_HEADERS} request headers`,
   }),
+});
+
+/** {@link TOO_MANY_HEADERS} as nginx's auth_request can pass it on: 403, the 431 in headers. */
+const TOO_MANY_HEADERS_NGINX: HttpAnswer = Object.freeze({
+  status: 403,
+  headers: [
+    ...TOO_MANY_HEADERS.headers,
+    [NGINX_STATUS_HEADER, String(TOO_MANY_HEADERS.status)],
+    [NGINX_BODY_HEADER, TOO_MANY_HEADERS.body],
+  ] as const,
+  body: TOO_MANY_HEADERS.body,
 });
 
 /**

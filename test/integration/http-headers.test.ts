@@ -10,7 +10,12 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
  */
 
 /** One raw HTTP/1.1 request (header lines as given, in order); resolves with the status. */
-function rawStatus(port: number, target: string, lines: readonly string[]): Promise<number> {
+async function rawStatus(port: number, target: string, lines: readonly string[]): Promise<number> {
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(await rawAnswer(port, target, lines))?.[1] ?? 0);
+}
+
+/** One raw HTTP/1.1 request; resolves with the whole answer as text. */
+function rawAnswer(port: number, target: string, lines: readonly string[]): Promise<string> {
   const bytes = `GET ${target} HTTP/1.1\r\n${lines.join("\r\n")}\r\nconnection: close\r\n\r\n`;
   return new Promise((resolve, reject) => {
     // not half-closed: the server answers, then closes (connection: close)
@@ -19,7 +24,7 @@ function rawStatus(port: number, target: string, lines: readonly string[]): Prom
     socket.on("data", (c: Buffer) => {
       out += c.toString("latin1");
     });
-    socket.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(out)?.[1] ?? 0)));
+    socket.on("close", () => resolve(out));
     socket.on("error", reject);
   });
 }
@@ -59,9 +64,32 @@ describe("HTTP forward-auth reads every header", () => {
   });
 
   it("answers 431 past the limit, so nothing a proxy appends after padding goes unseen", async () => {
-    expect(await nginx(padding(MAX_REQUEST_HEADERS - 5))).toBe(431);
+    const forward = (extra: readonly string[]) =>
+      rawStatus(port, "/auth/forward", [
+        "host: riskgate",
+        "x-forwarded-method: GET",
+        "x-forwarded-uri: /v1/items",
+        "x-forwarded-host: api.example.com",
+        `authorization: Bearer ${token}`,
+        ...extra,
+      ]);
+    expect(await forward(padding(MAX_REQUEST_HEADERS - 5))).toBe(431);
+    expect(await forward([...padding(2100), "x-forwarded-uri: /admin"])).toBe(431);
+    // nginx's auth_request makes a 431 a 500: its dialect gets a 403 that names the 431
+    expect(await nginx(padding(MAX_REQUEST_HEADERS - 5))).toBe(403);
     // 2,100 headers, then what a proxy appended: a second original URI
-    expect(await nginx([...padding(2100), "x-original-uri: /admin"])).toBe(431);
+    const padded = await rawAnswer(port, "/auth/nginx", [
+      "host: riskgate",
+      "x-original-uri: /v1/items",
+      `authorization: Bearer ${token}`,
+      ...padding(2100),
+      "x-original-uri: /admin",
+    ]);
+    expect(padded).toMatch(/^HTTP\/1\.1 403 /);
+    expect(padded).toMatch(/\r\nx-riskgate-status: 431\r\n/i);
+    expect(padded).toMatch(
+      /\r\nx-riskgate-body: .*request\.malformed.*more than \d+ request headers/i,
+    );
     // without the padding the contradiction is seen (nginx's 403 for a malformed request)
     expect(await nginx(["x-original-uri: /admin"])).toBe(403);
   });

@@ -300,7 +300,8 @@ describe("riskgate explain (CLI)", () => {
     expect(res.stdout).toMatch(new RegExp(`^request +req-${n} `));
     expect(res.stdout).toMatch(/\nidentity +verified from bearer: subject user-\d+/);
     expect(res.stdout).toMatch(
-      /\n {2}velocity\.subject +\d+ .*\n +window s:user-\d+\/rate \(60 s, \+1\) -> \{"count":1/,
+      // a limit's op shows the limit and window it enforces
+      /\n {2}velocity\.subject +\d+ .*\n +window s:user-\d+\/rate \(limit \d+ per 60 s, exact, \+1\) -> \{"count":1/,
     );
     expect(res.stdout).toMatch(
       /\nthresholds tier \w+, sensitivity \w+.*: challenge_at \d+, deny_at \d+/,
