@@ -1,6 +1,6 @@
 /**
  * riskgate's error registry: every error a caller or operator can meet has a stable code, a
- * message and the outcome it maps to. The README's error table is kept in step by a test.
+ * message and the outcome it maps to. docs/reference/errors.md is kept in step by a test.
  */
 export const ERRORS = {
   RISKGATE_POLICY_INVALID: {

@@ -52,8 +52,8 @@ const CORE_REASONS = {
 
 /**
  * The closed set of reason codes a verdict can carry: the stages' codes and every registered
- * signal's. Every point of a risk score and every refusal is explained by one of these; the
- * README's reason-code table is kept in step with this registry by a test.
+ * signal's. Every point of a risk score and every refusal is explained by one of these;
+ * docs/reference/reason-codes.md is kept in step with this registry by a test.
  */
 export const REASONS: Readonly<Record<keyof typeof CORE_REASONS | SignalReasonCode, string>> =
   Object.freeze({ ...CORE_REASONS, ...signalReasons() });

@@ -1,7 +1,7 @@
 import { type ErrorCode, RiskgateError } from "../errors.js";
 
 /**
- * Exit codes of `riskgate serve`, documented in the README ("Exit codes"). A supervisor can
+ * Exit codes of `riskgate serve`, documented in docs/reference/cli.md ("Exit codes"). A supervisor can
  * tell a configuration mistake (fix the file or the setting) from an unreachable dependency
  * (retry later) and from a port conflict.
  */

@@ -94,7 +94,7 @@ export function checkRuleReasons(
           code: "custom",
           message: code.startsWith("external.")
             ? `no external source or webhook band of this policy produces ${code}`
-            : `unknown reason code ${code} (see the README's reason codes)`,
+            : `unknown reason code ${code} (see docs/reference/reason-codes.md)`,
           path: ["rules", i, "when", key, j],
         });
       });

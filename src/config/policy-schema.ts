@@ -15,7 +15,7 @@ import { checkRuleReasons, rules } from "./policy-rules.js";
  * The policy file's schema, less its `signals` block: each signal describes its own section
  * (src/access/signals/), and {@link policySchemaWith} puts the two together. Every object is
  * strict (unknown keys are errors, so a typo never silently disables a rule) and every field
- * has a safe default. The README's policy reference documents the same fields.
+ * has a safe default. docs/reference/policy.md documents the same fields.
  */
 
 const thresholds = z
@@ -116,7 +116,7 @@ export const CAPTCHA_PROVIDERS = ["turnstile", "hcaptcha", "recaptcha"] as const
 
 /**
  * Browser challenges (style `interactive`): a page riskgate serves that a person passes, and
- * the clearance cookie a pass sets. See the README's "Browser challenges" section.
+ * the clearance cookie a pass sets. See docs/browser-challenges.md.
  */
 const interactive = z
   .strictObject({
@@ -226,7 +226,7 @@ const baseShape = {
 };
 
 const tailShape = {
-  /** Ordered rules that force an outcome (see the README's Rules section). */
+  /** Ordered rules that force an outcome (see docs/writing-a-policy.md, "Rules"). */
   rules,
   decisions,
   failure: z

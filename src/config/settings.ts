@@ -18,14 +18,14 @@ import {
 
 /**
  * Process settings: one flat table, every entry an environment variable with a default and a
- * line of documentation. The README's settings table is kept in step by a test.
+ * line of documentation. docs/reference/settings.md is kept in step by a test.
  */
 interface SettingSpec<T> {
   readonly env: string;
   readonly default: T;
   readonly doc: string;
   readonly parse: (raw: string) => T;
-  /** The default as the README shows it, when `String(default)` does not say it. */
+  /** The default as docs/reference/settings.md shows it, when `String(default)` does not say it. */
   readonly docDefault?: string;
   /** The value may hold a credential: an error names the variable, never the value. */
   readonly secret?: boolean;
