@@ -15,10 +15,13 @@ import {
   type StoreOp,
   type StoreResult,
 } from "./store.js";
+import { createWriteBehind } from "./write-behind.js";
 
 export interface RedisStoreOptions extends RedisConnectionOptions {
   /** Prefix of every key (`rg:`); must not contain `{` or `}`. */
   readonly keyPrefix: string;
+  /** How long background writes wait to ride on a deciding script (ms; 5). */
+  readonly writeDelayMs?: number;
 }
 
 export type { StoreLogger };
@@ -58,8 +61,15 @@ const ENCODE: { readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>)
   baseline: (op) => ["b", op.bucketMs, op.alpha, op.ttlMs, op.cost],
 };
 
-/** Most ops of background batches coalesced into one script. */
-const MAX_BACKGROUND_OPS = 512;
+/** Most ops of background batches carried by (or sent as) one script. */
+const MAX_CARRIED_OPS = 512;
+
+/**
+ * How long the writes after a verdict wait for the next deciding script before going alone:
+ * longer than the gap between one caller's Checks, short enough that other replicas see them
+ * at once.
+ */
+const WRITE_DELAY_MS = 5;
 
 /** Most ops of one tag in one script on a Cluster; a larger group is sent in chunks. */
 const MAX_GROUP = 16;
@@ -151,39 +161,27 @@ export function createRedisStore(
     return results;
   }
 
-  // Background batches (the writes after each verdict) of one event-loop turn go out as one
-  // script: under load that is one round trip for many Checks' writes instead of one each.
-  let queued: { ops: readonly StoreOp[]; done: (r: Promise<OpResult<StoreOp>[]>) => void }[] = [];
-  const flushBackground = () => {
-    const entries = queued;
-    queued = [];
-    for (let from = 0; from < entries.length; ) {
-      // one script holds at most MAX_BACKGROUND_OPS ops (a lone larger batch goes alone)
-      let to = from;
-      let size = 0;
-      while (to < entries.length) {
-        const n = (entries[to] as (typeof entries)[number]).ops.length;
-        if (to > from && size + n > MAX_BACKGROUND_OPS) break;
-        size += n;
-        to++;
-      }
-      const group = entries.slice(from, to);
-      const ops = group.flatMap((e) => e.ops);
-      const all = clustered ? runPerTag(ops) : runGroup(ops);
-      let at = 0;
-      for (const e of group) {
-        const start = at;
-        at += e.ops.length;
-        e.done(all.then((results) => results.slice(start, start + e.ops.length)));
-      }
-      from = to;
+  // The writes after each verdict ride on the next deciding script (see write-behind.ts).
+  const run = clustered ? runPerTag : runGroup;
+  const writes = createWriteBehind(run, {
+    maxOps: MAX_CARRIED_OPS,
+    idleMs: options.writeDelayMs ?? WRITE_DELAY_MS,
+  });
+  async function decide(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
+    const carried = writes.take();
+    if (carried === undefined) return run(ops);
+    const all = carried.ops.concat(ops);
+    let results: OpResult<StoreOp>[];
+    try {
+      results = await run(all);
+    } catch (err) {
+      carried.fail(err);
+      throw err;
     }
-  };
-  const background = (ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> =>
-    new Promise((resolve) => {
-      if (queued.length === 0) setImmediate(flushBackground);
-      queued.push({ ops, done: resolve });
-    });
+    const n = carried.ops.length;
+    carried.settle(results.slice(0, n));
+    return results.slice(n);
+  }
 
   return {
     kind: "redis",
@@ -195,14 +193,11 @@ export function createRedisStore(
     async exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>): Promise<StoreResult<T>> {
       assertValidOps(batch.ops);
       if (batch.ops.length === 0) return { results: [] as unknown as StoreResult<T>["results"] };
-      const results = batch.background
-        ? await background(batch.ops)
-        : clustered
-          ? await runPerTag(batch.ops)
-          : await runGroup(batch.ops);
+      const results = batch.background ? await writes.add(batch.ops) : await decide(batch.ops);
       return { results: results as StoreResult<T>["results"] };
     },
     async close() {
+      await writes.flush().catch(() => undefined);
       await client.quit().catch(() => client.disconnect());
     },
   };
