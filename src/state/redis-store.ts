@@ -45,20 +45,37 @@ export type RedisStore = Store & {
 type Arg = string | number;
 type Runner = (...args: Arg[]) => Promise<unknown[]>;
 
-/** Each op's script arguments: its letter, then its parameters in the order the script reads. */
-const ENCODE: { readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>) => Arg[] } = {
-  // a limited window says whether it counts in its letter, so it takes no more arguments
+/**
+ * Each op's type letter and numeric params, comma-separated (the script's ARGV[1]); its string
+ * params go in `strings`, one argument each, in op order.
+ */
+const ENCODE: {
+  readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>, strings: string[]) => string;
+} = {
+  // a limited window says whether it counts in its letter, so it takes no more params
   window: (op) =>
     op.limit === undefined
-      ? ["w", op.windowMs, op.cost]
-      : [op.cost > 0 ? "L" : "l", op.windowMs, op.limit],
-  count: (op) => ["c", op.cost, op.ttlMs],
-  distinct: (op) => ["d", op.member, op.windowMs],
-  swap: (op) => ["s", op.value, op.ttlMs],
-  get: () => ["g"],
-  member: (op) => ["m", op.member, op.ttlMs, op.max],
-  has: (op) => ["h", op.member],
-  baseline: (op) => ["b", op.bucketMs, op.alpha, op.ttlMs, op.cost],
+      ? `w,${op.windowMs},${op.cost}`
+      : `${op.cost > 0 ? "L" : "l"},${op.windowMs},${op.limit}`,
+  count: (op) => `c,${op.cost},${op.ttlMs}`,
+  distinct: (op, strings) => {
+    strings.push(op.member);
+    return `d,${op.windowMs}`;
+  },
+  swap: (op, strings) => {
+    strings.push(op.value);
+    return `s,${op.ttlMs}`;
+  },
+  get: () => "g",
+  member: (op, strings) => {
+    strings.push(op.member);
+    return `m,${op.ttlMs},${op.max}`;
+  },
+  has: (op, strings) => {
+    strings.push(op.member);
+    return "h";
+  },
+  baseline: (op) => `b,${op.bucketMs},${op.alpha},${op.ttlMs},${op.cost}`,
 };
 
 /** Most ops of background batches carried by (or sent as) one script. */
@@ -124,13 +141,16 @@ export function createRedisStore(
   };
 
   async function runGroup(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
-    const keys: string[] = [];
-    const args: Arg[] = [];
-    for (const op of ops) {
-      keys.push(keyText(prefix, op.key));
-      args.push(...(ENCODE[op.op] as (op: StoreOp) => Arg[])(op));
+    const keys: string[] = new Array(ops.length);
+    const strings: string[] = [];
+    let spec = "";
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as StoreOp;
+      keys[i] = keyText(prefix, op.key);
+      const params = (ENCODE[op.op] as (op: StoreOp, strings: string[]) => string)(op, strings);
+      spec = i === 0 ? params : `${spec},${params}`;
     }
-    const flat = await send(keys, args);
+    const flat = await send(keys, [spec, ...strings]);
     return decode(ops, flat);
   }
 
