@@ -48,10 +48,16 @@ local function optional(v)
 end
 
 -- the index of a limited window's first time still in the window (after edge), given that its
--- newest one (index n - 1) is: a binary search, as the times are in order
+-- newest one (index n - 1) is. A steady stream has only a few times leave between two requests,
+-- so the oldest few are read first (cheap: LINDEX walks from the nearer end); past those, a
+-- binary search, as the times are in order
 local function firstInWindow(key, n, edge)
-  if tonumber(redis.call('LINDEX', key, 0)) > edge then return 0 end
-  local lo, hi = 0, n - 1 -- lo has left the window, hi has not
+  local near = math.min(n - 1, 8)
+  for i = 0, near - 1 do
+    if tonumber(redis.call('LINDEX', key, i)) > edge then return i end
+  end
+  if near == n - 1 then return near end
+  local lo, hi = near - 1, n - 1 -- lo has left the window, hi has not
   while hi - lo > 1 do
     local mid = math.floor((lo + hi) / 2)
     if tonumber(redis.call('LINDEX', key, mid)) > edge then hi = mid else lo = mid end
