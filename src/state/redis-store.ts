@@ -20,7 +20,7 @@ import { createWriteBehind } from "./write-behind.js";
 export interface RedisStoreOptions extends RedisConnectionOptions {
   /** Prefix of every key (`rg:`); must not contain `{` or `}`. */
   readonly keyPrefix: string;
-  /** How long background writes wait to ride on a deciding script (ms; 5). */
+  /** How long background writes wait to ride on a deciding script (ms; 10). */
   readonly writeDelayMs?: number;
 }
 
@@ -83,10 +83,10 @@ const MAX_CARRIED_OPS = 512;
 
 /**
  * How long the writes after a verdict wait for the next deciding script before going alone:
- * longer than the gap between one caller's Checks, short enough that other replicas see them
- * at once.
+ * longer than the gap between one caller's Checks on a busy machine, short enough that other
+ * replicas see them at once (create-store.ts sets it from the store timeout).
  */
-const WRITE_DELAY_MS = 5;
+const WRITE_DELAY_MS = 10;
 
 /** Most ops of one tag in one script on a Cluster; a larger group is sent in chunks. */
 const MAX_GROUP = 16;
