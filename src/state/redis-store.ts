@@ -78,8 +78,14 @@ const ENCODE: {
   baseline: (op) => `b,${op.bucketMs},${op.alpha},${op.ttlMs},${op.cost}`,
 };
 
-/** Most ops of background batches carried by (or sent as) one script. */
-const MAX_CARRIED_OPS = 512;
+/** Most ops of held background batches one deciding script carries (a few Checks' writes). */
+const CARRY_OPS = 64;
+
+/** Most ops of background batches sent as one script when they go alone. */
+const SEND_OPS = 512;
+
+/** Most ops of background batches held (a burst of a few hundred verdicts' writes). */
+const MAX_HELD_OPS = 4096;
 
 /**
  * How long the writes after a verdict wait for the next deciding script before going alone:
@@ -184,7 +190,9 @@ export function createRedisStore(
   // The writes after each verdict ride on the next deciding script (see write-behind.ts).
   const run = clustered ? runPerTag : runGroup;
   const writes = createWriteBehind(run, {
-    maxOps: MAX_CARRIED_OPS,
+    carryOps: CARRY_OPS,
+    sendOps: SEND_OPS,
+    maxOps: MAX_HELD_OPS,
     idleMs: options.writeDelayMs ?? WRITE_DELAY_MS,
   });
   async function decide(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {

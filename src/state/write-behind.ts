@@ -14,14 +14,25 @@ export interface CarriedWrites {
 export interface WriteBehind {
   /** Queues a background batch; resolves with its results once some script has run it. */
   add(ops: readonly StoreOp[]): Promise<Results>;
-  /** Takes the oldest queued batches (at most `maxOps` ops, or one larger batch), if any. */
+  /**
+   * Takes the oldest queued batches for a deciding script to carry (at most `carryOps` ops, or
+   * one larger batch), if any.
+   */
   take(): CarriedWrites | undefined;
   /** Sends everything queued now, and resolves once all of it has been answered. */
   flush(): Promise<void>;
 }
 
 export interface WriteBehindOptions {
-  /** Most ops carried by one script; a queue that reaches it is sent at once. */
+  /**
+   * Most ops one deciding script carries. Small, so that a burst of verdicts (many Checks
+   * answered by one reply) spreads over the deciding scripts that follow instead of making one
+   * of them long.
+   */
+  readonly carryOps: number;
+  /** Most ops in one script when held writes go alone. */
+  readonly sendOps: number;
+  /** Most ops held; past it they are sent alone at once. */
   readonly maxOps: number;
   /** How long queued writes wait for a deciding script to carry them before going alone. */
   readonly idleMs: number;
@@ -55,13 +66,13 @@ export function createWriteBehind(
     timer = undefined;
   };
 
-  const take = (): CarriedWrites | undefined => {
+  const take = (most: number): CarriedWrites | undefined => {
     if (queue.length === 0) return undefined;
     let count = 0;
     let size = 0;
     while (count < queue.length) {
       const n = (queue[count] as Entry).ops.length;
-      if (count > 0 && size + n > options.maxOps) break;
+      if (count > 0 && size + n > most) break;
       size += n;
       count++;
     }
@@ -75,7 +86,7 @@ export function createWriteBehind(
   const sendAll = () => {
     full = false;
     disarm();
-    for (let c = take(); c !== undefined; c = take()) {
+    for (let c = take(options.sendOps); c !== undefined; c = take(options.sendOps)) {
       const writes = c;
       const done: Promise<unknown> = run(writes.ops).then(writes.settle, writes.fail);
       sent.add(done);
@@ -95,7 +106,7 @@ export function createWriteBehind(
         }
       });
     },
-    take,
+    take: () => take(options.carryOps),
     async flush() {
       sendAll();
       await Promise.all([...sent]);

@@ -20,7 +20,7 @@ describe("write-behind (the writes after a verdict, carried by the next deciding
         sent.push([...ops]);
         return answer(ops);
       },
-      { maxOps: 100, idleMs: 60_000 },
+      { carryOps: 100, sendOps: 100, maxOps: 100, idleMs: 60_000 },
     );
     const first = writes.add([op("a"), op("bb")]);
     const second = writes.add([op("ccc")]);
@@ -33,6 +33,24 @@ describe("write-behind (the writes after a verdict, carried by the next deciding
     expect(sent).toEqual([]); // carried, never sent alone
   });
 
+  it("carries a few Checks' writes per deciding script, oldest first", () => {
+    const writes = createWriteBehind(async (ops) => answer(ops), {
+      carryOps: 2,
+      sendOps: 100,
+      maxOps: 100,
+      idleMs: 60_000,
+    });
+    for (const name of ["a", "b", "c"]) void writes.add([op(name)]);
+    void writes.add([op("d"), op("e"), op("f")]);
+    const taken = () => writes.take()?.ops.map((o) => o.key.name);
+    expect([taken(), taken(), taken(), taken()]).toEqual([
+      ["a", "b"],
+      ["c"],
+      ["d", "e", "f"], // one larger batch goes whole
+      undefined,
+    ]);
+  });
+
   it("bounds what one script carries, and sends a full queue at once", async () => {
     const sent: string[][] = [];
     const writes = createWriteBehind(
@@ -40,7 +58,7 @@ describe("write-behind (the writes after a verdict, carried by the next deciding
         sent.push(ops.map((o) => o.key.name));
         return answer(ops);
       },
-      { maxOps: 3, idleMs: 60_000 },
+      { carryOps: 3, sendOps: 3, maxOps: 3, idleMs: 60_000 },
     );
     const pending = [writes.add([op("a"), op("b")]), writes.add([op("c"), op("d")])];
     await Promise.all(pending);
@@ -51,7 +69,12 @@ describe("write-behind (the writes after a verdict, carried by the next deciding
   });
 
   it("rejects every carried batch when their script fails, and flushes the rest on close", async () => {
-    const writes = createWriteBehind(async (ops) => answer(ops), { maxOps: 100, idleMs: 60_000 });
+    const writes = createWriteBehind(async (ops) => answer(ops), {
+      carryOps: 100,
+      sendOps: 100,
+      maxOps: 100,
+      idleMs: 60_000,
+    });
     const lost = writes.add([op("a")]);
     writes.take()?.fail(new Error("down"));
     await expect(lost).rejects.toThrow("down");
