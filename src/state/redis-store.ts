@@ -141,9 +141,23 @@ export function createRedisStore(
   const send = (keys: string[], args: Arg[]): Promise<unknown[]> => {
     const cmd = clustered ? runners[keys.length] : runners[0];
     if (cmd === undefined) throw new RangeError(`no script command for ${keys.length} keys`);
-    return clustered
-      ? cmd.call(client, ...keys, ...args)
-      : cmd.call(client, keys.length, ...keys, ...args);
+    if (clustered) return cmd.call(client, ...keys, ...args);
+    cork();
+    return cmd.call(client, keys.length, ...keys, ...args);
+  };
+  // The scripts of one tick (many Checks answered by one reply start their next ones together)
+  // leave in one socket write instead of one each. Unlike auto-pipelining, nothing waits for a
+  // reply: the socket is uncorked as soon as the tick's synchronous work and microtasks end.
+  let corked = false;
+  const cork = () => {
+    const stream = (client as Redis).stream as Redis["stream"] | undefined;
+    if (corked || stream === undefined || !stream.writable) return;
+    corked = true;
+    stream.cork();
+    process.nextTick(() => {
+      corked = false;
+      stream.uncork();
+    });
   };
 
   async function runGroup(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
