@@ -64,7 +64,7 @@ export async function replayCpuBench(): Promise<ReplayCpuResult> {
   const dir = join(out, "production");
   const requests = join(dir, "requests.jsonl");
   const jwks = join(dir, "jwks.json");
-  const lines = Number(/wrote (\d+) requests/.exec(generated)?.[1] ?? 0);
+  const lines = Number(/wrote (?:the planned )?(\d+) requests/.exec(generated)?.[1] ?? 0);
   const firstLines = join(work, "replay-head.jsonl");
   await head(requests, HEAD_LINES, firstLines);
   const load = [loadavg()];

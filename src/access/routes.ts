@@ -81,8 +81,28 @@ export function resolveRoute(table: RouteTable, req: AccessRequest): ResolvedRou
  */
 export function compilePathPattern(pattern: string): (path: string) => boolean {
   const re = RE2JS.compile(`(?:${pattern})`);
-  return (path) => re.matches(path);
+  // a path without the pattern's literal start cannot match: most paths skip the regex
+  const start = literalStart(pattern);
+  if (start === "") return (path) => re.matches(path);
+  return (path) => path.startsWith(start) && re.matches(path);
 }
+
+/**
+ * The literal text every match of an anchored pattern starts with ("" when unsure): the
+ * characters before the first special one, less the last if a quantifier may drop it. An
+ * alternation anywhere makes it "" (a top-level `|` offers other starts).
+ */
+export function literalStart(pattern: string): string {
+  if (pattern.includes("|")) return "";
+  let end = 0;
+  while (end < pattern.length && !SPECIAL.has(pattern[end] as string)) end++;
+  const next = pattern[end];
+  return next === "?" || next === "*" || next === "{"
+    ? pattern.slice(0, end - 1)
+    : pattern.slice(0, end);
+}
+
+const SPECIAL = new Set([..."\\^$.|?*+()[]{}"]);
 
 function compileMatcher(rule: RoutePolicy): (req: AccessRequest) => boolean {
   const hosts = rule.match.hosts === undefined ? undefined : new Set(rule.match.hosts);

@@ -78,6 +78,8 @@ export async function createStoreFromSettings(
         ? {}
         : { autoPipelining: settings.redisAutoPipelining }),
       keyPrefix: settings.redisKeyPrefix,
+      // held writes must reach Redis well inside the guard's timeout, which counts from the call
+      writeDelayMs: Math.max(1, Math.min(20, Math.floor(settings.storeTimeoutMs / 4))),
     },
     { logger },
   );

@@ -12,7 +12,9 @@ import { MAX_DISTINCT, MAX_EMPTY_BUCKETS } from "./limits.js";
 export const STORE_SCRIPT = `
 -- riskgate: every store op of one batch in one round trip.
 -- KEYS[i] is op i's key (all in one hash slot on Redis Cluster).
--- ARGV = { op1 type, op1 params..., op2 type, ... }.
+-- ARGV[1] = every op's type and numeric params, comma-separated, in op order ("w,60000,1,c,...");
+-- ARGV[2..] = the ops' string params (members, values), in op order: a few arguments instead of
+-- one per param, and no string needs escaping.
 -- The clock is the Redis server's own (TIME): replicas with drifting clocks share one notion
 -- of "this window", and all keys of one tag live on one server, so they see one clock.
 -- Returns a flat array: window and limited window -> count, reset_ms; count/distinct -> count;
@@ -22,7 +24,15 @@ export const STORE_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
+local P = {}
+for tok in string.gmatch(ARGV[1], '[^,]+') do P[#P + 1] = tok end
 local a = 1
+local si = 1
+-- the next string param
+local function str()
+  si = si + 1
+  return ARGV[si]
+end
 local MAX_DISTINCT = ${MAX_DISTINCT}
 local MAX_EMPTY = ${MAX_EMPTY_BUCKETS}
 
@@ -38,10 +48,16 @@ local function optional(v)
 end
 
 -- the index of a limited window's first time still in the window (after edge), given that its
--- newest one (index n - 1) is: a binary search, as the times are in order
+-- newest one (index n - 1) is. A steady stream has only a few times leave between two requests,
+-- so the oldest few are read first (cheap: LINDEX walks from the nearer end); past those, a
+-- binary search, as the times are in order
 local function firstInWindow(key, n, edge)
-  if tonumber(redis.call('LINDEX', key, 0)) > edge then return 0 end
-  local lo, hi = 0, n - 1 -- lo has left the window, hi has not
+  local near = math.min(n - 1, 8)
+  for i = 0, near - 1 do
+    if tonumber(redis.call('LINDEX', key, i)) > edge then return i end
+  end
+  if near == n - 1 then return near end
+  local lo, hi = near - 1, n - 1 -- lo has left the window, hi has not
   while hi - lo > 1 do
     local mid = math.floor((lo + hi) / 2)
     if tonumber(redis.call('LINDEX', key, mid)) > edge then hi = mid else lo = mid end
@@ -59,11 +75,11 @@ end
 
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local op = ARGV[a]
+  local op = P[a]
   if op == 'w' then
     -- sliding window counter: hash { s = current window start, c = its count, p = previous count }
-    local window = tonumber(ARGV[a + 1])
-    local cost = tonumber(ARGV[a + 2])
+    local window = tonumber(P[a + 1])
+    local cost = tonumber(P[a + 2])
     a = a + 3
     local start = now - (now % window)
     local h = redis.call('HMGET', key, 's', 'c', 'p')
@@ -90,8 +106,8 @@ for i = 1, #KEYS do
     -- oldest first. 'L' counts this request, 'l' only reads. A time at or before now - window
     -- has left the window. Fewer than limit times in the window are all in the list, and limit
     -- of them there means the limit is reached, so the count is exact up to the limit.
-    local window = tonumber(ARGV[a + 1])
-    local limit = tonumber(ARGV[a + 2])
+    local window = tonumber(P[a + 1])
+    local limit = tonumber(P[a + 2])
     a = a + 3
     local edge = now - window
     local n = redis.call('LLEN', key)
@@ -129,8 +145,8 @@ for i = 1, #KEYS do
       out[#out + 1] = 0
     end
   elseif op == 'c' then
-    local cost = tonumber(ARGV[a + 1])
-    local ttl = tonumber(ARGV[a + 2])
+    local cost = tonumber(P[a + 1])
+    local ttl = tonumber(P[a + 2])
     a = a + 3
     local n = redis.call('INCRBY', key, cost)
     -- the TTL is set once, when the key is created (a quota period does not slide)
@@ -138,18 +154,18 @@ for i = 1, #KEYS do
     out[#out + 1] = n
   elseif op == 'd' then
     -- distinct members: sorted set scored by last sighting
-    local member = ARGV[a + 1]
-    local window = tonumber(ARGV[a + 2])
-    a = a + 3
+    local member = str()
+    local window = tonumber(P[a + 1])
+    a = a + 2
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
     redis.call('ZADD', key, now, member)
     local n = trim(key, MAX_DISTINCT)
     redis.call('PEXPIRE', key, window)
     out[#out + 1] = n
   elseif op == 's' then
-    local value = ARGV[a + 1]
-    local ttl = tonumber(ARGV[a + 2])
-    a = a + 3
+    local value = str()
+    local ttl = tonumber(P[a + 1])
+    a = a + 2
     optional(redis.call('SET', key, value, 'PX', ttl, 'GET'))
   elseif op == 'g' then
     -- read what 's' stored, without writing
@@ -157,17 +173,17 @@ for i = 1, #KEYS do
     optional(redis.call('GET', key))
   elseif op == 'h' then
     -- membership of an 'm' set, without adding (no key created, TTL untouched)
-    local member = ARGV[a + 1]
-    a = a + 2
+    local member = str()
+    a = a + 1
     local isNew = redis.call('ZSCORE', key, member) == false
     out[#out + 1] = isNew and 1 or 0
     out[#out + 1] = redis.call('ZCARD', key)
   elseif op == 'm' then
     -- bounded set: sorted set scored by last sighting, the stalest evicted past max
-    local member = ARGV[a + 1]
-    local ttl = tonumber(ARGV[a + 2])
-    local max = tonumber(ARGV[a + 3])
-    a = a + 4
+    local member = str()
+    local ttl = tonumber(P[a + 1])
+    local max = tonumber(P[a + 2])
+    a = a + 3
     local isNew = redis.call('ZADD', key, now, member) == 1 -- 1: added, 0: score updated
     local n = trim(key, max)
     redis.call('PEXPIRE', key, ttl)
@@ -175,10 +191,10 @@ for i = 1, #KEYS do
     out[#out + 1] = n
   elseif op == 'b' then
     -- baseline: hash { b = open bucket, c = its count, m = mean, v = variance, n = samples }
-    local bucketMs = tonumber(ARGV[a + 1])
-    local alpha = tonumber(ARGV[a + 2])
-    local ttl = tonumber(ARGV[a + 3])
-    local cost = tonumber(ARGV[a + 4])
+    local bucketMs = tonumber(P[a + 1])
+    local alpha = tonumber(P[a + 2])
+    local ttl = tonumber(P[a + 3])
+    local cost = tonumber(P[a + 4])
     a = a + 5
     local bucket = math.floor(now / bucketMs)
     local h = redis.call('HMGET', key, 'b', 'c', 'm', 'v', 'n')

@@ -15,10 +15,13 @@ import {
   type StoreOp,
   type StoreResult,
 } from "./store.js";
+import { createWriteBehind } from "./write-behind.js";
 
 export interface RedisStoreOptions extends RedisConnectionOptions {
   /** Prefix of every key (`rg:`); must not contain `{` or `}`. */
   readonly keyPrefix: string;
+  /** How long background writes wait to ride on a deciding script (ms; 10). */
+  readonly writeDelayMs?: number;
 }
 
 export type { StoreLogger };
@@ -42,24 +45,54 @@ export type RedisStore = Store & {
 type Arg = string | number;
 type Runner = (...args: Arg[]) => Promise<unknown[]>;
 
-/** Each op's script arguments: its letter, then its parameters in the order the script reads. */
-const ENCODE: { readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>) => Arg[] } = {
-  // a limited window says whether it counts in its letter, so it takes no more arguments
+/**
+ * Each op's type letter and numeric params, comma-separated (the script's ARGV[1]); its string
+ * params go in `strings`, one argument each, in op order.
+ */
+const ENCODE: {
+  readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>, strings: string[]) => string;
+} = {
+  // a limited window says whether it counts in its letter, so it takes no more params
   window: (op) =>
     op.limit === undefined
-      ? ["w", op.windowMs, op.cost]
-      : [op.cost > 0 ? "L" : "l", op.windowMs, op.limit],
-  count: (op) => ["c", op.cost, op.ttlMs],
-  distinct: (op) => ["d", op.member, op.windowMs],
-  swap: (op) => ["s", op.value, op.ttlMs],
-  get: () => ["g"],
-  member: (op) => ["m", op.member, op.ttlMs, op.max],
-  has: (op) => ["h", op.member],
-  baseline: (op) => ["b", op.bucketMs, op.alpha, op.ttlMs, op.cost],
+      ? `w,${op.windowMs},${op.cost}`
+      : `${op.cost > 0 ? "L" : "l"},${op.windowMs},${op.limit}`,
+  count: (op) => `c,${op.cost},${op.ttlMs}`,
+  distinct: (op, strings) => {
+    strings.push(op.member);
+    return `d,${op.windowMs}`;
+  },
+  swap: (op, strings) => {
+    strings.push(op.value);
+    return `s,${op.ttlMs}`;
+  },
+  get: () => "g",
+  member: (op, strings) => {
+    strings.push(op.member);
+    return `m,${op.ttlMs},${op.max}`;
+  },
+  has: (op, strings) => {
+    strings.push(op.member);
+    return "h";
+  },
+  baseline: (op) => `b,${op.bucketMs},${op.alpha},${op.ttlMs},${op.cost}`,
 };
 
-/** Most ops of background batches coalesced into one script. */
-const MAX_BACKGROUND_OPS = 512;
+/** Most ops of held background batches one deciding script carries (a few Checks' writes). */
+const CARRY_OPS = 64;
+
+/** Most ops of background batches sent as one script when they go alone. */
+const SEND_OPS = 512;
+
+/** Most ops of background batches held (a burst of a few hundred verdicts' writes). */
+const MAX_HELD_OPS = 4096;
+
+/**
+ * How long the writes after a verdict wait for the next deciding script before going alone:
+ * longer than the gap between one caller's Checks on a busy machine, short enough that other
+ * replicas see them at once (create-store.ts sets it from the store timeout).
+ */
+const WRITE_DELAY_MS = 10;
 
 /** Most ops of one tag in one script on a Cluster; a larger group is sent in chunks. */
 const MAX_GROUP = 16;
@@ -108,19 +141,36 @@ export function createRedisStore(
   const send = (keys: string[], args: Arg[]): Promise<unknown[]> => {
     const cmd = clustered ? runners[keys.length] : runners[0];
     if (cmd === undefined) throw new RangeError(`no script command for ${keys.length} keys`);
-    return clustered
-      ? cmd.call(client, ...keys, ...args)
-      : cmd.call(client, keys.length, ...keys, ...args);
+    if (clustered) return cmd.call(client, ...keys, ...args);
+    cork();
+    return cmd.call(client, keys.length, ...keys, ...args);
+  };
+  // The scripts of one tick (many Checks answered by one reply start their next ones together)
+  // leave in one socket write instead of one each. Unlike auto-pipelining, nothing waits for a
+  // reply: the socket is uncorked as soon as the tick's synchronous work and microtasks end.
+  let corked = false;
+  const cork = () => {
+    const stream = (client as Redis).stream as Redis["stream"] | undefined;
+    if (corked || stream === undefined || !stream.writable) return;
+    corked = true;
+    stream.cork();
+    process.nextTick(() => {
+      corked = false;
+      stream.uncork();
+    });
   };
 
   async function runGroup(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
-    const keys: string[] = [];
-    const args: Arg[] = [];
-    for (const op of ops) {
-      keys.push(keyText(prefix, op.key));
-      args.push(...(ENCODE[op.op] as (op: StoreOp) => Arg[])(op));
+    const keys: string[] = new Array(ops.length);
+    const strings: string[] = [];
+    let spec = "";
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as StoreOp;
+      keys[i] = keyText(prefix, op.key);
+      const params = (ENCODE[op.op] as (op: StoreOp, strings: string[]) => string)(op, strings);
+      spec = i === 0 ? params : `${spec},${params}`;
     }
-    const flat = await send(keys, args);
+    const flat = await send(keys, [spec, ...strings]);
     return decode(ops, flat);
   }
 
@@ -151,39 +201,29 @@ export function createRedisStore(
     return results;
   }
 
-  // Background batches (the writes after each verdict) of one event-loop turn go out as one
-  // script: under load that is one round trip for many Checks' writes instead of one each.
-  let queued: { ops: readonly StoreOp[]; done: (r: Promise<OpResult<StoreOp>[]>) => void }[] = [];
-  const flushBackground = () => {
-    const entries = queued;
-    queued = [];
-    for (let from = 0; from < entries.length; ) {
-      // one script holds at most MAX_BACKGROUND_OPS ops (a lone larger batch goes alone)
-      let to = from;
-      let size = 0;
-      while (to < entries.length) {
-        const n = (entries[to] as (typeof entries)[number]).ops.length;
-        if (to > from && size + n > MAX_BACKGROUND_OPS) break;
-        size += n;
-        to++;
-      }
-      const group = entries.slice(from, to);
-      const ops = group.flatMap((e) => e.ops);
-      const all = clustered ? runPerTag(ops) : runGroup(ops);
-      let at = 0;
-      for (const e of group) {
-        const start = at;
-        at += e.ops.length;
-        e.done(all.then((results) => results.slice(start, start + e.ops.length)));
-      }
-      from = to;
+  // The writes after each verdict ride on the next deciding script (see write-behind.ts).
+  const run = clustered ? runPerTag : runGroup;
+  const writes = createWriteBehind(run, {
+    carryOps: CARRY_OPS,
+    sendOps: SEND_OPS,
+    maxOps: MAX_HELD_OPS,
+    idleMs: options.writeDelayMs ?? WRITE_DELAY_MS,
+  });
+  async function decide(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
+    const carried = writes.take();
+    if (carried === undefined) return run(ops);
+    const all = carried.ops.concat(ops);
+    let results: OpResult<StoreOp>[];
+    try {
+      results = await run(all);
+    } catch (err) {
+      carried.fail(err);
+      throw err;
     }
-  };
-  const background = (ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> =>
-    new Promise((resolve) => {
-      if (queued.length === 0) setImmediate(flushBackground);
-      queued.push({ ops, done: resolve });
-    });
+    const n = carried.ops.length;
+    carried.settle(results.slice(0, n));
+    return results.slice(n);
+  }
 
   return {
     kind: "redis",
@@ -195,14 +235,11 @@ export function createRedisStore(
     async exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>): Promise<StoreResult<T>> {
       assertValidOps(batch.ops);
       if (batch.ops.length === 0) return { results: [] as unknown as StoreResult<T>["results"] };
-      const results = batch.background
-        ? await background(batch.ops)
-        : clustered
-          ? await runPerTag(batch.ops)
-          : await runGroup(batch.ops);
+      const results = batch.background ? await writes.add(batch.ops) : await decide(batch.ops);
       return { results: results as StoreResult<T>["results"] };
     },
     async close() {
+      await writes.flush().catch(() => undefined);
       await client.quit().catch(() => client.disconnect());
     },
   };

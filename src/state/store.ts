@@ -167,9 +167,10 @@ export interface StoreBatch<T extends readonly StoreOp[] = readonly StoreOp[]> {
   /** The decision's clock (ms since epoch). */
   readonly now: number;
   /**
-   * Nothing waits on this batch to decide (the writes after a verdict): a store may send it
-   * together with the other background batches of the same event-loop turn, in one round
-   * trip. Its ops are still applied in order, and its results still come back.
+   * Nothing waits on this batch to decide (the writes after a verdict): a store may hold it
+   * back briefly and send it with the next deciding batch (before that batch's ops, so it is
+   * read there), so that a Check costs one round trip. Its ops are still applied in order,
+   * its results still come back, and `close` sends whatever is still held.
    */
   readonly background?: boolean;
 }

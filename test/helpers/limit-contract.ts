@@ -168,6 +168,29 @@ export function limitContract(subject: () => LimitSubject): void {
     expect(over.resetMs).toBeLessThanOrEqual(w - 600);
   });
 
+  it("drops exactly the requests that left the window, however many left at once", async () => {
+    const s = subject();
+    const w = 1000;
+    // 2 and 20 leave between two requests: the oldest few read one by one, or a search past them
+    for (const [gone, stay] of [
+      [2, 3],
+      [20, 7],
+    ] as const) {
+      const key = freshKey();
+      const hit = (cost: 0 | 1) =>
+        s.store.exec({
+          ops: [{ op: "window", key, windowMs: w, cost, limit: 100 }],
+          now: s.clock.now(),
+        });
+      for (let i = 0; i < gone; i++) await hit(1);
+      await s.clock.sleep(500);
+      for (let i = 0; i < stay; i++) await hit(1);
+      await s.clock.sleep(700);
+      expect((await hit(0)).results[0]).toEqual({ count: stay, resetMs: 0 });
+      expect((await hit(1)).results[0]).toEqual({ count: stay + 1, resetMs: 0 });
+    }
+  });
+
   it("never admits more than the limit in any window span (random arrivals)", async () => {
     const s = subject();
     // Redis runs on real time, so it gets short windows and few runs

@@ -67,7 +67,7 @@ describe.runIf(available)("signals on real state (Redis)", () => {
     expect(codes(describeResponse(res).body)).toContain("velocity.subject");
   });
 
-  it("decides on one script, and writes what the verdict allows in one more", async () => {
+  it("decides on one script, and writes what the verdict allows on the next one", async () => {
     // usage baseline off: an allowed request counts into it after the verdict, which would
     // give every allowed request a write (signals.test.ts covers that record)
     const orgLimits = policyText
@@ -76,7 +76,16 @@ describe.runIf(available)("signals on real state (Redis)", () => {
         "limits: { requests_per_window: 300, org_requests_per_window: 1000 }",
       )
       .replace("\nsignals:\n", "\nsignals:\n  usage_anomaly: { enabled: false }\n");
-    const server = await startTestServer({ policyText: orgLimits, store: await newStore() });
+    // writes wait for the next Check up to 80 ms (under the guard's 100 ms timeout), so the
+    // test's back-to-back Checks are carried even on a loaded machine
+    const store = createRedisStore({ url: redis.url, keyPrefix: "rg:", writeDelayMs: 80 });
+    await store.ready();
+    const guarded = createGuardedStore(store, {
+      timeoutMs: 100,
+      failureThreshold: 2,
+      resetAfterMs: 100,
+    });
+    const server = await startTestServer({ policyText: orgLimits, store: guarded });
     const admin = new Redis(redis.url);
     const scripts = async () => {
       const stats = await admin.info("commandstats");
@@ -103,6 +112,12 @@ describe.runIf(available)("signals on real state (Redis)", () => {
       // served: the deciding batch, then the org window's count after the verdict
       expect((await server.client.check(get(t))).status.code).toBe(grpc.status.OK);
       expect(await ran(before, 2)).toBe(2);
+      // back to back: the second Check's deciding script carries the first's writes, and its
+      // own go alone once no Check follows: three scripts for two Checks, not four
+      before = await scripts();
+      expect((await server.client.check(get(t))).status.code).toBe(grpc.status.OK);
+      expect((await server.client.check(get(t))).status.code).toBe(grpc.status.OK);
+      expect(await ran(before, 3)).toBe(3);
       // served with nothing to write after (no org, no geo, and a machine token: no
       // population pace of people to count): the deciding batch only
       const lone = await server.token({ sub: "trips-lone", client_id: "trips-lone", tier: "pro" });

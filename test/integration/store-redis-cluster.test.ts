@@ -100,6 +100,34 @@ describe.runIf(available)("Redis store (3-master Redis Cluster)", () => {
       }
     });
 
+    it("carries held writes on the next deciding batch's script of each tag", async () => {
+      const s = createRedisStore({
+        clusterNodes: cluster.nodes,
+        keyPrefix: "rgcarry:",
+        writeDelayMs: 60_000,
+      });
+      await s.ready();
+      await s.exec({ ops: opsFor(tags), now: Date.now() }); // first use of each connection: EVAL
+      for (const admin of admins.values()) await admin.config("RESETSTAT");
+      const seen = (tag: string, cost: number): StoreOp => ({
+        op: "window",
+        key: { tag, name: "seen" },
+        windowMs: 60_000,
+        cost,
+      });
+      const written = s.exec({
+        ops: tags.map((t) => seen(t, 1)),
+        now: Date.now(),
+        background: true,
+      });
+      const read = await s.exec({ ops: tags.map((t) => seen(t, 0)), now: Date.now() });
+      // the writes went first, in the same script per tag: read there, no script of their own
+      expect(read.results.map((r) => (r as { count: number }).count)).toEqual([1, 1, 1]);
+      expect((await written).results).toHaveLength(3);
+      expect(await scriptsPerNode()).toEqual([1, 1, 1]);
+      await s.close();
+    });
+
     it.each([
       ["written as made (the default)", false],
       ["per-node auto-pipelines", true],

@@ -131,12 +131,12 @@ describe.runIf(available)("Redis store (single server)", () => {
       await store.close();
     });
 
-    it("sends the background batches of one event-loop turn as one EVALSHA, each with its results", async () => {
+    it("sends the background batches held together as one EVALSHA, each with its results", async () => {
       const store = createRedisStore({ url: server.url, keyPrefix: "rgbg:" });
       await store.ready();
       await store.exec({ ops: checkOps, now: Date.now() });
       await admin.config("RESETSTAT");
-      // the writes after 50 verdicts, made in the same turn: one round trip, not 50
+      // the writes after 50 verdicts, held together: one round trip, not 50
       const pending = Array.from({ length: 50 }, (_, i) =>
         store.exec({
           ops: [
@@ -162,6 +162,46 @@ describe.runIf(available)("Redis store (single server)", () => {
       await store.close();
     });
 
+    it("carries the writes after a verdict on the next deciding script: one EVALSHA per Check", async () => {
+      // a delay no test run reaches, so only a deciding script (or close) can send the writes
+      const store = createRedisStore({
+        url: server.url,
+        keyPrefix: "rgcarry:",
+        writeDelayMs: 60_000,
+      });
+      await store.ready();
+      await store.exec({ ops: checkOps, now: Date.now() });
+      await admin.config("RESETSTAT");
+      const seen = { op: "window", key: { tag: "s:bob", name: "seen" }, windowMs: 60_000 } as const;
+      let written: Promise<unknown> = Promise.resolve();
+      for (let i = 0; i < 10; i++) {
+        // read, decide, then write what the verdict allows, nothing awaited after the answer
+        const read = await store.exec({
+          ops: [...checkOps, { ...seen, cost: 0 }],
+          now: Date.now(),
+        });
+        // each read sees every write of the Checks before it
+        expect((read.results[checkOps.length] as { count: number }).count).toBe(i);
+        written = store.exec({ ops: [{ ...seen, cost: 1 }], now: Date.now(), background: true });
+      }
+      expect(await calls(admin, "evalsha")).toBe(10);
+      // the last Check's writes are still held; close sends them, and they keep their results
+      await store.close();
+      expect(await written).toEqual({ results: [{ count: 10, resetMs: expect.any(Number) }] });
+      expect(await calls(admin, "evalsha")).toBe(11);
+      expect(await admin.hget("rgcarry:{s:bob}:seen", "c")).toBe("10");
+    });
+
+    it("sends held writes alone when no deciding script comes", async () => {
+      const store = createRedisStore({ url: server.url, keyPrefix: "rgidle:", writeDelayMs: 1 });
+      await store.ready();
+      const op = { op: "count", key: { tag: "q", name: "n" }, cost: 1, ttlMs: 60_000 } as const;
+      const r = await store.exec({ ops: [op], now: 0, background: true });
+      expect(r.results[0].count).toBe(1);
+      expect(await admin.get("rgidle:{q}:n")).toBe("1");
+      await store.close();
+    });
+
     it.each([
       ["written as made (the default)", undefined],
       ["auto-pipelined", true],
@@ -179,6 +219,11 @@ describe.runIf(available)("Redis store (single server)", () => {
       );
       // auto-pipelined scripts wait for the next event-loop turn; otherwise each is written at once
       expect(store.client.autoPipelineQueueSize).toBe(autoPipelining ? 50 : 0);
+      // the tick's scripts leave in one socket write, once the tick's work is done
+      const stream = (store.client as Redis).stream;
+      expect(stream.writableCorked).toBe(1);
+      await new Promise((r) => process.nextTick(r));
+      expect(stream.writableCorked).toBe(0);
       const results = await Promise.all(pending);
       expect(results.map((r) => r.results.length)).toEqual(Array(50).fill(checkOps.length));
       expect(await calls(admin, "evalsha")).toBe(50);

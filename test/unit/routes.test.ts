@@ -5,7 +5,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parsePolicy } from "../../src/access/policy.js";
-import { compilePathPattern, compileRoutes, resolveRoute } from "../../src/access/routes.js";
+import {
+  compilePathPattern,
+  compileRoutes,
+  literalStart,
+  resolveRoute,
+} from "../../src/access/routes.js";
 import { PolicyError } from "../../src/errors.js";
 import { accessRequest } from "../helpers/access-request.js";
 
@@ -82,5 +87,41 @@ describe("route path patterns", () => {
     expect(first).toMatchObject({ name: "default", rule: undefined });
     expect(resolveRoute(table, unmatched)).toBe(first);
     expect(resolveRoute(compileRoutes(doc), unmatched)).not.toBe(first);
+  });
+});
+
+describe("path patterns skip the regex on paths without their literal start", () => {
+  it("finds the text every match starts with, or none when unsure", () => {
+    expect(literalStart("/v1/reports/[^/]+/export")).toBe("/v1/reports/");
+    expect(literalStart("/v1/items")).toBe("/v1/items");
+    expect(literalStart("/ab?c")).toBe("/a");
+    expect(literalStart("/ab*")).toBe("/a");
+    expect(literalStart("/ab{2}")).toBe("/a");
+    expect(literalStart("/ab+")).toBe("/ab");
+    expect(literalStart("/a|/b")).toBe("");
+    expect(literalStart("/v1/(a|b)")).toBe("");
+    expect(literalStart("(?i)/admin")).toBe("");
+    expect(literalStart("\\/x")).toBe("");
+  });
+
+  it("matches exactly the paths the regex matches", () => {
+    const patterns = ["/v1/reports/[^/]+/export", "/ab?c", "/ab*", "/ab{2}", "/a|/b", "(?i)/Admin"];
+    const paths = [
+      "/v1/reports/7/export",
+      "/v1/reports//export",
+      "/ac",
+      "/abc",
+      "/a",
+      "/abb",
+      "/b",
+    ];
+    for (const pattern of patterns) {
+      const re = new RegExp(
+        `^(?:${pattern.replace("(?i)", "")})$`,
+        pattern.startsWith("(?i)") ? "i" : "",
+      );
+      const matches = compilePathPattern(pattern);
+      for (const path of [...paths, "/admin", "/ADMIN"]) expect(matches(path)).toBe(re.test(path));
+    }
   });
 });

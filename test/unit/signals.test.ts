@@ -439,6 +439,12 @@ describe("org velocity and quota", () => {
       id: "2026-12-31",
       endsAt: Date.UTC(2027, 0, 1),
     });
+    // the period's id is the ISO date's prefix, at every time of day and every edge
+    for (let t = Date.UTC(1999, 11, 31, 23); t < Date.UTC(2001, 0, 2); t += 3_599_999) {
+      const iso = new Date(t).toISOString();
+      expect(quotaPeriod("day", t).id).toBe(iso.slice(0, 10));
+      expect(quotaPeriod("month", t).id).toBe(iso.slice(0, 7));
+    }
     const policy = policyWith("", [
       [
         "limits: { requests_per_window: 300 }",

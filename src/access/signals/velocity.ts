@@ -290,14 +290,16 @@ export function quotaPeriod(period: "day" | "month", now: number): { id: string;
   const d = new Date(now);
   const y = d.getUTCFullYear();
   const m = d.getUTCMonth();
+  // toISOString's YYYY-MM-DD, built from the fields already read (it formats the whole time)
+  const month = y >= 1000 && y <= 9999 ? `${y}-${twoDigits(m + 1)}` : d.toISOString().slice(0, 7);
   if (period === "day") {
-    return {
-      id: d.toISOString().slice(0, 10),
-      endsAt: Date.UTC(y, m, d.getUTCDate() + 1),
-    };
+    const day = d.getUTCDate();
+    return { id: `${month}-${twoDigits(day)}`, endsAt: Date.UTC(y, m, day + 1) };
   }
-  return { id: d.toISOString().slice(0, 7), endsAt: Date.UTC(y, m + 1, 1) };
+  return { id: month, endsAt: Date.UTC(y, m + 1, 1) };
 }
+
+const twoDigits = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
 /**
  * Usage quota per org (per subject without an org) per calendar day or month: over it
