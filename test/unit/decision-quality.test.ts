@@ -102,15 +102,17 @@ describe("a refused request does not teach the profile", () => {
     expect(codes(again)).toEqual(["geo.impossible_travel", "geo.new_country"]);
   });
 
-  it("learns from an allowed request: a real trip is travel once, then home", async () => {
+  it("learns only from an allow with no open finding: a new country stays new until answered", async () => {
     const check = setup();
     await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
     // fourteen hours later in Brazil: a plausible flight, only the new country scores
     const landed = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(14 * 60) });
     expect(landed).toMatchObject({ kind: "allow", score: 15 });
     expect(codes(landed)).toEqual(["geo.new_country"]);
+    // allowed, but with the new country on it: it taught nothing (a step-up would)
     const next = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(14 * 60 + 1) });
-    expect(next).toMatchObject({ kind: "allow", score: 0 });
+    expect(next).toMatchObject({ kind: "allow", score: 15 });
+    expect(codes(next)).toEqual(["geo.new_country"]);
   });
 
   it("keeps one round trip on the deciding path: the writes go out after, unawaited", async () => {

@@ -59,6 +59,8 @@ const REASONS = {
 export const requestShape: Signal<typeof REASONS, typeof requestShapeSection> = {
   name: "request.shape",
   reasons: REASONS,
+  // the request's size and method; a script driving a person's session stays an open finding
+  keepsTrust: ["request.oversized", "request.unusual_method"],
   policy: requestShapeSection,
   enabled: (ctx) => ctx.policy.doc.signals.request_shape.enabled,
   evaluate(ctx) {
