@@ -279,9 +279,10 @@ rules:
     const home = await check("owner", { clientIp: BERLIN, receivedAt: minutes(12) });
     expect(home.kind).toBe("challenge");
     expect(codes(home)).toEqual(["risk.sticky", "rule.sticky"]);
-    // a login after the refusal clears it
+    // a login after the refusal clears it (with MFA, the step-up the challenge asked for)
     const fresh = await check("fresh", { clientIp: BERLIN, receivedAt: minutes(21) });
-    expect(fresh).toMatchObject({ kind: "allow", reasons: [] });
+    expect(fresh).toMatchObject({ kind: "allow", score: 0 });
+    expect(codes(fresh)).toEqual(["challenge.stepped_up"]);
   });
 
   it("adds its points without a rule, and expires after duration_seconds", async () => {

@@ -38,6 +38,7 @@ export function recordPhase(
         trusted: learned.stateRead === true && teaches(enforced, keepsTrust),
         verdict,
         enforced,
+        open: enforced.reasons.filter((r) => openFinding(r, keepsTrust)).map((r) => r.code),
       };
       for (const { signal, results } of active) {
         if (signal.record === undefined) continue;
@@ -58,13 +59,14 @@ const NO_RESULTS: readonly [] = Object.freeze([]) as readonly [];
 
 /**
  * Whether an enforced verdict may teach the profile: an allow (not a downgrade) with no open
- * finding. An allow that scored under the challenge threshold with a new country or device on
- * it is still suspect: teaching it would make an attacker's place the subject's normal.
+ * finding, or one that passed the step-up its subject's last challenge asked for (the place,
+ * device and network it was passed from become known). An allow that scored under the
+ * challenge threshold with a new country or device on it is still suspect: teaching it would
+ * make an attacker's place the subject's normal.
  */
 function teaches(enforced: Verdict, keepsTrust: ReadonlySet<string>): boolean {
   if (enforced.kind !== "allow") return false;
-  for (const r of enforced.reasons) {
-    if (r.code === "risk.downgraded" || openFinding(r, keepsTrust)) return false;
-  }
-  return true;
+  if (enforced.reasons.some((r) => r.code === "risk.downgraded")) return false;
+  if (enforced.reasons.some((r) => r.code === "challenge.stepped_up")) return true;
+  return !enforced.reasons.some((r) => openFinding(r, keepsTrust));
 }

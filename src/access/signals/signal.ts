@@ -63,6 +63,11 @@ export interface SignalFinding {
   readonly block?: Reason;
   /** What each external source said, for telemetry (see external-score.ts). */
   readonly observations?: readonly ExternalObservation[];
+  /**
+   * Reason codes this finding answers: they are dropped from the score (a passed step-up clears
+   * the findings its challenge was for, see step-up.ts).
+   */
+  readonly clears?: readonly string[];
 }
 
 /**
@@ -95,6 +100,8 @@ export interface Outcome {
   readonly verdict: Verdict;
   /** The verdict before shadow mode: what the policy decided. */
   readonly enforced: Verdict;
+  /** The codes of the enforced verdict's open findings ({@link openFinding}), in order. */
+  readonly open: readonly string[];
 }
 
 /**
