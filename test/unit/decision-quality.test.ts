@@ -102,15 +102,17 @@ describe("a refused request does not teach the profile", () => {
     expect(codes(again)).toEqual(["geo.impossible_travel", "geo.new_country"]);
   });
 
-  it("learns from an allowed request: a real trip is travel once, then home", async () => {
+  it("learns only from an allow with no open finding: a new country stays new until answered", async () => {
     const check = setup();
     await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
     // fourteen hours later in Brazil: a plausible flight, only the new country scores
     const landed = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(14 * 60) });
     expect(landed).toMatchObject({ kind: "allow", score: 15 });
     expect(codes(landed)).toEqual(["geo.new_country"]);
+    // allowed, but with the new country on it: it taught nothing (a step-up would)
     const next = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(14 * 60 + 1) });
-    expect(next).toMatchObject({ kind: "allow", score: 0 });
+    expect(next).toMatchObject({ kind: "allow", score: 15 });
+    expect(codes(next)).toEqual(["geo.new_country"]);
   });
 
   it("keeps one round trip on the deciding path: the writes go out after, unawaited", async () => {
@@ -124,7 +126,8 @@ describe("a refused request does not teach the profile", () => {
       // the class's trusted requests and subjects), a person's ceiling, failed attempts (5: per subject, per IP,
       // subjects per IP and per network, tokens per IP), stuffing (6: the subject's trusted
       // networks, its org's countries and networks, orgs per IP, when it was first trusted and
-      // first refused), last sighting, known countries, usage baseline (read, not counted)
+      // first refused), last sighting, known countries, usage baseline (read, not counted),
+      // the subject's last challenge (a passed step-up clears what it was for)
       [
         "window",
         "window",
@@ -146,6 +149,7 @@ describe("a refused request does not teach the profile", () => {
         "get",
         "has",
         "baseline",
+        "get",
       ],
       // the allowed request counts toward its class's population; its network and first
       // trusted time (a new subject teaches its org nothing yet), last sighting and country,
@@ -155,10 +159,11 @@ describe("a refused request does not teach the profile", () => {
     const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
     expect(thief.kind).toBe("challenge");
     // challenged: one read batch; of the profile nothing is written (only usage counters
-    // would be, and a challenge is not served); the challenge counts as a failed attempt of
-    // the client IP
+    // would be, and a challenge is not served); what the challenge was for is kept for a
+    // step-up to answer, and it counts as a failed attempt of the client IP
     expect(batches).toHaveLength(4);
     expect(batches[3]?.map((op) => [op.op, op.key.tag, op.key.name])).toEqual([
+      ["swap", "s:u-owner", "challenged"],
       ["window", `ip:${SAO_PAULO}`, "fail"],
     ]);
   });

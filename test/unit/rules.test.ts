@@ -248,17 +248,19 @@ describe("the rules section is validated, with errors naming the path", () => {
 
 describe("sticky risk: a subject refused for risk stays at raised risk", () => {
   const sticky = "  sticky_risk: { enabled: true, points: 30, duration_seconds: 3600 }\n";
-  it("counts from the first refusal: its own challenges do not hold a subject forever", async () => {
+  it("renews with each refusal: only a login after the last one, or silence past the bound, ends it", async () => {
     const check = setup(forceChallenge, sticky);
     await check("owner", { clientIp: BERLIN, receivedAt: minutes(0) });
     await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
-    for (let m = 11; m < 70; m += 5) {
+    for (let m = 11; m < 75; m += 5) {
       expect((await check("owner", { clientIp: BERLIN, receivedAt: minutes(m) })).kind).toBe(
         "challenge",
       );
     }
-    const later = await check("owner", { clientIp: BERLIN, receivedAt: minutes(71) });
-    expect(later).toMatchObject({ kind: "allow", reasons: [] });
+    // refused past an hour from the first refusal; the last one was at 71 and the mark is
+    // kept for duration_seconds (an hour here) after it
+    const gone = await check("owner", { clientIp: BERLIN, receivedAt: minutes(132) });
+    expect(gone).toMatchObject({ kind: "allow", reasons: [] });
   });
   const forceChallenge = `
 rules:
@@ -277,9 +279,10 @@ rules:
     const home = await check("owner", { clientIp: BERLIN, receivedAt: minutes(12) });
     expect(home.kind).toBe("challenge");
     expect(codes(home)).toEqual(["risk.sticky", "rule.sticky"]);
-    // a login after the refusal clears it
+    // a login after the refusal clears it (with MFA, the step-up the challenge asked for)
     const fresh = await check("fresh", { clientIp: BERLIN, receivedAt: minutes(21) });
-    expect(fresh).toMatchObject({ kind: "allow", reasons: [] });
+    expect(fresh).toMatchObject({ kind: "allow", score: 0 });
+    expect(codes(fresh)).toEqual(["challenge.stepped_up"]);
   });
 
   it("adds its points without a rule, and expires after duration_seconds", async () => {

@@ -36,7 +36,7 @@ const ALLOWED: Verdict = { kind: "allow", requestId: "r", score: 0, reasons: [] 
 
 /** What a verdict lets the signals write: served, trusted, and the verdict (an allow unless given). */
 function outcome(served: boolean, trusted: boolean, verdict: Verdict = ALLOWED): Outcome {
-  return { served, trusted, verdict, enforced: verdict };
+  return { served, trusted, verdict, enforced: verdict, open: [] };
 }
 
 const caller: Caller = {

@@ -1,7 +1,7 @@
 import type { Store, StoreOp } from "../../state/store.js";
 import type { Policy } from "../policy.js";
 import type { AccessRequest } from "../request.js";
-import type { Outcome, Signal } from "../signals/signal.js";
+import { type Outcome, openFinding, type Signal } from "../signals/signal.js";
 import type { Verdict } from "../verdict.js";
 import type { Learned } from "./phase.js";
 
@@ -13,8 +13,8 @@ export interface RecordDeps {
 
 /**
  * Record: the writes the verdict allows, after the answer. Shared rate windows count served
- * requests, the profile learns from trusted ones, refusals are counted. One batch that nothing
- * waits on, so the deciding path keeps its one round trip.
+ * requests, the profile learns from trusted ones (an allow with no open finding), refusals are
+ * counted. One batch that nothing waits on, so the deciding path keeps its one round trip.
  */
 export function recordPhase(
   deps: RecordDeps,
@@ -27,6 +27,7 @@ export function recordPhase(
 ) => void {
   // the signals that write after every verdict, found once rather than on every Check
   const everyCheck = deps.signals.filter((s) => s.recordEvery !== undefined);
+  const keepsTrust = new Set(deps.signals.flatMap((s) => s.keepsTrust ?? []));
   return (policy, req, enforced, verdict, learned) => {
     const ops: StoreOp[] = [];
     if (learned.signals !== undefined) {
@@ -34,12 +35,10 @@ export function recordPhase(
       const outcome: Outcome = {
         served:
           verdict.kind === "allow" || (verdict.kind === "challenge" && verdict.style === "header"),
-        trusted:
-          enforced.kind === "allow" &&
-          learned.stateRead === true &&
-          !enforced.reasons.some((r) => r.code === "risk.downgraded"),
+        trusted: learned.stateRead === true && teaches(enforced, keepsTrust),
         verdict,
         enforced,
+        open: enforced.reasons.filter((r) => openFinding(r, keepsTrust)).map((r) => r.code),
       };
       for (const { signal, results } of active) {
         if (signal.record === undefined) continue;
@@ -57,3 +56,17 @@ export function recordPhase(
 }
 
 const NO_RESULTS: readonly [] = Object.freeze([]) as readonly [];
+
+/**
+ * Whether an enforced verdict may teach the profile: an allow (not a downgrade) with no open
+ * finding, or one that passed the step-up its subject's last challenge asked for (the place,
+ * device and network it was passed from become known). An allow that scored under the
+ * challenge threshold with a new country or device on it is still suspect: teaching it would
+ * make an attacker's place the subject's normal.
+ */
+function teaches(enforced: Verdict, keepsTrust: ReadonlySet<string>): boolean {
+  if (enforced.kind !== "allow") return false;
+  if (enforced.reasons.some((r) => r.code === "risk.downgraded")) return false;
+  if (enforced.reasons.some((r) => r.code === "challenge.stepped_up")) return true;
+  return !enforced.reasons.some((r) => openFinding(r, keepsTrust));
+}

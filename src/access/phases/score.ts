@@ -35,6 +35,7 @@ export const score: Phase<Gathered, Scored> = {
     const reasons: Reason[] = [...gathered.notes];
     let throttle: Throttle | undefined;
     let block: Reason | undefined;
+    let clears: Set<string> | undefined;
     for (const { signal, ops, results } of active) {
       if (results === undefined) {
         // store down: stateful signals sit this one out
@@ -48,25 +49,31 @@ export const score: Phase<Gathered, Scored> = {
       if (finding.observations !== undefined) check.timings.external = finding.observations;
       if (finding.throttle && throttle === undefined) throttle = finding.throttle;
       if (finding.block && block === undefined) block = finding.block;
+      if (finding.clears !== undefined && finding.clears.length > 0) {
+        clears ??= new Set();
+        for (const code of finding.clears) clears.add(code);
+      }
     }
     // what the verdict may write once it is known (the record phase)
     check.learned.signals = { ctx, active };
     if (block !== undefined) return deny({ ...gathered.who, reasons }, "risk", block);
     // a hard block did not wait for the webhook; anything else does (it ran beside the store)
-    if (gathered.scoring === undefined) return next(summed(ctx, reasons, throttle));
+    if (gathered.scoring === undefined) return next(summed(ctx, reasons, throttle, clears));
     return addWebhookReasons(check, gathered, gathered.scoring, reasons).then(
-      (refused) => refused ?? summed(ctx, reasons, throttle),
+      (refused) => refused ?? summed(ctx, reasons, throttle, clears),
     );
   },
 };
 
-/** The reasons that count (a throttle's last), and their score. */
+/** The reasons that count (a throttle's last, less those a passed step-up answered), and their score. */
 function summed(
   ctx: SignalContext,
   found: readonly Reason[],
   throttle: Throttle | undefined,
+  clears: ReadonlySet<string> | undefined,
 ): Scored {
-  const kept = clearedOfSticky(ctx, found);
+  const answered = clears === undefined ? found : found.filter((r) => !clears.has(r.code));
+  const kept = clearedOfSticky(ctx, answered);
   const reasons = throttle ? [...kept, throttle.reason] : kept;
   return { ctx, reasons, score: scoreOf(reasons), throttle };
 }

@@ -45,6 +45,8 @@ export const weakAuthentication: Signal<typeof WEAK, typeof weakSection> = {
   name: "auth.weak",
   reasons: WEAK,
   policy: weakSection,
+  // the credential's strength, the same for the owner on every request: not against the place
+  keepsTrust: ["auth.weak"],
   enabled: (ctx) => ctx.policy.doc.signals.weak_auth.enabled && !ctx.caller.anonymous,
   evaluate(ctx) {
     const cfg = ctx.policy.doc.signals.weak_auth;
@@ -66,6 +68,7 @@ export const weakAuthentication: Signal<typeof WEAK, typeof weakSection> = {
 export const staleAuthentication: Signal<typeof STALE, typeof staleSection> = {
   name: "auth.stale",
   reasons: STALE,
+  keepsTrust: ["auth.stale"],
   policy: staleSection,
   enabled: (ctx) => ctx.policy.doc.signals.stale_auth.enabled && ctx.caller.authTime !== undefined,
   evaluate(ctx) {

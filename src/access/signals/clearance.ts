@@ -1,5 +1,5 @@
 import type { Reason } from "../reasons.js";
-import { NOTHING, type Signal } from "./signal.js";
+import { NOTHING, type Signal, type SignalContext } from "./signal.js";
 
 /** The subject prefix of a clearance issued to an anonymous session. */
 export const ANONYMOUS_CLEARANCE_PREFIX = "anon:";
@@ -40,10 +40,7 @@ export const clearance: Signal<typeof REASONS, undefined> = {
             : "challenge.clearance_rebound";
       return { reasons: [{ code, points: 0, detail: fact.why }] };
     }
-    const bound = ctx.caller.anonymous
-      ? fact.subject.startsWith(ANONYMOUS_CLEARANCE_PREFIX)
-      : fact.subject === ctx.caller.subject;
-    if (!bound) {
+    if (!clearanceBound(ctx)) {
       return { reasons: [{ code: "challenge.clearance_rebound", points: 0, detail: "subject" }] };
     }
     const points = ctx.policy.doc.decisions.challenge.interactive.clearance.points;
@@ -51,3 +48,12 @@ export const clearance: Signal<typeof REASONS, undefined> = {
     return { reasons: [reason] };
   },
 };
+
+/** The request carries a valid clearance issued to this caller (or to its anonymous session). */
+export function clearanceBound(ctx: SignalContext): boolean {
+  const fact = ctx.req.clearance;
+  if (fact?.kind !== "valid") return false;
+  return ctx.caller.anonymous
+    ? fact.subject.startsWith(ANONYMOUS_CLEARANCE_PREFIX)
+    : fact.subject === ctx.caller.subject;
+}

@@ -15,6 +15,7 @@ import { requestShape } from "./request-shape.js";
 import { routeSensitivity } from "./sensitivity.js";
 import { sessionBinding } from "./session-binding.js";
 import type { ReasonTable, Signal, SignalSection } from "./signal.js";
+import { stepUp } from "./step-up.js";
 import { stickyRisk } from "./sticky-risk.js";
 import { stuffing } from "./stuffing.js";
 import { usageAnomaly } from "./usage-anomaly.js";
@@ -67,6 +68,7 @@ export const SIGNALS = [
   externalScores,
   stickyRisk,
   clearance,
+  stepUp,
 ] as const;
 
 type Registered = (typeof SIGNALS)[number];

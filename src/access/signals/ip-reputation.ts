@@ -100,6 +100,8 @@ export const hostingAsn: Signal<typeof HOSTING, typeof hostingSection> = {
   name: "ip.hosting_asn",
   reasons: HOSTING,
   policy: hostingSection,
+  // the kind of network (a VPN exit, a cloud host): a VPN-only person has it on every request
+  keepsTrust: ["ip.hosting_asn"],
   data: [
     {
       source: "asn",

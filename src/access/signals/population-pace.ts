@@ -45,6 +45,7 @@ const REASONS = {
 export const populationPace: Signal<typeof REASONS, undefined> = {
   name: "velocity.population",
   reasons: REASONS,
+  keepsTrust: ["velocity.population"],
   // its first op reads the subject's velocity window as subject velocity left it
   after: ["velocity.subject"],
   enabled(ctx) {

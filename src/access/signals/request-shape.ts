@@ -59,6 +59,10 @@ const REASONS = {
 export const requestShape: Signal<typeof REASONS, typeof requestShapeSection> = {
   name: "request.shape",
   reasons: REASONS,
+  // the request's size, method and client software: nothing about who is calling or from where
+  // (a script on a person's session is a rule's challenge, so no allow of it teaches; on a
+  // client not yet known as a machine, a library user agent must not keep it from ever learning)
+  keepsTrust: ["request.oversized", "request.unusual_method", "request.automation"],
   policy: requestShapeSection,
   enabled: (ctx) => ctx.policy.doc.signals.request_shape.enabled,
   evaluate(ctx) {

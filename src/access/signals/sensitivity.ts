@@ -25,6 +25,8 @@ const REASONS = {
 export const routeSensitivity: Signal<typeof REASONS, typeof sensitivitySection> = {
   name: "request.sensitivity",
   reasons: REASONS,
+  // the route's weight, not anything about the caller
+  keepsTrust: ["request.sensitivity"],
   policy: sensitivitySection,
   enabled: (ctx) => ctx.policy.doc.signals.sensitivity.enabled,
   evaluate(ctx) {

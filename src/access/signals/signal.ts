@@ -63,6 +63,11 @@ export interface SignalFinding {
   readonly block?: Reason;
   /** What each external source said, for telemetry (see external-score.ts). */
   readonly observations?: readonly ExternalObservation[];
+  /**
+   * Reason codes this finding answers: they are dropped from the score (a passed step-up clears
+   * the findings its challenge was for, see step-up.ts).
+   */
+  readonly clears?: readonly string[];
 }
 
 /**
@@ -85,15 +90,26 @@ export interface Outcome {
    */
   readonly served: boolean;
   /**
-   * The enforced verdict is allow (not relaxed by shadow mode, not a header-style challenge)
-   * and was decided on the store's state: only such a request may teach the subject's profile
-   * (last location, known countries and devices).
+   * The enforced verdict is allow (not relaxed by shadow mode, not a header-style challenge,
+   * not a downgrade), was decided on the store's state, and either carries no open finding or
+   * answered a challenge with a passed step-up: only such a request may teach the subject's
+   * profile (places, countries, devices, networks, usage baselines).
    */
   readonly trusted: boolean;
   /** The verdict as served (shadow mode may have relaxed it to allow). */
   readonly verdict: Verdict;
   /** The verdict before shadow mode: what the policy decided. */
   readonly enforced: Verdict;
+  /** The codes of the enforced verdict's open findings ({@link openFinding}), in order. */
+  readonly open: readonly string[];
+}
+
+/**
+ * A reason that still stands against the caller: it adds points and its code is not one a
+ * signal declared as keeping trust (`keepsTrust`). Unknown codes count as open: the safe side.
+ */
+export function openFinding(reason: Reason, keepsTrust: ReadonlySet<string>): boolean {
+  return reason.points > 0 && !keepsTrust.has(reason.code);
 }
 
 /** The verdict served is a challenge or a deny for risk (not license, identity or failure). */
@@ -160,6 +176,13 @@ export interface Signal<
   readonly data?: readonly DataNeed[];
   /** Names of signals whose ops must come before this one's in the batch (when both run). */
   readonly after?: readonly string[];
+  /**
+   * The codes of `reasons` that say nothing against who is calling or from where: a rate, the
+   * route's sensitivity, the credential's strength, the kind of network. An allow that carries
+   * them may still teach the profile. Every other code, and any code not from a signal, is an
+   * open finding when it adds points: an allow carrying one teaches nothing ({@link openFinding}).
+   */
+  readonly keepsTrust?: readonly string[];
   enabled(ctx: SignalContext): boolean;
   ops?(ctx: SignalContext): readonly StoreOp[];
   evaluate(ctx: SignalContext, results: readonly OpResult<StoreOp>[]): SignalFinding;

@@ -40,6 +40,8 @@ const REASONS = {
 export const usageAnomaly: Signal<typeof REASONS, typeof usageSection> = {
   name: "usage.anomaly",
   reasons: REASONS,
+  // a rate against the subject's own baseline: it throttles or steps up, it says nothing of the place
+  keepsTrust: ["usage.anomaly"],
   policy: usageSection,
   enabled: (ctx) => ctx.policy.doc.signals.usage_anomaly.enabled && !ctx.caller.anonymous,
   ops: (ctx) => [baselineOp(ctx, 0)],

@@ -168,6 +168,8 @@ function windowLimit<R extends ReasonTable>(
   return {
     name: code,
     reasons,
+    // a rate: it throttles or adds points, and says nothing of who is calling or from where
+    keepsTrust: Object.keys(reasons),
     enabled: (ctx) => ctx.policy.doc.signals.velocity.enabled && spec.limit(ctx) !== undefined,
     ops: (ctx) => [windowOp(ctx, attempts ? 1 : 0)],
     ...(attempts
@@ -314,6 +316,7 @@ const QUOTA = {
 export const quota: Signal<typeof QUOTA, undefined> = {
   name: "quota",
   reasons: QUOTA,
+  keepsTrust: ["quota.exceeded", "quota.near"],
   enabled: (ctx) => ctx.tier.quota !== undefined,
   ops: (ctx) => quotaOps(ctx, 0),
   record: (ctx, outcome) => (outcome.served ? quotaOps(ctx, 1) : NO_OPS),
