@@ -39,8 +39,11 @@ const machineSection = section(
       burst_min_requests: z.number().int().positive().default(60),
       /** An hour of the day (UTC) it never ran at, once it has a day of history. */
       off_hours_points: points.default(10),
-      /** No finding until the machine was first seen this long ago (a new client is learning). */
-      learn_seconds: z.number().int().positive().default(3600),
+      /**
+       * No finding until the machine was first seen this long ago (a new client is learning);
+       * 0 judges it from its first trusted request on.
+       */
+      learn_seconds: z.number().int().nonnegative().default(3600),
       /** How long what a machine was trusted with (networks, ASNs, hours, peak) is remembered. */
       remember_seconds: z
         .number()
@@ -187,6 +190,7 @@ function burst(outcome: Outcome): boolean {
  * hour it was first seen in (so at least that long, at most an hour more).
  */
 function learning(cfg: MachinePolicy, age: BaselineReading | undefined): boolean {
+  if (cfg.learn_seconds === 0) return false;
   return age === undefined || age.samples < Math.ceil(cfg.learn_seconds / 3600) + 1;
 }
 
