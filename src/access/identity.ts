@@ -14,6 +14,7 @@ import { type Caller, callerFromClaims } from "./license.js";
 import type { PolicyDocument } from "./policy.js";
 import type { ReasonCode } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
+import { withClientSubject } from "./subject-fallback.js";
 import { checkTimes, createTokenVerifier } from "./token-verifier.js";
 
 export type IdentitySource = CredentialSource;
@@ -100,7 +101,11 @@ export function createIdentifier(
 
   /** The caller of verified claims, or why the claims cannot name one. */
   const callerOf = (claims: Readonly<Record<string, unknown>>): Caller | undefined => {
-    const caller = callerFromClaims(claims, options.claims);
+    const caller = withClientSubject(
+      callerFromClaims(claims, options.claims),
+      claims,
+      options.claims.subject_fallback,
+    );
     return caller.subject === "" ? undefined : deepFreeze(caller);
   };
   const NO_SUBJECT = { reason: "identity.claims_invalid", detail: "no subject" } as const;

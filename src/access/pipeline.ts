@@ -23,6 +23,7 @@ import { type ResolvedRoute, resolveRoute } from "./routes.js";
 import { forClientClass } from "./signals/client-class.js";
 import { checkSignalOrder, SIGNALS } from "./signals/index.js";
 import type {
+  ClientClass,
   ExternalObservation,
   Signal,
   SignalContext,
@@ -108,6 +109,8 @@ export interface Decision {
   readonly caller?: Caller | undefined;
   /** The device id the signals used ("" or absent when none). */
   readonly deviceId?: string | undefined;
+  /** The client class the signals saw (absent when the decision ended before them). */
+  readonly clientClass?: ClientClass | undefined;
 }
 
 /**
@@ -189,6 +192,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         policyVersion: policy.version,
         caller: check.learned.caller,
         deviceId: check.learned.deviceId,
+        clientClass: check.learned.clientClass,
       };
     },
   };

@@ -30,6 +30,8 @@ const CORE_REASONS = {
   "license.tier_not_allowed": "The route is restricted to tiers that do not include the caller's.",
   "auth.max_age":
     "The route's step-up max_age is not met (auth_time older, or absent): a challenge whatever the score.",
+  "risk.no_challenge":
+    "A machine client cannot answer a challenge: where a person would be challenged it was throttled (decisions.machine.retry_after_seconds), or denied where the route asks for a recent login.",
   "risk.downgraded":
     "Medium risk: the caller was served as its tier's downgrade_to tier instead of challenged.",
   "request.malformed":

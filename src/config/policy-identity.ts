@@ -65,6 +65,11 @@ export const identity = z.strictObject({
   claims: z
     .strictObject({
       subject: claimPath.default("sub"),
+      /**
+       * A token without a `sub` (PingOne's client-credentials tokens) is named by the first of
+       * these claims it carries: its OAuth client. [] refuses such a token (no subject).
+       */
+      subject_fallback: z.array(claimPath).default(["client_id"]),
       org: claimPath.default("org"),
       tier: claimPath.default("tier"),
       entitlements: claimPath.default("entitlements"),

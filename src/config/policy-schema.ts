@@ -197,6 +197,13 @@ const decisions = z
     strip_headers: z.array(z.string().min(1).toLowerCase()).default([]),
     /** Emit the subject header upstream. */
     subject_header: z.boolean().default(true),
+    /**
+     * A machine token cannot answer a challenge: where a person would be challenged it is
+     * throttled with this Retry-After (and denied where the route asks for a recent login).
+     */
+    machine: z
+      .strictObject({ retry_after_seconds: z.number().int().positive().default(60) })
+      .prefault({}),
   })
   .prefault({});
 

@@ -162,6 +162,7 @@ function auditLine(
     client_ip: req?.clientIp || undefined,
     country: countryOf(event.decision),
     device: event.decision.deviceId ? who(event.decision.deviceId) : undefined,
+    client_class: event.decision.clientClass,
     ua_class: req === undefined ? undefined : userAgentClass(req.headers.get("user-agent")),
     method: req === undefined ? undefined : cap(req.method, AUDIT_LIMITS.method),
     host: req === undefined ? undefined : cap(req.host, AUDIT_LIMITS.host),

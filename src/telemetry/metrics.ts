@@ -170,6 +170,12 @@ function decisionMetrics(registry: Registry): Metrics["decision"] {
     labelNames: ["reason", "enforced"] as const,
     registers: [registry],
   });
+  const byClientClass = new Counter({
+    name: "riskgate_client_class_decisions_total",
+    help: "Decisions by the request's client class (browser, machine, unknown; none when the decision ended before the signals) and the policy's outcome (enforced): how machine clients fare.",
+    labelNames: ["client_class", "enforced"] as const,
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: "riskgate_decision_duration_seconds",
     help: "Time from receiving a Check to answering it, inside the server.",
@@ -207,6 +213,7 @@ function decisionMetrics(registry: Registry): Metrics["decision"] {
       transport: event.transport ?? "grpc",
     });
     for (const r of verdict.reasons) reasons.inc({ reason: r.code, enforced: enforced.kind });
+    byClientClass.inc({ client_class: event.decision.clientClass ?? "none", enforced: enforced.kind });
     durationBy[verdict.kind].observe(Number(event.durationNs) / 1e9);
     const { external, webhook: asked } = event.decision.timings;
     if (external !== undefined) {

@@ -54,6 +54,7 @@ export function fakeIdentifier(
 
 const DEFAULT_PATHS: PolicyDocument["identity"]["claims"] = {
   subject: "sub",
+  subject_fallback: ["client_id"],
   org: "org",
   tier: "tier",
   entitlements: "entitlements",

@@ -68,14 +68,18 @@ describe.runIf(available)("signals on real state (Redis)", () => {
   });
 
   it("decides on one script, and writes what the verdict allows on the next one", async () => {
-    // usage baseline off: an allowed request counts into it after the verdict, which would
-    // give every allowed request a write (signals.test.ts covers that record)
+    // usage baseline and the machine baseline off: an allowed request counts into them after
+    // the verdict, which would give every allowed request a write (signals.test.ts and
+    // machine-baseline-redis.test.ts cover those records)
     const orgLimits = policyText
       .replace(
         "limits: { requests_per_window: 300 }",
         "limits: { requests_per_window: 300, org_requests_per_window: 1000 }",
       )
-      .replace("\nsignals:\n", "\nsignals:\n  usage_anomaly: { enabled: false }\n");
+      .replace(
+        "\nsignals:\n",
+        "\nsignals:\n  usage_anomaly: { enabled: false }\n  machine_baseline: { enabled: false }\n",
+      );
     // writes wait for the next Check up to 80 ms (under the guard's 100 ms timeout), so the
     // test's back-to-back Checks are carried even on a loaded machine
     const store = createRedisStore({ url: redis.url, keyPrefix: "rg:", writeDelayMs: 80 });

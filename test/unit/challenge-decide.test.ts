@@ -72,14 +72,16 @@ describe("interactive challenge style", () => {
     expect(verdict).toMatchObject({ kind: "challenge", style: "interactive", score: 40 });
   });
 
-  it("keeps the step-up for an API client, a POST, and a machine token", async () => {
+  it("keeps the step-up for an API client and a POST; throttles a machine token", async () => {
     const { run } = setup();
     const api = await run(accessRequest({ path: "/home" }));
     expect(api.verdict).toMatchObject({ kind: "challenge", style: "step_up" });
     const post = await run(browser({ method: "POST" }));
     expect(post.verdict).toMatchObject({ kind: "challenge", style: "step_up" });
+    // a machine cannot answer a step-up or a page: it is throttled instead
     const machine = await run(browser({ token: "bot" }));
-    expect(machine.verdict).toMatchObject({ kind: "challenge", style: "step_up" });
+    expect(machine.verdict).toMatchObject({ kind: "throttle" });
+    expect(machine.verdict.reasons.at(-1)?.code).toBe("risk.no_challenge");
     // a person's session (browser class) calling the API without asking for HTML: no page
     const fetchCall = await run(
       accessRequest({

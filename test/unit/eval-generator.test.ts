@@ -262,7 +262,7 @@ describe("machine tokens in the IdPs' shapes", () => {
     );
   });
 
-  it("passes the real pipeline's identity stage (PingOne's subject-less token cannot)", async () => {
+  it("passes the real pipeline's identity stage (PingOne's subject-less token by its client id)", async () => {
     const dir = await mkdtemp(join(tmpdir(), "rg-idp-"));
     try {
       const minter = await createMinter(
@@ -313,8 +313,8 @@ describe("machine tokens in the IdPs' shapes", () => {
       for (const idp of IDP_SHAPES) {
         const codes = seen.get(idp) ?? [];
         const identity = codes.filter((c) => c.startsWith("identity."));
-        // PingOne sends no sub for client credentials: no policy subject claim can name it
-        expect(identity, idp).toEqual(idp === "pingone" ? ["identity.claims_invalid"] : []);
+        // PingOne sends no sub for client credentials: its client id names it
+        expect(identity, idp).toEqual([]);
       }
       expect(claimsOf({ sub: "u", org: "o", tier: "pro", iat: 1, exp: 2 })).not.toHaveProperty(
         "gty",

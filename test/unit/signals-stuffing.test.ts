@@ -195,7 +195,8 @@ describe("sticky risk that cannot feed itself", () => {
     );
     const check = setup(text);
     const refused = await check("sdk", OFFICE, { path: "/v1/reports/1/export" });
-    expect(refused.kind).toBe("challenge");
+    // a machine is never challenged: the rule's challenge becomes a throttle
+    expect(refused.kind).toBe("throttle");
     const next = await check("sdk", OFFICE, { receivedAt: minutes(1) });
     expect(codes(next)).not.toContain("risk.sticky");
     expect(next.kind).toBe("allow");

@@ -146,6 +146,7 @@ describe("one audit line per decision", () => {
       org: hmac("acme-corp"),
       caller: { tier: "free", entitlements: [], amr: ["pwd"] },
       client_ip: "203.0.113.7",
+      client_class: "browser",
       ua_class: "none",
       method: "GET",
       host: "api.example.com",

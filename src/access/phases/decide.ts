@@ -2,6 +2,7 @@ import { grants } from "../license.js";
 import type { Reason } from "../reasons.js";
 import type { SignalContext } from "../signals/signal.js";
 import { type DecisionContext, decisionContext, type Verdict } from "../verdict.js";
+import { machineRefusal } from "./machine-refusal.js";
 import { ends, type Phase } from "./phase.js";
 import type { Ruled } from "./rules.js";
 
@@ -91,9 +92,13 @@ function downgraded(
   return { ...context(input, [...reasons, note], score, downgrade), kind: "allow" };
 }
 
-/** A step-up challenge with the route's (else the policy's) RFC 9470 acr_values and max_age. */
+/**
+ * A step-up challenge with the route's (else the policy's) RFC 9470 acr_values and max_age; a
+ * machine token, which cannot answer one, gets what {@link machineRefusal} makes of it.
+ */
 function challenge(input: DecideInput, base: DecisionContext, reasons: readonly Reason[]): Verdict {
   const { policy, route } = input;
+  if (input.clientClass === "machine") return machineRefusal(policy, base);
   const cfg = policy.doc.decisions.challenge;
   const stale = reasons.some((r) => r.code === "auth.stale");
   const maxAge =

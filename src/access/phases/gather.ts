@@ -55,6 +55,7 @@ export function gatherPhase(deps: GatherDeps): Phase<Licensed, Gathered> {
     run(check, licensed) {
       const ctx = signalContext(check, licensed, envOf(check.snapshot));
       check.learned.deviceId = ctx.deviceId;
+      check.learned.clientClass = ctx.clientClass;
       check.trace?.context?.(ctx);
       const scoring =
         deps.webhooks !== undefined && wantsWebhook(ctx)

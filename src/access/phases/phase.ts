@@ -6,7 +6,7 @@ import type { Reason } from "../reasons.js";
 import type { AccessRequest } from "../request.js";
 import type { ResolvedRoute } from "../routes.js";
 import { scoreOf } from "../score.js";
-import type { Signal, SignalContext } from "../signals/signal.js";
+import type { ClientClass, Signal, SignalContext } from "../signals/signal.js";
 import type { DecisionContext, DenyCause, Verdict } from "../verdict.js";
 
 /**
@@ -60,6 +60,8 @@ export interface ActiveSignal {
 export interface Learned {
   caller?: Caller;
   deviceId?: string;
+  /** The request's client class, once the signal context was built. */
+  clientClass?: ClientClass;
   /** The signal context and every enabled signal's record, once the signals were evaluated. */
   signals?: { readonly ctx: SignalContext; readonly active: readonly ActiveSignal[] } | undefined;
   /** The deciding batch answered (false: the store failed and stateful signals sat out). */

@@ -9,6 +9,7 @@ import { scoringWebhookSection } from "./external-webhook.js";
 import { failedAttempts } from "./failed-attempts.js";
 import { countryPolicy, impossibleTravel, newCountry } from "./geo.js";
 import { hostingAsn, ipReputation } from "./ip-reputation.js";
+import { machineBaseline } from "./machine-baseline.js";
 import { places } from "./places.js";
 import { populationPace } from "./population-pace.js";
 import { requestShape } from "./request-shape.js";
@@ -61,6 +62,7 @@ export const SIGNALS = [
   devicePosture,
   deviceMissing,
   usageAnomaly,
+  machineBaseline,
   requestShape,
   weakAuthentication,
   staleAuthentication,
