@@ -78,6 +78,7 @@ export function clientClassSection(codes: readonly [string, ...string[]]) {
             "request.automation",
             "ip.hosting_asn",
             "geo.impossible_travel",
+            "geo.new_country",
             "geo.places",
           ]),
       })

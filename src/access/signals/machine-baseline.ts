@@ -163,7 +163,7 @@ export const machineBaseline: Signal<typeof REASONS, typeof machineSection> = {
     return reasons.length === 0 ? NOTHING : { reasons };
   },
   record(ctx, outcome, results = []) {
-    if (!outcome.trusted || burst(outcome)) return NO_OPS;
+    if (!(outcome.trusted || onlyOwnFindings(outcome)) || burst(outcome)) return NO_OPS;
     const cfg = ctx.policy.doc.signals.machine_baseline;
     const ttlMs = cfg.remember_seconds * 1000;
     const ops: StoreOp[] = [
@@ -180,6 +180,18 @@ export const machineBaseline: Signal<typeof REASONS, typeof machineSection> = {
     return ops;
   },
 };
+
+/**
+ * An allow whose only open findings are a new egress or an hour off its schedule: a machine
+ * cannot answer a step-up, so an allow that scored under every threshold with nothing else
+ * against it teaches its own baseline (a moved integration stops being new), not the rest.
+ */
+function onlyOwnFindings(outcome: Outcome): boolean {
+  const { enforced, open } = outcome;
+  if (enforced.kind !== "allow" || open.length === 0) return false;
+  if (enforced.reasons.some((r) => r.code === "risk.downgraded")) return false;
+  return open.every((code) => code === "machine.new_egress" || code === "machine.off_hours");
+}
 
 function burst(outcome: Outcome): boolean {
   return outcome.enforced.reasons.some((r) => r.code === "machine.burst");
