@@ -47,13 +47,13 @@ local function optional(v)
   end
 end
 
--- the index of a limited window's first time still in the window (after edge), given that its
--- newest one (index n - 1) is. A steady stream has only a few times leave between two requests,
--- so the oldest few are read first (cheap: LINDEX walks from the nearer end); past those, a
--- binary search, as the times are in order
+-- the index of a limited window's first time still in the window (after edge), given that the
+-- oldest one (index 0) has left it and the newest one (index n - 1) has not. A steady stream has
+-- only a few times leave between two requests, so the next oldest few are read first (cheap:
+-- LINDEX walks from the nearer end); past those, a binary search, as the times are in order
 local function firstInWindow(key, n, edge)
   local near = math.min(n - 1, 8)
-  for i = 0, near - 1 do
+  for i = 1, near - 1 do
     if tonumber(redis.call('LINDEX', key, i)) > edge then return i end
   end
   if near == n - 1 then return near end
@@ -111,14 +111,16 @@ for i = 1, #KEYS do
     a = a + 3
     local edge = now - window
     local n = redis.call('LLEN', key)
+    -- the oldest time first: when it is still in the window (the usual case) nothing has left,
+    -- and a read needs no other
     local newest = nil
-    if n > 0 then newest = tonumber(redis.call('LINDEX', key, -1)) end
-    if newest ~= nil and newest <= edge then
-      redis.call('DEL', key)
-      n, newest = 0, nil
-    elseif n > 0 then
-      local gone = firstInWindow(key, n, edge)
-      if gone > 0 then
+    if n > 0 and tonumber(redis.call('LINDEX', key, 0)) <= edge then
+      newest = tonumber(redis.call('LINDEX', key, -1))
+      if newest <= edge then
+        redis.call('DEL', key)
+        n, newest = 0, nil
+      else
+        local gone = firstInWindow(key, n, edge)
         redis.call('LTRIM', key, gone, -1)
         n = n - gone
       end
@@ -127,6 +129,7 @@ for i = 1, #KEYS do
     if op == 'L' then
       count = count + 1
       -- a server clock that stepped back never reorders the list: the time stays at the newest
+      if newest == nil and n > 0 then newest = tonumber(redis.call('LINDEX', key, -1)) end
       local at = now
       if newest ~= nil and newest > now then at = newest end
       n = redis.call('RPUSH', key, at)
@@ -211,6 +214,8 @@ for i = 1, #KEYS do
       end
       n = n + 1
     end
+    -- a read (cost 0) of an existing key in its open bucket changes nothing but the TTL
+    local same = b ~= nil and bucket <= b and cost == 0
     if b == nil then
       b, c = bucket, 0
     elseif bucket > b then
@@ -222,7 +227,7 @@ for i = 1, #KEYS do
     c = c + cost
     -- %.17g keeps every bit of the doubles (tostring would round to 14 digits)
     local ms, vs = string.format('%.17g', m), string.format('%.17g', v)
-    redis.call('HSET', key, 'b', b, 'c', c, 'm', ms, 'v', vs, 'n', n)
+    if not same then redis.call('HSET', key, 'b', b, 'c', c, 'm', ms, 'v', vs, 'n', n) end
     redis.call('PEXPIRE', key, ttl)
     out[#out + 1] = c
     out[#out + 1] = ms
