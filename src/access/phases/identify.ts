@@ -28,7 +28,7 @@ export const identify: Phase<undefined, Identified> = {
     if (route.auth === "none") return ends({ ...base, kind: "allow" });
 
     const start = performance.now();
-    const identity = await snapshot.identifier.identify(req, req.receivedAt);
+    const identity = await snapshot.identifier.identify(req, req.receivedAt, route);
     timings.identify = {
       start,
       end: performance.now(),
