@@ -122,6 +122,9 @@ export function createApp(deps: AppDeps): App {
         pipeline: served,
         ...(challenges === undefined ? {} : { challenges }),
         trustedProxies: settings.httpTrustedProxies,
+        ...(settings.httpClientCertHeader === ""
+          ? {}
+          : { clientCertHeader: settings.httpClientCertHeader }),
         ready: () => health.get() === ServingStatus.SERVING,
         ...boundary,
       });

@@ -23,6 +23,10 @@ const CORE_REASONS = {
   "identity.claims_invalid": "A required claim is missing or has the wrong type.",
   "identity.keys_unavailable":
     "The JWKS could not be fetched or read (or not within the decision's time budget), so the token could not be verified.",
+  "identity.peer_unknown":
+    "The mTLS peer (principal or certificate name) matches no identity.mtls.peers pattern, on a route that needs the peer (peer: with_token).",
+  "identity.peer_missing":
+    "The request carries no mTLS peer identity on a route that needs one beside the user's token (peer: with_token).",
   "license.tier_unknown": "The caller's tier claim names no tier of the policy (or is missing).",
   "license.entitlement_missing":
     "The caller's license does not include the route's required entitlement.",

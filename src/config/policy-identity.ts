@@ -32,6 +32,29 @@ const jwks = z
     message: "set exactly one of jwks.uri or jwks.file",
   });
 
+/**
+ * A mesh peer's identity as the policy grants it: `principal` is a SPIFFE id or a certificate
+ * URI/DNS name, exact or ending in `*` (a prefix: `spiffe://cluster.local/ns/billing/sa/*`).
+ */
+const peer = z.strictObject({
+  principal: z
+    .string()
+    .min(1)
+    .regex(/^[^*]+\*?$/, "exact, or a prefix ending in a single *"),
+  /** The caller's subject; default: the peer's matched name. */
+  subject: z.string().min(1).optional(),
+  org: z.string().default(""),
+  tier: z.string().min(1),
+  entitlements: z.array(z.string().min(1)).default([]),
+  /** Mesh peers are services: machines unless the policy says otherwise. */
+  client_class: z.enum(["machine", "browser", "unknown"]).default("machine"),
+});
+
+/** mTLS peers: the principal Envoy verified (or the certificate's SANs) mapped to a caller. */
+const mtls = z.strictObject({ peers: z.array(peer).min(1) });
+
+export type MtlsPolicy = z.output<typeof mtls>;
+
 export const identity = z.strictObject({
   issuers: z.array(z.string().min(1)).min(1),
   audiences: z.array(z.string().min(1)).min(1),
@@ -62,6 +85,8 @@ export const identity = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  /** Callers identified by their mTLS peer identity (off when unset). */
+  mtls: mtls.optional(),
   claims: z
     .strictObject({
       subject: claimPath.default("sub"),

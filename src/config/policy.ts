@@ -123,5 +123,24 @@ function crossCheck(doc: PolicyBase): PolicyIssue[] {
       });
     }
   });
+  return [...issues, ...identityIssues(doc, tiers)];
+}
+
+/** The identity sources' own references: the tiers they grant, the routes that need them. */
+function identityIssues(doc: PolicyBase, tiers: ReadonlySet<string>): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  doc.routes.forEach((route, i) => {
+    if (route.peer === "with_token" && doc.identity.mtls === undefined) {
+      issues.push({ path: `routes[${i}].peer`, message: "peer: with_token needs identity.mtls" });
+    }
+  });
+  doc.identity.mtls?.peers.forEach((peer, i) => {
+    if (!tiers.has(peer.tier)) {
+      issues.push({
+        path: `identity.mtls.peers[${i}].tier`,
+        message: `unknown tier "${peer.tier}"`,
+      });
+    }
+  });
   return issues;
 }

@@ -32,6 +32,8 @@ export type SourceRefusal = {
   readonly kind: "invalid";
   readonly reason: ReasonCode;
   readonly detail: string;
+  /** The source that refused, when it is one of the non-JWT sources (for audit and spans). */
+  readonly method?: IdentityMethod;
 };
 
 export type SourceOutcome = SourceVerified | SourceRefusal;

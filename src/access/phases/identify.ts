@@ -1,6 +1,8 @@
 import { refuseAmbiguousPath } from "../ambiguous-path.js";
 import type { IdentityOutcome } from "../identity.js";
+import { identityMethodOf } from "../identity-sources/identity-source.js";
 import { anonymousCaller, type Caller } from "../license.js";
+import type { StageTimings } from "../pipeline.js";
 import { type CheckRun, deny, Ended, ends, next, type Phase, type PhaseResult } from "./phase.js";
 
 /** Who is calling, as the identify phase found out. */
@@ -29,11 +31,7 @@ export const identify: Phase<undefined, Identified> = {
 
     const start = performance.now();
     const identity = await snapshot.identifier.identify(req, req.receivedAt, route);
-    timings.identify = {
-      start,
-      end: performance.now(),
-      ...(identity.kind === "verified" ? { source: identity.source, cached: identity.cached } : {}),
-    };
+    timings.identify = { start, end: performance.now(), ...identityFacts(identity) };
     const caller = callerOf(check, identity);
     if (caller instanceof Ended) {
       trace?.identity?.(identity, undefined);
@@ -65,4 +63,17 @@ function callerOf(check: CheckRun, identity: IdentityOutcome): PhaseResult<Calle
   }
   // read from the claims by the identifier, and cached with the verified token
   return next(identity.caller);
+}
+
+/** What telemetry records of the outcome: the source, never the credential. */
+function identityFacts(identity: IdentityOutcome): Partial<NonNullable<StageTimings["identify"]>> {
+  if (identity.kind === "invalid")
+    return identity.method === undefined ? {} : { method: identity.method };
+  if (identity.kind !== "verified") return {};
+  return {
+    source: identity.source,
+    cached: identity.cached,
+    method: identityMethodOf(identity.source),
+    ...(identity.peer === undefined ? {} : { peer: identity.peer }),
+  };
 }

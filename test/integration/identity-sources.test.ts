@@ -1,0 +1,157 @@
+import { readFileSync } from "node:fs";
+import { Writable } from "node:stream";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { buildCheckRequest } from "../../src/cli/check.js";
+import { createLogger } from "../../src/telemetry/logger.js";
+import { createTelemetry, type Telemetry } from "../../src/telemetry/telemetry.js";
+import type { CheckRequestMessage } from "../../src/transport/check-request.js";
+import type { CheckResponseMessage } from "../../src/transport/check-response.js";
+import { httpCall } from "../helpers/http-call.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+
+/**
+ * Identity sources beyond the JWT, over the real gRPC server (and the HTTP forward-auth
+ * listener): each Check ends in the mapped tier's decision or the exact reason code, and the
+ * audit line names the source.
+ */
+
+const INVOICER = "spiffe://cluster.local/ns/billing/sa/invoicer";
+const PEERS = [
+  { principal: "spiffe://cluster.local/ns/billing/sa/*", org: "billing", tier: "internal" },
+  { principal: "spiffe://cluster.local/ns/web/sa/*", tier: "readonly" },
+];
+
+/** The demo policy with mesh peers, their tiers and a route in the mesh pattern. */
+function policyText(): string {
+  const doc = parse(readFileSync("policies/demo.yaml", "utf8")) as {
+    identity: Record<string, unknown>;
+    tiers: Record<string, unknown>;
+    routes: unknown[];
+  };
+  doc.identity.mtls = { peers: PEERS };
+  doc.tiers.internal = { entitlements: ["api.read", "api.write"] };
+  doc.tiers.readonly = { entitlements: ["api.read"] };
+  doc.routes.unshift({
+    name: "mesh-orders",
+    match: { path: { prefix: "/mesh/" } },
+    peer: "with_token",
+    entitlement: "api.read",
+  });
+  return stringify(doc);
+}
+
+function auditSink(lines: Record<string, unknown>[]): Telemetry {
+  return createTelemetry(
+    {
+      tracing: { enabled: false, subjectAttribute: "off" },
+      metrics: { enabled: false },
+      audit: {
+        enabled: true,
+        allowSampleRate: 1,
+        subject: "plain",
+        destination: new Writable({
+          write(chunk, _enc, done) {
+            for (const l of String(chunk).split("\n")) if (l) lines.push(JSON.parse(l));
+            done();
+          },
+        }),
+      },
+      subjectHashKey: "test",
+    },
+    { logger: createLogger("silent") },
+  );
+}
+
+function check(
+  over: { principal?: string; token?: string; method?: string; path?: string } = {},
+): CheckRequestMessage {
+  const req = buildCheckRequest({
+    method: over.method ?? "GET",
+    path: over.path ?? "/v1/items",
+    host: "api.example.com",
+    ip: "10.1.2.3",
+    headers: {},
+    ...(over.token === undefined ? {} : { token: over.token }),
+  });
+  if (over.principal !== undefined && req.attributes?.source) {
+    req.attributes.source.principal = over.principal;
+  }
+  return req;
+}
+
+const codes = (res: CheckResponseMessage) =>
+  (JSON.parse(res.denied_response?.body ?? "{}") as { reasons?: { code: string }[] }).reasons?.map(
+    (r) => r.code,
+  );
+
+describe("mTLS peers over gRPC", () => {
+  let s: TestServer;
+  const audit: Record<string, unknown>[] = [];
+
+  beforeAll(async () => {
+    s = await startTestServer({
+      policyText: policyText(),
+      telemetry: auditSink(audit),
+      settings: { httpClientCertHeader: "x-forwarded-client-cert" },
+    });
+  });
+  afterAll(() => s.stop());
+
+  it("a Check with only a mapped principal gets its tier's decision, audited as mtls", async () => {
+    const before = audit.length;
+    const res = await s.client.check(check({ principal: INVOICER }));
+    expect(res.status.code).toBe(grpc.status.OK);
+    const line = audit.slice(before).find((l) => l.decision === "allow");
+    expect(line).toMatchObject({ identity_source: "mtls", subject: INVOICER, tier: "internal" });
+    // the web namespace's tier reads but does not write
+    const write = await s.client.check(
+      check({ principal: "spiffe://cluster.local/ns/web/sa/frontend", method: "POST" }),
+    );
+    expect(write.status.code).not.toBe(grpc.status.OK);
+    expect(codes(write)).toEqual(["license.entitlement_missing"]);
+  });
+
+  it("an unmapped principal is no credential", async () => {
+    const res = await s.client.check(check({ principal: "spiffe://evil/ns/x/sa/y" }));
+    expect(codes(res)).toEqual(["identity.missing"]);
+  });
+
+  it("the mesh pattern needs the peer and the user's token; the user is the caller", async () => {
+    const token = await s.token({ sub: "alice", tier: "pro", amr: ["mfa"] });
+    const path = "/mesh/orders";
+    expect(codes(await s.client.check(check({ principal: INVOICER, path })))).toEqual([
+      "identity.missing",
+    ]);
+    expect(codes(await s.client.check(check({ token, path })))).toEqual(["identity.peer_missing"]);
+    expect(
+      codes(await s.client.check(check({ token, path, principal: "spiffe://evil/sa/x" }))),
+    ).toEqual(["identity.peer_unknown"]);
+    const before = audit.length;
+    const both = await s.client.check(check({ token, path, principal: INVOICER }));
+    expect(both.status.code).toBe(grpc.status.OK);
+    expect(audit.slice(before)[0]).toMatchObject({
+      identity_source: "jwt",
+      peer: INVOICER,
+      subject: "alice",
+    });
+  });
+
+  it("the forward-auth path reads the client certificate a trusted proxy forwards", async () => {
+    const port = s.app.httpPort() as number;
+    const forward = {
+      "x-forwarded-method": "GET",
+      "x-forwarded-host": "api.example.com",
+      "x-forwarded-uri": "/v1/items",
+    };
+    const xfcc = `By=spiffe://cluster.local/ns/edge/sa/gw;Hash=abc;URI=${INVOICER}`;
+    const ok = await httpCall(port, "/auth/forward", {
+      ...forward,
+      "x-forwarded-client-cert": xfcc,
+    });
+    expect(ok.status).toBe(200);
+    const none = await httpCall(port, "/auth/forward", forward);
+    expect(none.status).toBe(401);
+  });
+});
