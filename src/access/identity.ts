@@ -1,5 +1,7 @@
 import { deepFreeze } from "../deep-freeze.js";
+import type { ApiKeys } from "./api-keys/key-files.js";
 import type { CredentialSource } from "./credentials/credential.js";
+import { createApiKeySource } from "./identity-sources/api-key-source.js";
 import type {
   IdentitySource as Source,
   SourceOutcome,
@@ -39,11 +41,13 @@ export interface IdentifierDeps {
   keys: KeySource | undefined;
   /** Called after each signature verification (cache misses only): verified or refused. */
   onVerification?: (ok: boolean) => void;
+  /** The live keys of identity.api_keys.file (absent: no key is known). */
+  apiKeys?: ApiKeys;
 }
 
 /**
- * The identify stage: asks its user-credential sources in turn (identity-sources/: a JWT from
- * the bearer header or the cookie, Envoy's jwt_authn payload); the first that finds a
+ * The identify stage: asks its user-credential sources in turn (identity-sources/: an API key,
+ * a JWT from the bearer header or the cookie, Envoy's jwt_authn payload); the first that finds a
  * credential of its kind answers, with the caller or a typed refusal. The mesh peer
  * (identity.mtls) is asked as the route says (`routes[].peer`, see {@link withPeer}). No
  * credential at all is anonymous.
@@ -57,7 +61,14 @@ export function createIdentifier(
     return caller.subject === "" ? undefined : deepFreeze(caller);
   };
   const jwt = createJwtSource({ ...deps, callerOf }, options);
-  const users: readonly Source[] = [jwt, createJwtAuthnSource({ callerOf }, options)];
+  const users: readonly Source[] = [
+    // first: it claims only its own header, the ApiKey scheme and Bearer values that are no JWT
+    ...(options.api_keys === undefined
+      ? []
+      : [createApiKeySource({ keys: deps.apiKeys }, options.api_keys)]),
+    jwt,
+    createJwtAuthnSource({ callerOf }, options),
+  ];
   const peers = options.mtls === undefined ? undefined : createMtlsSource(options.mtls);
   let failures = 0;
   const counted = (outcome: IdentityOutcome): IdentityOutcome => {

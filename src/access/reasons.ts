@@ -17,7 +17,12 @@ const CORE_REASONS = {
   "identity.bad_signature": "The token's signature does not verify with the issuer's key.",
   "identity.algorithm_not_allowed":
     "The token's alg is not in identity.algorithms (alg none is never allowed).",
-  "identity.unknown_key": "No key in the JWKS matches the token's kid, even after a refresh.",
+  "identity.unknown_key":
+    "No key in the JWKS matches the token's kid, even after a refresh; or an API key that is in no key file.",
+  "identity.revoked_key": "The API key is listed as revoked in the key file.",
+  "identity.expired_key": "The API key's expiry (expires in the key file) has passed.",
+  "identity.key_network":
+    "The API key was used from an address outside the networks its key file entry allows.",
   "identity.issuer_mismatch": "The token's iss is not one of identity.issuers.",
   "identity.audience_mismatch": "The token's aud does not name one of identity.audiences.",
   "identity.claims_invalid": "A required claim is missing or has the wrong type.",

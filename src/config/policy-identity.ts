@@ -55,6 +55,21 @@ const mtls = z.strictObject({ peers: z.array(peer).min(1) });
 
 export type MtlsPolicy = z.output<typeof mtls>;
 
+/** Where an API key may be presented: a named header, `Authorization: ApiKey`, or `Bearer`. */
+export const apiKeyPlace = z.enum(["header", "apikey", "bearer"]);
+
+/** API keys: looked up by their SHA-256 in a key file (one JSON object a line). */
+const apiKeys = z.strictObject({
+  /** The key file (relative to the policy file); reloaded when it changes. */
+  file: z.string().min(1),
+  /** The header of `from: header`. */
+  header: z.string().min(1).toLowerCase().default("x-api-key"),
+  /** Where keys are read, in order (a route may say otherwise: routes[].api_key). */
+  from: z.array(apiKeyPlace).default(["header", "apikey"]),
+});
+
+export type ApiKeysPolicy = z.output<typeof apiKeys>;
+
 export const identity = z.strictObject({
   issuers: z.array(z.string().min(1)).min(1),
   audiences: z.array(z.string().min(1)).min(1),
@@ -87,6 +102,8 @@ export const identity = z.strictObject({
     .prefault({}),
   /** Callers identified by their mTLS peer identity (off when unset). */
   mtls: mtls.optional(),
+  /** Callers identified by an API key (off when unset). */
+  api_keys: apiKeys.optional(),
   claims: z
     .strictObject({
       subject: claimPath.default("sub"),

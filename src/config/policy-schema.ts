@@ -8,7 +8,7 @@ import {
   seconds,
   sensitivity,
 } from "./policy-fields.js";
-import { identity } from "./policy-identity.js";
+import { apiKeyPlace, identity } from "./policy-identity.js";
 import { checkRuleReasons, rules } from "./policy-rules.js";
 
 /**
@@ -99,6 +99,8 @@ const route = z.strictObject({
    * the user is the caller (the mesh pattern); `off`: peers are never callers here.
    */
   peer: z.enum(["enough", "with_token", "off"]).default("enough"),
+  /** Where this route reads API keys (identity.api_keys), over its `from`; [] reads none. */
+  api_key: z.array(apiKeyPlace).optional(),
   entitlement: z.string().min(1).optional(),
   tiers: z.array(z.string().min(1)).optional(),
   sensitivity: sensitivity.default("low"),

@@ -1,8 +1,11 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { newApiKey } from "../../src/access/api-keys/new-key.js";
 import { buildCheckRequest } from "../../src/cli/check.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { createTelemetry, type Telemetry } from "../../src/telemetry/telemetry.js";
@@ -24,13 +27,14 @@ const PEERS = [
 ];
 
 /** The demo policy with mesh peers, their tiers and a route in the mesh pattern. */
-function policyText(): string {
+function policyText(keyFile?: string): string {
   const doc = parse(readFileSync("policies/demo.yaml", "utf8")) as {
     identity: Record<string, unknown>;
     tiers: Record<string, unknown>;
     routes: unknown[];
   };
   doc.identity.mtls = { peers: PEERS };
+  if (keyFile !== undefined) doc.identity.api_keys = { file: keyFile };
   doc.tiers.internal = { entitlements: ["api.read", "api.write"] };
   doc.tiers.readonly = { entitlements: ["api.read"] };
   doc.routes.unshift({
@@ -65,14 +69,21 @@ function auditSink(lines: Record<string, unknown>[]): Telemetry {
 }
 
 function check(
-  over: { principal?: string; token?: string; method?: string; path?: string } = {},
+  over: {
+    principal?: string;
+    token?: string;
+    method?: string;
+    path?: string;
+    ip?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): CheckRequestMessage {
   const req = buildCheckRequest({
     method: over.method ?? "GET",
     path: over.path ?? "/v1/items",
     host: "api.example.com",
-    ip: "10.1.2.3",
-    headers: {},
+    ip: over.ip ?? "10.1.2.3",
+    headers: over.headers ?? {},
     ...(over.token === undefined ? {} : { token: over.token }),
   });
   if (over.principal !== undefined && req.attributes?.source) {
@@ -154,4 +165,72 @@ describe("mTLS peers over gRPC", () => {
     const none = await httpCall(port, "/auth/forward", forward);
     expect(none.status).toBe(401);
   });
+});
+
+describe("API keys over gRPC", () => {
+  let s: TestServer;
+  const audit: Record<string, unknown>[] = [];
+  const valid = newApiKey({ subject: "acme-sync", org: "acme", tier: "free" });
+  const revoked = newApiKey({ subject: "old-sync", tier: "pro" });
+  const expired = newApiKey({ subject: "trial", tier: "pro", expires: "2020-01-01T00:00:00Z" });
+  const office = newApiKey({ subject: "office", tier: "pro", networks: ["192.0.2.0/24"] });
+  const unknown = newApiKey({ subject: "nobody", tier: "pro" });
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rg-keys-"));
+    const file = join(dir, "api-keys.jsonl");
+    const revokedLine = JSON.stringify({ ...JSON.parse(revoked.line), revoked: true });
+    writeFileSync(file, [valid.line, revokedLine, expired.line, office.line, ""].join("\n"));
+    s = await startTestServer({ policyText: policyText(file), telemetry: auditSink(audit) });
+  });
+  afterAll(() => s.stop());
+
+  const withKey = (key: string, ip?: string, method = "GET") =>
+    check({ headers: { "x-api-key": key }, method, ...(ip === undefined ? {} : { ip }) });
+
+  it("a valid key gets its tier's decision, audited as api_key", async () => {
+    const before = audit.length;
+    const res = await s.client.check(withKey(valid.key));
+    expect(res.status.code).toBe(grpc.status.OK);
+    expect(audit.slice(before)[0]).toMatchObject({
+      identity_source: "api_key",
+      subject: "acme-sync",
+      tier: "free",
+    });
+    // free reads but does not write
+    expect(codes(await s.client.check(withKey(valid.key, undefined, "POST")))).toEqual([
+      "license.entitlement_missing",
+    ]);
+    expect((await s.client.check(withKey(office.key, "192.0.2.10"))).status.code).toBe(
+      grpc.status.OK,
+    );
+  });
+
+  const refusals: [string, () => string, string, string?][] = [
+    ["unknown", () => unknown.key, "identity.unknown_key"],
+    ["revoked", () => revoked.key, "identity.revoked_key"],
+    ["expired", () => expired.key, "identity.expired_key"],
+    [
+      "from a network the key may not use",
+      () => office.key,
+      "identity.key_network",
+      "198.51.100.9",
+    ],
+  ];
+  for (const [name, key, reason, ip] of refusals) {
+    it(`a ${name} key -> ${reason}, and the key is in no response or log line`, async () => {
+      const logsBefore = s.logs.length;
+      const auditBefore = audit.length;
+      const res = await s.client.check(withKey(key(), ip));
+      expect(res.status.code).not.toBe(grpc.status.OK);
+      expect(codes(res)).toEqual([reason]);
+      expect(audit.slice(auditBefore)[0]).toMatchObject({ identity_source: "api_key" });
+      const seen = JSON.stringify([res, s.logs.slice(logsBefore), audit.slice(auditBefore)]);
+      // the key's secret part, and any 12 characters of it
+      const secret = key().slice(9);
+      for (let i = 0; i + 12 <= secret.length; i += 6) {
+        expect(seen).not.toContain(secret.slice(i, i + 12));
+      }
+    });
+  }
 });
