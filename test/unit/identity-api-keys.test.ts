@@ -38,7 +38,11 @@ const route = (api_key: string[]) =>
 describe("API keys as callers", () => {
   it("a listed key is its entry's caller, a machine, from x-api-key or Authorization: ApiKey", async () => {
     const id = identifier();
-    for (const headers of [{ "x-api-key": good.key }, { authorization: `ApiKey ${good.key}` }]) {
+    const places: Record<string, string>[] = [
+      { "x-api-key": good.key },
+      { authorization: `ApiKey ${good.key}` },
+    ];
+    for (const headers of places) {
       expect(await id.identify(request(headers), NOW)).toMatchObject({
         kind: "verified",
         source: "api_key",
