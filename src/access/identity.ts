@@ -8,6 +8,10 @@ import type {
   SourceRefusal,
   SourceVerified,
 } from "./identity-sources/identity-source.js";
+import {
+  createIntrospectionSource,
+  type IntrospectionDeps,
+} from "./identity-sources/introspection-source.js";
 import { createJwtAuthnSource } from "./identity-sources/jwt-authn-source.js";
 import { createJwtSource } from "./identity-sources/jwt-source.js";
 import { createMtlsSource } from "./identity-sources/mtls-source.js";
@@ -43,6 +47,8 @@ export interface IdentifierDeps {
   onVerification?: (ok: boolean) => void;
   /** The live keys of identity.api_keys.file (absent: no key is known). */
   apiKeys?: ApiKeys;
+  /** The introspection client's secret and transport (identity.introspection). */
+  introspection?: Pick<IntrospectionDeps, "clientSecret" | "fetch" | "now">;
 }
 
 /**
@@ -66,6 +72,15 @@ export function createIdentifier(
     ...(options.api_keys === undefined
       ? []
       : [createApiKeySource({ keys: deps.apiKeys }, options.api_keys)]),
+    // before the JWT source: it claims only Bearer values that are not JWTs
+    ...(options.introspection === undefined
+      ? []
+      : [
+          createIntrospectionSource(
+            { clientSecret: "", ...deps.introspection, callerOf },
+            options.introspection,
+          ),
+        ]),
     jwt,
     createJwtAuthnSource({ callerOf }, options),
   ];

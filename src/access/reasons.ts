@@ -32,6 +32,10 @@ const CORE_REASONS = {
     "The mTLS peer (principal or certificate name) matches no identity.mtls.peers pattern, on a route that needs the peer (peer: with_token).",
   "identity.peer_missing":
     "The request carries no mTLS peer identity on a route that needs one beside the user's token (peer: with_token).",
+  "identity.inactive_token":
+    "The introspection endpoint answered active: false for the opaque token (revoked, expired or unknown to the issuer).",
+  "identity.introspection_unavailable":
+    "The introspection endpoint was down, slow (over identity.introspection.timeout_ms), answered an error or garbage, or its breaker was open; the route's failure mode decided.",
   "license.tier_unknown": "The caller's tier claim names no tier of the policy (or is missing).",
   "license.entitlement_missing":
     "The caller's license does not include the route's required entitlement.",

@@ -70,6 +70,28 @@ const apiKeys = z.strictObject({
 
 export type ApiKeysPolicy = z.output<typeof apiKeys>;
 
+/** Opaque access tokens, read by the issuer's RFC 7662 introspection endpoint. */
+const introspection = z.strictObject({
+  endpoint: z.url(),
+  /** riskgate's client id at the endpoint (HTTP Basic, client_secret_basic). */
+  client_id: z.string().min(1),
+  /** File holding the client secret (relative to the policy file); never the secret itself. */
+  client_secret_file: z.string().min(1),
+  /** Time budget of one call; below failure.budget_ms, so a slow endpoint is named as such. */
+  timeout_ms: z.number().int().positive().max(5000).default(60),
+  /** The longest an answer is reused (the token's exp caps it too). */
+  cache_max_seconds: z.number().int().min(0).max(3600).default(60),
+  cache_max_entries: z.number().int().positive().default(10_000),
+  breaker: z
+    .strictObject({
+      failures: z.number().int().positive().default(5),
+      open_seconds: z.number().int().positive().default(10),
+    })
+    .prefault({}),
+});
+
+export type IntrospectionPolicy = z.output<typeof introspection>;
+
 export const identity = z.strictObject({
   issuers: z.array(z.string().min(1)).min(1),
   audiences: z.array(z.string().min(1)).min(1),
@@ -104,6 +126,8 @@ export const identity = z.strictObject({
   mtls: mtls.optional(),
   /** Callers identified by an API key (off when unset). */
   api_keys: apiKeys.optional(),
+  /** Opaque Bearer tokens (not JWTs) checked at an RFC 7662 endpoint (off when unset). */
+  introspection: introspection.optional(),
   claims: z
     .strictObject({
       subject: claimPath.default("sub"),

@@ -134,6 +134,13 @@ function identityIssues(doc: PolicyBase, tiers: ReadonlySet<string>): PolicyIssu
       issues.push({ path: `routes[${i}].peer`, message: "peer: with_token needs identity.mtls" });
     }
   });
+  const introspection = doc.identity.introspection;
+  if (introspection !== undefined && introspection.timeout_ms >= doc.failure.budget_ms) {
+    issues.push({
+      path: "identity.introspection.timeout_ms",
+      message: `must be below failure.budget_ms (${doc.failure.budget_ms}): a slow endpoint is then named, not the decision's budget`,
+    });
+  }
   doc.identity.mtls?.peers.forEach((peer, i) => {
     if (!tiers.has(peer.tier)) {
       issues.push({

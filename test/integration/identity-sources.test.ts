@@ -12,6 +12,7 @@ import { createTelemetry, type Telemetry } from "../../src/telemetry/telemetry.j
 import type { CheckRequestMessage } from "../../src/transport/check-request.js";
 import type { CheckResponseMessage } from "../../src/transport/check-response.js";
 import { httpCall } from "../helpers/http-call.js";
+import { type Behaviour, startIntrospectionServer } from "../helpers/introspection-server.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
@@ -27,14 +28,20 @@ const PEERS = [
 ];
 
 /** The demo policy with mesh peers, their tiers and a route in the mesh pattern. */
-function policyText(keyFile?: string): string {
+function policyText(keyFile?: string, introspection?: Record<string, unknown>): string {
   const doc = parse(readFileSync("policies/demo.yaml", "utf8")) as {
     identity: Record<string, unknown>;
     tiers: Record<string, unknown>;
     routes: unknown[];
+    failure: Record<string, unknown>;
   };
   doc.identity.mtls = { peers: PEERS };
   if (keyFile !== undefined) doc.identity.api_keys = { file: keyFile };
+  if (introspection !== undefined) {
+    doc.identity.introspection = introspection;
+    // room for a loaded machine's first connection; the slow endpoint still times out first
+    doc.failure.budget_ms = 3000;
+  }
   doc.tiers.internal = { entitlements: ["api.read", "api.write"] };
   doc.tiers.readonly = { entitlements: ["api.read"] };
   doc.routes.unshift({
@@ -233,4 +240,63 @@ describe("API keys over gRPC", () => {
       }
     });
   }
+});
+
+describe("opaque tokens over gRPC", () => {
+  let s: TestServer;
+  let endpoint: Awaited<ReturnType<typeof startIntrospectionServer>>;
+  const audit: Record<string, unknown>[] = [];
+  const nowSec = () => Math.floor(Date.now() / 1000);
+  const behave = (token: string): Behaviour => {
+    if (token.startsWith("active")) {
+      return { json: { active: true, sub: "integration-7", tier: "pro", exp: nowSec() + 600 } };
+    }
+    if (token.startsWith("slow")) return "hang";
+    if (token.startsWith("down")) return { status: 503 };
+    return { json: { active: false } };
+  };
+
+  beforeAll(async () => {
+    endpoint = await startIntrospectionServer(behave);
+    const dir = mkdtempSync(join(tmpdir(), "rg-introspect-"));
+    const secret = join(dir, "client-secret");
+    writeFileSync(secret, "s3cret\n");
+    const text = policyText(undefined, {
+      endpoint: endpoint.url,
+      client_id: "riskgate",
+      client_secret_file: secret,
+      timeout_ms: 2000,
+    });
+    s = await startTestServer({ policyText: text, telemetry: auditSink(audit) });
+  });
+  afterAll(async () => {
+    await s.stop();
+    await endpoint.close();
+  });
+
+  it("an active opaque token gets its tier's decision, audited as introspection", async () => {
+    const before = audit.length;
+    const res = await s.client.check(check({ token: "active-token-0001" }));
+    expect(res.status.code).toBe(grpc.status.OK);
+    expect(audit.slice(before)[0]).toMatchObject({
+      identity_source: "introspection",
+      subject: "integration-7",
+    });
+  });
+
+  it("an inactive token -> identity.inactive_token; the token is in no response or log line", async () => {
+    const logsBefore = s.logs.length;
+    const res = await s.client.check(check({ token: "inactive-token-secret-0002" }));
+    expect(codes(res)).toEqual(["identity.inactive_token"]);
+    const seen = JSON.stringify([res, s.logs.slice(logsBefore), audit]);
+    expect(seen).not.toContain("inactive-token-secret-0002");
+  });
+
+  it("an endpoint down or slow -> identity.introspection_unavailable, the route's failure mode (closed) denies", async () => {
+    for (const token of ["down-token-0003", "slow-token-0004"]) {
+      const res = await s.client.check(check({ token }));
+      expect(res.status.code).not.toBe(grpc.status.OK);
+      expect(codes(res)).toEqual(["identity.introspection_unavailable"]);
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import { refuseAmbiguousPath } from "../ambiguous-path.js";
+import { failureModeOf, failureVerdict } from "../failure.js";
 import type { IdentityOutcome } from "../identity.js";
 import { identityMethodOf } from "../identity-sources/identity-source.js";
 import { anonymousCaller, type Caller } from "../license.js";
@@ -48,6 +49,12 @@ function callerOf(check: CheckRun, identity: IdentityOutcome): PhaseResult<Calle
   const { req, route } = check;
   const doc = check.snapshot.policy.doc;
   const base = { requestId: req.id, score: 0, reasons: [], route: route.name };
+  if (identity.kind === "invalid" && identity.reason === "identity.introspection_unavailable") {
+    // the issuer is down, not the caller wrong: the route's failure mode decides, as for state
+    const reason = { code: identity.reason, points: 0, detail: identity.detail };
+    const mode = failureModeOf(check.snapshot.policy, undefined, route);
+    return ends(failureVerdict(mode, req, { ...base, reasons: [reason] }));
+  }
   if (identity.kind === "invalid") {
     return deny(base, "authentication", {
       code: identity.reason,
