@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { type ApiKeyFiles, createApiKeyFiles } from "./access/api-keys/key-files.js";
 import { createIdentifier } from "./access/identity.js";
+import { identityFilesOf } from "./access/identity-deps.js";
 import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import type { Policy } from "./access/policy.js";
@@ -309,21 +309,10 @@ function buildSnapshot(
     lists: parts.lists,
     ...(parts.previous === undefined ? {} : { previous: parts.previous }),
     async identifier(p) {
-      const keyFile = p.doc.identity.api_keys?.file;
-      const secretFile = p.doc.identity.introspection?.client_secret_file;
       const identifier = createIdentifier(
         {
           keys: keySourceFor(deps, p),
-          ...(keyFile === undefined
-            ? {}
-            : { apiKeys: await parts.apiKeyFiles.open(resolve(dirname(p.source), keyFile)) }),
-          ...(secretFile === undefined
-            ? {}
-            : {
-                introspection: {
-                  clientSecret: await readClientSecret(p, resolve(dirname(p.source), secretFile)),
-                },
-              }),
+          ...(await identityFilesOf(p, parts.apiKeyFiles)),
           ...(deps.telemetry ? { onVerification: deps.telemetry.tokenVerification } : {}),
         },
         p.doc.identity,
@@ -346,20 +335,6 @@ function keySourceFor(deps: AppDeps, policy: Policy): KeySource | undefined {
     "RISKGATE_JWKS_UNAVAILABLE",
     `${policy.source}: identity.jwks is not set; set jwks.uri or jwks.file, or run in dev mode (--dev) to trust the local dev key`,
   );
-}
-
-/** The introspection client secret the policy's file holds; a policy naming none unreadable is refused. */
-async function readClientSecret(policy: Policy, file: string): Promise<string> {
-  try {
-    return (await readFile(file, "utf8")).trim();
-  } catch (err) {
-    throw new RiskgateError(
-      "RISKGATE_POLICY_UNREADABLE",
-      `${policy.source}: identity.introspection.client_secret_file ${file} is not readable`,
-      { file },
-      { cause: err },
-    );
-  }
 }
 
 /** True when the policy (or one of its routes) asks for interactive challenges. */
