@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
 import type * as grpc from "@grpc/grpc-js";
+import { type ApiKeyFiles, createApiKeyFiles } from "./access/api-keys/key-files.js";
 import { createIdentifier } from "./access/identity.js";
+import { identityFilesOf } from "./access/identity-deps.js";
 import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import type { Policy } from "./access/policy.js";
@@ -74,6 +76,7 @@ export function createApp(deps: AppDeps): App {
   const store = deps.store ?? createMemoryStore();
   const health = createHealth();
   const lists = createListRegistry({ logger });
+  const apiKeyFiles = createApiKeyFiles({ logger });
   const pipeline = appPipeline(deps, store);
   let snapshot: PolicySnapshot | undefined;
   let challenges: ChallengeService | undefined;
@@ -91,6 +94,7 @@ export function createApp(deps: AppDeps): App {
   const build = (policy: Policy) =>
     buildSnapshot(deps, policy, {
       lists,
+      apiKeyFiles,
       // keys given up front count before start() has read the rest
       hasClearanceKeys: challenges !== undefined || deps.clearanceKeys !== undefined,
       previous: snapshot,
@@ -108,6 +112,7 @@ export function createApp(deps: AppDeps): App {
         snapshot = await build(policy);
       } catch (err) {
         lists.close(); // list watchers opened for this policy
+        apiKeyFiles.close();
         throw err;
       }
       const grpcServer = createGrpcServer({ pipeline: served, ...boundary }, health, settings);
@@ -116,12 +121,16 @@ export function createApp(deps: AppDeps): App {
         // nothing is bound: let go of the lists' watchers too
         server = undefined;
         lists.close();
+        apiKeyFiles.close();
         throw err;
       });
       httpServer = await startHttpListener(settings, logger, {
         pipeline: served,
         ...(challenges === undefined ? {} : { challenges }),
         trustedProxies: settings.httpTrustedProxies,
+        ...(settings.httpClientCertHeader === ""
+          ? {}
+          : { clientCertHeader: settings.httpClientCertHeader }),
         ready: () => health.get() === ServingStatus.SERVING,
         ...boundary,
       });
@@ -141,7 +150,11 @@ export function createApp(deps: AppDeps): App {
     },
     httpPort: () => httpServer?.port,
     shutdown: (graceMs, drainDelayMs = 0) =>
-      drainAndClose({ health, logger, server, httpServer, lists, store }, graceMs, drainDelayMs),
+      drainAndClose(
+        { health, logger, server, httpServer, lists, apiKeyFiles, store },
+        graceMs,
+        drainDelayMs,
+      ),
   };
 }
 
@@ -217,6 +230,7 @@ async function drainAndClose(
     readonly server: grpc.Server | undefined;
     readonly httpServer: HttpAuthzServer | undefined;
     readonly lists: ListRegistry;
+    readonly apiKeyFiles: ApiKeyFiles;
     readonly store: Store;
   },
   graceMs: number,
@@ -236,6 +250,7 @@ async function drainAndClose(
   if (server !== undefined) await drainGrpc(server, graceMs, logger);
   await httpClosed;
   parts.lists.close();
+  parts.apiKeyFiles.close();
   await parts.store.close();
 }
 
@@ -268,6 +283,8 @@ async function startChallenges(deps: AppDeps, store: Store): Promise<ChallengeSe
 /** What a snapshot is built with besides the policy. */
 interface SnapshotParts {
   readonly lists: ListRegistry;
+  /** The API key files policies name, kept live across reloads. */
+  readonly apiKeyFiles: ApiKeyFiles;
   readonly hasClearanceKeys: boolean;
   /** The snapshot being replaced (its identifier is reused when identity is unchanged). */
   readonly previous: PolicySnapshot | undefined;
@@ -311,6 +328,7 @@ function buildSnapshot(
       const identifier = createIdentifier(
         {
           keys: keySourceFor(deps, p),
+          ...(await identityFilesOf(p, parts.apiKeyFiles)),
           ...(deps.telemetry ? { onVerification: deps.telemetry.tokenVerification } : {}),
         },
         p.doc.identity,

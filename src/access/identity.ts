@@ -1,36 +1,31 @@
-import { LRUCache } from "lru-cache";
 import { deepFreeze } from "../deep-freeze.js";
-import { bearerCredential } from "./credentials/bearer.js";
-import { cookieCredential } from "./credentials/cookie.js";
+import type { ApiKeys } from "./api-keys/key-files.js";
+import type { CredentialSource } from "./credentials/credential.js";
+import { createApiKeySource } from "./identity-sources/api-key-source.js";
+import type {
+  IdentitySource as Source,
+  SourceOutcome,
+  SourceRefusal,
+  SourceVerified,
+} from "./identity-sources/identity-source.js";
 import {
-  type Credential,
-  type CredentialSource,
-  MAX_TOKEN_BYTES,
-  TOO_LARGE_DETAIL,
-} from "./credentials/credential.js";
-import { jwtAuthnCredential } from "./credentials/jwt-authn.js";
+  createIntrospectionSource,
+  type IntrospectionDeps,
+} from "./identity-sources/introspection-source.js";
+import { createJwtAuthnSource } from "./identity-sources/jwt-authn-source.js";
+import { createJwtSource } from "./identity-sources/jwt-source.js";
+import { createMtlsSource } from "./identity-sources/mtls-source.js";
 import type { KeySource } from "./key-source.js";
 import { type Caller, callerFromClaims } from "./license.js";
 import type { PolicyDocument } from "./policy.js";
-import type { ReasonCode } from "./reasons.js";
 import type { AccessRequest } from "./request.js";
+import type { ResolvedRoute } from "./routes.js";
 import { withClientSubject } from "./subject-fallback.js";
-import { checkTimes, createTokenVerifier } from "./token-verifier.js";
 
 export type IdentitySource = CredentialSource;
 
-/** The identify stage's result. `detail` never contains the token. */
-export type IdentityOutcome =
-  | { readonly kind: "anonymous" }
-  | {
-      readonly kind: "verified";
-      /** The caller read from the claims through the policy's claim paths (frozen). */
-      readonly caller: Caller;
-      readonly claims: Readonly<Record<string, unknown>>;
-      readonly source: IdentitySource;
-      readonly cached: boolean;
-    }
-  | { readonly kind: "invalid"; readonly reason: ReasonCode; readonly detail: string };
+/** The identify stage's result. `detail` never contains the credential. */
+export type IdentityOutcome = { readonly kind: "anonymous" } | SourceVerified | SourceRefusal;
 
 export interface IdentityStats {
   /** Signature verifications performed (cache misses that reached jose). */
@@ -40,66 +35,34 @@ export interface IdentityStats {
 }
 
 export interface Identifier {
-  /** Identifies the caller of one request. Never rejects. */
-  identify(req: AccessRequest, nowMs: number): Promise<IdentityOutcome>;
+  /** Identifies the caller of one request (on `route`, when known). Never rejects. */
+  identify(req: AccessRequest, nowMs: number, route?: ResolvedRoute): Promise<IdentityOutcome>;
   /** Resolves when the key source has keys (health turns SERVING after it). */
   ready(): Promise<void>;
   stats(): IdentityStats;
 }
 
-/** How long a token that failed for a lasting reason stays refused without a new verification. */
-const NEGATIVE_TTL_MS = 30_000;
-const NEGATIVE_MAX_ENTRIES = 1024;
-/**
- * Memory bound of the verified-token cache whatever the tokens' sizes, in characters: each
- * entry is counted as twice its token (the key plus the decoded claims).
- */
-const CACHE_MAX_CHARS = 256 * 1024 * 1024;
-
-interface CachedToken {
-  readonly claims: Readonly<Record<string, unknown>>;
-  readonly caller: Caller;
+export interface IdentifierDeps {
+  keys: KeySource | undefined;
+  /** Called after each signature verification (cache misses only): verified or refused. */
+  onVerification?: (ok: boolean) => void;
+  /** The live keys of identity.api_keys.file (absent: no key is known). */
+  apiKeys?: ApiKeys;
+  /** The introspection client's secret and transport (identity.introspection). */
+  introspection?: Pick<IntrospectionDeps, "clientSecret" | "fetch" | "now">;
 }
 
-type Check =
-  | { readonly ok: true; readonly entry: CachedToken }
-  | { readonly ok: false; readonly reason: ReasonCode; readonly detail: string };
-
 /**
- * The identify stage: asks the credential sources in turn (bearer header, cookie, Envoy's
- * jwt_authn payload), verifies a token once (token-verifier.ts) and keeps the verified claims
- * and the caller read from them until the token expires, so each token is verified once.
- * Three caches: verified tokens, refused tokens (30 s), and verifications in flight.
+ * The identify stage: asks its user-credential sources in turn (identity-sources/: an API key,
+ * a JWT from the bearer header or the cookie, Envoy's jwt_authn payload); the first that finds a
+ * credential of its kind answers, with the caller or a typed refusal. The mesh peer
+ * (identity.mtls) is asked as the route says (`routes[].peer`, see {@link withPeer}). No
+ * credential at all is anonymous.
  */
 export function createIdentifier(
-  deps: {
-    keys: KeySource | undefined;
-    /** Called after each signature verification (cache misses only): verified or refused. */
-    onVerification?: (ok: boolean) => void;
-  },
+  deps: IdentifierDeps,
   options: PolicyDocument["identity"],
 ): Identifier {
-  const skew = options.clock_skew_seconds;
-  const maxLifetime = options.max_token_lifetime_seconds;
-  const verifier = createTokenVerifier(deps.keys, options);
-  const verified = new LRUCache<string, CachedToken>({
-    max: options.token_cache.max_entries,
-    maxSize: CACHE_MAX_CHARS,
-    sizeCalculation: (_entry, token) => token.length * 2,
-  });
-  const refused = new LRUCache<string, { reason: ReasonCode; detail: string; until: number }>({
-    max: NEGATIVE_MAX_ENTRIES,
-  });
-  const inflight = new Map<string, Promise<Check>>();
-  const stats: IdentityStats = { verifications: 0, cacheHits: 0, failures: 0 };
-  const { header, cookie, jwt_authn: jwtAuthn } = options.sources;
-
-  const invalid = (reason: ReasonCode, detail: string): IdentityOutcome => {
-    stats.failures++;
-    return { kind: "invalid", reason, detail };
-  };
-
-  /** The caller of verified claims, or why the claims cannot name one. */
   const callerOf = (claims: Readonly<Record<string, unknown>>): Caller | undefined => {
     const caller = withClientSubject(
       callerFromClaims(claims, options.claims),
@@ -108,122 +71,103 @@ export function createIdentifier(
     );
     return caller.subject === "" ? undefined : deepFreeze(caller);
   };
-  const NO_SUBJECT = { reason: "identity.claims_invalid", detail: "no subject" } as const;
-
-  /** Caches a verified token with its caller; claims that name no subject are refused. */
-  function admit(token: string, payload: Record<string, unknown>) {
-    const claims = deepFreeze({ ...payload });
-    const caller = callerOf(claims);
-    if (caller === undefined) return { ok: false, ...NO_SUBJECT, lasting: true } as const;
-    const entry: CachedToken = { claims, caller };
-    verified.set(token, entry);
-    return { ok: true, entry } as const;
-  }
-
-  async function verify(token: string, nowMs: number): Promise<Check> {
-    const result = await verifier.verify(token, nowMs);
-    if (result.attempted) {
-      stats.verifications++;
-      deps.onVerification?.(result.ok);
+  const jwt = createJwtSource({ ...deps, callerOf }, options);
+  const users: readonly Source[] = [
+    // first: it claims only its own header, the ApiKey scheme and Bearer values that are no JWT
+    ...(options.api_keys === undefined
+      ? []
+      : [createApiKeySource({ keys: deps.apiKeys }, options.api_keys)]),
+    // before the JWT source: it claims only Bearer values that are not JWTs
+    ...(options.introspection === undefined
+      ? []
+      : [
+          createIntrospectionSource(
+            { clientSecret: "", ...deps.introspection, callerOf },
+            options.introspection,
+          ),
+        ]),
+    jwt,
+    createJwtAuthnSource({ callerOf }, options),
+  ];
+  const peers = options.mtls === undefined ? undefined : createMtlsSource(options.mtls);
+  let failures = 0;
+  const counted = (outcome: IdentityOutcome): IdentityOutcome => {
+    if (outcome.kind === "invalid") failures++;
+    return outcome;
+  };
+  const user = (req: AccessRequest, nowMs: number, route: ResolvedRoute | undefined) => {
+    for (const source of users) {
+      const found = source.identify(req, nowMs, route);
+      if (found !== undefined) return found;
     }
-    const check = result.ok ? admit(token, result.payload) : result;
-    // only what cost a verification is remembered: a refusal read from the token's text is
-    // cheaper to repeat than to cache, and would only push out the entries that matter
-    if (!check.ok && check.lasting && result.attempted) {
-      const until = nowMs + NEGATIVE_TTL_MS;
-      refused.set(token, { reason: check.reason, detail: check.detail, until });
-    }
-    return check;
-  }
-
-  function fromToken(
-    token: string,
-    nowMs: number,
-    source: IdentitySource,
-  ): Promise<IdentityOutcome> {
-    if (token.length > MAX_TOKEN_BYTES) {
-      return Promise.resolve(invalid("identity.malformed", TOO_LARGE_DETAIL));
-    }
-    const hit = verified.get(token);
-    if (hit !== undefined) {
-      const times = checkTimes(hit.claims, nowMs, skew, maxLifetime);
-      if (times !== undefined) {
-        if (times.lasting) verified.delete(token);
-        return Promise.resolve(invalid(times.reason, times.detail));
-      }
-      stats.cacheHits++;
-      return Promise.resolve({
-        kind: "verified",
-        caller: hit.caller,
-        claims: hit.claims,
-        source,
-        cached: true,
-      });
-    }
-    const bad = refused.get(token);
-    if (bad !== undefined) {
-      if (nowMs < bad.until) return Promise.resolve(invalid(bad.reason, bad.detail));
-      refused.delete(token);
-    }
-    // concurrent requests with the same new token share one verification
-    let pending = inflight.get(token);
-    if (pending === undefined) {
-      const started: Promise<Check> = verify(token, nowMs).finally(() => {
-        inflight.delete(token);
-      });
-      inflight.set(token, started);
-      pending = started;
-    }
-    return pending.then(
-      (check): IdentityOutcome =>
-        check.ok
-          ? {
-              kind: "verified",
-              caller: check.entry.caller,
-              claims: check.entry.claims,
-              source,
-              cached: false,
-            }
-          : invalid(check.reason, check.detail),
-    );
-  }
-
-  /** Envoy verified signature, issuer and audience; the times are re-checked on our clock. */
-  function fromClaims(claims: Readonly<Record<string, unknown>>, nowMs: number): IdentityOutcome {
-    // a payload without exp is Envoy's to allow (jwt_authn accepts it); with exp, the same rules
-    if (typeof claims.exp === "number") {
-      const times = checkTimes(claims, nowMs, skew, maxLifetime);
-      if (times !== undefined) return invalid(times.reason, `jwt_authn payload: ${times.detail}`);
-    }
-    const caller = callerOf(claims);
-    if (caller === undefined) return invalid(NO_SUBJECT.reason, NO_SUBJECT.detail);
-    return { kind: "verified", caller, claims, source: "jwt_authn", cached: false };
-  }
-
-  const credentialOf = (req: AccessRequest): Credential | undefined =>
-    bearerCredential(req, header) ??
-    cookieCredential(req, cookie) ??
-    jwtAuthnCredential(req, jwtAuthn);
+    return undefined;
+  };
 
   return {
-    identify(req, nowMs) {
+    identify(req, nowMs, route) {
       try {
-        const found = credentialOf(req);
+        const mode = peers === undefined ? "off" : (route?.rule?.peer ?? "enough");
+        const found =
+          mode === "off"
+            ? user(req, nowMs, route)
+            : withPeer(mode, peers?.identify(req), () => user(req, nowMs, route));
         if (found === undefined) return Promise.resolve({ kind: "anonymous" });
-        switch (found.kind) {
-          case "token":
-            return fromToken(found.token, nowMs, found.source);
-          case "claims":
-            return Promise.resolve(fromClaims(found.claims as Record<string, unknown>, nowMs));
-          case "unusable":
-            return Promise.resolve(invalid(found.reason, found.detail));
-        }
+        return found instanceof Promise ? found.then(counted) : Promise.resolve(counted(found));
       } catch {
         // unreachable by design; the stage still never throws
-        return Promise.resolve(invalid("identity.malformed", "unreadable credential"));
+        return Promise.resolve(
+          counted({
+            kind: "invalid",
+            reason: "identity.malformed",
+            detail: "unreadable credential",
+          }),
+        );
       }
     },
-    ready: () => deps.keys?.ready() ?? Promise.resolve(),
-    stats: () => ({ ...stats }),
+    ready: async () => {
+      await Promise.all(users.map((s) => s.ready?.()));
+    },
+    stats: () => ({ ...jwt.counts, failures }),
   };
+}
+
+type Found = SourceOutcome | Promise<SourceOutcome> | undefined;
+
+/**
+ * The caller on a route that consults the mesh peer. `enough`: the user's credential when there
+ * is one, else the mapped peer (an unmapped one is no credential). `with_token`: the mesh
+ * pattern: the peer must be mapped and the user's credential valid; the user is the caller,
+ * with the peer named beside it.
+ */
+function withPeer(
+  mode: "enough" | "with_token",
+  peer: SourceOutcome | undefined,
+  user: () => Found,
+): Found {
+  if (mode === "enough") {
+    const found = user();
+    if (found !== undefined) return found;
+    return peer?.kind === "invalid" ? undefined : peer;
+  }
+  if (peer === undefined) {
+    return {
+      kind: "invalid",
+      reason: "identity.peer_missing",
+      detail: "no mTLS peer identity",
+      method: "mtls",
+    };
+  }
+  if (peer.kind === "invalid") return peer;
+  const found = user();
+  const subject = peer.caller.subject;
+  const named = (u: SourceOutcome): SourceOutcome =>
+    u.kind === "verified" ? { ...u, peer: subject } : u;
+  if (found === undefined) {
+    return {
+      kind: "invalid",
+      reason: "identity.missing",
+      detail: "the route needs a user credential beside the mesh peer",
+    };
+  }
+  return found instanceof Promise ? found.then(named) : named(found);
 }

@@ -5,6 +5,7 @@ import type { OpResult, Store, StoreOp } from "../state/store.js";
 import { createSubjectHasher } from "../telemetry/subject-hash.js";
 import { failureModeOf } from "./failure.js";
 import type { IdentityOutcome } from "./identity.js";
+import type { IdentityMethod } from "./identity-sources/identity-source.js";
 import type { Caller, LicenseOutcome } from "./license.js";
 import { overBudgetVerdict } from "./over-budget.js";
 import { decide } from "./phases/decide.js";
@@ -88,7 +89,17 @@ export interface DecisionTrace {
  * spans after the fact instead of tracing on the hot path. Absent when the stage did not run.
  */
 export interface StageTimings {
-  identify?: { start: number; end: number; source?: string; cached?: boolean };
+  identify?: {
+    start: number;
+    end: number;
+    /** Where the credential was found (bearer, cookie, jwt_authn, mtls, api_key, introspection). */
+    source?: string;
+    /** The identity source that answered (jwt, jwt_authn, mtls, api_key, introspection). */
+    method?: IdentityMethod;
+    /** The mesh peer beside the user on a `peer: with_token` route. */
+    peer?: string;
+    cached?: boolean;
+  };
   store?: { start: number; end: number; ops: number; ok: boolean };
   /** What each external score source said (signals.external_scores). */
   external?: readonly ExternalObservation[];

@@ -17,12 +17,25 @@ const CORE_REASONS = {
   "identity.bad_signature": "The token's signature does not verify with the issuer's key.",
   "identity.algorithm_not_allowed":
     "The token's alg is not in identity.algorithms (alg none is never allowed).",
-  "identity.unknown_key": "No key in the JWKS matches the token's kid, even after a refresh.",
+  "identity.unknown_key":
+    "No key in the JWKS matches the token's kid, even after a refresh; or an API key that is in no key file.",
+  "identity.revoked_key": "The API key is listed as revoked in the key file.",
+  "identity.expired_key": "The API key's expiry (expires in the key file) has passed.",
+  "identity.key_network":
+    "The API key was used from an address outside the networks its key file entry allows.",
   "identity.issuer_mismatch": "The token's iss is not one of identity.issuers.",
   "identity.audience_mismatch": "The token's aud does not name one of identity.audiences.",
   "identity.claims_invalid": "A required claim is missing or has the wrong type.",
   "identity.keys_unavailable":
     "The JWKS could not be fetched or read (or not within the decision's time budget), so the token could not be verified.",
+  "identity.peer_unknown":
+    "The mTLS peer (principal or certificate name) matches no identity.mtls.peers pattern, on a route that needs the peer (peer: with_token).",
+  "identity.peer_missing":
+    "The request carries no mTLS peer identity on a route that needs one beside the user's token (peer: with_token).",
+  "identity.inactive_token":
+    "The introspection endpoint answered active: false for the opaque token (revoked, expired or unknown to the issuer).",
+  "identity.introspection_unavailable":
+    "The introspection endpoint was down, slow (over identity.introspection.timeout_ms), answered an error or garbage, or its breaker was open; the route's failure mode decided.",
   "license.tier_unknown": "The caller's tier claim names no tier of the policy (or is missing).",
   "license.entitlement_missing":
     "The caller's license does not include the route's required entitlement.",

@@ -32,6 +32,11 @@ export interface AccessRequest {
   readonly size: number;
   /** mTLS principal of the downstream peer ("" when none). */
   readonly principal: string;
+  /**
+   * The URI and DNS SANs of the peer's verified client certificate, when the proxy sent it
+   * (Envoy `include_peer_certificate`, or a trusted proxy's client-certificate header).
+   */
+  readonly peerNames?: readonly string[];
   /** TLS SNI ("" when none). */
   readonly sni: string;
   /** Envoy per-route context extensions. */

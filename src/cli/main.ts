@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { HELP as CHECK_HELP, runCheck } from "./check.js";
 import { HELP as HEALTH_HELP, runHealth } from "./health.js";
+import { HELP as KEY_HELP, runKey } from "./key.js";
 import { HELP as POLICY_HELP, runPolicy } from "./policy.js";
 import { runServe, HELP as SERVE_HELP } from "./serve.js";
 import { runToken, HELP as TOKEN_HELP } from "./token.js";
@@ -10,6 +11,7 @@ const USAGE = `riskgate: risk-based access and license enforcement for Envoy (ex
 Usage:
   riskgate [serve] [--dev] [--policy FILE] [--address HOST:PORT] [--workers N]   run the server
   riskgate token --sub ID [--tier T] [--org O] [--entitlements a,b] [--amr pwd,mfa] [--acr X] [--ttl 1h]
+  riskgate key --sub ID --tier T [--org O] [--entitlements a,b] [--expires 90d] [--networks CIDR,...]
   riskgate check [--address HOST:PORT] [--token JWT] [--method M] [--path P] [--host H] [--ip IP] [--header k=v]... [--explain --policy FILE [--dev]]
   riskgate health [--address HOST:PORT]                           exit 0 when SERVING
   riskgate policy validate FILE                                   exit 0 valid, 2 invalid
@@ -36,6 +38,7 @@ interface Command {
 const commands: Record<string, Command> = {
   serve: { run: runServe, help: async () => SERVE_HELP },
   token: { run: runToken, help: async () => TOKEN_HELP },
+  key: { run: (args) => runKey(args), help: async () => KEY_HELP },
   check: { run: runCheck, help: async () => CHECK_HELP },
   health: { run: runHealth, help: async () => HEALTH_HELP },
   policy: { run: runPolicy, help: async () => POLICY_HELP },

@@ -8,7 +8,7 @@ import {
   seconds,
   sensitivity,
 } from "./policy-fields.js";
-import { identity } from "./policy-identity.js";
+import { apiKeyPlace, identity } from "./policy-identity.js";
 import { checkRuleReasons, rules } from "./policy-rules.js";
 
 /**
@@ -93,6 +93,14 @@ const route = z.strictObject({
     .prefault({}),
   /** `required`: no credential -> 401; `optional`: anonymous callers pass as tier `anonymous_tier`; `none`: never looked at. */
   auth: z.enum(["required", "optional", "none"]).default("required"),
+  /**
+   * The mesh peer (identity.mtls): `enough`: a mapped peer identifies the caller when no user
+   * credential does; `with_token`: a mapped peer and a user credential are both required, and
+   * the user is the caller (the mesh pattern); `off`: peers are never callers here.
+   */
+  peer: z.enum(["enough", "with_token", "off"]).default("enough"),
+  /** Where this route reads API keys (identity.api_keys), over its `from`; [] reads none. */
+  api_key: z.array(apiKeyPlace).optional(),
   entitlement: z.string().min(1).optional(),
   tiers: z.array(z.string().min(1)).optional(),
   sensitivity: sensitivity.default("low"),

@@ -123,5 +123,31 @@ function crossCheck(doc: PolicyBase): PolicyIssue[] {
       });
     }
   });
+  return [...issues, ...identityIssues(doc, tiers)];
+}
+
+/** The identity sources' own references: the tiers they grant, the routes that need them. */
+function identityIssues(doc: PolicyBase, tiers: ReadonlySet<string>): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  doc.routes.forEach((route, i) => {
+    if (route.peer === "with_token" && doc.identity.mtls === undefined) {
+      issues.push({ path: `routes[${i}].peer`, message: "peer: with_token needs identity.mtls" });
+    }
+  });
+  const introspection = doc.identity.introspection;
+  if (introspection !== undefined && introspection.timeout_ms >= doc.failure.budget_ms) {
+    issues.push({
+      path: "identity.introspection.timeout_ms",
+      message: `must be below failure.budget_ms (${doc.failure.budget_ms}): a slow endpoint is then named, not the decision's budget`,
+    });
+  }
+  doc.identity.mtls?.peers.forEach((peer, i) => {
+    if (!tiers.has(peer.tier)) {
+      issues.push({
+        path: `identity.mtls.peers[${i}].tier`,
+        message: `unknown tier "${peer.tier}"`,
+      });
+    }
+  });
   return issues;
 }

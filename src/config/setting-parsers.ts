@@ -117,3 +117,12 @@ export const redisUrl = (raw: string): string => {
   }
   return raw;
 };
+
+/** An HTTP header name (lower-cased), or "" for unset. */
+export const headerName = (raw: string): string => {
+  const name = raw.trim().toLowerCase();
+  if (name !== "" && !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) {
+    throw new Error(`expected an HTTP header name, got "${raw}"`);
+  }
+  return name;
+};

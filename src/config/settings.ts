@@ -2,6 +2,7 @@ import { RiskgateError } from "../errors.js";
 import {
   bool,
   cidrList,
+  headerName,
   int,
   keyValues,
   level,
@@ -81,6 +82,13 @@ export const SETTINGS = {
     docDefault: "127.0.0.1,::1",
     doc: "Comma-separated addresses or CIDR blocks of the proxies allowed to call the HTTP listener; forward-auth requests from any other peer are refused (403).",
     parse: cidrList,
+  },
+  httpClientCertHeader: {
+    env: "RISKGATE_HTTP_CLIENT_CERT_HEADER",
+    default: "",
+    docDefault: "unset",
+    doc: "Header in which the trusted proxies forward the client certificate they verified: Envoy's `x-forwarded-client-cert` (XFCC) or a URL-encoded PEM (nginx `$ssl_client_escaped_cert`); its URI/DNS names identify mTLS peers on the forward-auth path. The proxy must overwrite any value the client sent. Unset: forward-auth requests carry no peer identity.",
+    parse: headerName,
   },
   httpMaxConnections: {
     env: "RISKGATE_HTTP_MAX_CONNECTIONS",

@@ -1,4 +1,5 @@
 import type { Identifier, IdentityOutcome } from "../access/identity.js";
+import type { SourceVerified } from "../access/identity-sources/identity-source.js";
 import { callerFromClaims } from "../access/license.js";
 import type { Policy } from "../access/policy.js";
 import type { ReasonCode } from "../access/reasons.js";
@@ -82,7 +83,7 @@ function identityOf(
     if (text(c.acr) !== "") setAt(claims, paths.acr, text(c.acr));
     if (typeof c.auth_time === "number") setAt(claims, paths.auth_time, c.auth_time);
     const who = Object.freeze(callerFromClaims(claims, paths));
-    return { kind: "verified", caller: who, claims, source: "bearer", cached: true };
+    return { kind: "verified", caller: who, claims, cached: true, ...sourceOf(line) };
   }
   // no caller: identity refused it, or never ran (a public route, an unmatched one)
   const reasons = Array.isArray(line.reasons) ? line.reasons : [];
@@ -94,6 +95,18 @@ function identityOf(
     }
   }
   return { kind: "anonymous" };
+}
+
+/**
+ * Where the recorded caller came from: its identity source as the line names it (`jwt` and
+ * older lines without one replay as a bearer token). Mesh peers and API keys replay as the
+ * machines they are by default.
+ */
+function sourceOf(line: Record<string, unknown>): Pick<SourceVerified, "source" | "clientClass"> {
+  const named = text(line.identity_source);
+  if (named === "mtls" || named === "api_key") return { source: named, clientClass: "machine" };
+  if (named === "jwt_authn" || named === "introspection") return { source: named };
+  return { source: "bearer" };
 }
 
 /** Sets a dot-separated claim path (as the policy's claim paths read them). */

@@ -159,6 +159,8 @@ function auditLine(
             auth_time: caller.authTime,
             anonymous: caller.anonymous || undefined,
           },
+    identity_source: event.decision.timings.identify?.method,
+    peer: event.decision.timings.identify?.peer,
     client_ip: req?.clientIp || undefined,
     country: countryOf(event.decision),
     device: event.decision.deviceId ? who(event.decision.deviceId) : undefined,

@@ -154,6 +154,8 @@ function checkAttributes(event: DecisionEvent, options: TracingOptions): Attribu
   }
   const identify = timings.identify;
   if (identify?.source !== undefined) attributes["riskgate.identity_source"] = identify.source;
+  if (identify?.method !== undefined) attributes["riskgate.identity_method"] = identify.method;
+  if (identify?.peer !== undefined) attributes["riskgate.identity_peer"] = identify.peer;
   if (identify?.cached !== undefined) attributes["riskgate.token_cached"] = identify.cached;
   if (timings.store !== undefined) {
     attributes["riskgate.store_ms"] = timings.store.end - timings.store.start;

@@ -4,6 +4,7 @@ import ipaddr from "ipaddr.js";
 import type { AccessRequest } from "../access/request.js";
 import { RiskgateError } from "../errors.js";
 import { pathAmbiguity } from "./path-ambiguity.js";
+import { peerOfCertificate } from "./peer-certificate.js";
 
 /**
  * Envoy's CheckRequest as proto-loader decodes it (keepCase, defaults off): every field may be
@@ -23,6 +24,8 @@ export interface CheckRequestMessage {
 interface PeerMessage {
   address?: { socket_address?: { address?: string; port_value?: number } };
   principal?: string;
+  /** The peer's URL-encoded PEM certificate (Envoy `include_peer_certificate`). */
+  certificate?: string;
 }
 
 interface HttpRequestMessage {
@@ -99,12 +102,20 @@ export function toAccessRequest(
     clientIp: hops.client,
     ...(hops.edge === undefined ? {} : { edgeProxy: hops.edge }),
     size: typeof http.size === "number" ? http.size : -1,
-    principal: attrs?.source?.principal ?? "",
+    ...peerOf(attrs?.source),
     sni: attrs?.tls_session?.sni ?? "",
     contextExtensions: attrs?.context_extensions ?? {},
     metadata: readMetadata(attrs?.metadata_context?.filter_metadata),
     receivedAt: options.now,
   };
+}
+
+/** The peer's principal and, when Envoy sent its certificate, the certificate's SANs. */
+function peerOf(source: PeerMessage | undefined): Pick<AccessRequest, "principal" | "peerNames"> {
+  const principal = source?.principal ?? "";
+  if (!source?.certificate) return { principal };
+  const cert = peerOfCertificate(source.certificate);
+  return { principal: principal || cert.principal, peerNames: cert.names };
 }
 
 function readHeaders(http: HttpRequestMessage): Map<string, string> {

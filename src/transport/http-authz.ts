@@ -24,6 +24,8 @@ export interface HttpAuthzDeps extends BoundaryDeps {
   readonly trustedHops: number;
   /** Peers whose forward-auth headers are believed (RISKGATE_HTTP_TRUSTED_PROXIES). */
   readonly trustedProxies: IpList;
+  /** Header in which those proxies forward the verified client certificate (absent: none). */
+  readonly clientCertHeader?: string;
   /** True while the server takes traffic (`/readyz`); false during start-up and drain. */
   readonly ready: () => boolean;
   /** Serves the browser challenge page at `/.riskgate/challenge` (absent: 404 there). */
@@ -165,7 +167,12 @@ function readForwardAuth(
       headers: request.headersDistinct,
       peer: request.socket.remoteAddress ?? "",
     },
-    { trustedProxies: deps.trustedProxies, trustedHops: deps.trustedHops, now: deps.clock() },
+    {
+      trustedProxies: deps.trustedProxies,
+      trustedHops: deps.trustedHops,
+      now: deps.clock(),
+      ...(deps.clientCertHeader ? { clientCertHeader: deps.clientCertHeader } : {}),
+    },
   );
 }
 

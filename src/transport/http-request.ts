@@ -5,6 +5,7 @@ import type { AccessRequest } from "../access/request.js";
 import { RiskgateError } from "../errors.js";
 import type { IpList } from "../geo/ip-list.js";
 import { canonicalIp, hostWithoutPort, splitPath } from "./check-request.js";
+import { peerOfHeader } from "./peer-certificate.js";
 
 /**
  * The forward-auth dialects the HTTP listener speaks. `envoy`: Envoy's (or Istio's) HTTP
@@ -39,6 +40,11 @@ export interface HttpNormaliseOptions {
   readonly trustedProxies: IpList;
   /** Proxies in front of the proxy whose X-Forwarded-For entries are trusted, as for gRPC. */
   readonly trustedHops: number;
+  /**
+   * The header a trusted proxy puts the verified client certificate in (XFCC, or the PEM);
+   * unset: forward-auth requests carry no peer identity.
+   */
+  readonly clientCertHeader?: string;
   readonly now: number;
 }
 
@@ -99,12 +105,26 @@ export function httpToAccessRequest(
     headers,
     ...forwardedChain(peer, headers, options.trustedHops),
     size: declaredSize(headers.get("content-length")),
-    principal: "",
+    ...forwardedPeer(headers, options.clientCertHeader),
     sni: "",
     contextExtensions: {},
     metadata: {},
     receivedAt: options.now,
   };
+}
+
+/**
+ * The client certificate a trusted proxy forwarded (the request came from one: checked above).
+ * The proxy must set the header itself and drop any value the client sent.
+ */
+function forwardedPeer(
+  headers: ReadonlyMap<string, string>,
+  header: string | undefined,
+): Pick<AccessRequest, "principal" | "peerNames"> {
+  const value = header === undefined ? undefined : headers.get(header);
+  if (value === undefined || value === "") return { principal: "" };
+  const peer = peerOfHeader(value);
+  return { principal: peer.principal, peerNames: peer.names };
 }
 
 interface OriginalTarget {

@@ -10,7 +10,16 @@ import { describe, expect, it } from "vitest";
 
 const CLI = "dist/src/cli/main.js";
 const CLI_DOC = "docs/reference/cli.md";
-const COMMANDS = ["serve", "token", "check", "health", "policy", "replay", "explain"] as const;
+const COMMANDS = [
+  "serve",
+  "token",
+  "key",
+  "check",
+  "health",
+  "policy",
+  "replay",
+  "explain",
+] as const;
 
 async function riskgate(...args: string[]): Promise<{ code: number; stdout: string }> {
   try {

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReasonCode } from "../../src/access/reasons.js";
 import { buildCheckRequest } from "../../src/cli/check.js";
 import { ServingStatus } from "../../src/transport/health.js";
+import { fragments } from "../helpers/secret-fragments.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
@@ -433,11 +434,6 @@ function checkRequest(token: string, via: "bearer" | "cookie" = "bearer") {
     headers: via === "cookie" ? { cookie: `rg_session=${token}` } : {},
     ...(via === "bearer" ? { token } : {}),
   });
-}
-
-/** Pieces of the token long enough to identify it, if a response or log echoed them. */
-function fragments(token: string): string[] {
-  return [token, ...token.split(/[.=+/]/)].filter((part) => part.length >= 12);
 }
 
 describe("JWT attacks over the wire", () => {

@@ -145,6 +145,7 @@ describe("one audit line per decision", () => {
       subject: hmac("subject-eve-7"),
       org: hmac("acme-corp"),
       caller: { tier: "free", entitlements: [], amr: ["pwd"] },
+      identity_source: "jwt",
       client_ip: "203.0.113.7",
       client_class: "browser",
       ua_class: "none",

@@ -1,5 +1,11 @@
-/** Where a credential was found. */
-export type CredentialSource = "bearer" | "cookie" | "jwt_authn";
+/** Where a credential was found (a JWT's header or cookie, or the identity source itself). */
+export type CredentialSource =
+  | "bearer"
+  | "cookie"
+  | "jwt_authn"
+  | "mtls"
+  | "api_key"
+  | "introspection";
 
 /**
  * What one credential source found in a request: a token to verify, claims a trusted proxy

@@ -180,15 +180,16 @@ function credentialFacts(
     return { claims: NO_CLAIMS, credentialSource: undefined, clientClass: "unknown" };
   }
   const { claims, source } = identity;
+  const cfg = doc.signals.client_class;
+  const routed = req.contextExtensions.client_class;
+  // a mesh peer or an API key is the class its policy entry says (machine unless told
+  // otherwise); the route's own word still comes first, as for tokens
+  const own =
+    cfg.enabled && routed !== "browser" && routed !== "machine" ? identity.clientClass : undefined;
   return {
     claims,
     credentialSource: source,
-    clientClass: clientClassOf(doc.signals.client_class, {
-      req,
-      claims,
-      subject: caller.subject,
-      source,
-    }),
+    clientClass: own ?? clientClassOf(cfg, { req, claims, subject: caller.subject, source }),
   };
 }
 

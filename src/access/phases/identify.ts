@@ -1,6 +1,9 @@
 import { refuseAmbiguousPath } from "../ambiguous-path.js";
+import { failureModeOf, failureVerdict } from "../failure.js";
 import type { IdentityOutcome } from "../identity.js";
+import { identityMethodOf } from "../identity-sources/identity-source.js";
 import { anonymousCaller, type Caller } from "../license.js";
+import type { StageTimings } from "../pipeline.js";
 import { type CheckRun, deny, Ended, ends, next, type Phase, type PhaseResult } from "./phase.js";
 
 /** Who is calling, as the identify phase found out. */
@@ -28,12 +31,8 @@ export const identify: Phase<undefined, Identified> = {
     if (route.auth === "none") return ends({ ...base, kind: "allow" });
 
     const start = performance.now();
-    const identity = await snapshot.identifier.identify(req, req.receivedAt);
-    timings.identify = {
-      start,
-      end: performance.now(),
-      ...(identity.kind === "verified" ? { source: identity.source, cached: identity.cached } : {}),
-    };
+    const identity = await snapshot.identifier.identify(req, req.receivedAt, route);
+    timings.identify = { start, end: performance.now(), ...identityFacts(identity) };
     const caller = callerOf(check, identity);
     if (caller instanceof Ended) {
       trace?.identity?.(identity, undefined);
@@ -50,6 +49,12 @@ function callerOf(check: CheckRun, identity: IdentityOutcome): PhaseResult<Calle
   const { req, route } = check;
   const doc = check.snapshot.policy.doc;
   const base = { requestId: req.id, score: 0, reasons: [], route: route.name };
+  if (identity.kind === "invalid" && identity.reason === "identity.introspection_unavailable") {
+    // the issuer is down, not the caller wrong: the route's failure mode decides, as for state
+    const reason = { code: identity.reason, points: 0, detail: identity.detail };
+    const mode = failureModeOf(check.snapshot.policy, undefined, route);
+    return ends(failureVerdict(mode, req, { ...base, reasons: [reason] }));
+  }
   if (identity.kind === "invalid") {
     return deny(base, "authentication", {
       code: identity.reason,
@@ -65,4 +70,17 @@ function callerOf(check: CheckRun, identity: IdentityOutcome): PhaseResult<Calle
   }
   // read from the claims by the identifier, and cached with the verified token
   return next(identity.caller);
+}
+
+/** What telemetry records of the outcome: the source, never the credential. */
+function identityFacts(identity: IdentityOutcome): Partial<NonNullable<StageTimings["identify"]>> {
+  if (identity.kind === "invalid")
+    return identity.method === undefined ? {} : { method: identity.method };
+  if (identity.kind !== "verified") return {};
+  return {
+    source: identity.source,
+    cached: identity.cached,
+    method: identityMethodOf(identity.source),
+    ...(identity.peer === undefined ? {} : { peer: identity.peer }),
+  };
 }
