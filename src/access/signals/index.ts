@@ -12,6 +12,7 @@ import { hostingAsn, ipReputation } from "./ip-reputation.js";
 import { places } from "./places.js";
 import { populationPace } from "./population-pace.js";
 import { requestShape } from "./request-shape.js";
+import { sensitiveBaseline } from "./sensitive-baseline.js";
 import { routeSensitivity } from "./sensitivity.js";
 import { sessionBinding } from "./session-binding.js";
 import type { ReasonTable, Signal, SignalSection } from "./signal.js";
@@ -60,6 +61,7 @@ export const SIGNALS = [
   devicePosture,
   deviceMissing,
   usageAnomaly,
+  sensitiveBaseline,
   requestShape,
   weakAuthentication,
   staleAuthentication,
