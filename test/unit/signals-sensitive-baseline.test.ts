@@ -82,24 +82,23 @@ describe("sensitive-route baseline per person", () => {
     expect(today.flatMap(sensitiveCodes)).toEqual([]);
   });
 
-  it("steps up the night export past twice the usual day, and denies it past three times", async () => {
+  it("steps up a night's export run past half the usual day", async () => {
     const check = setup();
     for (let d = 0; d < 4; d++) await workDay(check, "ana", d);
     await workDay(check, "ana", 4);
-    // the night: 23:00 UTC, never worked; the day's 10 exports are already in the last 24 hours
+    // 23:00 UTC, never worked: the usual day is 10 exports, so the 6th of the run steps up
     const night = await exportRun(check, "ana", 4, 23, 30);
-    const first = night.findIndex((v) => v.kind !== "allow");
-    // up to twice the usual day (10): 10 more exports pass with the hour's few points
-    expect(first).toBe(10);
-    expect(sensitiveCodes(night[0] as Verdict)).toEqual(["sensitive.off_hours"]);
-    expect(night[0]?.kind).toBe("allow");
-    expect(night[10]?.kind).toBe("challenge");
-    expect(sensitiveCodes(night[10] as Verdict)).toEqual(["sensitive.off_hours_volume"]);
-    // a refused export is not served, so the volume stays at the step-up line
-    expect(night.slice(10).every((v) => v.kind !== "allow")).toBe(true);
+    expect(night.slice(0, 5).map((v) => v.kind)).toEqual(Array(5).fill("allow"));
+    expect(night.slice(0, 5).flatMap(sensitiveCodes)).toEqual([]);
+    expect(night[5]?.kind).toBe("challenge");
+    expect(sensitiveCodes(night[5] as Verdict)).toEqual(["sensitive.off_hours_volume"]);
+    // a refused export is not served: the run stays at the step-up line, no deny
+    expect(night.slice(5).map((v) => v.kind)).toEqual(Array(25).fill("challenge"));
   });
 
-  it("denies the night export past three times the usual day even after a passed step-up", async () => {
+  it("denies the run past a whole usual day even when it was let through", async () => {
+    // a policy (or a passed step-up) lets the flagged exports through: served exports count
+    // toward the run, and past a day's worth no step-up answers
     const check = setup(
       policy.replace(
         "risk: { challenge_at: 40, deny_at: 80 }",
@@ -108,17 +107,26 @@ describe("sensitive-route baseline per person", () => {
     );
     for (let d = 0; d < 4; d++) await workDay(check, "ana", d);
     await workDay(check, "ana", 4);
-    // a policy (or a passed step-up) lets the off-hours volume through: served exports count
-    // toward the last 24 hours, and past three times the usual day no step-up answers
     const night = await exportRun(check, "ana", 4, 23, 30);
-    const denied = night.findIndex((v) => v.kind === "deny");
-    expect(denied).toBe(20);
-    expect(night[denied]?.reasons).toContainEqual(
-      expect.objectContaining({ code: "sensitive.off_hours_volume" }),
+    expect(night.findIndex((v) => v.kind === "deny")).toBe(10);
+    expect(night[10]?.reasons).toContainEqual(
+      expect.objectContaining({ code: "sensitive.off_hours_volume", points: 45 }),
     );
   });
 
-  it("scores volume alone at a usual hour, and the hour alone, with a few points", async () => {
+  it("lets a person work at new hours at the usual pace (a traveller, a late evening)", async () => {
+    const check = setup();
+    for (let d = 0; d < 4; d++) await workDay(check, "ana", d);
+    // a whole usual day of exports, from 20:00 UTC, 20 minutes apart
+    const verdicts: Verdict[] = [];
+    for (let i = 0; i < 10; i++) {
+      verdicts.push(await check("ana", `/v1/reports/t${i}/export`, at(4, 20, i * 20)));
+    }
+    expect(verdicts.map((v) => v.kind)).toEqual(Array(10).fill("allow"));
+    expect(verdicts.flatMap(sensitiveCodes)).toEqual([]);
+  });
+
+  it("scores volume alone at a usual hour with a few points", async () => {
     const check = setup();
     for (let d = 0; d < 4; d++) await workDay(check, "ana", d);
     const busy = await exportRun(check, "ana", 4, 10, 35);
@@ -138,15 +146,15 @@ describe("sensitive-route baseline per person", () => {
     // the newcomer's first day looks like the org's: nothing
     const day = await workDay(check, "newbie", 4);
     expect(day.flatMap(sensitiveCodes)).toEqual([]);
-    // at night, an hour nobody in the org works, past twice the org's usual day per person
+    // at night, an hour nobody in the org works: half the org's usual day per person (10)
     const night = await exportRun(check, "newbie", 4, 23, 15);
-    expect(sensitiveCodes(night[0] as Verdict)).toEqual(["sensitive.off_hours"]);
-    expect(night[10]?.kind).toBe("challenge");
-    expect(sensitiveCodes(night[10] as Verdict)).toEqual(["sensitive.off_hours_volume"]);
+    expect(night.slice(0, 5).flatMap(sensitiveCodes)).toEqual([]);
+    expect(night[5]?.kind).toBe("challenge");
+    expect(sensitiveCodes(night[5] as Verdict)).toEqual(["sensitive.off_hours_volume"]);
   });
 
   it("counts an hour as worked from the day after it was first seen", async () => {
-    const check = setup();
+    const check = setup(`${policy}  sensitive_baseline: { hour_points: 5 }\n`);
     for (let d = 0; d < 4; d++) await workDay(check, "ana", d);
     await check("ana", "/v1/projects/1", at(3, 21));
     expect(sensitiveCodes(await check("ana", "/v1/reports/x/export", at(3, 21, 5)))).toEqual([

@@ -45,15 +45,18 @@ const baselineSection = section(
       min_daily: z.number().int().positive().default(5),
       /** EWMA weight of the newest day in the daily volume. */
       alpha: z.number().gt(0).lt(1).default(0.2),
-      /** Last 24 hours' volume over this multiple of the usual day, at an hour never worked: step up. */
-      off_hours_multiple: z.number().gt(1).default(2),
-      /** ... over this multiple at an hour never worked: denied, whatever a step-up proves. */
-      deny_multiple: z.number().gt(1).default(3),
-      /** Over this multiple at a usual hour: `volume_points` only. */
+      /** The window an export run at hours never worked is counted over. */
+      run_seconds: z.number().int().positive().default(3600),
+      /** Such a run above this share of the usual day: `points` (a step-up). */
+      run_share: z.number().positive().default(0.5),
+      /** ... above this share: denied, whatever a step-up proves. */
+      deny_share: z.number().positive().default(1),
+      /** The last 24 hours above this multiple of the usual day: `volume_points`. */
       volume_multiple: z.number().gt(1).default(3),
       points: points.default(45),
       volume_points: points.default(10),
-      hour_points: points.default(5),
+      /** The hour alone (0: silent; travellers and late evenings are common). */
+      hour_points: points.default(0),
       /** How long the hours and daily volume are remembered without a trusted request. */
       remember_seconds: z
         .number()
@@ -66,7 +69,7 @@ const baselineSection = section(
 
 const REASONS = {
   "sensitive.off_hours_volume":
-    "Sensitive-route volume far above the person's (and org's) usual day, at an hour the person never works; a deny above deny_multiple.",
+    "At hours the person never works, a run of sensitive requests above a share of their (and their org's) usual day; a deny above deny_share.",
   "sensitive.volume":
     "Sensitive-route volume in the last 24 hours far above the person's (and org's) usual day.",
   "sensitive.off_hours":
@@ -81,7 +84,20 @@ const isSensitive = (ctx: SignalContext) =>
   cfgOf(ctx).sensitivities.includes(ctx.route.sensitivity);
 
 /** Aligned with the ops below: the person's hours first, then (sensitive routes) the volumes. */
-const AT = { hours: 0, person: 1, recent: 2, org: 3, people: 4, orgHours: 5 } as const;
+const AT = { hours: 0, person: 1, recent: 2, run: 3, org: 4, people: 5, orgHours: 6 } as const;
+
+const recentOp = (tag: string, cost: number): StoreOp => ({
+  op: "window",
+  key: key(tag, "24h"),
+  windowMs: DAY_MS,
+  cost,
+});
+const runOp = (ctx: SignalContext, cost: number): StoreOp => ({
+  op: "window",
+  key: key(tags.subject(ctx), "run"),
+  windowMs: cfgOf(ctx).run_seconds * 1000,
+  cost,
+});
 
 function ops(ctx: SignalContext): StoreOp[] {
   const subject = tags.subject(ctx);
@@ -91,7 +107,8 @@ function ops(ctx: SignalContext): StoreOp[] {
   return [
     hours,
     dailyOp(ctx, key(subject, "daily"), 0),
-    { op: "window", key: key(subject, "24h"), windowMs: DAY_MS, cost: 0 },
+    recentOp(subject, 0),
+    runOp(ctx, 0),
     dailyOp(ctx, key(org, "daily"), 0),
     dailyOp(ctx, key(org, "people"), 0),
     { op: "get", key: key(org, "hours") },
@@ -112,8 +129,10 @@ function dailyOp(ctx: SignalContext, k: StoreKey, cost: number): BaselineOp {
 
 /** What the readings say about this request (undefined: not enough history to judge). */
 interface Judgement {
-  /** Sensitive requests in the last 24 hours, this one included. */
+  /** Sensitive requests served in the last 24 hours, this one included. */
   readonly recent: number;
+  /** Sensitive requests served at hours never worked within `run_seconds`, this one included. */
+  readonly run: number;
   /** The usual day the volume is judged against. */
   readonly usual: number;
   readonly offHours: boolean;
@@ -122,13 +141,11 @@ interface Judgement {
 
 function judge(ctx: SignalContext, results: readonly OpResult<StoreOp>[]): Judgement | undefined {
   const cfg = cfgOf(ctx);
-  const person = results[AT.person] as BaselineReading | undefined;
-  const recent = results[AT.recent] as WindowReading | undefined;
-  const org = results[AT.org] as BaselineReading | undefined;
-  const people = results[AT.people] as BaselineReading | undefined;
-  if (person === undefined || recent === undefined || org === undefined || people === undefined) {
-    return undefined;
-  }
+  const [person, recent, run, org, people] = [AT.person, AT.recent, AT.run, AT.org, AT.people].map(
+    (i) => results[i],
+  ) as (BaselineReading & WindowReading)[];
+  if (person === undefined || recent === undefined || run === undefined) return undefined;
+  if (org === undefined || people === undefined) return undefined;
   const known = person.samples >= cfg.min_days;
   const orgUsual =
     org.samples >= cfg.min_days && people.mean > 0 ? org.mean / people.mean : undefined;
@@ -136,7 +153,8 @@ function judge(ctx: SignalContext, results: readonly OpResult<StoreOp>[]): Judge
   const usual = Math.max(known ? person.mean : 0, orgUsual ?? 0, cfg.min_daily);
   const { day, hour } = dayAndHour(ctx.now);
   const mask = workedHours(cfg, day, hoursRead(results, AT.hours), hoursRead(results, AT.orgHours));
-  return { recent: recent.count + 1, usual, offHours: mask !== 0 && !worksAt(mask, hour), hour };
+  const offHours = mask !== 0 && !worksAt(mask, hour);
+  return { recent: recent.count + 1, run: offHours ? run.count + 1 : 0, usual, offHours, hour };
 }
 
 /** The person's usual hours once they have `min_days` days of them, else the org's. */
@@ -149,22 +167,23 @@ const hoursRead = (results: readonly OpResult<StoreOp>[], i: number): WorkHours 
   parseWorkHours((results[i] as SwapReading | undefined)?.previous);
 
 function finding(cfg: Cfg, j: Judgement): SignalFinding {
-  const ratio = j.recent / j.usual;
-  const detail = `${j.recent} in 24h vs usual ${j.usual.toFixed(1)}${j.offHours ? `, at ${j.hour}h UTC` : ""}`;
+  const hour = j.offHours ? `, at ${j.hour}h UTC, never worked: ${j.run} in the run` : "";
+  const detail = `${j.recent} in 24h vs usual day ${j.usual.toFixed(1)}${hour}`;
   const reason = (code: keyof typeof REASONS, pts: number): Reason => ({
     code,
     points: pts,
     detail,
   });
-  if (j.offHours && ratio > cfg.deny_multiple) {
+  if (j.run > cfg.deny_share * j.usual) {
     const r = reason("sensitive.off_hours_volume", cfg.points);
     return { reasons: [r], block: r };
   }
-  if (j.offHours && ratio > cfg.off_hours_multiple) {
+  if (j.run > cfg.run_share * j.usual) {
     return { reasons: [reason("sensitive.off_hours_volume", cfg.points)] };
   }
-  if (ratio > cfg.volume_multiple)
+  if (j.recent > cfg.volume_multiple * j.usual) {
     return { reasons: [reason("sensitive.volume", cfg.volume_points)] };
+  }
   if (j.offHours && cfg.hour_points > 0) {
     return { reasons: [reason("sensitive.off_hours", cfg.hour_points)] };
   }
@@ -174,15 +193,14 @@ function finding(cfg: Cfg, j: Judgement): SignalFinding {
 /** A volume finding (not the hour alone): such a request teaches nothing. */
 function strong(cfg: Cfg, j: Judgement | undefined): boolean {
   if (j === undefined) return false;
-  const ratio = j.recent / j.usual;
-  return ratio > cfg.volume_multiple || (j.offHours && ratio > cfg.off_hours_multiple);
+  return j.recent > cfg.volume_multiple * j.usual || j.run > cfg.run_share * j.usual;
 }
 
 /**
- * The writes after a verdict. The last 24 hours count every served sensitive request (what left
- * through the upstream, findings or not, so a run let through by a passed step-up still climbs
- * to the deny); the usual day and the hours learn only from trusted requests without a volume
- * finding, so a refused or flagged run never becomes the usual day.
+ * The writes after a verdict. The last 24 hours and the run count every served sensitive
+ * request (what left through the upstream, findings or not, so a run a passed step-up lets
+ * through still climbs to the deny); the usual day and the hours learn only from trusted
+ * requests without a volume finding, so a refused or flagged run never becomes the usual day.
  */
 function recordOps(
   ctx: SignalContext,
@@ -193,10 +211,12 @@ function recordOps(
   const writes: StoreOp[] = [];
   const sensitive = isSensitive(ctx) && results.length > AT.orgHours;
   const subject = tags.subject(ctx);
+  const j = sensitive ? judge(ctx, results) : undefined;
   if (sensitive && outcome.served) {
-    writes.push({ op: "window", key: key(subject, "24h"), windowMs: DAY_MS, cost: 1 });
+    writes.push(recentOp(subject, 1));
+    if (j?.offHours === true) writes.push(runOp(ctx, 1));
   }
-  if (!outcome.trusted || strong(cfg, judge(ctx, results))) return writes;
+  if (!outcome.trusted || strong(cfg, j)) return writes;
   const ttlMs = cfg.remember_seconds * 1000;
   const hourWrite = (k: StoreKey, at: number) => {
     const before = hoursRead(results, at);
@@ -219,9 +239,10 @@ function recordOps(
  * Sensitive-route baseline per person: the person's daily volume on sensitive routes (an EWMA
  * of trusted requests per UTC day) and the hours of the day they work, both learned only from
  * trusted requests. A person with fewer than `min_days` days of history is judged against the
- * org's usual day per person and the org's hours. An export run far above the usual day, at an
- * hour never worked, is the insider's pattern: strong enough to step up, and past
- * `deny_multiple` a deny. The deny is deliberate: the insider holds their own MFA, so a passed
+ * org's usual day per person and the org's hours. An export run at hours never worked, holding
+ * within `run_seconds` a large share of the usual day, is the insider's pattern: strong enough
+ * to step up, and past `deny_share` a deny. A traveller or a late evening works at new hours
+ * at the usual pace, and stays under it. The deny is deliberate: the insider holds their own MFA, so a passed
  * step-up proves nothing about intent. Volume alone or the hour alone score a little.
  * `usage.anomaly` sees a burst per minute; this sees a day's work done at night.
  */
