@@ -68,14 +68,17 @@ describe.runIf(available)("signals on real state (Redis)", () => {
   });
 
   it("decides on one script, and writes what the verdict allows in one more", async () => {
-    // usage baseline off: an allowed request counts into it after the verdict, which would
-    // give every allowed request a write (signals.test.ts covers that record)
+    // usage baseline and places off: an allowed request counts into them after the verdict,
+    // which would give every allowed request a write (signals.test.ts covers that record)
     const orgLimits = policyText
       .replace(
         "limits: { requests_per_window: 300 }",
         "limits: { requests_per_window: 300, org_requests_per_window: 1000 }",
       )
-      .replace("\nsignals:\n", "\nsignals:\n  usage_anomaly: { enabled: false }\n");
+      .replace(
+        "\nsignals:\n",
+        "\nsignals:\n  usage_anomaly: { enabled: false }\n  places: { enabled: false }\n",
+      );
     const server = await startTestServer({ policyText: orgLimits, store: await newStore() });
     const admin = new Redis(redis.url);
     const scripts = async () => {
