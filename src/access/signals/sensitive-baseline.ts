@@ -79,6 +79,9 @@ const REASONS = {
 type Cfg = z.output<typeof baselineSection.schema>;
 
 const key = (tag: string, name: string): StoreKey => ({ tag, name: `sens:${name}` });
+/** Volumes are per route: a run of exports is judged against the usual exports, not writes. */
+const routeKey = (ctx: SignalContext, tag: string, name: string): StoreKey =>
+  key(tag, `${name}:${ctx.route.name}`);
 const cfgOf = (ctx: SignalContext): Cfg => ctx.policy.doc.signals.sensitive_baseline;
 const isSensitive = (ctx: SignalContext) =>
   cfgOf(ctx).sensitivities.includes(ctx.route.sensitivity);
@@ -86,15 +89,15 @@ const isSensitive = (ctx: SignalContext) =>
 /** Aligned with the ops below: the person's hours first, then (sensitive routes) the volumes. */
 const AT = { hours: 0, person: 1, recent: 2, run: 3, org: 4, people: 5, orgHours: 6 } as const;
 
-const recentOp = (tag: string, cost: number): StoreOp => ({
+const recentOp = (ctx: SignalContext, cost: number): StoreOp => ({
   op: "window",
-  key: key(tag, "24h"),
+  key: routeKey(ctx, tags.subject(ctx), "24h"),
   windowMs: DAY_MS,
   cost,
 });
 const runOp = (ctx: SignalContext, cost: number): StoreOp => ({
   op: "window",
-  key: key(tags.subject(ctx), "run"),
+  key: routeKey(ctx, tags.subject(ctx), "run"),
   windowMs: cfgOf(ctx).run_seconds * 1000,
   cost,
 });
@@ -106,11 +109,11 @@ function ops(ctx: SignalContext): StoreOp[] {
   const org = tags.org(ctx);
   return [
     hours,
-    dailyOp(ctx, key(subject, "daily"), 0),
-    recentOp(subject, 0),
+    dailyOp(ctx, routeKey(ctx, subject, "daily"), 0),
+    recentOp(ctx, 0),
     runOp(ctx, 0),
-    dailyOp(ctx, key(org, "daily"), 0),
-    dailyOp(ctx, key(org, "people"), 0),
+    dailyOp(ctx, routeKey(ctx, org, "daily"), 0),
+    dailyOp(ctx, routeKey(ctx, org, "people"), 0),
     { op: "get", key: key(org, "hours") },
   ];
 }
@@ -213,7 +216,7 @@ function recordOps(
   const subject = tags.subject(ctx);
   const j = sensitive ? judge(ctx, results) : undefined;
   if (sensitive && outcome.served) {
-    writes.push(recentOp(subject, 1));
+    writes.push(recentOp(ctx, 1));
     if (j?.offHours === true) writes.push(runOp(ctx, 1));
   }
   if (!outcome.trusted || strong(cfg, j)) return writes;
@@ -226,18 +229,21 @@ function recordOps(
   hourWrite(key(subject, "hours"), AT.hours);
   if (!sensitive) return writes;
   const org = tags.org(ctx);
-  writes.push(dailyOp(ctx, key(subject, "daily"), 1), dailyOp(ctx, key(org, "daily"), 1));
-  // the org's people-days: a person's first trusted sensitive request of the day counts them
+  writes.push(
+    dailyOp(ctx, routeKey(ctx, subject, "daily"), 1),
+    dailyOp(ctx, routeKey(ctx, org, "daily"), 1),
+  );
+  // the org's people-days: a person's first trusted request of the day on the route counts them
   if ((results[AT.person] as BaselineReading).current === 0) {
-    writes.push(dailyOp(ctx, key(org, "people"), 1));
+    writes.push(dailyOp(ctx, routeKey(ctx, org, "people"), 1));
   }
   hourWrite(key(org, "hours"), AT.orgHours);
   return writes;
 }
 
 /**
- * Sensitive-route baseline per person: the person's daily volume on sensitive routes (an EWMA
- * of trusted requests per UTC day) and the hours of the day they work, both learned only from
+ * Sensitive-route baseline per person: the person's daily volume on each sensitive route (an
+ * EWMA of trusted requests per UTC day) and the hours of the day they work, both learned only from
  * trusted requests. A person with fewer than `min_days` days of history is judged against the
  * org's usual day per person and the org's hours. An export run at hours never worked, holding
  * within `run_seconds` a large share of the usual day, is the insider's pattern: strong enough
