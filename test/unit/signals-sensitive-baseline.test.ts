@@ -86,14 +86,15 @@ describe("sensitive-route baseline per person", () => {
     const check = setup();
     for (let d = 0; d < 4; d++) await workDay(check, "ana", d);
     await workDay(check, "ana", 4);
-    // 23:00 UTC, never worked: the usual day is 10 exports, so the 6th of the run steps up
+    // 23:00 UTC, never worked: half the usual day (10) is under the shortest run (8), so the
+    // 9th export of the run steps up
     const night = await exportRun(check, "ana", 4, 23, 30);
-    expect(night.slice(0, 5).map((v) => v.kind)).toEqual(Array(5).fill("allow"));
-    expect(night.slice(0, 5).flatMap(sensitiveCodes)).toEqual([]);
-    expect(night[5]?.kind).toBe("challenge");
-    expect(sensitiveCodes(night[5] as Verdict)).toEqual(["sensitive.off_hours_volume"]);
+    expect(night.slice(0, 8).map((v) => v.kind)).toEqual(Array(8).fill("allow"));
+    expect(night.slice(0, 8).flatMap(sensitiveCodes)).toEqual([]);
+    expect(night[8]?.kind).toBe("challenge");
+    expect(sensitiveCodes(night[8] as Verdict)).toEqual(["sensitive.off_hours_volume"]);
     // a refused export is not served: the run stays at the step-up line, no deny
-    expect(night.slice(5).map((v) => v.kind)).toEqual(Array(25).fill("challenge"));
+    expect(night.slice(8).map((v) => v.kind)).toEqual(Array(22).fill("challenge"));
   });
 
   it("denies the run past a whole usual day even when it was let through", async () => {
@@ -146,11 +147,11 @@ describe("sensitive-route baseline per person", () => {
     // the newcomer's first day looks like the org's: nothing
     const day = await workDay(check, "newbie", 4);
     expect(day.flatMap(sensitiveCodes)).toEqual([]);
-    // at night, an hour nobody in the org works: half the org's usual day per person (10)
+    // at night, an hour nobody in the org works: a run of 8 (over half the org's usual day)
     const night = await exportRun(check, "newbie", 4, 23, 15);
-    expect(night.slice(0, 5).flatMap(sensitiveCodes)).toEqual([]);
-    expect(night[5]?.kind).toBe("challenge");
-    expect(sensitiveCodes(night[5] as Verdict)).toEqual(["sensitive.off_hours_volume"]);
+    expect(night.slice(0, 8).flatMap(sensitiveCodes)).toEqual([]);
+    expect(night[8]?.kind).toBe("challenge");
+    expect(sensitiveCodes(night[8] as Verdict)).toEqual(["sensitive.off_hours_volume"]);
   });
 
   it("counts an hour as worked from the day after it was first seen", async () => {

@@ -49,6 +49,8 @@ const baselineSection = section(
       run_seconds: z.number().int().positive().default(3600),
       /** Such a run above this share of the usual day: `points` (a step-up). */
       run_share: z.number().positive().default(0.5),
+      /** ... and above this many requests (a few admin clicks at a new hour are not a run). */
+      min_run: z.number().int().positive().default(8),
       /** ... above this share: denied, whatever a step-up proves. */
       deny_share: z.number().positive().default(1),
       /** The last 24 hours above this multiple of the usual day: `volume_points`. */
@@ -181,7 +183,7 @@ function finding(cfg: Cfg, j: Judgement): SignalFinding {
     const r = reason("sensitive.off_hours_volume", cfg.points);
     return { reasons: [r], block: r };
   }
-  if (j.run > cfg.run_share * j.usual) {
+  if (j.run > runLine(cfg, j)) {
     return { reasons: [reason("sensitive.off_hours_volume", cfg.points)] };
   }
   if (j.recent > cfg.volume_multiple * j.usual) {
@@ -196,8 +198,11 @@ function finding(cfg: Cfg, j: Judgement): SignalFinding {
 /** A volume finding (not the hour alone): such a request teaches nothing. */
 function strong(cfg: Cfg, j: Judgement | undefined): boolean {
   if (j === undefined) return false;
-  return j.recent > cfg.volume_multiple * j.usual || j.run > cfg.run_share * j.usual;
+  return j.recent > cfg.volume_multiple * j.usual || j.run > runLine(cfg, j);
 }
+
+/** The run length past which an off-hours run steps up. */
+const runLine = (cfg: Cfg, j: Judgement) => Math.max(cfg.run_share * j.usual, cfg.min_run);
 
 /**
  * The writes after a verdict. The last 24 hours and the run count every served sensitive
