@@ -97,7 +97,7 @@ describe("sensitive-route baseline per person", () => {
     expect(night.slice(8).map((v) => v.kind)).toEqual(Array(22).fill("challenge"));
   });
 
-  it("denies the run past a whole usual day even when it was let through", async () => {
+  it("denies a run let through once it is past twice the step-up line", async () => {
     // a policy (or a passed step-up) lets the flagged exports through: served exports count
     // toward the run, and past a day's worth no step-up answers
     const check = setup(
@@ -109,10 +109,20 @@ describe("sensitive-route baseline per person", () => {
     for (let d = 0; d < 4; d++) await workDay(check, "ana", d);
     await workDay(check, "ana", 4);
     const night = await exportRun(check, "ana", 4, 23, 30);
-    expect(night.findIndex((v) => v.kind === "deny")).toBe(10);
-    expect(night[10]?.reasons).toContainEqual(
+    // the usual day (10) is under twice the step-up line (8): denied past 16
+    expect(night.findIndex((v) => v.kind === "deny")).toBe(16);
+    expect(night[16]?.reasons).toContainEqual(
       expect.objectContaining({ code: "sensitive.off_hours_volume", points: 45 }),
     );
+  });
+
+  it("steps up before it denies when the usual day is small (a few admin requests a day)", async () => {
+    const check = setup();
+    for (let d = 0; d < 5; d++) await workDay(check, "ana", d, 2);
+    // the usual day is the floor (5): a few requests at a new hour pass, a run steps up first
+    const night = await exportRun(check, "ana", 4, 23, 12);
+    expect(night.slice(0, 8).map((v) => v.kind)).toEqual(Array(8).fill("allow"));
+    expect(night.slice(8).map((v) => v.kind)).toEqual(Array(4).fill("challenge"));
   });
 
   it("lets a person work at new hours at the usual pace (a traveller, a late evening)", async () => {

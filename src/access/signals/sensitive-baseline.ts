@@ -51,7 +51,7 @@ const baselineSection = section(
       run_share: z.number().positive().default(0.5),
       /** ... and above this many requests (a few admin clicks at a new hour are not a run). */
       min_run: z.number().int().positive().default(8),
-      /** ... above this share: denied, whatever a step-up proves. */
+      /** ... above this share (and twice the step-up line): denied, whatever a step-up proves. */
       deny_share: z.number().positive().default(1),
       /** The last 24 hours above this multiple of the usual day: `volume_points`. */
       volume_multiple: z.number().gt(1).default(3),
@@ -179,7 +179,7 @@ function finding(cfg: Cfg, j: Judgement): SignalFinding {
     points: pts,
     detail,
   });
-  if (j.run > cfg.deny_share * j.usual) {
+  if (j.run > denyLine(cfg, j)) {
     const r = reason("sensitive.off_hours_volume", cfg.points);
     return { reasons: [r], block: r };
   }
@@ -203,6 +203,9 @@ function strong(cfg: Cfg, j: Judgement | undefined): boolean {
 
 /** The run length past which an off-hours run steps up. */
 const runLine = (cfg: Cfg, j: Judgement) => Math.max(cfg.run_share * j.usual, cfg.min_run);
+/** ... and past which it is denied: never below twice the step-up line, so a step-up comes first. */
+const denyLine = (cfg: Cfg, j: Judgement) =>
+  Math.max(cfg.deny_share * j.usual, 2 * runLine(cfg, j));
 
 /**
  * The writes after a verdict. The last 24 hours and the run count every served sensitive
