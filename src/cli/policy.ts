@@ -1,11 +1,20 @@
 import { loadPolicyFile } from "../access/policy.js";
+import {
+  type DataAvailable,
+  formatSignalStatus,
+  signalStatus,
+} from "../access/signals/signal-status.js";
+import { loadSettings, type Settings } from "../config/settings.js";
 import { PolicyError } from "../errors.js";
 
 /** `riskgate policy --help`. */
 export const HELP = `riskgate policy validate: check a policy file
 
 Validates the file as riskgate serve would load it (schema, list files, signals' data) and
-prints its version, tiers, routes and mode, or every problem with its path.
+prints its version, tiers, routes and mode, then which signals are on and which are off and
+why (turned off by the policy, or the site data they lack: an ASN list, a device posture
+header, a webhook; RISKGATE_GEO says which geo data there will be), or every problem with its
+path.
 
 Usage: riskgate policy validate FILE
 
@@ -29,6 +38,7 @@ export async function runPolicy(args: string[]): Promise<number> {
     process.stdout.write(
       `${file}: valid (version ${policy.version}; ${Object.keys(doc.tiers).length} tiers, ${doc.routes.length} routes, mode ${doc.mode})\n`,
     );
+    process.stdout.write(formatSignalStatus(signalStatus(doc, geoData(loadSettings(process.env)))));
     return 0;
   } catch (err) {
     if (err instanceof PolicyError) {
@@ -37,4 +47,11 @@ export async function runPolicy(args: string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+/** The geo data `serve` would have with these settings (no file is opened here). */
+function geoData(settings: Settings): DataAvailable {
+  if (settings.geo === "off") return { city: false, asn: false };
+  if (settings.geo === "embedded") return { city: true, asn: true };
+  return { city: settings.geoCityFiles !== "", asn: settings.geoAsnFiles !== "" };
 }

@@ -68,8 +68,8 @@ describe.runIf(available)("signals on real state (Redis)", () => {
   });
 
   it("decides on one script, and writes what the verdict allows on the next one", async () => {
-    // usage baseline and the machine baseline off: an allowed request counts into them after
-    // the verdict, which would give every allowed request a write (signals.test.ts and
+    // usage baseline, places and the machine baseline off: an allowed request counts into them
+    // after the verdict, which would give every allowed request a write (signals.test.ts and
     // machine-baseline-redis.test.ts cover those records)
     const orgLimits = policyText
       .replace(
@@ -78,7 +78,7 @@ describe.runIf(available)("signals on real state (Redis)", () => {
       )
       .replace(
         "\nsignals:\n",
-        "\nsignals:\n  usage_anomaly: { enabled: false }\n  machine_baseline: { enabled: false }\n",
+        "\nsignals:\n  usage_anomaly: { enabled: false }\n  machine_baseline: { enabled: false }\n  places: { enabled: false }\n",
       );
     // writes wait for the next Check up to 80 ms (under the guard's 100 ms timeout), so the
     // test's back-to-back Checks are carried even on a loaded machine

@@ -13,10 +13,11 @@ import { codes, minutes, pipelineCheck } from "../helpers/pipeline-check.js";
 // whole pipeline with real (memory) state. Redis runs the same store ops through the contract
 // suite.
 
-// the demo policy without its rules and sticky risk (tests add the ones they exercise)
+// the demo policy without its rules, sticky risk and one-token-many-places (on by default; tests
+// add the ones they exercise)
 const demoText = readFileSync("policies/demo.yaml", "utf8")
   .replace(/^rules:[\s\S]*?(?=^\S)/m, "")
-  .replace(/^ {2}sticky_risk:.*\n/m, "");
+  .replace(/^ {2}sticky_risk:.*\n/m, "  places: { enabled: false }\n");
 
 const BERLIN = "192.0.2.10";
 const SAO_PAULO = "198.51.100.20";
@@ -128,6 +129,7 @@ describe("a refused request does not teach the profile", () => {
       // networks, its org's countries and networks, orgs per IP, when it was first trusted and
       // first refused), last sighting, known countries, usage baseline (read, not counted),
       // the subject's last challenge (a passed step-up clears what it was for)
+      // and the hours the person works (sensitive-route baseline; the route is not sensitive)
       [
         "window",
         "window",
@@ -150,11 +152,12 @@ describe("a refused request does not teach the profile", () => {
         "has",
         "baseline",
         "get",
+        "get",
       ],
       // the allowed request counts toward its class's population; its network and first
       // trusted time (a new subject teaches its org nothing yet), last sighting and country,
-      // and one request in its usage baseline
-      ["window", "member", "swap", "swap", "member", "baseline"],
+      // one request in its usage baseline, and the hour it works at
+      ["window", "member", "swap", "swap", "member", "baseline", "swap"],
     ]);
     const thief = await check("owner", { clientIp: SAO_PAULO, receivedAt: minutes(10) });
     expect(thief.kind).toBe("challenge");

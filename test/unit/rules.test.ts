@@ -16,10 +16,11 @@ import { codes, minutes, pipelineCheck } from "../helpers/pipeline-check.js";
 // Without rules a signal could not throttle, challenge or deny by itself, and signals could not
 // be combined. The `rules:` table, over the whole pipeline with real (memory) state and lists.
 
-// the demo policy without its rules and sticky risk (tests add the ones they exercise)
+// the demo policy without its rules, sticky risk and one-token-many-places (on by default; tests
+// add the ones they exercise)
 const demoText = readFileSync("policies/demo.yaml", "utf8")
   .replace(/^rules:[\s\S]*?(?=^\S)/m, "")
-  .replace(/^ {2}sticky_risk:.*\n/m, "");
+  .replace(/^ {2}sticky_risk:.*\n/m, "  places: { enabled: false }\n");
 
 const BERLIN = "192.0.2.10";
 const SAO_PAULO = "198.51.100.20";

@@ -67,11 +67,16 @@ describe("session bound to its device", () => {
     expect(codes(await check("s2", "dev-new", 1))).not.toContain("session.device_mismatch");
   });
 
-  it("is off unless the policy turns it on", async () => {
-    const check = setup(
+  it("is on by default, and off when the policy turns it off", async () => {
+    const byDefault = setup(
       demoText.replace("session_binding: { enabled: true }", "session_binding: {}"),
     );
-    await check("s1", "dev-owner", 0);
-    expect(codes(await check("s1", "dev-thief", 1))).not.toContain("session.device_mismatch");
+    await byDefault("s1", "dev-owner", 0);
+    expect(codes(await byDefault("s1b", "dev-thief", 1))).toContain("session.device_mismatch");
+    const off = setup(
+      demoText.replace("session_binding: { enabled: true }", "session_binding: { enabled: false }"),
+    );
+    await off("s1", "dev-owner", 0);
+    expect(codes(await off("s1", "dev-thief", 1))).not.toContain("session.device_mismatch");
   });
 });

@@ -13,6 +13,7 @@ import { machineBaseline } from "./machine-baseline.js";
 import { places } from "./places.js";
 import { populationPace } from "./population-pace.js";
 import { requestShape } from "./request-shape.js";
+import { sensitiveBaseline } from "./sensitive-baseline.js";
 import { routeSensitivity } from "./sensitivity.js";
 import { sessionBinding } from "./session-binding.js";
 import type { ReasonTable, Signal, SignalSection } from "./signal.js";
@@ -63,6 +64,7 @@ export const SIGNALS = [
   deviceMissing,
   usageAnomaly,
   machineBaseline,
+  sensitiveBaseline,
   requestShape,
   weakAuthentication,
   staleAuthentication,

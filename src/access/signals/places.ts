@@ -17,7 +17,7 @@ const placesSection = section(
   "places",
   z
     .strictObject({
-      enabled: z.boolean().default(false),
+      enabled: z.boolean().default(true),
       window_seconds: z.number().int().positive().default(3600),
       /** More distinct countries than this per subject or token in the window scores. */
       max_countries: z.number().int().nonnegative().default(1),

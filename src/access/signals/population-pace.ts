@@ -6,7 +6,7 @@ import { NO_OPS, NOTHING, type Signal, type SignalContext, tagOf, tags } from ".
 /** `signals.velocity.population` (a part of the velocity section, velocity.ts). */
 export const populationSchema = z
   .strictObject({
-    enabled: z.boolean().default(false),
+    enabled: z.boolean().default(true),
     /** Client classes measured against their own population. */
     classes: z.array(clientClass).default(["browser"]),
     /** Window of the class's average (trusted requests / distinct subjects). */

@@ -8,7 +8,7 @@ const bindingSection = section(
   "session_binding",
   z
     .strictObject({
-      enabled: z.boolean().default(false),
+      enabled: z.boolean().default(true),
       points: points.default(50),
       /** Another device within this many seconds of the bound device is parallel use. */
       concurrent_seconds: seconds.default(300),

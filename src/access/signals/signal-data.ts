@@ -33,9 +33,27 @@ export function signalDataGaps(
   geo: GeoReader | undefined,
   signals: readonly Signal[] = SIGNALS,
 ): SignalDataGaps {
+  const lacking = SOURCES.filter((s) => !s.has(geo)).map((s) => s.source);
+  return gapsOf(doc, lacking, signals);
+}
+
+/** The same check from which data there will be, before any reader is open (`policy validate`). */
+export function dataGaps(
+  doc: PolicyDocument,
+  available: Readonly<Record<DataNeed["source"], boolean>>,
+  signals: readonly Signal[] = SIGNALS,
+): SignalDataGaps {
+  const lacking = SOURCES.map((s) => s.source).filter((source) => !available[source]);
+  return gapsOf(doc, lacking, signals);
+}
+
+function gapsOf(
+  doc: PolicyDocument,
+  lacking: readonly DataNeed["source"][],
+  signals: readonly Signal[],
+): SignalDataGaps {
   const missing: string[] = [];
   const idle: string[] = [];
-  const lacking = SOURCES.filter((s) => !s.has(geo)).map((s) => s.source);
   for (const source of lacking) {
     for (const need of needs(signals, source)) missing.push(...(need.missing?.(doc) ?? []));
   }

@@ -27,7 +27,7 @@ const stuffingSection = section(
   "stuffing",
   z
     .strictObject({
-      enabled: z.boolean().default(false),
+      enabled: z.boolean().default(true),
       /** Points when a subject with no trusted sighting comes from a country no trusted member of its org used (0 = off). */
       org_new_country_points: points.default(50),
       /** Distinct orgs of person tokens from one IP in the window before it scores (0 = off). */

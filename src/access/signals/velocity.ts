@@ -48,7 +48,7 @@ const velocitySection = section(
        */
       person_ceiling: z
         .strictObject({
-          enabled: z.boolean().default(false),
+          enabled: z.boolean().default(true),
           window_seconds: z.number().int().positive().default(600),
           /** Requests in the window above which the session scores. */
           requests: z.number().int().positive().default(1200),
