@@ -1,13 +1,11 @@
 import { readFile } from "node:fs/promises";
 import type * as grpc from "@grpc/grpc-js";
 import { type ApiKeyFiles, createApiKeyFiles } from "./access/api-keys/key-files.js";
-import { createIdentifier } from "./access/identity.js";
-import { identityFilesOf } from "./access/identity-deps.js";
-import { type KeySource, keySourceOfPolicy } from "./access/key-source.js";
+import type { KeySource } from "./access/key-source.js";
 import { createPipeline, type Pipeline } from "./access/pipeline.js";
 import type { Policy } from "./access/policy.js";
-import { buildPolicySnapshot, type PolicySnapshot } from "./access/policy-snapshot.js";
-import { signalDataGaps } from "./access/signals/signal-data.js";
+import type { PolicySnapshot } from "./access/policy-snapshot.js";
+import { buildSnapshot } from "./app-snapshot.js";
 import { type ClearanceKeys, devClearanceKeys, loadClearanceKeys } from "./challenge/keys.js";
 import {
   type ChallengeService,
@@ -124,16 +122,7 @@ export function createApp(deps: AppDeps): App {
         apiKeyFiles.close();
         throw err;
       });
-      httpServer = await startHttpListener(settings, logger, {
-        pipeline: served,
-        ...(challenges === undefined ? {} : { challenges }),
-        trustedProxies: settings.httpTrustedProxies,
-        ...(settings.httpClientCertHeader === ""
-          ? {}
-          : { clientCertHeader: settings.httpClientCertHeader }),
-        ready: () => health.get() === ServingStatus.SERVING,
-        ...boundary,
-      });
+      httpServer = await startHttp(deps, { served, challenges, health, boundary });
       await goLive(deps, { store, health, snapshot: current(), policy, port });
       return port;
     },
@@ -184,6 +173,33 @@ async function goLive(
     },
     "riskgate serving",
   );
+}
+
+/**
+ * The HTTP forward-auth listener (undefined when it is off): the gRPC listener's pipeline and
+ * boundary, with the browser challenges and its own proxy settings.
+ */
+function startHttp(
+  deps: AppDeps,
+  parts: {
+    readonly served: Pipeline;
+    readonly challenges: ChallengeService | undefined;
+    readonly health: Health;
+    readonly boundary: ReturnType<typeof boundaryDeps>;
+  },
+): Promise<HttpAuthzServer | undefined> {
+  const { settings } = deps;
+  const { challenges, health } = parts;
+  return startHttpListener(settings, deps.logger, {
+    pipeline: parts.served,
+    ...(challenges === undefined ? {} : { challenges }),
+    trustedProxies: settings.httpTrustedProxies,
+    ...(settings.httpClientCertHeader === ""
+      ? {}
+      : { clientCertHeader: settings.httpClientCertHeader }),
+    ready: () => health.get() === ServingStatus.SERVING,
+    ...parts.boundary,
+  });
 }
 
 /** What both listeners hand to the decision boundary besides the pipeline. */
@@ -280,88 +296,6 @@ async function startChallenges(deps: AppDeps, store: Store): Promise<ChallengeSe
   });
 }
 
-/** What a snapshot is built with besides the policy. */
-interface SnapshotParts {
-  readonly lists: ListRegistry;
-  /** The API key files policies name, kept live across reloads. */
-  readonly apiKeyFiles: ApiKeyFiles;
-  readonly hasClearanceKeys: boolean;
-  /** The snapshot being replaced (its identifier is reused when identity is unchanged). */
-  readonly previous: PolicySnapshot | undefined;
-}
-
-/**
- * The policy's whole snapshot; rejects (holding nothing) when any part fails: a signal the
- * policy configures without its data, interactive challenges without keys, keys that do not
- * load.
- */
-function buildSnapshot(
-  deps: AppDeps,
-  policy: Policy,
-  parts: SnapshotParts,
-): Promise<PolicySnapshot> {
-  // a signal the policy configures but cannot see its data for would score nothing, silently
-  const gaps = signalDataGaps(policy.doc, deps.geo);
-  if (gaps.missing.length > 0) {
-    return Promise.reject(
-      new RiskgateError(
-        "RISKGATE_SIGNAL_DATA_MISSING",
-        `${policy.source}: ${gaps.missing.join("; ")}`,
-      ),
-    );
-  }
-  if (!parts.hasClearanceKeys && usesInteractive(policy)) {
-    return Promise.reject(
-      new RiskgateError(
-        "RISKGATE_CLEARANCE_KEYS_INVALID",
-        `${policy.source}: interactive challenges need RISKGATE_CLEARANCE_KEYS_FILE (or --dev)`,
-      ),
-    );
-  }
-  if (gaps.idle.length > 0) {
-    deps.logger.warn({ signals: gaps.idle }, "signals on without geolocation: they score nothing");
-  }
-  return buildPolicySnapshot(policy, {
-    lists: parts.lists,
-    ...(parts.previous === undefined ? {} : { previous: parts.previous }),
-    async identifier(p) {
-      const identifier = createIdentifier(
-        {
-          keys: keySourceFor(deps, p),
-          ...(await identityFilesOf(p, parts.apiKeyFiles)),
-          ...(deps.telemetry ? { onVerification: deps.telemetry.tokenVerification } : {}),
-        },
-        p.doc.identity,
-      );
-      await identifier.ready();
-      return identifier;
-    },
-  });
-}
-
-function keySourceFor(deps: AppDeps, policy: Policy): KeySource | undefined {
-  const named = keySourceOfPolicy(
-    policy.doc.identity.jwks,
-    deps.telemetry ? { fetch: countingFetch(deps.telemetry) } : {},
-  );
-  if (named !== undefined) return named;
-  if (deps.devKeys !== undefined) return deps.devKeys;
-  if (policy.doc.identity.sources.jwt_authn.enabled) return undefined;
-  throw new RiskgateError(
-    "RISKGATE_JWKS_UNAVAILABLE",
-    `${policy.source}: identity.jwks is not set; set jwks.uri or jwks.file, or run in dev mode (--dev) to trust the local dev key`,
-  );
-}
-
-/** True when the policy (or one of its routes) asks for interactive challenges. */
-function usesInteractive(policy: Policy): boolean {
-  const doc = policy.doc;
-  return (
-    doc.decisions.challenge.style === "interactive" ||
-    doc.routes.some((r) => r.challenge_style === "interactive")
-  );
-}
-
 /** A secret file's contents, trimmed ("" when no file is set). */
 async function readSecret(file: string): Promise<string> {
   if (file === "") return "";
@@ -375,20 +309,6 @@ async function readSecret(file: string): Promise<string> {
       { cause: err },
     );
   }
-}
-
-/** fetch that counts JWKS fetches and failures in the metrics. */
-function countingFetch(telemetry: Telemetry): typeof fetch {
-  return async (input, init) => {
-    try {
-      const res = await fetch(input, init);
-      telemetry.jwks(res.ok ? "refresh" : "failure");
-      return res;
-    } catch (err) {
-      telemetry.jwks("failure");
-      throw err;
-    }
-  };
 }
 
 /**

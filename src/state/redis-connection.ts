@@ -59,79 +59,8 @@ export function createRedisConnection(
   options: RedisConnectionOptions,
   logger?: StoreLogger,
 ): RedisConnection {
-  const fromUrl = options.url ? parseUrl(options.url) : {};
-  const tls =
-    options.tls === undefined || options.tls === false
-      ? fromUrl.tls
-      : options.tls === true
-        ? (fromUrl.tls ?? {})
-        : options.tls;
-  const autoPipelining = options.autoPipelining ?? false;
-  const connection: RedisOptions = {
-    enableAutoPipelining: autoPipelining,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: options.connectTimeoutMs ?? 2000,
-    retryStrategy: retry,
-    lazyConnect: true,
-    ...(fromUrl.db === undefined ? {} : { db: fromUrl.db }),
-    ...((options.username ?? fromUrl.username)
-      ? { username: options.username ?? fromUrl.username }
-      : {}),
-    ...((options.password ?? fromUrl.password)
-      ? { password: options.password ?? fromUrl.password }
-      : {}),
-    ...(tls === undefined ? {} : { tls }),
-  };
-
-  let client: Redis | Cluster;
-  if (options.clusterNodes && options.clusterNodes.length > 0) {
-    const clusterOptions: ClusterOptions = {
-      // when on: one pipeline per node (slots of one node may mix), concurrent Checks share writes
-      enableAutoPipelining: autoPipelining,
-      enableOfflineQueue: false,
-      lazyConnect: true,
-      clusterRetryStrategy: retry,
-      slotsRefreshTimeout: options.connectTimeoutMs ?? 2000,
-      redisOptions: connection,
-      // with TLS, connect by the announced host names so certificates match them
-      ...(tls === undefined ? {} : { dnsLookup: (address, done) => done(null, address) }),
-    };
-    client = new Cluster(options.clusterNodes.map(hostPort), clusterOptions);
-  } else if (options.sentinels && options.sentinels.length > 0) {
-    client = new Redis({
-      ...connection,
-      sentinels: options.sentinels.map(hostPort),
-      name: options.sentinelName ?? "mymaster",
-      sentinelRetryStrategy: retry,
-      ...(options.sentinelPassword ? { sentinelPassword: options.sentinelPassword } : {}),
-      ...(tls === undefined ? {} : { enableTLSForSentinelMode: true }),
-    });
-  } else {
-    const url = options.url ? new URL(options.url) : undefined;
-    client = new Redis({
-      ...connection,
-      host: url?.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
-      port: url?.port ? Number(url.port) : 6379,
-    });
-  }
-
-  // Errors reach callers through their calls; the log says "lost" and "back" once each, not
-  // once per reconnection attempt. The listener also keeps ioredis from printing them.
-  let up = false;
-  client.on("ready", () => {
-    if (!up) logger?.info({}, "redis store: connected");
-    up = true;
-  });
-  client.on("error", (err: Error) => {
-    if (up) logger?.warn({ err: { message: err.message } }, "redis store: connection lost");
-    up = false;
-  });
-  client.on("close", () => {
-    if (up) logger?.warn({}, "redis store: connection closed");
-    up = false;
-  });
-
+  const client = redisClient(options);
+  logTransitions(client, logger);
   return {
     client,
     clustered: client instanceof Cluster,
@@ -149,6 +78,95 @@ export function createRedisConnection(
       }
     },
   };
+}
+
+/** The client of the deployment the options name: a Cluster, a Sentinel group or one server. */
+function redisClient(options: RedisConnectionOptions): Redis | Cluster {
+  const { connection, tls } = connectionOptions(options);
+  if (options.clusterNodes && options.clusterNodes.length > 0) {
+    const clusterOptions: ClusterOptions = {
+      // when on: one pipeline per node (slots of one node may mix), concurrent Checks share writes
+      enableAutoPipelining: options.autoPipelining ?? false,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      clusterRetryStrategy: retry,
+      slotsRefreshTimeout: options.connectTimeoutMs ?? 2000,
+      redisOptions: connection,
+      // with TLS, connect by the announced host names so certificates match them
+      ...(tls === undefined ? {} : { dnsLookup: (address, done) => done(null, address) }),
+    };
+    return new Cluster(options.clusterNodes.map(hostPort), clusterOptions);
+  }
+  if (options.sentinels && options.sentinels.length > 0) {
+    return new Redis({
+      ...connection,
+      sentinels: options.sentinels.map(hostPort),
+      name: options.sentinelName ?? "mymaster",
+      sentinelRetryStrategy: retry,
+      ...(options.sentinelPassword ? { sentinelPassword: options.sentinelPassword } : {}),
+      ...(tls === undefined ? {} : { enableTLSForSentinelMode: true }),
+    });
+  }
+  const url = options.url ? new URL(options.url) : undefined;
+  return new Redis({
+    ...connection,
+    host: url?.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
+    port: url?.port ? Number(url.port) : 6379,
+  });
+}
+
+/**
+ * Each node's connection options (fail fast: no offline queue, no retries per command), with
+ * the credentials, database and TLS of the URL unless the options override them.
+ */
+function connectionOptions(options: RedisConnectionOptions): {
+  connection: RedisOptions;
+  tls: ConnectionOptions | undefined;
+} {
+  const fromUrl = options.url ? parseUrl(options.url) : {};
+  const tls =
+    options.tls === undefined || options.tls === false
+      ? fromUrl.tls
+      : options.tls === true
+        ? (fromUrl.tls ?? {})
+        : options.tls;
+  const connection: RedisOptions = {
+    enableAutoPipelining: options.autoPipelining ?? false,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: options.connectTimeoutMs ?? 2000,
+    retryStrategy: retry,
+    lazyConnect: true,
+    ...(fromUrl.db === undefined ? {} : { db: fromUrl.db }),
+    ...((options.username ?? fromUrl.username)
+      ? { username: options.username ?? fromUrl.username }
+      : {}),
+    ...((options.password ?? fromUrl.password)
+      ? { password: options.password ?? fromUrl.password }
+      : {}),
+    ...(tls === undefined ? {} : { tls }),
+  };
+  return { connection, tls };
+}
+
+/**
+ * Errors reach callers through their calls; the log says "lost" and "back" once each, not
+ * once per reconnection attempt. The listener also keeps ioredis from printing them.
+ */
+function logTransitions(client: Redis | Cluster, logger: StoreLogger | undefined): void {
+  let up = false;
+  client.on("ready", () => {
+    if (!up) logger?.info({}, "redis store: connected");
+    up = true;
+  });
+  client.on("error", (err: Error) => {
+    if (up) logger?.warn({ err: { message: err.message } }, "redis store: connection lost");
+    up = false;
+  });
+  client.on("close", () => {
+    if (up) logger?.warn({}, "redis store: connection closed");
+    up = false;
+  });
 }
 
 function hostPort(text: string): { host: string; port: number } {

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
+import { type Arg, decode, encodeOps } from "./redis-codec.js";
 import {
   createRedisConnection,
   type RedisConnectionOptions,
@@ -8,14 +9,13 @@ import { checkEviction } from "./redis-eviction.js";
 import { STORE_SCRIPT } from "./redis-script.js";
 import {
   assertValidOps,
-  keyText,
   type OpResult,
   type Store,
   type StoreBatch,
   type StoreOp,
   type StoreResult,
 } from "./store.js";
-import { createWriteBehind } from "./write-behind.js";
+import { createWriteBehind, type WriteBehind } from "./write-behind.js";
 
 export interface RedisStoreOptions extends RedisConnectionOptions {
   /** Prefix of every key (`rg:`); must not contain `{` or `}`. */
@@ -42,41 +42,11 @@ export type RedisStore = Store & {
   readonly client: Redis | Cluster;
 };
 
-type Arg = string | number;
 type Runner = (...args: Arg[]) => Promise<unknown[]>;
-
-/**
- * Each op's type letter and numeric params, comma-separated (the script's ARGV[1]); its string
- * params go in `strings`, one argument each, in op order.
- */
-const ENCODE: {
-  readonly [K in StoreOp["op"]]: (op: Extract<StoreOp, { op: K }>, strings: string[]) => string;
-} = {
-  // a limited window says whether it counts in its letter, so it takes no more params
-  window: (op) =>
-    op.limit === undefined
-      ? `w,${op.windowMs},${op.cost}`
-      : `${op.cost > 0 ? "L" : "l"},${op.windowMs},${op.limit}`,
-  count: (op) => `c,${op.cost},${op.ttlMs}`,
-  distinct: (op, strings) => {
-    strings.push(op.member);
-    return `d,${op.windowMs}`;
-  },
-  swap: (op, strings) => {
-    strings.push(op.value);
-    return `s,${op.ttlMs}`;
-  },
-  get: () => "g",
-  member: (op, strings) => {
-    strings.push(op.member);
-    return `m,${op.ttlMs},${op.max}`;
-  },
-  has: (op, strings) => {
-    strings.push(op.member);
-    return "h";
-  },
-  baseline: (op) => `b,${op.bucketMs},${op.alpha},${op.ttlMs},${op.cost}`,
-};
+/** Sends the script with these keys and arguments; resolves with its flat reply. */
+type Send = (keys: string[], args: Arg[]) => Promise<unknown[]>;
+/** Runs ops as script(s); resolves with one result per op. */
+type Run = (ops: readonly StoreOp[]) => Promise<OpResult<StoreOp>[]>;
 
 /** Most ops of held background batches one deciding script carries (a few Checks' writes). */
 const CARRY_OPS = 64;
@@ -103,7 +73,8 @@ const MAX_GROUP = 16;
  * socket as the Check makes it (many in flight on one connection). Keys of one tag share a hash
  * tag; on Redis Cluster the batch goes out as one script per tag, all at once (one network
  * round trip, in parallel). How the connection is made (single, Cluster, Sentinel, TLS) is
- * redis-connection.ts's job; this file encodes store ops for the script and decodes its reply.
+ * redis-connection.ts's job, the script's wire form redis-codec.ts's; this file sends the
+ * scripts and carries the held background writes.
  */
 export function createRedisStore(
   options: RedisStoreOptions,
@@ -121,109 +92,16 @@ export function createRedisStore(
   };
   client.once("ready", () => void checkEvictionOnce());
 
-  // The script as ioredis commands (same script, same SHA). Single server: one command taking
-  // (numKeys, ...keys, ...args). Cluster: one command per key count, 1..MAX_GROUP, so a call's
-  // first argument is its first key: cluster auto-pipelining routes by the first argument and,
-  // given the number, would pick the wrong node and refuse the pipeline ("same slots allocation
-  // group", redis/ioredis#2109). All are defined here, before any call: a command defined while
-  // an auto-pipeline is pending is missing from that pipeline.
-  const runners: Runner[] = [];
-  if (clustered) {
-    for (let n = 1; n <= MAX_GROUP; n++) {
-      client.defineCommand(`riskgateBatch${n}`, { lua: STORE_SCRIPT, numberOfKeys: n });
-      runners[n] = (client as unknown as Record<string, Runner>)[`riskgateBatch${n}`] as Runner;
-    }
-  } else {
-    client.defineCommand("riskgateBatch", { lua: STORE_SCRIPT });
-    const batch = (client as unknown as Record<string, Runner>).riskgateBatch as Runner;
-    runners[0] = batch;
-  }
-  const send = (keys: string[], args: Arg[]): Promise<unknown[]> => {
-    const cmd = clustered ? runners[keys.length] : runners[0];
-    if (cmd === undefined) throw new RangeError(`no script command for ${keys.length} keys`);
-    if (clustered) return cmd.call(client, ...keys, ...args);
-    cork();
-    return cmd.call(client, keys.length, ...keys, ...args);
-  };
-  // The scripts of one tick (many Checks answered by one reply start their next ones together)
-  // leave in one socket write instead of one each. Unlike auto-pipelining, nothing waits for a
-  // reply: the socket is uncorked as soon as the tick's synchronous work and microtasks end.
-  let corked = false;
-  const cork = () => {
-    const stream = (client as Redis).stream as Redis["stream"] | undefined;
-    if (corked || stream === undefined || !stream.writable) return;
-    corked = true;
-    stream.cork();
-    process.nextTick(() => {
-      corked = false;
-      stream.uncork();
-    });
-  };
-
-  async function runGroup(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
-    const keys: string[] = new Array(ops.length);
-    const strings: string[] = [];
-    let spec = "";
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i] as StoreOp;
-      keys[i] = keyText(prefix, op.key);
-      const params = (ENCODE[op.op] as (op: StoreOp, strings: string[]) => string)(op, strings);
-      spec = i === 0 ? params : `${spec},${params}`;
-    }
-    const flat = await send(keys, [spec, ...strings]);
-    return decode(ops, flat);
-  }
-
-  async function runPerTag(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
-    // a script may only touch one slot: one script per hash tag (chunks of MAX_GROUP ops past
-    // that), all sent at once
-    const groups = new Map<string, number[]>();
-    const chunks: number[][] = [];
-    ops.forEach((op, i) => {
-      let g = groups.get(op.key.tag);
-      if (g === undefined || g.length === MAX_GROUP) {
-        g = [];
-        groups.set(op.key.tag, g);
-        chunks.push(g);
-      }
-      g.push(i);
-    });
-    if (chunks.length === 1) return runGroup(ops);
-    const results: OpResult<StoreOp>[] = new Array(ops.length);
-    await Promise.all(
-      chunks.map(async (indexes) => {
-        const out = await runGroup(indexes.map((i) => ops[i] as StoreOp));
-        indexes.forEach((i, j) => {
-          results[i] = out[j] as OpResult<StoreOp>;
-        });
-      }),
-    );
-    return results;
-  }
-
+  const send = scriptSender(client, clustered);
+  const runGroup = (ops: readonly StoreOp[]) => runScript(send, prefix, ops);
   // The writes after each verdict ride on the next deciding script (see write-behind.ts).
-  const run = clustered ? runPerTag : runGroup;
+  const run: Run = clustered ? (ops) => runPerTag(runGroup, ops) : runGroup;
   const writes = createWriteBehind(run, {
     carryOps: CARRY_OPS,
     sendOps: SEND_OPS,
     maxOps: MAX_HELD_OPS,
     idleMs: options.writeDelayMs ?? WRITE_DELAY_MS,
   });
-  async function decide(ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
-    const carried = writes.take();
-    if (carried === undefined) return run(ops);
-    const all = carried.ops.concat(ops);
-    let results: OpResult<StoreOp>[];
-    try {
-      results = await run(all);
-    } catch (err) {
-      carried.fail(err);
-      throw err;
-    }
-    const n = carried.ops.length;
-    carried.settle(results.slice(0, n));
-    return results.slice(n);
-  }
 
   return {
     kind: "redis",
@@ -235,7 +113,9 @@ export function createRedisStore(
     async exec<const T extends readonly StoreOp[]>(batch: StoreBatch<T>): Promise<StoreResult<T>> {
       assertValidOps(batch.ops);
       if (batch.ops.length === 0) return { results: [] as unknown as StoreResult<T>["results"] };
-      const results = batch.background ? await writes.add(batch.ops) : await decide(batch.ops);
+      const results = batch.background
+        ? await writes.add(batch.ops)
+        : await decide(run, writes, batch.ops);
       return { results: results as StoreResult<T>["results"] };
     },
     async close() {
@@ -245,31 +125,113 @@ export function createRedisStore(
   };
 }
 
-/** Reads the script's flat reply back into one result per op. */
-function decode(ops: readonly StoreOp[], flat: unknown[]): OpResult<StoreOp>[] {
-  let i = 0;
-  const num = () => Number(flat[i++]);
-  const str = () => String(flat[i++]);
-  return ops.map((op): OpResult<StoreOp> => {
-    switch (op.op) {
-      case "window":
-        return { count: num(), resetMs: num() };
-      case "count":
-      case "distinct":
-        return { count: num() };
-      case "swap":
-      case "get": {
-        const has = num() === 1;
-        const value = str();
-        return { previous: has ? value : null };
-      }
-      case "member":
-      case "has":
-        return { isNew: num() === 1, size: num() };
-      case "baseline":
-        return { current: num(), mean: num(), variance: num(), samples: num() };
-      default:
-        throw new TypeError(`unknown store op ${(op as { op: string }).op}`);
+/**
+ * The script as ioredis commands (same script, same SHA), and a function that sends it. Single
+ * server: one command taking (numKeys, ...keys, ...args). Cluster: one command per key count,
+ * 1..MAX_GROUP, so a call's first argument is its first key: cluster auto-pipelining routes by
+ * the first argument and, given the number, would pick the wrong node and refuse the pipeline
+ * ("same slots allocation group", redis/ioredis#2109). All are defined here, before any call: a
+ * command defined while an auto-pipeline is pending is missing from that pipeline.
+ */
+function scriptSender(client: Redis | Cluster, clustered: boolean): Send {
+  const runners: Runner[] = [];
+  if (clustered) {
+    for (let n = 1; n <= MAX_GROUP; n++) {
+      client.defineCommand(`riskgateBatch${n}`, { lua: STORE_SCRIPT, numberOfKeys: n });
+      runners[n] = (client as unknown as Record<string, Runner>)[`riskgateBatch${n}`] as Runner;
     }
+  } else {
+    client.defineCommand("riskgateBatch", { lua: STORE_SCRIPT });
+    const batch = (client as unknown as Record<string, Runner>).riskgateBatch as Runner;
+    runners[0] = batch;
+  }
+  const cork = socketCorker(client);
+  return (keys, args) => {
+    const cmd = clustered ? runners[keys.length] : runners[0];
+    if (cmd === undefined) throw new RangeError(`no script command for ${keys.length} keys`);
+    if (clustered) return cmd.call(client, ...keys, ...args);
+    cork();
+    return cmd.call(client, keys.length, ...keys, ...args);
+  };
+}
+
+/**
+ * Corks the single server's socket until the tick ends: the scripts of one tick (many Checks
+ * answered by one reply start their next ones together) leave in one socket write instead of
+ * one each. Unlike auto-pipelining, nothing waits for a reply: the socket is uncorked as soon as
+ * the tick's synchronous work and microtasks end.
+ */
+function socketCorker(client: Redis | Cluster): () => void {
+  let corked = false;
+  return () => {
+    const stream = (client as Redis).stream as Redis["stream"] | undefined;
+    if (corked || stream === undefined || !stream.writable) return;
+    corked = true;
+    stream.cork();
+    process.nextTick(() => {
+      corked = false;
+      stream.uncork();
+    });
+  };
+}
+
+/** Runs a group of ops as one script and reads its reply. */
+async function runScript(
+  send: Send,
+  prefix: string,
+  ops: readonly StoreOp[],
+): Promise<OpResult<StoreOp>[]> {
+  const { keys, args } = encodeOps(prefix, ops);
+  const flat = await send(keys, args);
+  return decode(ops, flat);
+}
+
+/**
+ * A script may only touch one slot: one script per hash tag (chunks of MAX_GROUP ops past
+ * that), all sent at once.
+ */
+async function runPerTag(runGroup: Run, ops: readonly StoreOp[]): Promise<OpResult<StoreOp>[]> {
+  const groups = new Map<string, number[]>();
+  const chunks: number[][] = [];
+  ops.forEach((op, i) => {
+    let g = groups.get(op.key.tag);
+    if (g === undefined || g.length === MAX_GROUP) {
+      g = [];
+      groups.set(op.key.tag, g);
+      chunks.push(g);
+    }
+    g.push(i);
   });
+  if (chunks.length === 1) return runGroup(ops);
+  const results: OpResult<StoreOp>[] = new Array(ops.length);
+  await Promise.all(
+    chunks.map(async (indexes) => {
+      const out = await runGroup(indexes.map((i) => ops[i] as StoreOp));
+      indexes.forEach((i, j) => {
+        results[i] = out[j] as OpResult<StoreOp>;
+      });
+    }),
+  );
+  return results;
+}
+
+/** Runs a deciding batch, carrying the oldest held background writes in front of it. */
+async function decide(
+  run: Run,
+  writes: WriteBehind,
+  ops: readonly StoreOp[],
+): Promise<OpResult<StoreOp>[]> {
+  const carried = writes.take();
+  if (carried === undefined) return run(ops);
+  const all = carried.ops.concat(ops);
+  let results: OpResult<StoreOp>[];
+  try {
+    results = await run(all);
+  } catch (err) {
+    carried.fail(err);
+    throw err;
+  }
+  const n = carried.ops.length;
+  carried.settle(results.slice(0, n));
+  return results.slice(n);
 }
