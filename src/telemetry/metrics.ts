@@ -213,7 +213,10 @@ function decisionMetrics(registry: Registry): Metrics["decision"] {
       transport: event.transport ?? "grpc",
     });
     for (const r of verdict.reasons) reasons.inc({ reason: r.code, enforced: enforced.kind });
-    byClientClass.inc({ client_class: event.decision.clientClass ?? "none", enforced: enforced.kind });
+    byClientClass.inc({
+      client_class: event.decision.clientClass ?? "none",
+      enforced: enforced.kind,
+    });
     durationBy[verdict.kind].observe(Number(event.durationNs) / 1e9);
     const { external, webhook: asked } = event.decision.timings;
     if (external !== undefined) {
