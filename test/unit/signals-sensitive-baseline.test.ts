@@ -43,6 +43,8 @@ const claims = {
   bo: person("u-bo"),
   cy: person("u-cy"),
   newbie: person("u-newbie"),
+  // ana again, logged in with MFA at 23:30 on the day under test: a passed step-up
+  anaSteppedUp: { ...person("u-ana"), auth_time: Math.floor(at(4, 23, 30) / 1000) },
 };
 
 type Check = (token: string, path: string, when: number) => Promise<Verdict>;
@@ -95,6 +97,20 @@ describe("sensitive-route baseline per person", () => {
     expect(sensitiveCodes(night[8] as Verdict)).toEqual(["sensitive.off_hours_volume"]);
     // a refused export is not served: the run stays at the step-up line, no deny
     expect(night.slice(8).map((v) => v.kind)).toEqual(Array(22).fill("challenge"));
+  });
+
+  it("keeps the night's export run a finding after a passed step-up (the insider holds their MFA)", async () => {
+    const check = setup();
+    for (let d = 0; d < 4; d++) await workDay(check, "ana", d);
+    await workDay(check, "ana", 4);
+    const night = await exportRun(check, "ana", 4, 23, 12);
+    expect(night[8]?.kind).toBe("challenge");
+    // the insider logs in again with MFA: the step-up is passed, and the export is still
+    // refused for what it is, not for who sent it
+    const after = await check("anaSteppedUp", "/v1/reports/late/export", at(4, 23, 31));
+    expect(codes(after)).toContain("challenge.stepped_up");
+    expect(sensitiveCodes(after)).toEqual(["sensitive.off_hours_volume"]);
+    expect(after.kind).toBe("challenge");
   });
 
   it("denies a run let through once it is past twice the step-up line", async () => {

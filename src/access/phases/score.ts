@@ -54,6 +54,7 @@ export const score: Phase<Gathered, Scored> = {
         for (const code of finding.clears) clears.add(code);
       }
     }
+    if (clears !== undefined) keepBeyondStepUp(clears, active);
     // what the verdict may write once it is known (the record phase)
     check.learned.signals = { ctx, active };
     if (block !== undefined) return deny({ ...gathered.who, reasons }, "risk", block);
@@ -64,6 +65,13 @@ export const score: Phase<Gathered, Scored> = {
     );
   },
 };
+
+/** A passed step-up answers nothing a signal says is beyond it (`Signal.beyondStepUp`). */
+function keepBeyondStepUp(clears: Set<string>, active: Gathered["active"]): void {
+  for (const { signal } of active) {
+    for (const code of signal.beyondStepUp ?? []) clears.delete(code);
+  }
+}
 
 /** The reasons that count (a throttle's last, less those a passed step-up answered), and their score. */
 function summed(

@@ -264,6 +264,8 @@ export const sensitiveBaseline: Signal<typeof REASONS, typeof baselineSection> =
   name: "sensitive.baseline",
   reasons: REASONS,
   policy: baselineSection,
+  // a passed step-up proves the person, not the purpose: the night's export stays a finding
+  beyondStepUp: ["sensitive.off_hours_volume"],
   enabled: (ctx) =>
     cfgOf(ctx).enabled &&
     !ctx.caller.anonymous &&

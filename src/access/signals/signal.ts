@@ -183,6 +183,11 @@ export interface Signal<
    * open finding when it adds points: an allow carrying one teaches nothing ({@link openFinding}).
    */
   readonly keepsTrust?: readonly string[];
+  /**
+   * The codes of `reasons` a passed step-up does not answer: it proves who is calling, not why
+   * (an insider holds their own MFA). They stay on the score after `challenge.stepped_up`.
+   */
+  readonly beyondStepUp?: readonly string[];
   enabled(ctx: SignalContext): boolean;
   ops?(ctx: SignalContext): readonly StoreOp[];
   evaluate(ctx: SignalContext, results: readonly OpResult<StoreOp>[]): SignalFinding;
