@@ -107,7 +107,9 @@ describe("sensitive-route baseline per person", () => {
     expect(night[8]?.kind).toBe("challenge");
     // the insider logs in again with MFA: the step-up is passed, and the export is still
     // refused for what it is, not for who sent it
-    const after = await check("anaSteppedUp", "/v1/reports/late/export", at(4, 23, 31));
+    const read = await check("anaSteppedUp", "/v1/projects/late", at(4, 23, 31));
+    expect(codes(read)).toContain("challenge.stepped_up");
+    const after = await check("anaSteppedUp", "/v1/reports/late/export", at(4, 23, 32));
     expect(codes(after)).toContain("challenge.stepped_up");
     expect(sensitiveCodes(after)).toEqual(["sensitive.off_hours_volume"]);
     expect(after.kind).toBe("challenge");
