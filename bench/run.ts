@@ -8,7 +8,9 @@
  * was refused for anything but the time budget (a measured figure with its own target).
  *
  * BENCH_ONLY picks parts:
- * - outside, replay: one of the two default parts;
+ * - outside, replay, identity: one of the three default parts (identity: what identifying a
+ *   Check costs per identity source, JWT beside jwt_authn, mTLS, API key and introspection,
+ *   bench/identity.bench.ts, a few seconds);
  * - profile: riskgate under --cpu-prof at c4 m8 and the profile's summary (bench/profile.ts);
  * - classic: the method before the outside one (bench/classic.ts), about 8 minutes; its rows
  *   (a), (b), (d), (w) and light load are superseded by the outside method, its (c), RSS, (e),
@@ -22,6 +24,7 @@
  * BENCH_SUBJECTS (100000: callers per RSS pass), BENCH_HTTP_CONNECTIONS (32), BENCH_PIN (true),
  * BENCH_KEEP=true keeps the scratch folder (servers' logs, the profile) after the run.
  */
+import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { classicBench, onlyHttp, onlyWebhook } from "./classic.js";
 import { children, pinSelf, requireTool, rewriteSection, work } from "./harness.js";
@@ -31,21 +34,26 @@ import { replayCpuBench } from "./replay-cpu.js";
 
 const ONLY = process.env.BENCH_ONLY ?? "default";
 const PARTS: Record<string, readonly string[]> = {
-  default: ["replay", "outside"],
-  all: ["replay", "outside", "classic"],
+  default: ["identity", "replay", "outside"],
+  all: ["identity", "replay", "outside", "classic"],
 };
 
 /** The outside section sits first, above every older section of BENCHMARKS.md. */
 const OUTSIDE_HEADING = "\n## A Check as a user sees it";
 const REPLAY_HEADING = "\n## riskgate replay under the production policy";
+const IDENTITY_HEADING = "\n## Identity sources";
 
 async function main(): Promise<void> {
   const parts = PARTS[ONLY] ?? [ONLY];
-  const known = ["outside", "replay", "profile", "classic", "http", "webhook"];
+  const known = ["identity", "outside", "replay", "profile", "classic", "http", "webhook"];
   const unknown = parts.filter((p) => !known.includes(p));
   if (unknown.length > 0) throw new TypeError(`BENCH_ONLY: unknown part ${unknown.join(", ")}`);
   if (parts.includes("http")) return onlyHttp();
   if (parts.includes("webhook")) return onlyWebhook();
+  if (parts.includes("identity")) {
+    rewriteSection(IDENTITY_HEADING, identityBench(), "\n## Closed loop");
+  }
+  if (parts.every((p) => p === "identity")) return;
   requireTool("h2load", "nghttp2-client");
   requireTool("redis-server", "redis-server");
   let failed = 0;
@@ -76,6 +84,28 @@ async function main(): Promise<void> {
     process.stderr.write(`${failed} Checks failed or were refused\n`);
     process.exitCode = 1;
   }
+}
+
+/** identify() per Check for each identity source, in process (bench/identity.bench.ts). */
+function identityBench(): string {
+  const script = new URL("./identity.bench.js", import.meta.url).pathname;
+  const out = execFileSync(process.execPath, [script, "20000"], { encoding: "utf8" });
+  const lines = out.trim().split("\n");
+  const rows = lines.slice(1).map((line) => {
+    const m = /^(.+?)\s+([0-9.]+) us$/.exec(line);
+    return m === null ? `| ${line} | |` : `| \`${m[1]}\` | ${m[2]} us |`;
+  });
+  return [
+    IDENTITY_HEADING.trim(),
+    "",
+    `${new Date().toISOString().slice(0, 10)}: ${lines[0] ?? ""} (in process; the same caller again and`,
+    "again as a steady client; a first JWT costs a signature check, a first opaque token one endpoint round trip).",
+    "",
+    "| source | identify() per Check |",
+    "|---|---:|",
+    ...rows,
+    "",
+  ].join("\n");
 }
 
 main()
