@@ -1,7 +1,7 @@
 import type { Store, StoreOp } from "../../state/store.js";
 import type { Policy } from "../policy.js";
 import type { AccessRequest } from "../request.js";
-import { type Outcome, openFinding, type Signal } from "../signals/signal.js";
+import { type Outcome, openFinding, plainAllow, type Signal } from "../signals/signal.js";
 import type { Verdict } from "../verdict.js";
 import type { Learned } from "./phase.js";
 
@@ -65,8 +65,7 @@ const NO_RESULTS: readonly [] = Object.freeze([]) as readonly [];
  * make an attacker's place the subject's normal.
  */
 function teaches(enforced: Verdict, keepsTrust: ReadonlySet<string>): boolean {
-  if (enforced.kind !== "allow") return false;
-  if (enforced.reasons.some((r) => r.code === "risk.downgraded")) return false;
+  if (!plainAllow(enforced)) return false;
   if (enforced.reasons.some((r) => r.code === "challenge.stepped_up")) return true;
   return !enforced.reasons.some((r) => openFinding(r, keepsTrust));
 }

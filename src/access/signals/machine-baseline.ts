@@ -14,6 +14,7 @@ import {
   NO_OPS,
   NOTHING,
   type Outcome,
+  plainAllow,
   type Signal,
   type SignalContext,
   section,
@@ -188,8 +189,7 @@ export const machineBaseline: Signal<typeof REASONS, typeof machineSection> = {
  */
 function onlyOwnFindings(outcome: Outcome): boolean {
   const { enforced, open } = outcome;
-  if (enforced.kind !== "allow" || open.length === 0) return false;
-  if (enforced.reasons.some((r) => r.code === "risk.downgraded")) return false;
+  if (!plainAllow(enforced) || open.length === 0) return false;
   return open.every((code) => code === "machine.new_egress" || code === "machine.off_hours");
 }
 

@@ -112,6 +112,11 @@ export function openFinding(reason: Reason, keepsTrust: ReadonlySet<string>): bo
   return reason.points > 0 && !keepsTrust.has(reason.code);
 }
 
+/** The enforced verdict is a plain allow: not an allow downgraded to a lesser tier for its risk. */
+export function plainAllow(enforced: Verdict): boolean {
+  return enforced.kind === "allow" && !enforced.reasons.some((r) => r.code === "risk.downgraded");
+}
+
 /** The verdict served is a challenge or a deny for risk (not license, identity or failure). */
 export function riskRefusal(verdict: Verdict): boolean {
   return verdict.kind === "challenge" || (verdict.kind === "deny" && verdict.cause === "risk");
